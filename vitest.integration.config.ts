@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: Apache-2.0
+import { defineConfig } from 'vitest/config';
+
+// Integration tests: real kube-apiservers (one process per cluster) and the Compute API emulator.
+// Files run one at a time: each starts its own fleet, and a 2-core machine has no room for two.
+export default defineConfig({
+  test: {
+    include: ['test/integration/**/*.test.ts'],
+    environment: 'node',
+    fileParallelism: false,
+    testTimeout: 180_000,
+    hookTimeout: 600_000,
+    teardownTimeout: 60_000,
+  },
+});
