@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The contract between the pure GCE render (render.ts: IR -> DesiredGce) and apply (plan.ts and the
+// per-kind modules). Objects are shaped exactly as the Compute API takes them (JSON field names of
+// compute.proto, e.g. `IPAddress`, `IPProtocol`), so apply passes them to @google-cloud/compute as is.
+// Every `description` is an encoded OwnershipStamp (naming/stamp.ts).
+import type { protos } from '@google-cloud/compute';
+
+
+export type Address = protos.google.cloud.compute.v1.IAddress & { name: string; description: string };
+export type HealthCheck = protos.google.cloud.compute.v1.IHealthCheck & { name: string; description: string };
+export type NetworkEndpointGroup = protos.google.cloud.compute.v1.INetworkEndpointGroup & {
+  name: string;
+  description: string;
+};
+export type NetworkEndpoint = protos.google.cloud.compute.v1.INetworkEndpoint & { instance: string; ipAddress: string };
+export type BackendService = protos.google.cloud.compute.v1.IBackendService & { name: string; description: string };
+export type ForwardingRule = protos.google.cloud.compute.v1.IForwardingRule & { name: string; description: string };
+export type Firewall = protos.google.cloud.compute.v1.IFirewall & { name: string; description: string };
+
+/** One zonal GCE_VM_IP NEG and the exact endpoint set it must hold. */
+export interface DesiredNeg {
+  zone: string;
+  /** Member cluster id the endpoints come from. */
+  cluster: string;
+  neg: NetworkEndpointGroup;
+  /** Sorted by instance name; `{instance: <vm name>, ipAddress: <nic0 ip>}`, never a port. */
+  endpoints: NetworkEndpoint[];
+  /**
+   * True when the member is frozen (unreachable / unauthorised, DESIGN.md §6): apply must keep
+   * whatever endpoints the NEG holds now and neither attach nor detach.
+   */
+  frozen: boolean;
+}
+
+/**
+ * Everything one Gateway owns in GCE. Order of application: address -> healthChecks -> negs ->
+ * backendServices -> forwardingRules -> firewalls; teardown in reverse (DESIGN.md §4).
+ * References between objects are full `https://www.googleapis.com/compute/v1/projects/...` URLs,
+ * except `forwardingRules[].IPAddress`, which is the VIP literal when known, else the address URL.
+ */
+export interface DesiredGce {
+  project: string;
+  region: string;
+  /** `namespace/name` and uid of the Gateway. */
+  gateway: { namespace: string; name: string; uid: string };
+  address: Address;
+  healthChecks: HealthCheck[];
+  negs: DesiredNeg[];
+  backendServices: BackendService[];
+  forwardingRules: ForwardingRule[];
+  firewalls: Firewall[];
+}

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The Snapshot: a plain, YAML-serialisable record of every input translate() reads (DESIGN.md §5).
+// The runtime builds it from its reflectors; golden tests load it from YAML. It carries no
+// functions, classes or Dates, so `yaml.stringify(snapshot)` and back is the identity.
+//
+// Every object is in its JSON wire shape (controller/api/*); the existing `status` of each object is
+// kept, because translate preserves `lastTransitionTime` of conditions whose status did not flip.
+import type {
+  EndpointSlice,
+  FleetMember,
+  Gateway,
+  GatewayClass,
+  ILBConfig,
+  Namespace,
+  Node,
+  ReferenceGrant,
+  Service,
+  ServiceExport,
+  ServiceImport,
+  TCPRoute,
+  Time,
+  UDPRoute,
+} from '../api/index.ts';
+
+/** Objects read from the fleet's config cluster. */
+export interface ConfigClusterSnapshot {
+  gatewayClasses: GatewayClass[];
+  gateways: Gateway[];
+  tcpRoutes: TCPRoute[];
+  udpRoutes: UDPRoute[];
+  referenceGrants: ReferenceGrant[];
+  /** Both `multicluster.x-k8s.io` and `net.gke.io` ServiceImports (told apart by `apiVersion`). */
+  serviceImports: ServiceImport[];
+  fleetMembers: FleetMember[];
+  ilbConfigs: ILBConfig[];
+  /** Needed for `allowedRoutes.namespaces.from: Selector` (labels) and for ServiceImport placement. */
+  namespaces: Namespace[];
+}
+
+/**
+ * How the runtime last saw a member. `reachable` = the last list/watch succeeded; anything else
+ * freezes the member (DESIGN.md §6): its data below is the last good list, and its NEGs and VIP
+ * Services are kept as they are.
+ */
+export type MemberReachabilityState =
+  | 'reachable'
+  | 'unreachable'
+  | 'authFailed'
+  | 'invalidKubeconfig'
+  | 'secretNotFound'
+  /** Never synced yet (first list in flight): also frozen (nothing known, nothing removed). */
+  | 'pending';
+
+export interface MemberReachability {
+  state: MemberReachabilityState;
+  /** Human-readable cause (e.g. the last error), copied into FleetMember and Gateway conditions. */
+  message?: string;
+  /** When the member entered this state. */
+  since?: Time;
+}
+
+/** Everything read from one member cluster, keyed in `Snapshot.members` by its cluster id. */
+export interface MemberSnapshot {
+  /** Equal to the map key and to the FleetMember's `spec.clusterID`. */
+  clusterId: string;
+  /** The FleetMember's `metadata.name`. */
+  fleetMember: string;
+  reachability: MemberReachability;
+  /**
+   * True when the data below is the last known good copy (member not reachable). translate marks
+   * the member's NEGs frozen and never derives removals from it.
+   */
+  frozen: boolean;
+  /** When the lists below were last fully synced (for FleetMember `status.lastSyncTime`). */
+  lastSyncTime?: Time;
+  serviceExports: ServiceExport[];
+  services: Service[];
+  endpointSlices: EndpointSlice[];
+  nodes: Node[];
+}
+
+/**
+ * What apply achieved for one Gateway on the previous pass (apply reports it; the runtime copies it
+ * here so `Programmed` and `status.addresses` are computed in one place).
+ */
+export interface ProgrammedState {
+  /** The Gateway's uid the report is about; a report for another uid (re-created Gateway) is ignored. */
+  gatewayUid?: string;
+  /** The VIP once known (the reserved address' IP). */
+  vip?: string;
+  /** True once the address is reserved and every forwarding rule exists. */
+  ready: boolean;
+  /**
+   * When not ready: a Gateway `Programmed` reason (`Pending`, `AddressNotAssigned`,
+   * `AddressNotUsable`, `NoResources`, `Invalid`). Default `Pending`.
+   */
+  reason?: 'Pending' | 'AddressNotAssigned' | 'AddressNotUsable' | 'NoResources' | 'Invalid';
+  message?: string;
+  /** Names of the forwarding rules that exist (listeners whose rule exists are `Programmed`). */
+  forwardingRules?: string[];
+}
+
+/** The GCE endpoint set of one NEG as it is now (for stable capping: prefer nodes already in). */
+export interface CurrentNeg {
+  /** Instance names currently attached. */
+  instances: string[];
+}
+
+/** Controller settings that change translate's output (so goldens carry them). */
+export interface TranslateSettings {
+  /**
+   * True (default): fleet-ilb is the MCS importer and maintains `multicluster.x-k8s.io`
+   * ServiceImports and ServiceExport conditions. False: another MCS implementation owns them.
+   */
+  mcsImporter?: boolean;
+  /** The members' NodePort range, for pinned UDP health-check node ports (default 30000-32767). */
+  nodePortRange?: { min: number; max: number };
+}
+
+export interface Snapshot {
+  /** The fleet id (flag `--fleet-id`), part of every GCE name and ownership stamp. */
+  fleetId: string;
+  /** `gateway.networking.k8s.io/bundle-version` of the config cluster's Gateway CRDs, if read. */
+  crdBundleVersion?: string;
+  settings?: TranslateSettings;
+  config: ConfigClusterSnapshot;
+  /** Keyed by cluster id. */
+  members: Record<string, MemberSnapshot>;
+  /** Keyed by Gateway `namespace/name`. Optional: absent = nothing applied yet. */
+  programmed?: Record<string, ProgrammedState>;
+  /** GCE state needed for minimal churn. Optional. */
+  current?: { negs?: Record<string, CurrentNeg> };
+}
+
+/** An empty config-cluster snapshot (builders and tests start from it). */
+export function emptyConfig(): ConfigClusterSnapshot {
+  return {
+    gatewayClasses: [],
+    gateways: [],
+    tcpRoutes: [],
+    udpRoutes: [],
+    referenceGrants: [],
+    serviceImports: [],
+    fleetMembers: [],
+    ilbConfigs: [],
+    namespaces: [],
+  };
+}
