@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The IR: what translate decided for one Gateway, the contract between translate and the two
+// renders/apply (DESIGN.md §5, style.md §7.2). Plain data; every GCE and Kubernetes name is already
+// chosen (naming/), so render and apply never assemble names. `validate()` (validate.ts) checks the
+// invariants apply relies on before anything is sent to GCE or a member.
+
+/** Transport of a listener; only TCP and UDP are programmable (DESIGN.md §3). */
+export type L4Protocol = 'TCP' | 'UDP';
+
+/** GCE session affinity values accepted by ILBConfig (internal passthrough NLB). */
+export type SessionAffinity =
+  | 'NONE'
+  | 'CLIENT_IP'
+  | 'CLIENT_IP_PROTO'
+  | 'CLIENT_IP_PORT_PROTO'
+  | 'CLIENT_IP_NO_DESTINATION';
+
+/** The effective, defaulted ILBConfig a Gateway is programmed with. */
+export interface ILBSettings {
+  /** `namespace/name` of the ILBConfig used (GatewayClass parametersRef or Gateway infrastructure). */
+  source: string;
+  project: string;
+  region: string;
+  network: string;
+  subnetwork: string;
+  globalAccess: boolean;
+  firewall: { managed: boolean; clientSourceRanges: string[]; priority: number };
+  healthCheck: {
+    checkIntervalSec: number;
+    timeoutSec: number;
+    healthyThreshold: number;
+    unhealthyThreshold: number;
+    udpHealthCheckNodePort?: number;
+  };
+  nodeSubsetSize: number;
+  sessionAffinity: SessionAffinity;
+  connectionDraining: { drainingTimeoutSec: number };
+}
+
+/** How the VIP is obtained (Gateway `spec.addresses`). */
+export type AddressRequest =
+  /** No spec.addresses: GCE allocates an internal IP from the subnetwork. */
+  | { type: 'Auto' }
+  /** `type: IPAddress`: reserve exactly this IP (managed by fleet-ilb). */
+  | { type: 'IPAddress'; ip: string }
+  /** `type: fleetilb.io/address-name`: an existing reserved address, read only, never changed or deleted. */
+  | { type: 'ExistingAddress'; name: string };
+
+export interface AddressIR {
+  /** GCE address name: ours (namer) or the user's existing address. */
+  name: string;
+  request: AddressRequest;
+  /** The VIP when known (requested IP, or reported by apply in `Snapshot.programmed`). */
+  vip?: string;
+}
+
+/** A backend a listener's traffic goes to, after route resolution (weight > 0, resolvable). */
+export interface EffectiveBackend {
+  kind: 'ServiceImport' | 'Service';
+  /** `multicluster.x-k8s.io`, `net.gke.io` or `""` (core Service). */
+  group: string;
+  namespace: string;
+  name: string;
+  /** The port asked for in the backendRef (the ServiceImport/Service port). */
+  port: number;
+  /** Kept for visibility; GCE passthrough has no weights: every non-zero backend is equal. */
+  weight: number;
+  /** Per member cluster id: the member-side Service and port it resolves to. Sorted by cluster. */
+  members: BackendInMember[];
+}
+
+export interface BackendInMember {
+  cluster: string;
+  /** The member Service (same namespace/name as the backend: namespace sameness). */
+  serviceName: string;
+  serviceNamespace: string;
+  /** The member Service port's name (matches EndpointSlice port names), if named. */
+  portName?: string;
+  /** The member Service port number. */
+  servicePort: number;
+  /** `spec.ports[].targetPort` of the member Service (number or name); defaults to the port. */
+  targetPort: number | string;
+  /** The member Service's selector (absent/empty = selectorless). */
+  selector?: Record<string, string>;
+}
+
+export interface ListenerIR {
+  name: string;
+  port: number;
+  protocol: L4Protocol;
+  /** The route that carries traffic (the oldest attached one), if any. */
+  route?: { kind: 'TCPRoute' | 'UDPRoute'; namespace: string; name: string };
+  backends: EffectiveBackend[];
+  /** Id of the backend group (backend service) this listener is served by. */
+  group: string;
+  /** Name of the forwarding rule that carries this listener's port. */
+  forwardingRule: string;
+}
+
+/** One zonal GCE_VM_IP NEG: a member's node VMs in one zone, for one backend group. */
+export interface NegIR {
+  name: string;
+  project: string;
+  zone: string;
+  cluster: string;
+  /** Member unreachable: apply keeps the NEG's endpoints as they are (DESIGN.md §6). */
+  frozen: boolean;
+  /** Sorted by instance. */
+  endpoints: NegEndpointIR[];
+}
+
+export interface NegEndpointIR {
+  /** VM instance name (from providerID, or the node name with nodeMapping NodeName). */
+  instance: string;
+  /** The Node's InternalIP. */
+  ipAddress: string;
+  /** Kubernetes node name (for humans and tests). */
+  node: string;
+}
+
+export type HealthCheckIR =
+  /** Default: TCP check of VIP:port, which the node translates to a local pod (checks the real app). */
+  | { name: string; type: 'TCP'; port: number }
+  /** UDP listeners: HTTP `/healthz` on the VIP Service's pinned healthCheckNodePort (DESIGN.md §4). */
+  | { name: string; type: 'HTTP'; port: number; requestPath: '/healthz' };
+
+/**
+ * Listeners of one protocol whose traffic goes to the same backends share one backend service,
+ * one health check and one NEG set (DESIGN.md §4).
+ */
+export interface BackendGroupIR {
+  /** Stable id: `<protocol>-<port of the first listener>`, e.g. `tcp-8080`. */
+  id: string;
+  protocol: L4Protocol;
+  /** Listener names, in Gateway order. */
+  listeners: string[];
+  backendService: string;
+  healthCheck: HealthCheckIR;
+  /** ≤ 50 (GCE limit per backend service), sorted by cluster then zone. */
+  negs: NegIR[];
+  /** NEGs left out because of the 50-backend limit (name only). */
+  droppedNegs: string[];
+}
+
+export interface ForwardingRuleIR {
+  name: string;
+  protocol: L4Protocol;
+  /** 1–5 ports (GCE limit per internal forwarding rule), ascending. */
+  ports: number[];
+  group: string;
+  listeners: string[];
+}
+
+export interface FirewallRuleIR {
+  name: string;
+  sourceRanges: string[];
+  /** `tcp` / `udp` ports, ascending. */
+  allowed: Array<{ protocol: 'tcp' | 'udp'; ports: number[] }>;
+}
+
+export interface FirewallIR {
+  /** False = ILBConfig `firewall.managed: false`: render no firewall. */
+  managed: boolean;
+  priority: number;
+  /** Union of the network tags of every member that serves this Gateway, sorted. */
+  targetTags: string[];
+  /** Members that serve the Gateway but whose node tags are unknown (no rule targets them). */
+  membersWithoutTags: string[];
+  healthCheck: FirewallRuleIR;
+  /** Present only when ILBConfig `clientSourceRanges` is non-empty. */
+  clients?: FirewallRuleIR;
+}
+
+/** A mirrored EndpointSlice for a selectorless VIP Service. */
+export interface MirroredSliceIR {
+  name: string;
+  /** The source EndpointSlice (`namespace/name`). */
+  source: string;
+  addressType: 'IPv4' | 'IPv6';
+  /** Protocol and the resolved target port number for the VIP Service port. */
+  port: number;
+  protocol: L4Protocol;
+  endpoints: Array<{
+    addresses: string[];
+    nodeName?: string;
+    zone?: string;
+    conditions: { ready: boolean; serving: boolean; terminating: boolean };
+  }>;
+}
+
+/** One member-side VIP Service (per listener × member cluster). */
+export interface VipServiceIR {
+  cluster: string;
+  namespace: string;
+  name: string;
+  listener: string;
+  port: number;
+  protocol: L4Protocol;
+  /** targetPort of the exported Service (selector mode); absent in mirrored mode. */
+  targetPort?: number | string;
+  /** Copied from the exported Service; absent when mirrored. */
+  selector?: Record<string, string>;
+  /** Set (pinned) only for the health-check-carrying UDP listener of a group. */
+  healthCheckNodePort?: number;
+  /** Kubernetes sessionAffinity mirrored from ILBConfig (CLIENT_IP* → ClientIP). */
+  sessionAffinity: 'ClientIP' | 'None';
+  /** Present in mirrored mode (several backendRefs, or a selectorless backend). */
+  mirroredSlices?: MirroredSliceIR[];
+  frozen: boolean;
+}
+
+export interface GatewayIR {
+  /** `namespace/name`. */
+  key: string;
+  gateway: { namespace: string; name: string; uid: string; generation: number };
+  gatewayClass: string;
+  fleetId: string;
+  config: ILBSettings;
+  address: AddressIR;
+  /** Programmable listeners only (Accepted, not conflicted, within GCE limits), in Gateway order. */
+  listeners: ListenerIR[];
+  groups: BackendGroupIR[];
+  forwardingRules: ForwardingRuleIR[];
+  firewall: FirewallIR;
+  vipServices: VipServiceIR[];
+  /** Member cluster ids that are frozen and serve this Gateway. */
+  frozenMembers: string[];
+  /** Infrastructure labels/annotations from `spec.infrastructure` (propagated to VIP Services). */
+  infrastructure: { labels: Record<string, string>; annotations: Record<string, string> };
+}
