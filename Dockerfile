@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# SPDX-License-Identifier: Apache-2.0
+#
+# fleet-ilb controller image. Node 24 runs the TypeScript sources directly (type stripping), so there
+# is no build step: stage 1 installs the production dependencies from the lockfile, stage 2 copies
+# them with controller/, crds/ and package.json onto a distroless Node 24 runtime (no shell, no
+# package manager) that runs as uid/gid 65532 and needs no writable filesystem.
+#
+#   docker build -t REGISTRY/fleet-ilb:TAG .
+#
+# Pin both base images by digest in release builds (--build-arg BUILD_IMAGE=...@sha256:...).
+ARG BUILD_IMAGE=node:24-trixie-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian13:nonroot
+
+FROM ${BUILD_IMAGE} AS deps
+WORKDIR /app
+ENV NODE_ENV=production \
+    npm_config_update_notifier=false \
+    npm_config_fund=false \
+    npm_config_audit=false
+COPY package.json package-lock.json ./
+# Exactly the lockfile, production dependencies only (node@24 and the tooling are devDependencies).
+# No install scripts: the only production package with one is protobufjs, whose postinstall only
+# prints a version-scheme warning.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+
+FROM ${RUNTIME_IMAGE}
+WORKDIR /app
+ENV NODE_ENV=production
+# Files stay owned by root and read-only for the runtime user: the process cannot modify its code.
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json package-lock.json ./
+COPY controller/ ./controller/
+COPY crds/ ./crds/
+USER 65532:65532
+EXPOSE 8080
+# /nodejs/bin/node is the distroless image's node; the Deployment passes only flags.
+ENTRYPOINT ["/nodejs/bin/node", "controller/cli.ts", "controller"]
