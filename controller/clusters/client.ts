@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// One ClusterClient per cluster (the config cluster and each FleetMember). Rules from
+// kubernetes-testing-and-client.md §3.6:
+// * One `KubeConfig` object per cluster, never shared and never mutated after construction.
+//   `makeApiClient` freezes the server URL but `applySecurityAuthentication` reads the *current
+//   context's* user at request time, and `Watch` calls `getCurrentCluster()` on every (re)connect:
+//   switching contexts on a shared object would send cluster B's credentials to server A.
+// * The loaded kubeconfig is reduced to the one context we use, and its user is renamed to a name
+//   unique to this client (`fleet-ilb/<client>/<user>`): client-node's authenticators cache
+//   credentials by user name across KubeConfig objects (kubernetes-client/javascript#592, README
+//   "Known Issues"), so two member kubeconfigs that both call their user `admin` would collide.
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  type ApiConstructor,
+  type ApiType,
+  type ConfigurationOptions,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  KubeConfig,
+  type RequestContext,
+  Watch,
+} from '@kubernetes/client-node';
+import { InvalidKubeconfigError } from './errors.ts';
+import { type GetJsonOptions, getJson } from './http.ts';
+
+/** Where a client's kubeconfig came from (logged; never contains secrets). */
+export type ClusterSource = 'file' | 'secret' | 'in-cluster' | 'kubeconfig';
+
+/**
+ * Per-request options that abort a generated-API call after `timeoutMs` (client-node has no
+ * request timeout of its own; controller-runtime's leader election uses `max(RenewDeadline/2, 1s)`
+ * per request). Pass as the second argument of any generated API method.
+ */
+export function requestTimeout(timeoutMs: number, signal?: AbortSignal): ConfigurationOptions {
+  const middleware = {
+    pre: (ctx: RequestContext): Promise<RequestContext> => {
+      const t = AbortSignal.timeout(timeoutMs);
+      ctx.setSignal(signal ? AbortSignal.any([t, signal]) : t);
+      return Promise.resolve(ctx);
+    },
+    post: <R>(res: R): Promise<R> => Promise.resolve(res),
+  };
+  // The ObjectParam API wraps call-time middleware as *promise* middleware (`wrapOptions`), while
+  // its declared type is the observable one: hence the cast.
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' } as unknown as ConfigurationOptions;
+}
+
+/** An isolated client for one cluster. */
+export class ClusterClient {
+  /** Our name for the cluster ('config', or the member's cluster id). */
+  readonly name: string;
+  readonly source: ClusterSource;
+  /** The API server URL (for logs and conditions). */
+  readonly server: string;
+  readonly #kc: KubeConfig;
+  readonly #apis = new Map<unknown, unknown>();
+
+  private constructor(name: string, source: ClusterSource, kc: KubeConfig) {
+    this.name = name;
+    this.source = source;
+    this.#kc = kc;
+    this.server = kc.getCurrentCluster()?.server ?? '';
+  }
+
+  /**
+   * The client's KubeConfig, for `Watch` and `makeApiClient`. Treat it as read-only: mutating it
+   * (e.g. `setCurrentContext`) breaks the isolation this class exists for.
+   */
+  get kubeConfig(): KubeConfig {
+    return this.#kc;
+  }
+
+  /** A generated API client bound to this cluster (cached per API class). */
+  api<T extends ApiType>(ctor: ApiConstructor<T>): T {
+    let a = this.#apis.get(ctor) as T | undefined;
+    if (a === undefined) {
+      a = this.#kc.makeApiClient(ctor);
+      this.#apis.set(ctor, a);
+    }
+    return a;
+  }
+
+  get core(): CoreV1Api {
+    return this.api(CoreV1Api);
+  }
+  get customObjects(): CustomObjectsApi {
+    return this.api(CustomObjectsApi);
+  }
+  get coordination(): CoordinationV1Api {
+    return this.api(CoordinationV1Api);
+  }
+  get events(): EventsV1Api {
+    return this.api(EventsV1Api);
+  }
+
+  /** A new client-node `Watch` on this cluster. */
+  watch(): Watch {
+    return new Watch(this.#kc);
+  }
+
+  /** Path-based JSON GET (clusters/http.ts). */
+  getJson(path: string, opts?: GetJsonOptions): Promise<unknown> {
+    return getJson(this.#kc, path, opts);
+  }
+
+  /** Build from a kubeconfig file (relative cert paths resolve against the file's directory). */
+  static fromFile(name: string, path: string, opts: { context?: string } = {}): ClusterClient {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new InvalidKubeconfigError(`cannot read kubeconfig ${path}: ${(e as Error).message}`, { cause: e });
+    }
+    return ClusterClient.fromString(name, text, { ...opts, baseDir: dirname(path), source: 'file' });
+  }
+
+  /**
+   * Build from kubeconfig YAML (a FleetMember's Secret). Uses `context`, else the file's
+   * current-context, else its only context.
+   */
+  static fromString(
+    name: string,
+    yaml: string,
+    opts: { context?: string; baseDir?: string; source?: ClusterSource } = {},
+  ): ClusterClient {
+    const raw = new KubeConfig();
+    try {
+      raw.loadFromString(yaml);
+    } catch (e) {
+      throw new InvalidKubeconfigError(`kubeconfig is not parsable: ${(e as Error).message}`, { cause: e });
+    }
+    if (opts.baseDir) raw.makePathsAbsolute(opts.baseDir);
+    return new ClusterClient(name, opts.source ?? 'secret', isolate(name, raw, opts.context));
+  }
+
+  /** Build from an existing KubeConfig (copied and isolated; the argument is not kept). */
+  static fromKubeConfig(name: string, kc: KubeConfig, opts: { context?: string } = {}): ClusterClient {
+    return new ClusterClient(name, 'kubeconfig', isolate(name, kc, opts.context));
+  }
+
+  /** Build from the pod's service account (`KUBERNETES_SERVICE_HOST`, token and CA files). */
+  static inCluster(name: string): ClusterClient {
+    if (!process.env.KUBERNETES_SERVICE_HOST) {
+      throw new InvalidKubeconfigError('not running in a cluster (KUBERNETES_SERVICE_HOST unset)');
+    }
+    const kc = new KubeConfig();
+    kc.loadFromCluster();
+    return new ClusterClient(name, 'in-cluster', isolate(name, kc, undefined));
+  }
+}
+
+/** Copy the chosen context's cluster and user into a fresh single-context KubeConfig. */
+function isolate(name: string, src: KubeConfig, context: string | undefined): KubeConfig {
+  const contexts = src.getContexts();
+  const ctxName = context ?? (src.getCurrentContext() || (contexts.length === 1 ? contexts[0]?.name : undefined));
+  if (!ctxName) throw new InvalidKubeconfigError('kubeconfig has no current-context and more than one (or no) context');
+  const ctx = src.getContextObject(ctxName);
+  if (!ctx) throw new InvalidKubeconfigError(`kubeconfig has no context ${JSON.stringify(ctxName)}`);
+  const cluster = src.getCluster(ctx.cluster);
+  if (!cluster) throw new InvalidKubeconfigError(`context ${JSON.stringify(ctxName)} names a missing cluster`);
+  if (!/^https?:\/\//.test(cluster.server ?? '')) {
+    throw new InvalidKubeconfigError(`cluster ${JSON.stringify(ctx.cluster)} has no http(s) server URL`);
+  }
+  try {
+    new URL(cluster.server);
+  } catch {
+    throw new InvalidKubeconfigError(`cluster ${JSON.stringify(ctx.cluster)} has an invalid server URL`);
+  }
+  const user = ctx.user ? src.getUser(ctx.user) : null;
+  if (ctx.user && !user) throw new InvalidKubeconfigError(`context ${JSON.stringify(ctxName)} names a missing user`);
+  const userName = `fleet-ilb/${name}/${user?.name ?? 'anonymous'}`;
+  const clusterName = `fleet-ilb/${name}`;
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ ...cluster, name: clusterName }],
+    users: [{ ...(user ?? {}), name: userName }],
+    contexts: [{ name: clusterName, cluster: clusterName, user: userName, ...(ctx.namespace ? { namespace: ctx.namespace } : {}) }],
+    currentContext: clusterName,
+  });
+  return kc;
+}
