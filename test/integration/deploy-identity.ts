@@ -43,7 +43,7 @@ export function kubectl(kubeconfigPath: string, args: readonly string[], stdin?:
       { cwd: repoRoot, maxBuffer: 32 * 1024 * 1024, timeout: 120_000, env: { ...process.env, KUBECONFIG: '' } },
       (err, stdout, stderr) => {
         if (err !== null && typeof err.code !== 'number') {
-          reject(err);
+          reject(new Error(`kubectl: ${err.message}`));
           return;
         }
         resolvePromise({ code: err === null ? 0 : Number(err.code), stdout, stderr });

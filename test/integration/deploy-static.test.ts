@@ -17,6 +17,7 @@ interface Obj {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- rendered YAML, asserted field by field
   [k: string]: any;
 }
 interface Rule {
@@ -118,7 +119,7 @@ describe('controller Deployment (deploy/config)', () => {
     expect(c.args).toEqual(
       expect.arrayContaining(['--leader-elect=true', '--leader-election-namespace=fleet-ilb-system', '--metrics-addr=:8080']),
     );
-    expect(pod.topologySpreadConstraints.map((t: any) => t.topologyKey).sort()).toEqual([
+    expect((pod.topologySpreadConstraints as { topologyKey: string }[]).map((t) => t.topologyKey).sort()).toEqual([
       'kubernetes.io/hostname',
       'topology.kubernetes.io/zone',
     ]);
