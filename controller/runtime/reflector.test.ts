@@ -63,7 +63,7 @@ class FakeTransport implements ReflectorTransport {
     try {
       return Promise.resolve(this.listFn(query));
     } catch (e) {
-      return Promise.reject(e as Error);
+      return Promise.reject(e);
     }
   }
   watch(_path: string, query: Query, onEvent: (t: string, o: unknown) => void, onDone: (e: unknown) => void): Promise<{ abort(): void }> {
@@ -264,9 +264,9 @@ describe('Reflector', () => {
     const at: number[] = [];
     const t0 = Date.now();
     const origList = t.list.bind(t);
-    t.list = (p, q, o) => {
+    t.list = (p: string, q: Query) => {
       at.push(Date.now() - t0);
-      return origList(p, q, o);
+      return origList(p, q);
     };
     r.start();
     await vi.advanceTimersByTimeAsync(100_000);
