@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Fault injection, modelled on k8s-cloud-provider's per-method `*Error` maps and hooks (reliability-battery.md §5
+// conventions): rules matched by method name and/or path, limited by count or drawn with a seeded PRNG so a failing
+// run replays with the same `randomSeed`.
+
+import { ApiError } from './errors.ts';
+import { Rng } from './rng.ts';
+import type { FaultSpec, FaultState } from './types.ts';
+
+/** What a call looks like to the matcher. */
+export interface FaultTarget {
+  method: string;
+  path: string;
+  httpMethod: string;
+  caller?: string;
+}
+
+function globToRegex(glob: string): RegExp {
+  return new RegExp(`^${glob.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+}
+
+/** Checks a fault spec (admin endpoint input is untrusted JSON). */
+export function validateFault(f: FaultSpec): void {
+  const a = f.action as FaultSpec['action'] | undefined;
+  if (a === undefined || typeof a !== 'object') throw new Error('fault: action is required');
+  switch (a.kind) {
+    case 'http':
+      if (!Number.isInteger(a.status) || a.status < 400 || a.status > 599) throw new Error('fault: http status must be 4xx/5xx');
+      break;
+    case 'latency':
+      if (!(a.ms >= 0)) throw new Error('fault: latency ms must be >= 0');
+      break;
+    case 'operationError':
+      if (typeof a.code !== 'string' || a.code === '') throw new Error('fault: operationError needs a code');
+      break;
+    case 'timeout':
+      if (typeof a.applied !== 'boolean') throw new Error('fault: timeout needs applied: boolean');
+      break;
+    default:
+      throw new Error(`fault: unknown action kind ${String((a as { kind?: unknown }).kind)}`);
+  }
+  if (f.probability !== undefined && !(f.probability >= 0 && f.probability <= 1)) throw new Error('fault: probability must be in [0,1]');
+  if (f.path !== undefined) new RegExp(f.path);
+}
+
+/** The registry of active faults. */
+export class Faults {
+  private readonly rules: FaultState[] = [];
+  private readonly rng: Rng;
+  private next = 1;
+
+  constructor(seed: number) {
+    this.rng = new Rng(seed);
+  }
+
+  /** Adds a rule; returns its id. */
+  inject(spec: FaultSpec): string {
+    validateFault(spec);
+    const id = `f${this.next++}`;
+    this.rules.push({ ...structuredClone(spec), id, fired: 0, matched: 0 });
+    return id;
+  }
+
+  /** Removes one rule, or all. */
+  clear(id?: string): void {
+    if (id === undefined) this.rules.length = 0;
+    else {
+      const i = this.rules.findIndex((r) => r.id === id);
+      if (i >= 0) this.rules.splice(i, 1);
+    }
+  }
+
+  /** The rules with their counters. */
+  list(): FaultState[] {
+    return this.rules.map((r) => structuredClone(r));
+  }
+
+  /** The rules that fire for a call (counters updated), in insertion order. */
+  fire(t: FaultTarget): FaultState[] {
+    const out: FaultState[] = [];
+    for (const r of this.rules) {
+      if (r.method !== undefined && !globToRegex(r.method).test(t.method)) continue;
+      if (r.path !== undefined && !new RegExp(r.path).test(t.path)) continue;
+      if (r.httpMethod !== undefined && r.httpMethod.toUpperCase() !== t.httpMethod) continue;
+      if (r.caller !== undefined && r.caller !== t.caller) continue;
+      r.matched++;
+      if (r.skip !== undefined && r.matched <= r.skip) continue;
+      if (r.times !== undefined && r.fired >= r.times) continue;
+      if (r.probability !== undefined && this.rng.next() >= r.probability) continue;
+      r.fired++;
+      out.push(r);
+    }
+    return out;
+  }
+}
+
+/** Default reason and message of an injected HTTP error, in the real API's words. */
+export function httpFaultError(a: { status: number; reason?: string; message?: string }, target: string): ApiError {
+  const reason =
+    a.reason ??
+    ({ 400: 'invalid', 403: 'rateLimitExceeded', 404: 'notFound', 409: 'alreadyExists', 412: 'conditionNotMet', 429: 'rateLimitExceeded' } as Record<number, string>)[
+      a.status
+    ] ??
+    'backendError';
+  const defaults: Record<string, string> = {
+    // compute/docs/api-rate-limits: over the per-minute quota the API answers 403 rateLimitExceeded.
+    rateLimitExceeded: a.status === 429
+      ? "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service 'compute.googleapis.com' for consumer 'project_number:000000000000'."
+      : 'Rate Limit Exceeded',
+    // Shape from the public reports of kubernetes/kubernetes#17464: "Quota 'BACKEND_SERVICES' exceeded. Limit: 5.0".
+    quotaExceeded: "Quota 'BACKEND_SERVICES' exceeded.  Limit: 75.0 globally.",
+    notFound: `The resource '${target}' was not found`,
+    alreadyExists: `The resource '${target}' already exists`,
+    resourceInUseByAnotherResource: `The resource '${target}' is already being used by another resource`,
+    conditionNotMet: 'Invalid fingerprint.',
+    resourceNotReady: `The resource '${target}' is not ready`,
+    forbidden: `Required permission for '${target}' is missing.`,
+    backendError:
+      a.status === 503 ? 'The service is currently unavailable.' : "Internal error. Please try again or contact Google Support. (Code: '0000000000000000')",
+  };
+  const domain = reason === 'rateLimitExceeded' || reason === 'quotaExceeded' ? 'usageLimits' : 'global';
+  return new ApiError(a.status, reason, a.message ?? defaults[reason] ?? `Injected error ${a.status}`, { domain });
+}
+
+/** The error an injected operation failure carries. */
+export function operationFaultError(a: { code: string; message?: string; httpStatus?: number }, target: string): ApiError {
+  const status =
+    a.httpStatus ??
+    ({
+      QUOTA_EXCEEDED: 403,
+      RATE_LIMIT_EXCEEDED: 403,
+      RESOURCE_NOT_READY: 400,
+      RESOURCE_IN_USE_BY_ANOTHER_RESOURCE: 400,
+      RESOURCE_ALREADY_EXISTS: 409,
+      IP_IN_USE_BY_ANOTHER_RESOURCE: 409,
+      RESOURCE_NOT_FOUND: 404,
+      CONDITION_NOT_MET: 412,
+      INTERNAL_ERROR: 500,
+    } as Record<string, number>)[a.code] ??
+    400;
+  const defaults: Record<string, string> = {
+    QUOTA_EXCEEDED: "Quota 'BACKEND_SERVICES' exceeded.  Limit: 75.0 globally.",
+    RESOURCE_NOT_READY: `The resource '${target}' is not ready`,
+    INTERNAL_ERROR: 'Internal error. Please try again or contact Google Support.',
+  };
+  return new ApiError(status, a.code.toLowerCase(), a.message ?? defaults[a.code] ?? `Injected operation error ${a.code}`, {
+    opCode: a.code,
+  });
+}
