@@ -60,11 +60,7 @@ class FakeTransport implements ReflectorTransport {
   }
   list(_path: string, query: Query): Promise<unknown> {
     this.lists.push(query);
-    try {
-      return Promise.resolve(this.listFn(query));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return new Promise((resolve) => resolve(this.listFn(query)));
   }
   watch(_path: string, query: Query, onEvent: (t: string, o: unknown) => void, onDone: (e: unknown) => void): Promise<{ abort(): void }> {
     if (this.watchError !== undefined) {
