@@ -80,7 +80,8 @@ function isOpaque(type: string): boolean {
 export function enumValues(messageName: string, field: string): string[] | undefined {
   const m = message(messageName);
   const enumName = field.charAt(0).toUpperCase() + field.slice(1);
-  const e = m.nested?.[enumName];
+  // `IPProtocol` → `IPProtocolEnum` (protoc renames an enum that would clash with its field).
+  const e = m.nested?.[enumName] ?? m.nested?.[`${enumName}Enum`];
   return isEnum(e) ? Object.keys(e.values).filter((v) => !v.startsWith('UNDEFINED_')) : undefined;
 }
 
