@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The member admission policies (deploy/member/admission.yaml) on a real kube-apiserver. A VIP
+// Service is the CVE-2020-8554 pattern (kubernetes/kubernetes#97076): whoever writes its
+// status.loadBalancer.ingress makes every node capture that IP. `alice` holds full Service rights
+// (spec, status, delete) and EndpointSlice rights in every namespace, like a broad app-team or CI
+// role; fleet-ilb's identity holds only deploy/member's ClusterRole. Every request goes through the
+// real kubectl, the way a person would try it.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startFleet, type ClusterHandle, type Fleet, type Identity } from '../harness/fleet.ts';
+import { applyBase, kubectl, kubectlOk, mintControllerIdentity, repoRoot, type KubectlResult } from './deploy-identity.ts';
+
+const NS = 'shop';
+const VIP = '10.20.0.10';
+
+let fleet: Fleet;
+let member: ClusterHandle;
+let alice: Identity;
+let fleetIlb: Identity;
+
+function service(name: string, opts: { vip?: boolean; externalIPs?: string[] } = {}): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: NS },
+    spec: {
+      type: 'LoadBalancer',
+      ...(opts.vip === true
+        ? { loadBalancerClass: 'fleetilb.io/vip', externalTrafficPolicy: 'Local', allocateLoadBalancerNodePorts: false }
+        : {}),
+      ...(opts.externalIPs === undefined ? {} : { externalIPs: opts.externalIPs }),
+      selector: { app: 'cart' },
+      ports: [{ name: 'tcp', port: 8080, targetPort: 8080, protocol: 'TCP' }],
+    },
+  });
+}
+const create = (who: Identity, doc: string): Promise<KubectlResult> => kubectl(who.kubeconfigPath, ['create', '-f', '-'], doc);
+const patchStatusIngress = (who: Identity, name: string, ip: string): Promise<KubectlResult> =>
+  kubectl(who.kubeconfigPath, [
+    '-n', NS, 'patch', 'service', name, '--subresource=status', '--type=merge',
+    '-p', JSON.stringify({ status: { loadBalancer: { ingress: [{ ip, ipMode: 'VIP' }] } } }),
+  ]);
+const patchSpec = (who: Identity, name: string, patch: object): Promise<KubectlResult> =>
+  kubectl(who.kubeconfigPath, ['-n', NS, 'patch', 'service', name, '--type=merge', '-p', JSON.stringify(patch)]);
+const del = (who: Identity, kind: string, name: string): Promise<KubectlResult> =>
+  kubectl(who.kubeconfigPath, ['-n', NS, 'delete', kind, name, '--wait=false']);
+const ingressOf = async (name: string): Promise<string> =>
+  (await kubectlOk(member.kubeconfigPath, ['-n', NS, 'get', 'service', name, '-o', 'jsonpath={.status.loadBalancer.ingress[*].ip}'])).stdout;
+
+function expectDenied(r: KubectlResult, policy: string, text: RegExp): void {
+  expect(r.code, r.stdout).not.toBe(0);
+  expect(r.stderr).toContain(`ValidatingAdmissionPolicy '${policy}' with binding '${policy}' denied request`);
+  expect(r.stderr).toMatch(text);
+}
+function expectAllowed(r: KubectlResult): void {
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+}
+
+beforeAll(async () => {
+  fleet = await startFleet({ members: 1 });
+  member = fleet.members[0]!;
+  const applied = await applyBase(member, 'deploy/member');
+  if (applied.code !== 0) throw new Error(applied.stderr);
+  await kubectlOk(member.kubeconfigPath, ['create', 'namespace', NS]);
+  // alice: everything on Services (incl. status) and EndpointSlices, cluster-wide.
+  await kubectlOk(member.kubeconfigPath, ['create', 'clusterrole', 'service-admin',
+    '--verb=get,list,watch,create,update,patch,delete',
+    '--resource=services,services/status,endpointslices.discovery.k8s.io']);
+  await kubectlOk(member.kubeconfigPath, ['create', 'clusterrolebinding', 'alice-service-admin', '--clusterrole=service-admin', '--user=alice']);
+  alice = await fleet.mintIdentity(member, 'alice', ['app-team', 'system:authenticated']);
+  fleetIlb = await mintControllerIdentity(fleet, member);
+  // Policies take effect once the apiserver's policy informer has them: wait until a request that
+  // must be denied is denied (dry-run, nothing stored).
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await kubectl(alice.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], service('probe', { vip: true }));
+    if (r.code !== 0 && r.stderr.includes('fleet-ilb-vip-guard')) break;
+    if (Date.now() > deadline) throw new Error(`admission policy not active after 30s: ${r.stderr || r.stdout}`);
+    await new Promise((res) => setTimeout(res, 250));
+  }
+});
+
+afterAll(async () => {
+  await fleet?.stop();
+});
+
+describe('fleet-ilb-vip-guard: nobody but fleet-ilb owns a VIP Service', () => {
+  it('denies alice creating a Service of loadBalancerClass fleetilb.io/vip', async () => {
+    expectDenied(await create(alice, service('stolen', { vip: true })), 'fleet-ilb-vip-guard',
+      /only fleet-ilb may create a Service of loadBalancerClass fleetilb\.io\/vip/);
+    const r = await kubectl(member.kubeconfigPath, ['-n', NS, 'get', 'service', 'stolen']);
+    expect(r.stderr).toMatch(/NotFound|not found/);
+  });
+
+  it('allows alice an ordinary LoadBalancer Service, its status included', async () => {
+    expectAllowed(await create(alice, service('shop-lb')));
+    expectAllowed(await patchStatusIngress(alice, 'shop-lb', '192.0.2.7'));
+    expect(await ingressOf('shop-lb')).toBe('192.0.2.7');
+  });
+
+  it('allows fleet-ilb to create the VIP Service and publish the VIP in its status', async () => {
+    expectAllowed(await create(fleetIlb, service('cart-vip', { vip: true })));
+    expectAllowed(await patchStatusIngress(fleetIlb, 'cart-vip', VIP));
+    expect(await ingressOf('cart-vip')).toBe(VIP);
+  });
+
+  it('denies alice pointing the VIP Service status elsewhere, or changing its spec, labels or type', async () => {
+    expectDenied(await patchStatusIngress(alice, 'cart-vip', '10.99.0.66'), 'fleet-ilb-vip-guard',
+      /only fleet-ilb may change the status of a Service of loadBalancerClass fleetilb\.io\/vip/);
+    expectDenied(await patchSpec(alice, 'cart-vip', { spec: { selector: { app: 'evil' } } }), 'fleet-ilb-vip-guard', /only fleet-ilb may change/);
+    expectDenied(await patchSpec(alice, 'cart-vip', { metadata: { labels: { x: 'y' } } }), 'fleet-ilb-vip-guard', /only fleet-ilb may change/);
+    expectDenied(
+      await patchSpec(alice, 'cart-vip', { spec: { type: 'ClusterIP', loadBalancerClass: null, externalTrafficPolicy: null, allocateLoadBalancerNodePorts: null } }),
+      'fleet-ilb-vip-guard',
+      /only fleet-ilb may change/,
+    );
+    expect(await ingressOf('cart-vip')).toBe(VIP);
+    const sel = await kubectlOk(member.kubeconfigPath, ['-n', NS, 'get', 'service', 'cart-vip', '-o', 'jsonpath={.spec.selector.app}']);
+    expect(sel.stdout).toBe('cart');
+  });
+
+  it('denies alice turning her own Service into a VIP Service', async () => {
+    // loadBalancerClass is immutable on a LoadBalancer Service; going through ClusterIP is the way
+    // around that immutability, and the policy sees the new class.
+    expectAllowed(await create(alice, JSON.stringify({
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'plain', namespace: NS },
+      spec: { type: 'ClusterIP', selector: { app: 'cart' }, ports: [{ port: 80 }] },
+    })));
+    expectDenied(await patchSpec(alice, 'plain', { spec: { type: 'LoadBalancer', loadBalancerClass: 'fleetilb.io/vip' } }),
+      'fleet-ilb-vip-guard', /only fleet-ilb may change/);
+  });
+});
+
+describe('fleet-ilb-member-scope: fleet-ilb writes only its own objects', () => {
+  it('denies fleet-ilb creating, changing or deleting an ordinary Service', async () => {
+    expectDenied(await create(fleetIlb, service('not-ours')), 'fleet-ilb-member-scope-services',
+      /fleet-ilb may only create, change or delete Services of loadBalancerClass fleetilb\.io\/vip/);
+    expectDenied(await patchStatusIngress(fleetIlb, 'shop-lb', VIP), 'fleet-ilb-member-scope-services', /fleet-ilb may only/);
+    expectDenied(await patchSpec(fleetIlb, 'shop-lb', { spec: { selector: { app: 'x' } } }), 'fleet-ilb-member-scope-services', /fleet-ilb may only/);
+    expectDenied(await del(fleetIlb, 'service', 'shop-lb'), 'fleet-ilb-member-scope-services', /fleet-ilb may only/);
+    expect(await ingressOf('shop-lb')).toBe('192.0.2.7');
+  });
+
+  it('lets fleet-ilb write EndpointSlices labelled as its own, and no others', async () => {
+    const slice = (name: string, managedBy: string): string => JSON.stringify({
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      metadata: { name, namespace: NS, labels: { 'kubernetes.io/service-name': 'cart-vip', 'endpointslice.kubernetes.io/managed-by': managedBy } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.244.1.5'], conditions: { ready: true } }],
+      ports: [{ name: 'tcp', port: 8080, protocol: 'TCP' }],
+    });
+    expectAllowed(await create(fleetIlb, slice('cart-vip-mirror', 'fleetilb.io/gateway-controller')));
+    expectDenied(await create(fleetIlb, slice('cart-vip-other', 'endpointslice-controller.k8s.io')),
+      'fleet-ilb-member-scope-endpointslices', /fleet-ilb may only write EndpointSlices labelled/);
+    expectAllowed(await del(fleetIlb, 'endpointslice', 'cart-vip-mirror'));
+  });
+});
+
+describe('vipCIDRs: no Service may claim an address from the VIP range', () => {
+  beforeAll(async () => {
+    // The platform team's recommended setting (deploy/README.md "VIP ranges"): the same policy with
+    // vipCIDRs filled in, applied as an edit of the shipped manifest.
+    interface Policy {
+      kind: string;
+      metadata: { name: string };
+      spec: { variables: { name: string; expression: string }[] };
+    }
+    const docs = parseAllDocuments(readFileSync(join(repoRoot, 'deploy/member/admission.yaml'), 'utf8')).map((d) => d.toJS() as Policy);
+    const guard = docs.find((d) => d.kind === 'ValidatingAdmissionPolicy' && d.metadata.name === 'fleet-ilb-vip-guard')!;
+    const v = guard.spec.variables.find((x) => x.name === 'vipCIDRs')!;
+    v.expression = "['10.20.0.0/24']";
+    await kubectlOk(member.kubeconfigPath, ['apply', '--server-side', '--field-manager=fleet-ilb-install', '-f', '-'], stringify(guard));
+    // Wait until the new version is in force.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const r = await kubectl(alice.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], service('probe2', { externalIPs: ['10.20.0.200'] }));
+      if (r.code !== 0 && r.stderr.includes('fleet-ilb VIP addresses')) break;
+      if (Date.now() > deadline) throw new Error(`vipCIDRs not in force after 30s: ${r.stderr || r.stdout}`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  });
+
+  it('denies alice putting a VIP-range address in her Service status or externalIPs', async () => {
+    expectDenied(await patchStatusIngress(alice, 'shop-lb', '10.20.0.99'), 'fleet-ilb-vip-guard',
+      /only fleet-ilb may put fleet-ilb VIP addresses \(10\.20\.0\.99\) into spec\.externalIPs or status\.loadBalancer\.ingress/);
+    expectDenied(await create(alice, service('ext', { externalIPs: [VIP] })), 'fleet-ilb-vip-guard', /fleet-ilb VIP addresses \(10\.20\.0\.10\)/);
+    expect(await ingressOf('shop-lb')).toBe('192.0.2.7');
+  });
+
+  it('still allows addresses outside the range, and fleet-ilb inside it', async () => {
+    expectAllowed(await patchStatusIngress(alice, 'shop-lb', '10.99.0.5'));
+    expect(await ingressOf('shop-lb')).toBe('10.99.0.5');
+    expectAllowed(await patchStatusIngress(fleetIlb, 'cart-vip', '10.20.0.11'));
+    expect(await ingressOf('cart-vip')).toBe('10.20.0.11');
+  });
+});
+
+describe('deleting a VIP Service', () => {
+  it('is allowed to others (a member-local outage fleet-ilb repairs; namespace deletion must work)', async () => {
+    expectAllowed(await del(alice, 'service', 'cart-vip'));
+    const r = await kubectl(member.kubeconfigPath, ['-n', NS, 'get', 'service', 'cart-vip']);
+    expect(r.stderr).toMatch(/not found/);
+  });
+});
