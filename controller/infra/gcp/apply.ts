@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// applyGce: make GCE hold exactly one Gateway's DesiredGce. observe (lists, observe.ts) -> plan (pure,
+// plan.ts) -> execute phase by phase, steps of one phase in parallel with bounded concurrency, stopping
+// after the first phase that fails (later phases depend on earlier ones: a forwarding rule must never
+// point at a backend service that is missing; reliability-battery.md A7).
+// teardownGce: delete everything one Gateway owns, in reverse dependency order.
+//
+// Idempotency: nothing is written when the plan is empty, so applying the same DesiredGce twice makes
+// zero writes the second time, and a restarted controller (no cache) converges with zero writes.
+// A crash mid-apply leaves only resources with deterministic names and our stamp: the next apply
+// lists them and adopts or finishes them (no duplicate), and removes what is no longer wanted (no leak).
+import { isFencedError, isUserError, userErrorFor, foreignError, withResource } from './cloud/errors.ts';
+import type { GceCloud, IAddress, IBackendService, IFirewall, IForwardingRule, IHealthCheck, INetworkEndpoint } from './cloud/client.ts';
+import { mapLimit } from './cloud/pool.ts';
+import type { Owner } from './cloud/ownership.ts';
+import { collectingContext, type KindContext, type WriteNote } from './context.ts';
+import type { DesiredGce } from './desired.ts';
+import { deleteAddress, ensureAddress } from './address.ts';
+import { deleteBackendService, ensureBackendService } from './backendService.ts';
+import { deleteFirewall, ensureFirewall } from './firewall.ts';
+import { deleteForwardingRule, ensureForwardingRule } from './forwardingRule.ts';
+import { deleteHealthCheck, ensureHealthCheck } from './healthCheck.ts';
+import { deleteNeg, ensureNeg, syncNegEndpoints } from './neg.ts';
+import { negKey, observeGateway, type Observed } from './observe.ts';
+import { PHASES, endpointsToList, planGce, wantedNames, type GcePlan, type PlanStep } from './plan.ts';
+import { decodeStamp } from '../../naming/stamp.ts';
+import { deleteOwned } from './resource.ts';
+
+/** What applyGce / teardownGce need besides the desired state. */
+export interface GceApplyDeps {
+  cloud: GceCloud;
+  /** This controller's fleet id (the stamp's `fleet`). */
+  fleetId: string;
+  /** Parallel steps of one phase. Default 4. */
+  concurrency?: number;
+  /** Plan only: read, diff, return the plan; no mutating call. */
+  dryRun?: boolean;
+  /** Called after each executed step (logs, events, metrics). */
+  onStep?: (step: PlanStep, outcome: { ok: true } | { ok: false; error: unknown }) => void;
+}
+
+/** The outcome of one applyGce. */
+export interface GceApplyResult {
+  /** The VIP (the reserved address's IP), when known. */
+  vip?: string;
+  /** True when the VIP is known, every desired forwarding rule exists and nothing failed. */
+  programmed: boolean;
+  /** Names of the desired forwarding rules that exist after this apply. */
+  forwardingRules: string[];
+  /** Number of successful mutating calls (0 on a resync with nothing to do). */
+  changes: number;
+  /** The writes, in order of completion. */
+  writes: WriteNote[];
+  /** What was (or, in a dry run, would be) done. */
+  plan: GcePlan;
+  /**
+   * The error to report: a FencedError if a write was fenced, else the first user error (a condition;
+   * do not hot-loop), else the first transient one (back off). Errors about one resource come wrapped
+   * in the runtime's CloudResourceError naming it; retryPolicy() looks through it.
+   */
+  error?: unknown;
+  /** Every error met (the first failing phase's, plus blocked NEGs). */
+  errors: unknown[];
+}
+
+function pickError(errors: readonly unknown[]): unknown {
+  return errors.find(isFencedError) ?? errors.find(isUserError) ?? errors[0];
+}
+
+function ownerOf(d: DesiredGce, fleetId: string): Owner {
+  // The desired stamps must describe the same owner apply checks against, or apply would create
+  // resources it then refuses to manage.
+  const s = decodeStamp(d.address.description);
+  if (s === undefined || s.fleet !== fleetId || s.gatewayUid !== d.gateway.uid) {
+    throw new Error(`DesiredGce for ${d.gateway.namespace}/${d.gateway.name}: address description is not a stamp of fleet ${fleetId} / uid ${d.gateway.uid}`);
+  }
+  return { fleet: fleetId, gatewayUid: d.gateway.uid };
+}
+
+interface Env {
+  ctx: KindContext;
+  desired: DesiredGce;
+  observed: Observed;
+  plan: GcePlan;
+  vip: string | undefined;
+}
+
+async function execStep(step: PlanStep, env: Env): Promise<void> {
+  const { ctx, desired, observed } = env;
+  switch (step.kind) {
+    case 'address': {
+      const live = observed.address.get(step.name);
+      if (step.action === 'delete') {
+        await deleteAddress(ctx, step.name, live);
+        return;
+      }
+      const body = env.plan.addressIp !== undefined && !desired.address.address ? { ...desired.address, address: env.plan.addressIp } : desired.address;
+      const out = await ensureAddress(ctx, body, step.action === 'create' ? null : (live ?? null));
+      if (out.vip !== undefined) env.vip = out.vip;
+      return;
+    }
+    case 'healthCheck': {
+      const live = observed.healthCheck.get(step.name);
+      if (step.action === 'delete') {
+        await deleteHealthCheck(ctx, step.name, live);
+        return;
+      }
+      await ensureHealthCheck(ctx, find(desired.healthChecks, step.name), live ?? null);
+      return;
+    }
+    case 'networkEndpointGroup': {
+      const zone = step.scope ?? '';
+      const key = negKey(zone, step.name);
+      const live = observed.networkEndpointGroup.get(key)?.neg;
+      if (step.action === 'delete') {
+        await deleteNeg(ctx, zone, step.name, live);
+        return;
+      }
+      const d = desired.negs.find((n) => n.zone === zone && n.neg.name === step.name);
+      if (d === undefined) throw new Error(`plan step for unknown NEG ${key}`);
+      let current: readonly INetworkEndpoint[] | undefined = observed.endpoints.get(key);
+      if (step.action === 'create' || step.action === 'recreate') {
+        const r = await ensureNeg(ctx, zone, d.neg, step.action === 'create' ? null : (live ?? null));
+        current = r === 'created' || r === 'recreated' ? [] : undefined; // adopted: list what it holds
+      }
+      if (!d.frozen) await syncNegEndpoints(ctx, zone, step.name, d.endpoints, current);
+      return;
+    }
+    case 'backendService': {
+      const live = observed.backendService.get(step.name);
+      if (step.action === 'delete') {
+        await deleteBackendService(ctx, step.name, live);
+        return;
+      }
+      await ensureBackendService(ctx, find(desired.backendServices, step.name), live ?? null);
+      return;
+    }
+    case 'forwardingRule': {
+      const live = observed.forwardingRule.get(step.name);
+      if (step.action === 'delete') {
+        await deleteForwardingRule(ctx, step.name, live);
+        return;
+      }
+      const recreate = step.action === 'create';
+      await ensureForwardingRule(ctx, find(desired.forwardingRules, step.name), recreate ? null : (live ?? null), env.vip);
+      return;
+    }
+    case 'firewall': {
+      const live = observed.firewall.get(step.name);
+      if (step.action === 'delete') {
+        await deleteFirewall(ctx, step.name, live);
+        return;
+      }
+      await ensureFirewall(ctx, find(desired.firewalls, step.name), live ?? null);
+      return;
+    }
+  }
+}
+
+function find<T extends { name: string }>(xs: readonly T[], name: string): T {
+  const x = xs.find((y) => y.name === name);
+  if (x === undefined) throw new Error(`plan step for unknown resource ${name}`);
+  return x;
+}
+
+/** Runs the steps phase by phase; returns the errors of the first failing phase (none = all done). */
+async function execute(
+  steps: readonly PlanStep[],
+  concurrency: number,
+  run: (s: PlanStep) => Promise<void>,
+  onStep: GceApplyDeps['onStep'],
+  done: Set<PlanStep>,
+): Promise<unknown[]> {
+  for (const phase of PHASES) {
+    const ps = steps.filter((s) => s.phase === phase);
+    if (ps.length === 0) continue;
+    const results = await mapLimit(ps, concurrency, async (s) => {
+      await run(s);
+      return s;
+    });
+    const errors: unknown[] = [];
+    results.forEach((r, i) => {
+      const s = ps[i]!;
+      if (r.ok) done.add(s);
+      else errors.push(withResource(r.error));
+      onStep?.(s, r.ok ? { ok: true } : { ok: false, error: r.error });
+    });
+    if (errors.length > 0) return errors;
+  }
+  return [];
+}
+
+/**
+ * Applies one Gateway's desired GCE state. Never throws for cloud failures: they come back in
+ * `error` (classified); it throws only on a malformed DesiredGce (a bug upstream).
+ */
+export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise<GceApplyResult> {
+  if (desired.project !== deps.cloud.project) throw new Error(`DesiredGce project ${desired.project} != GceCloud project ${deps.cloud.project}`);
+  const owner = ownerOf(desired, deps.fleetId);
+  const concurrency = deps.concurrency ?? 4;
+  const ctx = collectingContext({ cloud: deps.cloud, project: desired.project, region: desired.region, owner });
+  const emptyPlan: GcePlan = { steps: [], conflicts: [], blocked: [] };
+  let observed: Observed;
+  try {
+    observed = await observeGateway(deps.cloud, {
+      region: desired.region,
+      owner,
+      wanted: wantedNames(desired),
+      endpointsFor: endpointsToList(desired),
+      concurrency,
+    });
+  } catch (e) {
+    return { programmed: false, forwardingRules: [], changes: 0, writes: [], plan: emptyPlan, error: withResource(e), errors: [e] };
+  }
+  const plan = planGce(desired, observed, owner);
+  const existingFrs = desired.forwardingRules.filter((f) => observed.forwardingRule.has(f.name)).map((f) => f.name);
+
+  // A desired name held by someone else: write nothing for this Gateway and say which resource
+  // (reliability-battery.md A6). Partial programming around a foreign object would be guesswork.
+  if (plan.conflicts.length > 0) {
+    const errors = plan.conflicts.map((c) => foreignError({ kind: c.kind, name: c.name, ...(c.scope === undefined ? {} : { scope: c.scope }) }, c.owner));
+    return {
+      ...(plan.vip === undefined ? {} : { vip: plan.vip }),
+      programmed: false,
+      forwardingRules: existingFrs,
+      changes: 0,
+      writes: [],
+      plan,
+      error: withResource(errors[0]),
+      errors: errors.map(withResource),
+    };
+  }
+  const blockedErrors = plan.blocked.map((b) =>
+    withResource(
+      userErrorFor(
+        { kind: 'networkEndpointGroup', name: b.name, scope: b.zone },
+        `network endpoint group ${b.zone}/${b.name} must be re-created (${b.fields.join(', ')} changed) but backend service(s) ${b.referencedBy.join(', ')} still use it`,
+      ),
+    ),
+  );
+
+  if (deps.dryRun) {
+    const programmed = plan.steps.length === 0 && plan.blocked.length === 0 && plan.vip !== undefined && existingFrs.length === desired.forwardingRules.length;
+    return {
+      ...(plan.vip === undefined ? {} : { vip: plan.vip }),
+      programmed,
+      forwardingRules: existingFrs,
+      changes: 0,
+      writes: [],
+      plan,
+      ...(blockedErrors.length > 0 ? { error: blockedErrors[0] } : {}),
+      errors: blockedErrors,
+    };
+  }
+
+  const env: Env = { ctx, desired, observed, plan, vip: plan.vip };
+  const done = new Set<PlanStep>();
+  const phaseErrors = await execute(plan.steps, concurrency, (s) => execStep(s, env), deps.onStep, done);
+  const errors = [...phaseErrors, ...blockedErrors];
+
+  // Which desired forwarding rules exist now: those that existed and were not deleted (or whose
+  // delete failed), plus those created.
+  const exists = new Set(existingFrs);
+  for (const s of plan.steps) {
+    if (s.kind !== 'forwardingRule' || !done.has(s)) continue;
+    if (s.action === 'delete') exists.delete(s.name);
+    if (s.action === 'create') exists.add(s.name);
+  }
+  const forwardingRules = desired.forwardingRules.map((f) => f.name).filter((n) => exists.has(n));
+  const error = pickError(errors);
+  return {
+    ...(env.vip === undefined ? {} : { vip: env.vip }),
+    programmed: errors.length === 0 && env.vip !== undefined && forwardingRules.length === desired.forwardingRules.length,
+    forwardingRules,
+    changes: ctx.writes.length,
+    writes: ctx.writes,
+    plan,
+    ...(error === undefined ? {} : { error }),
+    errors,
+  };
+}
+
+/** The Gateway whose GCE resources teardownGce removes. */
+export interface GatewayIdentity {
+  /** Region(s) where its regional resources live (NEGs and firewalls are found everywhere). */
+  region: string | readonly string[];
+  /** The Gateway's metadata.uid (the stamp's `gatewayUid`). */
+  uid: string;
+}
+
+/** The outcome of one teardownGce. */
+export interface GceTeardownResult {
+  /** True when nothing owned by the Gateway is left. */
+  done: boolean;
+  /** Successful deletes. */
+  changes: number;
+  writes: WriteNote[];
+  /** Delete steps in order (what was, or in a dry run would be, deleted). */
+  steps: PlanStep[];
+  /** Steps not done (a phase failed, or dry run). */
+  remaining: PlanStep[];
+  error?: unknown;
+  errors: unknown[];
+}
+
+const TEARDOWN_ORDER = [
+  ['forwardingRules:delete', 'forwardingRule'],
+  ['backendServices:delete', 'backendService'],
+  ['healthChecks:delete', 'healthCheck'],
+  ['negs:delete', 'networkEndpointGroup'],
+  ['firewalls:delete', 'firewall'],
+  ['address:delete', 'address'],
+] as const;
+
+/**
+ * Deletes everything stamped for this fleet and Gateway uid, in reverse dependency order (forwarding
+ * rules -> backend services -> health checks -> NEGs -> firewalls -> address). 404 = done; a 400
+ * in-use comes back as a transient error (retry later). Found by listing, not by names, so it also
+ * removes what a renamed listener or an older controller version left behind.
+ */
+export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Promise<GceTeardownResult> {
+  const owner: Owner = { fleet: deps.fleetId, gatewayUid: gw.uid };
+  const regions = typeof gw.region === 'string' ? [gw.region] : [...gw.region];
+  const concurrency = deps.concurrency ?? 4;
+  const steps: PlanStep[] = [];
+  const lives = new Map<PlanStep, { name?: string | null; description?: string | null }>();
+  const writes: WriteNote[] = [];
+  try {
+    for (const region of regions) {
+      const o = await observeGateway(deps.cloud, { region, owner });
+      const push = (phase: PlanStep['phase'], kind: PlanStep['kind'], name: string, scope: string | undefined, live: { name?: string | null; description?: string | null }): void => {
+        if (steps.some((s) => s.kind === kind && s.name === name && s.scope === scope)) return; // global kinds seen per region
+        const s: PlanStep = { phase, kind, name, action: 'delete', reason: 'teardown', ...(scope === undefined ? {} : { scope }) };
+        steps.push(s);
+        lives.set(s, live);
+      };
+      for (const [phase, kind] of TEARDOWN_ORDER) {
+        if (kind === 'networkEndpointGroup') {
+          for (const x of o.networkEndpointGroup.values()) push(phase, kind, x.neg.name ?? '', x.zone, x.neg);
+        } else {
+          const m = o[kind] as Map<string, IAddress | IHealthCheck | IBackendService | IForwardingRule | IFirewall>;
+          for (const [name, live] of m) push(phase, kind, name, kind === 'firewall' ? undefined : region, live);
+        }
+      }
+    }
+  } catch (e) {
+    return { done: false, changes: 0, writes, steps, remaining: steps, error: withResource(e), errors: [e] };
+  }
+  steps.sort((a, b) => PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase));
+  if (deps.dryRun) return { done: steps.length === 0, changes: 0, writes, steps, remaining: steps, errors: [] };
+  const done = new Set<PlanStep>();
+  const errors = await execute(
+    steps,
+    concurrency,
+    async (s) => {
+      const ctx: KindContext = {
+        cloud: deps.cloud,
+        project: deps.cloud.project,
+        region: s.scope ?? regions[0] ?? '',
+        owner,
+        note: (w) => writes.push(w),
+      };
+      await deleteOwned(ctx, s.kind, s.scope, s.name, lives.get(s));
+    },
+    deps.onStep,
+    done,
+  );
+  const remaining = steps.filter((s) => !done.has(s));
+  const error = pickError(errors);
+  return { done: remaining.length === 0, changes: writes.length, writes, steps, remaining, ...(error === undefined ? {} : { error }), errors };
+}

@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// GceCloud: the one object through which fleet-ilb talks to the Compute API. It holds the
+// @google-cloud/compute clients and adds what the plain clients lack (gcp-ilb-api.md §2, §3, §6, §8):
+//   - an operation wait loop (`wait` returns after ~2 min at most, possibly before DONE: always loop;
+//     the op's zone/region URL picks the scope; errors from `wait` itself are retried; overall deadline);
+//   - failed operations turned into errors in k8s-cloud-provider's `<code> - <message>` form;
+//   - error classification into UserError / TransientError (errors.ts);
+//   - per-method client-side token buckets (ratelimit.ts), a metrics hook and a write fence hook;
+//   - a `requestId` (UUID) on every mutating call, kept across retries of the same logical insert so
+//     an insert that timed out but was applied is not duplicated (the server replays the original op).
+import { randomUUID, createHash } from 'node:crypto';
+import {
+  AddressesClient,
+  FirewallsClient,
+  ForwardingRulesClient,
+  GlobalOperationsClient,
+  InstancesClient,
+  NetworkEndpointGroupsClient,
+  RegionBackendServicesClient,
+  RegionHealthChecksClient,
+  RegionOperationsClient,
+  ZoneOperationsClient,
+} from '@google-cloud/compute';
+import type { protos } from '@google-cloud/compute';
+import {
+  FencedError,
+  classifyCallError,
+  gceCategory,
+  isUserError,
+  operationError,
+  transientErrorFor,
+  type GceErrorCategory,
+  type ResourceRef,
+} from './errors.ts';
+import { DEFAULT_RATE_LIMITS, RateLimiter, realClock, type Clock, type RateLimitConfig } from './ratelimit.ts';
+import { lastSegment } from './urls.ts';
+
+export type IAddress = protos.google.cloud.compute.v1.IAddress;
+export type IHealthCheck = protos.google.cloud.compute.v1.IHealthCheck;
+export type IBackendService = protos.google.cloud.compute.v1.IBackendService;
+export type IForwardingRule = protos.google.cloud.compute.v1.IForwardingRule;
+export type INetworkEndpointGroup = protos.google.cloud.compute.v1.INetworkEndpointGroup;
+export type INetworkEndpoint = protos.google.cloud.compute.v1.INetworkEndpoint;
+export type IFirewall = protos.google.cloud.compute.v1.IFirewall;
+export type IInstance = protos.google.cloud.compute.v1.IInstance;
+export type IOperation = protos.google.cloud.compute.v1.IOperation;
+
+/** The GCE kinds fleet-ilb manages. */
+export type Kind = 'address' | 'healthCheck' | 'backendService' | 'forwardingRule' | 'networkEndpointGroup' | 'firewall';
+
+/** Resource type per kind. */
+export interface KindTypes {
+  address: IAddress;
+  healthCheck: IHealthCheck;
+  backendService: IBackendService;
+  forwardingRule: IForwardingRule;
+  networkEndpointGroup: INetworkEndpointGroup;
+  firewall: IFirewall;
+}
+
+type ScopeKind = 'region' | 'zone' | 'global';
+
+interface KindInfo {
+  /** API service name as used in method keys (`Service.verb`) for metrics and rate limits. */
+  service: string;
+  /** Request field naming the resource. */
+  param: string;
+  /** Request field holding the body. */
+  body: string;
+  scope: ScopeKind;
+  /** Collection name in URLs. */
+  collection: string;
+}
+
+/** Per-kind request shapes (compute.proto request messages). */
+export const KIND_INFO: Readonly<Record<Kind, KindInfo>> = {
+  address: { service: 'Addresses', param: 'address', body: 'addressResource', scope: 'region', collection: 'addresses' },
+  healthCheck: {
+    service: 'RegionHealthChecks',
+    param: 'healthCheck',
+    body: 'healthCheckResource',
+    scope: 'region',
+    collection: 'healthChecks',
+  },
+  backendService: {
+    service: 'RegionBackendServices',
+    param: 'backendService',
+    body: 'backendServiceResource',
+    scope: 'region',
+    collection: 'backendServices',
+  },
+  forwardingRule: {
+    service: 'ForwardingRules',
+    param: 'forwardingRule',
+    body: 'forwardingRuleResource',
+    scope: 'region',
+    collection: 'forwardingRules',
+  },
+  networkEndpointGroup: {
+    service: 'NetworkEndpointGroups',
+    param: 'networkEndpointGroup',
+    body: 'networkEndpointGroupResource',
+    scope: 'zone',
+    collection: 'networkEndpointGroups',
+  },
+  firewall: { service: 'Firewalls', param: 'firewall', body: 'firewallResource', scope: 'global', collection: 'firewalls' },
+};
+
+/** Options passed through to every @google-cloud/compute client (emulator: apiEndpoint/port/protocol/authClient). */
+export interface ComputeClientOptions {
+  apiEndpoint?: string;
+  port?: number;
+  protocol?: 'http' | 'https';
+  /** A google-auth-library client (PassThroughClient for the emulator). Absent = ADC (production). */
+  authClient?: unknown;
+  apiKey?: string;
+  [k: string]: unknown;
+}
+
+/** One HTTP call, reported to the metrics hook after it finishes. */
+export interface GceCallEvent {
+  /** `Service.verb`, e.g. `ForwardingRules.insert`, `RegionOperations.wait`. */
+  method: string;
+  /** True for mutating calls (the ones the write fence guards). */
+  write: boolean;
+  outcome: 'ok' | GceErrorCategory;
+  latencyMs: number;
+  /** Time spent waiting for a rate-limit token before the call. */
+  throttledMs: number;
+  requestId?: string;
+}
+
+export interface GceCloudOptions {
+  project: string;
+  /** Passed to every client. In production leave empty (ADC). Tests: `emulator.clientOptions()`. */
+  clientOptions?: ComputeClientOptions;
+  /** Per-method token buckets; default DEFAULT_RATE_LIMITS. */
+  rateLimits?: RateLimitConfig;
+  clock?: Clock;
+  /** Metrics hook: one event per HTTP call (including operation waits and list pages). */
+  onCall?: (e: GceCallEvent) => void;
+  /** Write fence: checked before every mutating call; false => FencedError (runtime taxonomy), nothing sent. */
+  canWrite?: () => boolean;
+  /** Per-HTTP-call deadline. Default 60 s. */
+  callTimeoutMs?: number;
+  /** Overall deadline for one operation to reach DONE. Default 10 min. */
+  operationTimeoutMs?: number;
+  /** Pause after a failed `wait` call before polling again. Default 1 s. */
+  operationRetryDelayMs?: number;
+  /** In-call retries of a mutating call whose outcome is ambiguous (timeout/5xx), same requestId. Default 2. */
+  ambiguousRetries?: number;
+  /** How long the requestId of a failed insert is remembered for the next attempt. Default 30 min. */
+  requestIdTtlMs?: number;
+}
+
+interface GaxCallOptions {
+  timeout?: number;
+  autoPaginate?: boolean;
+}
+type AnyCall = (req: Record<string, unknown>, opts?: GaxCallOptions) => Promise<unknown[]>;
+type AnyClient = Record<string, unknown> & { close(): Promise<void> };
+
+const GOOGLE_HOST = /(^|\.)googleapis\.com$/;
+
+/** Extracts `{zone}` / `{region}` scope from an operation's URLs (google-cloud-node#3654). */
+function opScope(op: IOperation): { kind: ScopeKind; name?: string } {
+  if (op.zone) return { kind: 'zone', name: lastSegment(op.zone) };
+  if (op.region) return { kind: 'region', name: lastSegment(op.region) };
+  return { kind: 'global' };
+}
+
+function stableHash(v: unknown): string {
+  return createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
+}
+
+/**
+ * The Compute API client wrapper. Methods throw only GceUserError / GceTransientError (errors.ts) or
+ * FencedError; 404 on get/delete is folded into the return value.
+ */
+export class GceCloud {
+  readonly project: string;
+  readonly #opts: Required<Omit<GceCloudOptions, 'clientOptions' | 'onCall' | 'canWrite' | 'rateLimits'>> & {
+    onCall?: (e: GceCallEvent) => void;
+    canWrite: () => boolean;
+  };
+  readonly #limiter: RateLimiter;
+  readonly #clients: Record<Kind | 'instances' | 'zoneOps' | 'regionOps' | 'globalOps', AnyClient>;
+  readonly #pendingRequestIds = new Map<string, { id: string; at: number }>();
+
+  constructor(opts: GceCloudOptions) {
+    const co = opts.clientOptions ?? {};
+    if (co.apiEndpoint !== undefined && !GOOGLE_HOST.test(co.apiEndpoint) && co.authClient === undefined && co.apiKey === undefined) {
+      // A local endpoint without explicit auth would make google-auth-library hunt for ADC (env,
+      // gcloud file, metadata server): never let tests (or a misconfigured emulator run) do that.
+      throw new Error(`GceCloud: apiEndpoint ${co.apiEndpoint} is not googleapis.com; pass authClient (e.g. PassThroughClient)`);
+    }
+    this.project = opts.project;
+    const clock = opts.clock ?? realClock;
+    this.#opts = {
+      project: opts.project,
+      clock,
+      callTimeoutMs: opts.callTimeoutMs ?? 60_000,
+      operationTimeoutMs: opts.operationTimeoutMs ?? 10 * 60_000,
+      operationRetryDelayMs: opts.operationRetryDelayMs ?? 1000,
+      ambiguousRetries: opts.ambiguousRetries ?? 2,
+      requestIdTtlMs: opts.requestIdTtlMs ?? 30 * 60_000,
+      canWrite: opts.canWrite ?? (() => true),
+      ...(opts.onCall === undefined ? {} : { onCall: opts.onCall }),
+    };
+    this.#limiter = new RateLimiter(opts.rateLimits ?? DEFAULT_RATE_LIMITS, clock);
+    const c = co as ConstructorParameters<typeof AddressesClient>[0];
+    const mk = (x: object): AnyClient => x as unknown as AnyClient;
+    this.#clients = {
+      address: mk(new AddressesClient(c)),
+      healthCheck: mk(new RegionHealthChecksClient(c)),
+      backendService: mk(new RegionBackendServicesClient(c)),
+      forwardingRule: mk(new ForwardingRulesClient(c)),
+      networkEndpointGroup: mk(new NetworkEndpointGroupsClient(c)),
+      firewall: mk(new FirewallsClient(c)),
+      instances: mk(new InstancesClient(c)),
+      zoneOps: mk(new ZoneOperationsClient(c)),
+      regionOps: mk(new RegionOperationsClient(c)),
+      globalOps: mk(new GlobalOperationsClient(c)),
+    };
+  }
+
+  /** Closes every underlying client. */
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.#clients).map((c) => c.close()));
+  }
+
+  // ---- generic per-kind verbs -------------------------------------------------------------
+
+  /** GET; undefined on 404. */
+  async get<K extends Kind>(kind: K, scope: string | undefined, name: string): Promise<KindTypes[K] | undefined> {
+    const info = KIND_INFO[kind];
+    const req = this.#req(kind, scope, { [info.param]: name });
+    try {
+      const [res] = await this.#call(`${info.service}.get`, false, this.#fn(kind, 'get'), req, this.#ref(kind, scope, name));
+      return res as KindTypes[K];
+    } catch (e) {
+      if (gceCategory(e) === 'notFound') return undefined;
+      throw e;
+    }
+  }
+
+  /** Lists every resource of `kind` in `scope` (regional/global kinds), following pages. */
+  async list<K extends Kind>(kind: K, scope: string | undefined, filter?: string): Promise<Array<KindTypes[K]>> {
+    const info = KIND_INFO[kind];
+    const out: Array<KindTypes[K]> = [];
+    let req: Record<string, unknown> | null = this.#req(kind, scope, filter === undefined ? {} : { filter });
+    while (req !== null) {
+      const r: Record<string, unknown> = req;
+      const [items, next] = await this.#call(`${info.service}.list`, false, this.#fn(kind, 'list'), r, undefined, {
+        autoPaginate: false,
+      });
+      out.push(...((items ?? []) as Array<KindTypes[K]>));
+      req = (next as Record<string, unknown> | null | undefined) ?? null;
+    }
+    return out;
+  }
+
+  /** Inserts; resolves once the operation is DONE. Reuses the requestId of a previous failed attempt. */
+  async insert<K extends Kind>(kind: K, scope: string | undefined, body: KindTypes[K] & { name: string }): Promise<void> {
+    const info = KIND_INFO[kind];
+    const key = `${kind}/${scope ?? 'global'}/${body.name}/${stableHash(body)}`;
+    const requestId = this.#requestIdFor(key);
+    const req = this.#req(kind, scope, { [info.body]: body });
+    try {
+      await this.#mutate(`${info.service}.insert`, this.#fn(kind, 'insert'), req, this.#ref(kind, scope, body.name), requestId);
+      this.#pendingRequestIds.delete(key);
+    } catch (e) {
+      // Keep the requestId only while the outcome is unknown (timeout / 5xx): the next attempt of the
+      // same logical insert then replays instead of duplicating.
+      const cat = gceCategory(e);
+      if (cat !== 'timeout' && cat !== 'server') this.#pendingRequestIds.delete(key);
+      throw e;
+    }
+  }
+
+  /** PUT (replace). Absent fields are cleared; the body must carry the fingerprint where the kind has one. */
+  async update<K extends Kind>(kind: K, scope: string | undefined, name: string, body: KindTypes[K]): Promise<void> {
+    const info = KIND_INFO[kind];
+    const req = this.#req(kind, scope, { [info.param]: name, [info.body]: body });
+    await this.#mutate(`${info.service}.update`, this.#fn(kind, 'update'), req, this.#ref(kind, scope, name), randomUUID());
+  }
+
+  /** PATCH (JSON merge; empty lists are not sent by the client, so a patch cannot clear a list). */
+  async patch<K extends Kind>(kind: K, scope: string | undefined, name: string, body: KindTypes[K]): Promise<void> {
+    const info = KIND_INFO[kind];
+    const req = this.#req(kind, scope, { [info.param]: name, [info.body]: body });
+    await this.#mutate(`${info.service}.patch`, this.#fn(kind, 'patch'), req, this.#ref(kind, scope, name), randomUUID());
+  }
+
+  /** DELETE; 'absent' when it was already gone (404 on delete = done). */
+  async delete(kind: Kind, scope: string | undefined, name: string): Promise<'deleted' | 'absent'> {
+    const info = KIND_INFO[kind];
+    const req = this.#req(kind, scope, { [info.param]: name });
+    try {
+      await this.#mutate(`${info.service}.delete`, this.#fn(kind, 'delete'), req, this.#ref(kind, scope, name), randomUUID());
+      return 'deleted';
+    } catch (e) {
+      if (gceCategory(e) === 'notFound') return 'absent';
+      throw e;
+    }
+  }
+
+  // ---- NEGs ------------------------------------------------------------------------------
+
+  /** Every zonal NEG in the project (aggregatedList), with its zone name. */
+  async listAllNegs(): Promise<Array<{ zone: string; neg: INetworkEndpointGroup }>> {
+    const client = this.#clients.networkEndpointGroup;
+    const out: Array<{ zone: string; neg: INetworkEndpointGroup }> = [];
+    await this.#call(
+      'NetworkEndpointGroups.aggregatedList',
+      false,
+      async (req, opts) => {
+        const it = (client['aggregatedListAsync'] as (r: unknown, o?: unknown) => AsyncIterable<[string, { networkEndpointGroups?: INetworkEndpointGroup[] | null }]>)
+          .call(client, req, opts);
+        for await (const [key, scoped] of it) {
+          if (!key.startsWith('zones/')) continue;
+          for (const neg of scoped.networkEndpointGroups ?? []) out.push({ zone: key.slice('zones/'.length), neg });
+        }
+        return [];
+      },
+      { project: this.project },
+    );
+    return out;
+  }
+
+  /** The endpoints of one NEG (all pages). */
+  async listNetworkEndpoints(zone: string, neg: string): Promise<INetworkEndpoint[]> {
+    const out: INetworkEndpoint[] = [];
+    let req: Record<string, unknown> | null = { project: this.project, zone, networkEndpointGroup: neg };
+    const ref = this.#ref('networkEndpointGroup', zone, neg);
+    while (req !== null) {
+      const r: Record<string, unknown> = req;
+      const [items, next] = await this.#call(
+        'NetworkEndpointGroups.listNetworkEndpoints',
+        false,
+        this.#fn('networkEndpointGroup', 'listNetworkEndpoints'),
+        r,
+        ref,
+        { autoPaginate: false },
+      );
+      for (const it of (items ?? []) as protos.google.cloud.compute.v1.INetworkEndpointWithHealthStatus[]) {
+        if (it.networkEndpoint) out.push(it.networkEndpoint);
+      }
+      req = (next as Record<string, unknown> | null | undefined) ?? null;
+    }
+    return out;
+  }
+
+  /** Attaches ≤500 endpoints (one call; the API's per-call limit). */
+  async attachNetworkEndpoints(zone: string, neg: string, endpoints: INetworkEndpoint[]): Promise<void> {
+    await this.#endpoints('attachNetworkEndpoints', 'networkEndpointGroupsAttachEndpointsRequestResource', zone, neg, endpoints);
+  }
+
+  /** Detaches ≤500 endpoints (one call). */
+  async detachNetworkEndpoints(zone: string, neg: string, endpoints: INetworkEndpoint[]): Promise<void> {
+    await this.#endpoints('detachNetworkEndpoints', 'networkEndpointGroupsDetachEndpointsRequestResource', zone, neg, endpoints);
+  }
+
+  async #endpoints(verb: string, bodyKey: string, zone: string, neg: string, endpoints: INetworkEndpoint[]): Promise<void> {
+    if (endpoints.length === 0) return;
+    if (endpoints.length > MAX_ENDPOINTS_PER_CALL) throw new Error(`${verb}: ${endpoints.length} endpoints > ${MAX_ENDPOINTS_PER_CALL} per call`);
+    const req = { project: this.project, zone, networkEndpointGroup: neg, [bodyKey]: { networkEndpoints: endpoints } };
+    await this.#mutate(`NetworkEndpointGroups.${verb}`, this.#fn('networkEndpointGroup', verb), req, this.#ref('networkEndpointGroup', zone, neg), randomUUID());
+  }
+
+  // ---- instances (node tags discovery, NIC checks) ----------------------------------------
+
+  /** GET an instance; undefined on 404. */
+  async getInstance(zone: string, name: string): Promise<IInstance | undefined> {
+    const c = this.#clients.instances;
+    try {
+      const [res] = await this.#call('Instances.get', false, (r, o) => (c['get'] as AnyCall).call(c, r, o), {
+        project: this.project,
+        zone,
+        instance: name,
+      });
+      return res as IInstance;
+    } catch (e) {
+      if (gceCategory(e) === 'notFound') return undefined;
+      throw e;
+    }
+  }
+
+  /** Every instance in the project (aggregatedList), with its zone name. */
+  async listAllInstances(filter?: string): Promise<Array<{ zone: string; instance: IInstance }>> {
+    const client = this.#clients.instances;
+    const out: Array<{ zone: string; instance: IInstance }> = [];
+    await this.#call(
+      'Instances.aggregatedList',
+      false,
+      async (req, opts) => {
+        const it = (client['aggregatedListAsync'] as (r: unknown, o?: unknown) => AsyncIterable<[string, { instances?: IInstance[] | null }]>)
+          .call(client, req, opts);
+        for await (const [key, scoped] of it) {
+          if (!key.startsWith('zones/')) continue;
+          for (const instance of scoped.instances ?? []) out.push({ zone: key.slice('zones/'.length), instance });
+        }
+        return [];
+      },
+      { project: this.project, ...(filter === undefined ? {} : { filter }) },
+    );
+    return out;
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  #ref(kind: Kind, scope: string | undefined, name: string): ResourceRef {
+    return scope === undefined ? { kind, name } : { kind, name, scope };
+  }
+
+  #req(kind: Kind, scope: string | undefined, extra: Record<string, unknown>): Record<string, unknown> {
+    const s = KIND_INFO[kind].scope;
+    if (s !== 'global' && scope === undefined) throw new Error(`${kind} needs a ${s}`);
+    return { project: this.project, ...(s === 'global' ? {} : { [s]: scope }), ...extra };
+  }
+
+  #fn(kind: Kind, verb: string): AnyCall {
+    const client = this.#clients[kind];
+    const f = client[verb];
+    if (typeof f !== 'function') throw new Error(`${KIND_INFO[kind].service} has no method ${verb}`);
+    return (req, opts) => (f as AnyCall).call(client, req, opts);
+  }
+
+  #requestIdFor(key: string): string {
+    const now = this.#opts.clock.now();
+    for (const [k, v] of this.#pendingRequestIds) if (now - v.at > this.#opts.requestIdTtlMs) this.#pendingRequestIds.delete(k);
+    const prev = this.#pendingRequestIds.get(key);
+    if (prev !== undefined) return prev.id;
+    const id = randomUUID();
+    this.#pendingRequestIds.set(key, { id, at: now });
+    return id;
+  }
+
+  /** One rate-limited, classified, metered HTTP call. */
+  async #call(
+    method: string,
+    write: boolean,
+    fn: AnyCall,
+    req: Record<string, unknown>,
+    resource?: ResourceRef,
+    extraOpts: GaxCallOptions = {},
+  ): Promise<unknown[]> {
+    const throttledMs = await this.#limiter.acquire(method);
+    // Check the fence after the token wait: a long throttle can outlive our leadership.
+    if (write && !this.#opts.canWrite()) {
+      this.#emit({ method, write, outcome: 'permission', latencyMs: 0, throttledMs });
+      throw new FencedError(`write refused: ${method} (this replica may not write: leader lease not held)`);
+    }
+    const start = this.#opts.clock.now();
+    const requestId = typeof req['requestId'] === 'string' ? req['requestId'] : undefined;
+    try {
+      const res = await fn(req, { timeout: this.#opts.callTimeoutMs, ...extraOpts });
+      this.#emit({ method, write, outcome: 'ok', latencyMs: this.#opts.clock.now() - start, throttledMs, ...(requestId ? { requestId } : {}) });
+      return res;
+    } catch (e) {
+      const err = classifyCallError(e, method, resource);
+      this.#emit({
+        method,
+        write,
+        outcome: err.gce?.category ?? 'unknown',
+        latencyMs: this.#opts.clock.now() - start,
+        throttledMs,
+        ...(requestId ? { requestId } : {}),
+      });
+      throw err;
+    }
+  }
+
+  #emit(e: GceCallEvent): void {
+    try {
+      this.#opts.onCall?.(e);
+    } catch {
+      // A broken metrics hook must not break reconciles.
+    }
+  }
+
+  /**
+   * Sends a mutating call and waits for its operation. Ambiguous failures (timeout, 5xx) are retried
+   * a few times with the SAME requestId, so the server deduplicates an attempt that did land.
+   */
+  async #mutate(method: string, fn: AnyCall, req: Record<string, unknown>, resource: ResourceRef, requestId: string): Promise<IOperation> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const [lro] = await this.#call(method, true, fn, { ...req, requestId }, resource);
+        const op = (lro as { latestResponse?: IOperation } | undefined)?.latestResponse;
+        if (op === undefined) throw transientErrorFor('unknown', method, `${method}: no operation in the response`, resource);
+        const done = await this.#waitOperation(op, method, resource);
+        const err = operationError(done, method, resource);
+        if (err !== undefined) throw err;
+        return done;
+      } catch (e) {
+        const cat = gceCategory(e);
+        if ((cat === 'timeout' || cat === 'server') && attempt < this.#opts.ambiguousRetries) {
+          await this.#opts.clock.sleep(200 * 2 ** attempt);
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** Loops on `wait` until DONE or the deadline (`wait` may return early: gcp-ilb-api.md §2). */
+  async #waitOperation(first: IOperation, method: string, resource: ResourceRef): Promise<IOperation> {
+    let op = first;
+    const deadline = this.#opts.clock.now() + this.#opts.operationTimeoutMs;
+    let lastErr: string | undefined;
+    while (String(op.status) !== 'DONE') {
+      if (this.#opts.clock.now() > deadline) {
+        throw transientErrorFor(
+          'timeout',
+          method,
+          `${method}: operation ${op.name ?? '?'} not DONE after ${this.#opts.operationTimeoutMs} ms (status ${String(op.status)})${lastErr === undefined ? '' : `; last wait error: ${lastErr}`}`,
+          resource,
+        );
+      }
+      const scope = opScope(op);
+      const [client, svc, req] =
+        scope.kind === 'zone'
+          ? [this.#clients.zoneOps, 'ZoneOperations', { project: this.project, zone: scope.name, operation: op.name }]
+          : scope.kind === 'region'
+            ? [this.#clients.regionOps, 'RegionOperations', { project: this.project, region: scope.name, operation: op.name }]
+            : [this.#clients.globalOps, 'GlobalOperations', { project: this.project, operation: op.name }];
+      try {
+        const [next] = await this.#call(`${svc}.wait`, false, (r, o) => (client['wait'] as AnyCall).call(client, r, o), req, resource);
+        if (next !== undefined && next !== null) op = next;
+      } catch (e) {
+        // Errors from `wait` itself are not retried by gax. A user error here (e.g. 400 on a bad
+        // op name) will not heal: give up. Anything else: pause and poll again until the deadline.
+        if (isUserError(e)) throw e;
+        lastErr = e instanceof Error ? e.message : 'unknown';
+        await this.#opts.clock.sleep(this.#opts.operationRetryDelayMs);
+      }
+    }
+    return op;
+  }
+}
+
+/** The API's per-call limit on attach/detach (ingress-gce MAX_NETWORK_ENDPOINTS_PER_BATCH, terraform). */
+export const MAX_ENDPOINTS_PER_CALL = 500;

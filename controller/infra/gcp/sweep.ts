@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The periodic orphan sweep (DESIGN.md §6: "a periodic sweep removes ours that no Gateway wants";
+// reliability-battery.md B3: a user strips the finalizer, the Gateway disappears, its resources stay).
+// It lists every kind once per scope, keeps only resources whose stamp names THIS fleet, and deletes
+// those whose Gateway uid is not in the wanted set, in reverse dependency order. Resources without
+// our fleet's stamp are never touched, whatever their name.
+//
+// Safety: the caller must pass the uids of every Gateway it manages from a synced cache (a Gateway the
+// cache has not seen yet would look unwanted). As a second guard, resources younger than `minAgeMs`
+// (creationTimestamp) are skipped, so a Gateway created between the cache read and the sweep keeps
+// what its first apply made.
+import type { GceCloud } from './cloud/client.ts';
+import { withResource } from './cloud/errors.ts';
+import { mapLimit } from './cloud/pool.ts';
+import type { KindContext, WriteNote } from './context.ts';
+import { observeFleet, type FleetResource } from './observe.ts';
+import { deleteOwned } from './resource.ts';
+
+export interface SweepDeps {
+  cloud: GceCloud;
+  /** Regions to sweep (regional kinds); NEGs (all zones) and firewalls (global) are always swept. */
+  regions: readonly string[];
+  /** Skip resources created less than this long ago. Default 10 min. Tests pass 0. */
+  minAgeMs?: number;
+  /** Default 4. */
+  concurrency?: number;
+  /** List and decide only. */
+  dryRun?: boolean;
+  /** Clock for the age check. Default Date.now. */
+  now?: () => number;
+}
+
+export interface SweepResult {
+  /** Orphans found (deleted unless dry run), in deletion order. */
+  orphans: FleetResource[];
+  /** Successful deletes. */
+  writes: WriteNote[];
+  /** Orphans skipped because they are younger than minAgeMs. */
+  skippedYoung: number;
+  /** Failures (in-use, transient); the next sweep retries them. */
+  errors: unknown[];
+}
+
+const ORDER: ReadonlyArray<FleetResource['kind']> = ['forwardingRule', 'backendService', 'healthCheck', 'networkEndpointGroup', 'firewall', 'address'];
+
+/**
+ * Deletes this fleet's resources whose Gateway uid is not in `wantedGatewayUids`. Later kinds are
+ * attempted even when an earlier kind had failures (best effort; their in-use errors are expected and
+ * the next period retries).
+ */
+export async function sweepGce(fleetId: string, wantedGatewayUids: Iterable<string>, deps: SweepDeps): Promise<SweepResult> {
+  const wanted = new Set(wantedGatewayUids);
+  const now = (deps.now ?? Date.now)();
+  const minAge = deps.minAgeMs ?? 10 * 60_000;
+  const writes: WriteNote[] = [];
+  const errors: unknown[] = [];
+  let all: FleetResource[];
+  try {
+    all = await observeFleet(deps.cloud, fleetId, deps.regions);
+  } catch (e) {
+    return { orphans: [], writes, skippedYoung: 0, errors: [withResource(e)] };
+  }
+  let skippedYoung = 0;
+  const orphans = all.filter((r) => {
+    if (wanted.has(r.stamp.gatewayUid)) return false;
+    const created = r.creationTimestamp ? Date.parse(r.creationTimestamp) : NaN;
+    if (minAge > 0 && (Number.isNaN(created) || now - created < minAge)) {
+      skippedYoung++;
+      return false;
+    }
+    return true;
+  });
+  orphans.sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
+  if (deps.dryRun) return { orphans, writes, skippedYoung, errors };
+  for (const kind of ORDER) {
+    const batch = orphans.filter((o) => o.kind === kind);
+    const results = await mapLimit(batch, deps.concurrency ?? 4, async (o) => {
+      const ctx: KindContext = {
+        cloud: deps.cloud,
+        project: deps.cloud.project,
+        region: o.scope ?? '',
+        owner: { fleet: fleetId, gatewayUid: o.stamp.gatewayUid },
+        note: (w) => writes.push(w),
+      };
+      await deleteOwned(ctx, o.kind, o.scope, o.name, o.live);
+    });
+    for (const r of results) if (!r.ok) errors.push(withResource(r.error));
+  }
+  return { orphans, writes, skippedYoung, errors };
+}
+
+/** Alias with the name used in the design brief. */
+export const sweep = sweepGce;
