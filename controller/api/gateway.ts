@@ -68,7 +68,8 @@ export interface Listener {
 export interface GatewaySpecAddress {
   /** `IPAddress` (default), `Hostname`, `NamedAddress` or domain-prefixed (`fleetilb.io/address-name`). */
   type?: string;
-  value: string;
+  /** Optional in v1.6 for IPAddress: empty = "any address" (conformance gateway-optional-address-value). */
+  value?: string;
 }
 
 export interface LocalParametersReference {

@@ -129,8 +129,16 @@ export interface Snapshot {
   members: Record<string, MemberSnapshot>;
   /** Keyed by Gateway `namespace/name`. Optional: absent = nothing applied yet. */
   programmed?: Record<string, ProgrammedState>;
-  /** GCE state needed for minimal churn. Optional. */
-  current?: { negs?: Record<string, CurrentNeg> };
+  /** GCE state apply/runtime observed; optional. */
+  current?: {
+    /** NEG name -> endpoints in GCE now (for stable capping: minimal churn). Keyed by NEG name. */
+    negs?: Record<string, CurrentNeg>;
+    /**
+     * Cluster id -> network tags discovered on the member's node VMs (firewall targets). A
+     * FleetMember's `spec.gcp.networkTags` overrides it.
+     */
+    memberNetworkTags?: Record<string, string[]>;
+  };
 }
 
 /** An empty config-cluster snapshot (builders and tests start from it). */

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The one namer: every GCE and Kubernetes name fleet-ilb creates comes from here (style.md §7.5),
+// never assembled inline. Format, after ingress-gce's L4 namer (utils/namer/l4_namer.go):
+//
+//     fl-{fleetHash6}-{namespace}-{name}-{hash8}[-{suffix}]
+//
+// * at most 63 characters, RFC 1035 `[a-z]([-a-z0-9]*[a-z0-9])?` (GCE names and Service names);
+// * `fleetHash6` = contentHash(fleetId, 6): every name of one fleet shares the prefix
+//   `fl-{fleetHash6}-` (the sweeper lists by it, then trusts only the ownership stamp);
+// * `hash8` covers the fleet id, the full namespace, name and suffix identity, so the name stays
+//   unique when the readable parts are trimmed (namespace and name trimmed evenly, the suffix to 24);
+// * deterministic: the same inputs give the same name in every process and release.
+import { contentHash } from './hash.ts';
+
+export const MAX_NAME = 63;
+const PREFIX = 'fl';
+const FLEET_HASH_LEN = 6;
+const HASH_LEN = 8;
+const MAX_SUFFIX = 24;
+
+/** `fl-{fleetHash6}-`: the prefix of every name of this fleet. */
+export function fleetPrefix(fleetId: string): string {
+  return `${PREFIX}-${contentHash(fleetId, FLEET_HASH_LEN)}-`;
+}
+
+/** Lower-cases and replaces every character outside [a-z0-9-] by `-`. */
+function sanitize(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+}
+
+/** Trims a and b so that `a.length + b.length <= budget`, taking evenly from the longer one. */
+function trimEvenly(a: string, b: string, budget: number): [string, string] {
+  let x = a;
+  let y = b;
+  while (x.length + y.length > budget) {
+    if (x.length >= y.length) x = x.slice(0, -1);
+    else y = y.slice(0, -1);
+  }
+  return [x, y];
+}
+
+/** The identity a name is derived from. `suffix` parts are joined with `-` into the readable suffix. */
+export interface NameParts {
+  fleetId: string;
+  namespace: string;
+  name: string;
+  suffix?: string[];
+}
+
+/**
+ * `fl-{fleetHash6}-{ns}-{name}-{hash8}[-{suffix}]`, ≤ 63 characters, RFC 1035.
+ * Output name is at most 63 characters.
+ */
+export function resourceName(p: NameParts): string {
+  const suffixParts = p.suffix ?? [];
+  const hash = contentHash(JSON.stringify([p.fleetId, p.namespace, p.name, ...suffixParts]), HASH_LEN);
+  let suffix = sanitize(suffixParts.join('-')).slice(0, MAX_SUFFIX).replace(/-+$/, '');
+  suffix = suffix.replace(/^-+/, '');
+  const head = fleetPrefix(p.fleetId); // "fl-xxxxxx-"
+  const tail = `-${hash}${suffix === '' ? '' : `-${suffix}`}`;
+  const budget = MAX_NAME - head.length - tail.length - 1; // -1: the '-' between ns and name
+  const [ns, name] = trimEvenly(sanitize(p.namespace), sanitize(p.name), budget);
+  return `${head}${ns}-${name}${tail}`;
+}
+
+/** Identity of the Gateway that owns a name. */
+export interface GatewayRef {
+  fleetId: string;
+  namespace: string;
+  name: string;
+}
+
+/** The Gateway's regional internal address (VIP): `fl-{f}-{ns}-{gw}-{h}`. */
+export function addressName(g: GatewayRef): string {
+  return resourceName({ ...g });
+}
+
+/** Regional health check of a backend group: `fl-{f}-{ns}-{gw}-{h}-hc-{group}` (e.g. group `tcp-8080`). */
+export function healthCheckName(g: GatewayRef, group: string): string {
+  return resourceName({ ...g, suffix: ['hc', group] });
+}
+
+/** Regional backend service of a backend group: `fl-{f}-{ns}-{gw}-{h}-bs-{group}`. */
+export function backendServiceName(g: GatewayRef, group: string): string {
+  return resourceName({ ...g, suffix: ['bs', group] });
+}
+
+/**
+ * Zonal GCE_VM_IP NEG of a backend group in one member cluster: `fl-{f}-{ns}-{gw}-{h}-{group}-{cluster}`.
+ * The zone is the NEG's location, so it is not part of the name (same name in every zone).
+ */
+export function negName(g: GatewayRef, group: string, cluster: string): string {
+  return resourceName({ ...g, suffix: [group, cluster] });
+}
+
+/** Forwarding rule `index` (0-based) of a backend group: `fl-{f}-{ns}-{gw}-{h}-fr-{group}-{index}`. */
+export function forwardingRuleName(g: GatewayRef, group: string, index: number): string {
+  return resourceName({ ...g, suffix: ['fr', group, String(index)] });
+}
+
+/** Firewall rule: `kind` `hc` (health-check sources) or `clients` (ILBConfig clientSourceRanges). */
+export function firewallName(g: GatewayRef, kind: 'hc' | 'clients'): string {
+  return resourceName({ ...g, suffix: ['fw', kind] });
+}
+
+/** Member-side VIP Service of one listener: `fl-{f}-{ns}-{gw}-{h}-{listener}`. */
+export function vipServiceName(g: GatewayRef, listener: string): string {
+  return resourceName({ ...g, suffix: [listener] });
+}
+
+/** Mirrored EndpointSlice of a VIP Service for one source slice. */
+export function mirroredSliceName(g: GatewayRef, listener: string, sourceNamespace: string, sourceName: string): string {
+  return resourceName({ ...g, suffix: ['ep', listener, sourceNamespace, sourceName] });
+}
+
+/** True for a valid GCE / RFC 1035 name of at most 63 characters. */
+export function isValidName(s: string): boolean {
+  return s.length >= 1 && s.length <= MAX_NAME && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(s);
+}
+
+/**
+ * A Kubernetes label value (≤ 63, `[A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?`): the value itself when
+ * valid, else a trimmed, sanitised form ending in a hash of the full value.
+ */
+export function labelValue(s: string): string {
+  if (s.length <= MAX_NAME && /^([A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?)?$/.test(s)) return s;
+  const h = contentHash(s, HASH_LEN);
+  const body = s.replace(/[^-_.A-Za-z0-9]/g, '-').slice(0, MAX_NAME - HASH_LEN - 1).replace(/^[^A-Za-z0-9]+/, '');
+  return body === '' ? h : `${body}-${h}`;
+}

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Status assembly: every status fleet-ilb writes, computed in one place (style.md §7.7).
+// Conditions come from status/conditions.ts; `lastTransitionTime` is carried over from the objects'
+// existing status when a condition does not flip.
+import type {
+  Condition,
+  FleetMemberStatus,
+  Gateway,
+  GatewayClass,
+  GatewayClassStatus,
+  GatewayStatus,
+  ListenerStatus,
+  ParentReference,
+  RouteParentStatus,
+  SupportedFeature,
+} from '../api/index.ts';
+import type { AddressRequest, GatewayIR, ILBSettings } from '../ir/types.ts';
+import { CONTROLLER_NAME } from '../naming/stamp.ts';
+import type { CondSpec } from '../status/conditions.ts';
+import { CondType, Reason, cond, stampConditions } from '../status/conditions.ts';
+import type { Failure } from './checks/chain.ts';
+import type { ILBConfigResults, ParamsVerdict } from './checks/gateway.ts';
+import type { ListenerState } from './checks/listeners.ts';
+import { nodeZone } from './checks/nodes.ts';
+import type { RouteEval } from './checks/routes.ts';
+import type { Ctx, MemberView } from './context.ts';
+import { cmp } from './context.ts';
+import type { RouteStatusOut } from './types.ts';
+
+/** Features fleet-ilb supports (pkg/features: names go into GatewayClass status.supportedFeatures, sorted). */
+export const SUPPORTED_FEATURES: readonly string[] = ['Gateway', 'GatewayStaticAddresses', 'ReferenceGrant', 'TCPRoute', 'UDPRoute'];
+
+export interface ClassVerdict {
+  name: string;
+  gc: GatewayClass;
+  params: ParamsVerdict;
+  failure: Failure | undefined;
+  message: string;
+  versionOk: boolean | undefined;
+  version: string | undefined;
+}
+
+/** A Gateway of ours while translate works on it. */
+export interface GatewayWork {
+  key: string;
+  gateway: Gateway;
+  listeners: ListenerState[];
+  /** First Gateway-level failure (parameters, address): Accepted=False. */
+  failure: Failure | undefined;
+  settings?: ILBSettings;
+  address?: AddressRequest;
+  ir?: GatewayIR;
+  irErrors?: string[];
+}
+
+export function gatewayClassStatus(ctx: Ctx, c: ClassVerdict): GatewayClassStatus {
+  const accepted = c.failure === undefined ? cond(CondType.Accepted, true, Reason.Accepted, c.message) : cond(CondType.Accepted, false, c.failure.reason, c.failure.message);
+  const version =
+    c.versionOk === undefined
+      ? cond(CondType.SupportedVersion, 'Unknown', Reason.Pending, 'Gateway API CRD bundle version not observed yet')
+      : c.versionOk
+        ? cond(CondType.SupportedVersion, true, Reason.SupportedVersion, `Gateway API CRD bundle ${c.version ?? ''} is supported`)
+        : cond(CondType.SupportedVersion, false, Reason.UnsupportedVersion, `Gateway API CRD bundle ${c.version ?? ''} is not supported (need v1.6 or later v1)`);
+  const features: SupportedFeature[] = [...SUPPORTED_FEATURES].sort(cmp).map((name) => ({ name }));
+  return {
+    conditions: stampConditions([accepted, version], c.gc.status?.conditions, c.gc.metadata.generation, ctx.now),
+    supportedFeatures: features,
+  };
+}
+
+function programmedState(ctx: Ctx, w: GatewayWork): { ready: boolean; vip?: string; reason: string; message: string; rules?: string[] } {
+  const p = ctx.programmed[w.key];
+  if (p === undefined || (p.gatewayUid !== undefined && p.gatewayUid !== w.gateway.metadata.uid)) {
+    return { ready: false, reason: Reason.Pending, message: 'waiting for the load balancer to be programmed' };
+  }
+  const out: { ready: boolean; vip?: string; reason: string; message: string; rules?: string[] } = {
+    ready: p.ready && p.vip !== undefined,
+    reason: p.ready && p.vip !== undefined ? Reason.Programmed : (p.reason ?? Reason.Pending),
+    message: p.message ?? (p.ready && p.vip !== undefined ? `VIP ${p.vip} programmed` : 'waiting for the load balancer to be programmed'),
+  };
+  if (p.vip !== undefined) out.vip = p.vip;
+  if (p.forwardingRules !== undefined) out.rules = p.forwardingRules;
+  return out;
+}
+
+function listenerConditions(l: ListenerState, w: GatewayWork, prog: ReturnType<typeof programmedState>): CondSpec[] {
+  const accepted = l.rejected === undefined ? cond(CondType.Accepted, true, Reason.Accepted, 'listener accepted') : cond(CondType.Accepted, false, l.rejected.reason, l.rejected.message);
+  const inIR = w.ir?.listeners.find((x) => x.name === l.listener.name);
+  let programmed: CondSpec;
+  if (inIR === undefined) {
+    programmed = cond(CondType.Programmed, false, Reason.Invalid, w.ir === undefined ? 'the Gateway is not programmable' : 'the listener is not accepted');
+  } else if (prog.ready && (prog.rules === undefined || prog.rules.includes(inIR.forwardingRule))) {
+    programmed = cond(CondType.Programmed, true, Reason.Programmed, `forwarding rule ${inIR.forwardingRule} exists`);
+  } else {
+    programmed = cond(CondType.Programmed, false, Reason.Pending, `waiting for forwarding rule ${inIR.forwardingRule}`);
+  }
+  const resolved =
+    l.invalidKinds.length > 0
+      ? cond(CondType.ResolvedRefs, false, Reason.InvalidRouteKinds, `unsupported route kinds: ${l.invalidKinds.join(', ')}`)
+      : cond(CondType.ResolvedRefs, true, Reason.ResolvedRefs, 'all references resolved');
+  const conflicted = l.conflicted
+    ? cond(CondType.Conflicted, true, Reason.ProtocolConflict, `another listener uses port ${l.listener.port} with the same transport`)
+    : cond(CondType.Conflicted, false, Reason.NoConflicts, 'no conflicts');
+  return [accepted, programmed, resolved, conflicted];
+}
+
+function gatewayAccepted(w: GatewayWork): CondSpec {
+  if (w.failure !== undefined) return cond(CondType.Accepted, false, w.failure.reason, w.failure.message);
+  const bad = w.listeners.filter((l) => l.rejected !== undefined);
+  if (bad.length === 0) return cond(CondType.Accepted, true, Reason.Accepted, 'Gateway accepted');
+  const names = bad.map((l) => l.listener.name).join(', ');
+  if (bad.length === w.listeners.length) return cond(CondType.Accepted, false, Reason.ListenersNotValid, `no valid listener (invalid: ${names})`);
+  return cond(CondType.Accepted, true, Reason.ListenersNotValid, `some listeners are not valid: ${names}`);
+}
+
+function gatewayProgrammed(w: GatewayWork, prog: ReturnType<typeof programmedState>): CondSpec {
+  if (w.ir === undefined) {
+    const why = w.irErrors !== undefined ? `internal validation failed: ${w.irErrors.join('; ')}` : 'the Gateway is not accepted';
+    return cond(CondType.Programmed, false, Reason.Invalid, why);
+  }
+  return cond(CondType.Programmed, prog.ready, prog.reason, prog.message);
+}
+
+function membersReachable(ctx: Ctx, ir: GatewayIR): CondSpec {
+  if (ir.frozenMembers.length === 0) return cond(CondType.MembersReachable, true, Reason.AllReachable, 'every member cluster serving this Gateway is reachable');
+  const detail = ir.frozenMembers
+    .map((c) => {
+      const r = ctx.members.find((m) => m.clusterId === c)?.data?.reachability;
+      return `${c} (${r?.state ?? 'pending'}${r?.message === undefined ? '' : `: ${r.message}`}${r?.since === undefined ? '' : `, since ${r.since}`})`;
+    })
+    .join('; ');
+  return cond(
+    CondType.MembersReachable,
+    false,
+    Reason.MembersFrozen,
+    `frozen member cluster(s): ${detail}; their NEG endpoints and VIP Services are kept as last seen until they answer again`,
+  );
+}
+
+function withinLimits(w: GatewayWork, ir: GatewayIR): CondSpec {
+  const dropped = ir.groups.filter((g) => g.droppedNegs.length > 0);
+  if (dropped.length > 0) {
+    const detail = dropped.map((g) => `${g.backendService}: ${g.droppedNegs.length} NEG(s) left out (${g.droppedNegs.join(', ')})`).join('; ');
+    return cond(CondType.WithinLimits, false, Reason.TooManyNEGs, `a backend service holds at most 50 NEGs (GCE limit); ${detail}`);
+  }
+  const full = w.listeners.filter((l) => l.rejected?.reason === Reason.PortUnavailable);
+  if (full.length > 0) {
+    return cond(
+      CondType.WithinLimits,
+      false,
+      Reason.TooManyForwardingRules,
+      `listener(s) ${full.map((l) => l.listener.name).join(', ')} do not fit in the 10 forwarding rules of one address`,
+    );
+  }
+  return cond(CondType.WithinLimits, true, Reason.WithinLimits, 'within GCE limits');
+}
+
+export function gatewayStatus(ctx: Ctx, w: GatewayWork): GatewayStatus {
+  const gw = w.gateway;
+  const gen = gw.metadata.generation;
+  const prog = programmedState(ctx, w);
+  const conds: CondSpec[] = [gatewayAccepted(w), gatewayProgrammed(w, prog)];
+  if (w.ir !== undefined) conds.push(membersReachable(ctx, w.ir), withinLimits(w, w.ir));
+  const listeners: ListenerStatus[] = w.listeners.map((l) => {
+    const prev = gw.status?.listeners?.find((x) => x.name === l.listener.name)?.conditions;
+    return {
+      name: l.listener.name,
+      supportedKinds: l.supportedKinds.map((k) => ({ ...k })),
+      attachedRoutes: l.attached.length,
+      conditions: stampConditions(listenerConditions(l, w, prog), prev, gen, ctx.now),
+    };
+  });
+  const status: GatewayStatus = {
+    conditions: stampConditions(conds, gw.status?.conditions, gen, ctx.now),
+    listeners,
+  };
+  if (w.ir !== undefined && prog.vip !== undefined) status.addresses = [{ type: 'IPAddress', value: prog.vip }];
+  return status;
+}
+
+function sameParent(a: ParentReference, b: ParentReference): boolean {
+  return (
+    (a.group ?? 'gateway.networking.k8s.io') === (b.group ?? 'gateway.networking.k8s.io') &&
+    (a.kind ?? 'Gateway') === (b.kind ?? 'Gateway') &&
+    (a.namespace ?? '') === (b.namespace ?? '') &&
+    a.name === b.name &&
+    (a.sectionName ?? '') === (b.sectionName ?? '') &&
+    (a.port ?? 0) === (b.port ?? 0)
+  );
+}
+
+export function routeStatuses(ctx: Ctx, routes: readonly RouteEval[]): RouteStatusOut[] {
+  return routes.map((r) => {
+    const gen = r.route.metadata.generation;
+    const existing = (r.route.status?.parents ?? []).filter((p) => p.controllerName === CONTROLLER_NAME);
+    const parents: RouteParentStatus[] = r.parents.map((p) => {
+      const prev = existing.find((e) => sameParent(e.parentRef, p.parentRef) || sameParent(e.parentRef, { ...p.parentRef, namespace: e.parentRef.namespace ?? '' }))?.conditions;
+      return { parentRef: p.parentRef, controllerName: CONTROLLER_NAME, conditions: stampConditions([p.accepted, r.resolvedRefs], prev, gen, ctx.now) };
+    });
+    return { kind: r.kind, namespace: r.namespace, name: r.name, parents };
+  });
+}
+
+const READY_REASON = {
+  reachable: Reason.Connected,
+  unreachable: Reason.Unreachable,
+  authFailed: Reason.AuthFailed,
+  invalidKubeconfig: Reason.InvalidKubeconfig,
+  secretNotFound: Reason.SecretNotFound,
+  pending: Reason.Pending,
+} as const;
+
+function memberStatus(ctx: Ctx, m: MemberView): FleetMemberStatus {
+  const fm = m.fleetMember;
+  const r = m.data?.reachability ?? { state: 'pending' as const };
+  const ready =
+    r.state === 'reachable'
+      ? cond(CondType.Ready, true, Reason.Connected, 'connected and synced')
+      : r.state === 'pending'
+        ? cond(CondType.Ready, 'Unknown', Reason.Pending, r.message ?? 'waiting for the first sync')
+        : cond(CondType.Ready, false, READY_REASON[r.state], r.message ?? r.state);
+  const zones = [...new Set([...m.nodes.values()].map(nodeZone).filter((z): z is string => z !== undefined))].sort(cmp);
+  const s: FleetMemberStatus = {
+    conditions: stampConditions([ready], fm.status?.conditions, fm.metadata.generation, ctx.now),
+    nodeCount: m.nodes.size,
+    zones,
+    exportCount: m.exports.size,
+  };
+  const last = m.data?.lastSyncTime;
+  if (last !== undefined) s.lastSyncTime = last;
+  if (fm.metadata.generation !== undefined) s.observedGeneration = fm.metadata.generation;
+  return s;
+}
+
+export function fleetMemberStatuses(ctx: Ctx): Array<{ name: string; status: FleetMemberStatus }> {
+  return [...ctx.members].sort((a, b) => cmp(a.fleetMember.metadata.name, b.fleetMember.metadata.name)).map((m) => ({ name: m.fleetMember.metadata.name, status: memberStatus(ctx, m) }));
+}
+
+export function ilbConfigStatuses(
+  ctx: Ctx,
+  results: ILBConfigResults,
+): Array<{ namespace: string; name: string; status: { conditions: Condition[]; observedGeneration?: number } }> {
+  const out: Array<{ namespace: string; name: string; status: { conditions: Condition[]; observedGeneration?: number } }> = [];
+  for (const [k, c] of ctx.ilbConfigs) {
+    const r = results.get(k);
+    const spec = r?.ok === true ? cond(CondType.Accepted, true, Reason.Accepted, 'valid') : cond(CondType.Accepted, false, Reason.InvalidParameters, r?.ok === false ? r.message : 'not parsed');
+    const gen = c.metadata.generation;
+    const status: { conditions: Condition[]; observedGeneration?: number } = { conditions: stampConditions([spec], c.status?.conditions, gen, ctx.now) };
+    if (gen !== undefined) status.observedGeneration = gen;
+    out.push({ namespace: c.metadata.namespace ?? '', name: c.metadata.name, status });
+  }
+  return out;
+}

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// translate() goldens: test/golden/translate/<case>.in.yaml (a Snapshot) -> <case>.out.yaml
+// (IR of every programmable Gateway, invalid Gateways, every status). Fixed clock.
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Snapshot } from '../../controller/snapshot/types.ts';
+import { translate } from '../../controller/translate/index.ts';
+import { NOW, cases, compare, readInput } from './golden.ts';
+
+const DIR = join(import.meta.dirname, 'translate');
+
+describe('translate goldens', () => {
+  const names = cases(DIR);
+  it('has at least 40 cases', () => {
+    expect(names.length).toBeGreaterThanOrEqual(40);
+  });
+  it.each(names)('%s', (name) => {
+    const input = readInput<Snapshot & { description?: string }>(DIR, name);
+    const { description: _d, ...snapshot } = input;
+    const result = translate(snapshot, { now: NOW });
+    const [expected, actual] = compare(DIR, name, result);
+    expect(actual).toBe(expected);
+  });
+});
