@@ -11,6 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { routesOf } from '../emulator/proto.ts';
 import { repoRoot } from './deploy-identity.ts';
 
 interface Obj {
@@ -236,6 +237,12 @@ describe('Google Cloud IAM (deploy/gcp)', () => {
         /\.addresses\.(create|delete)$/.test(p), // external addresses
     );
     expect(forbidden).toEqual([]);
+  });
+
+  it('names real Compute API methods (the names the emulator audit log uses, from compute.proto)', () => {
+    const services = [...new Set(Object.keys(methods).map((m) => m.split('.')[0]!))].map((c) => c.charAt(0).toUpperCase() + c.slice(1));
+    const known = new Set(routesOf(services).map((r) => r.method));
+    expect(Object.keys(methods).filter((m) => !known.has(m))).toEqual([]);
   });
 
   it('covers the Compute clients the GCE layer uses (every kind it manages has insert/get/delete)', () => {
