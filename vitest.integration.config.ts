@@ -8,6 +8,8 @@ export default defineConfig({
     include: ['test/integration/**/*.test.ts'],
     environment: 'node',
     fileParallelism: false,
+    // Builds (once) the fleet-apiserver binary the local fleets run, before any file starts.
+    globalSetup: ['test/harness/global-setup.ts'],
     testTimeout: 180_000,
     hookTimeout: 600_000,
     teardownTimeout: 60_000,

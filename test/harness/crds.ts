@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The CRDs every test cluster gets: Gateway API standard channel and MCS API, read from their Go
+// modules (pinned in test/apiserver/go.mod, located with `go mod download -json`; DESIGN.md §2:
+// installed from upstream, never copied into this repo), plus ours from crds/.
+
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ApiextensionsV1Api,
+  ApiException,
+  CustomObjectsApi,
+  KubernetesObjectApi,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { repoRoot, upstreamCrdDirs } from './binaries.ts';
+
+/** Everything installed into each cluster. */
+export interface FleetManifests {
+  crds: V1CustomResourceDefinition[];
+  /** Non-CRD objects shipped with the CRDs (Gateway API's safe-upgrades ValidatingAdmissionPolicy). */
+  others: KubernetesObject[];
+  /** Where they came from, for logs and the README. */
+  sources: { gatewayApi: string; mcsApi: string; ours: string };
+}
+
+let manifests: Promise<FleetManifests> | undefined;
+
+/** Loads (once per process) the CRDs to install. */
+export function fleetManifests(): Promise<FleetManifests> {
+  manifests ??= loadManifests();
+  manifests.catch(() => {
+    manifests = undefined;
+  });
+  return manifests;
+}
+
+async function loadManifests(): Promise<FleetManifests> {
+  const dirs = await upstreamCrdDirs();
+  const gatewayDir = join(dirs.gatewayApi.dir, 'config', 'crd', 'standard');
+  const mcsDir = join(dirs.mcsApi.dir, 'config', 'crd');
+  const oursDir = join(repoRoot, 'crds');
+  const docs = (await Promise.all([readYamlDir(gatewayDir), readYamlDir(mcsDir), readYamlDir(oursDir)])).flat();
+  const crds: V1CustomResourceDefinition[] = [];
+  const others: KubernetesObject[] = [];
+  for (const d of docs) {
+    if (d.kind === 'CustomResourceDefinition') crds.push(d as V1CustomResourceDefinition);
+    else others.push(d);
+  }
+  return { crds, others, sources: { gatewayApi: gatewayDir, mcsApi: mcsDir, ours: oursDir } };
+}
+
+async function readYamlDir(dir: string): Promise<KubernetesObject[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort();
+  const out: KubernetesObject[] = [];
+  for (const f of files) {
+    for (const doc of parseAllDocuments(await readFile(join(dir, f), 'utf8'))) {
+      if (doc.errors.length > 0) throw new Error(`${join(dir, f)}: ${doc.errors[0]?.message ?? 'YAML error'}`);
+      const obj = doc.toJS() as KubernetesObject | null;
+      if (obj?.kind !== undefined) out.push(obj);
+    }
+  }
+  return out;
+}
+
+/**
+ * Creates the CRDs (and companion objects) in one cluster, concurrently, then waits until every
+ * CRD is Established and every served version is in discovery and answers a list.
+ * Objects that already exist (a restarted cluster keeps its data) are left as they are.
+ */
+export async function installManifests(kc: KubeConfig, m: FleetManifests, timeoutMs = 60_000): Promise<void> {
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  const objects = KubernetesObjectApi.makeApiClient(kc);
+  await Promise.all([
+    ...m.crds.map((crd) => ignoreConflict(ext.createCustomResourceDefinition({ body: crd }))),
+    ...m.others.map((o) => ignoreConflict(objects.create(o))),
+  ]);
+  await waitCrdsServed(kc, m.crds, timeoutMs);
+}
+
+async function ignoreConflict(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof ApiException && e.code === 409) return;
+    throw e;
+  }
+}
+
+/** Waits until each CRD is Established with its names accepted, and each served version is usable. */
+export async function waitCrdsServed(kc: KubeConfig, crds: readonly V1CustomResourceDefinition[], timeoutMs = 60_000): Promise<void> {
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const deadline = Date.now() + timeoutMs;
+  let pending = crds.map((c) => c.metadata?.name ?? '');
+  while (pending.length > 0) {
+    const results = await Promise.all(
+      pending.map(async (name) => {
+        try {
+          const crd = await ext.readCustomResourceDefinition({ name });
+          const cond = (t: string): boolean => crd.status?.conditions?.some((c) => c.type === t && c.status === 'True') ?? false;
+          if (!cond('Established') || !cond('NamesAccepted')) return `${name} not Established`;
+          for (const v of crd.spec.versions.filter((x) => x.served)) {
+            const res = await custom.getAPIResources({ group: crd.spec.group, version: v.name });
+            if (!res.resources.some((r) => r.name === crd.spec.names.plural)) return `${crd.spec.names.plural}.${crd.spec.group}/${v.name} not in discovery`;
+            await custom.listClusterCustomObject({ group: crd.spec.group, version: v.name, plural: crd.spec.names.plural, limit: 1 });
+          }
+          return '';
+        } catch (e) {
+          return `${name}: ${e instanceof ApiException ? `HTTP ${e.code}` : String(e)}`;
+        }
+      }),
+    );
+    const lastProblem = results.filter((r) => r !== '').join('; ');
+    pending = pending.filter((_, i) => results[i] !== '');
+    if (pending.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`CRDs not served after ${timeoutMs} ms: ${lastProblem}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
