@@ -67,7 +67,11 @@ export type ParseResult = { ok: true; spec: ILBConfigSpec } | { ok: false; messa
 export function parseILBConfigSpec(spec: unknown): ParseResult {
   const r = ILBConfigSpecSchema.safeParse(spec ?? {});
   if (r.success) return { ok: true, spec: r.data };
-  const problems = r.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : 'spec'}: ${i.message}`);
+  const problems = r.error.issues.map((i) => {
+    const where = i.path.length > 0 ? i.path.join('.') : 'spec';
+    const what = i.code === 'invalid_type' && i.message.endsWith('received undefined') ? 'is required' : i.message;
+    return `${where}: ${what}`;
+  });
   return { ok: false, message: problems.join('; ') };
 }
 

@@ -131,7 +131,7 @@ export interface Snapshot {
   programmed?: Record<string, ProgrammedState>;
   /** GCE state apply/runtime observed; optional. */
   current?: {
-    /** NEG name -> endpoints in GCE now (for stable capping: minimal churn). Keyed by NEG name. */
+    /** `zone/negName` -> instances in that NEG now (for stable capping: minimal churn). */
     negs?: Record<string, CurrentNeg>;
     /**
      * Cluster id -> network tags discovered on the member's node VMs (firewall targets). A

@@ -97,7 +97,9 @@ function shareKey(protocol: L4Protocol, backends: readonly EffectiveBackend[]): 
 function candidates(i: BuildInput): Candidate[] {
   const out: Candidate[] = [];
   for (const state of i.listeners) {
-    if (state.rejected !== undefined || state.protocol === undefined) continue;
+    // Not programmable: rejected, unsupported protocol, or no route kind it could ever take
+    // (allowedRoutes.kinds all invalid: GatewayInvalidRouteKind says such a Gateway must not become ready).
+    if (state.rejected !== undefined || state.protocol === undefined || state.supportedKinds.length === 0) continue;
     const route = trafficRoute(state.attached);
     const backends = route === undefined ? [] : (i.routes.get(routeKey(route.kind, route.namespace, route.name))?.backends ?? []);
     out.push({ state, protocol: state.protocol, route, backends, shareKey: shareKey(state.protocol, backends) });
@@ -169,7 +171,7 @@ function buildNegs(i: BuildInput, g: GatewayRef, id: string, backends: Effective
     for (const zone of [...byZone.keys()].sort(cmp)) {
       const nodes = byZone.get(zone) ?? [];
       const project = m.fleetMember.spec.gcp?.project ?? nodes[0]?.project ?? firstProject(m, zone) ?? i.settings.project;
-      const chosen = capNodes(nodes, i.settings.nodeSubsetSize, `${zone}/${name}`, i.ctx.currentNegs[name]?.instances);
+      const chosen = capNodes(nodes, i.settings.nodeSubsetSize, `${zone}/${name}`, i.ctx.currentNegs[`${zone}/${name}`]?.instances);
       negs.push({
         name,
         project,
@@ -270,7 +272,8 @@ function firewallPlan(i: BuildInput, g: GatewayRef, groups: BackendGroupIR[], li
     if (t.length === 0) without.push(c);
     for (const x of t) tags.add(x);
   }
-  const hcPorts = [...new Set(groups.map((x) => x.healthCheck.port))].sort((a, b) => a - b);
+  // Only groups with backends are probed; an empty backend service needs no firewall hole.
+  const hcPorts = [...new Set(groups.filter((x) => x.negs.length > 0).map((x) => x.healthCheck.port))].sort((a, b) => a - b);
   const fw: FirewallIR = {
     managed: i.settings.firewall.managed,
     priority: i.settings.firewall.priority,

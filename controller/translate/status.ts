@@ -89,7 +89,13 @@ function listenerConditions(l: ListenerState, w: GatewayWork, prog: ReturnType<t
   const inIR = w.ir?.listeners.find((x) => x.name === l.listener.name);
   let programmed: CondSpec;
   if (inIR === undefined) {
-    programmed = cond(CondType.Programmed, false, Reason.Invalid, w.ir === undefined ? 'the Gateway is not programmable' : 'the listener is not accepted');
+    const why =
+      w.ir === undefined
+        ? 'the Gateway is not programmable'
+        : l.rejected === undefined && l.supportedKinds.length === 0
+          ? 'the listener supports no route kind, so it is not programmed'
+          : 'the listener is not accepted';
+    programmed = cond(CondType.Programmed, false, Reason.Invalid, why);
   } else if (prog.ready && (prog.rules === undefined || prog.rules.includes(inIR.forwardingRule))) {
     programmed = cond(CondType.Programmed, true, Reason.Programmed, `forwarding rule ${inIR.forwardingRule} exists`);
   } else {
@@ -118,6 +124,11 @@ function gatewayProgrammed(w: GatewayWork, prog: ReturnType<typeof programmedSta
   if (w.ir === undefined) {
     const why = w.irErrors !== undefined ? `internal validation failed: ${w.irErrors.join('; ')}` : 'the Gateway is not accepted';
     return cond(CondType.Programmed, false, Reason.Invalid, why);
+  }
+  const rules = prog.rules;
+  const missing = rules === undefined ? [] : w.ir.forwardingRules.filter((f) => !rules.includes(f.name)).map((f) => f.name);
+  if (prog.ready && missing.length > 0) {
+    return cond(CondType.Programmed, false, Reason.Pending, `VIP ${prog.vip ?? ''} reserved; waiting for forwarding rule(s) ${missing.join(', ')}`);
   }
   return cond(CondType.Programmed, prog.ready, prog.reason, prog.message);
 }

@@ -6,6 +6,8 @@
 // golden test reads); this script is how they were made and how to make new ones consistently.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Gateway } from '../../controller/api/index.ts';
+import { forwardingRuleName, negName, vipServiceName } from '../../controller/naming/names.ts';
 import type { MemberSnapshot, Snapshot } from '../../controller/snapshot/types.ts';
 import * as b from './builders.ts';
 import { dump } from './golden.ts';
@@ -46,6 +48,10 @@ function stdMember(id: string, octet: number, apps: App[], opts: { nodes?: numbe
 }
 
 const cases: Record<string, { description: string; snapshot: Snapshot }> = {};
+/** The NEG name translate gives a group in a member (for snapshot.current). */
+function negNameFor(ns: string, gw: string, group: string, cluster: string): string {
+  return negName({ fleetId: 'fleet-1', namespace: ns, name: gw }, group, cluster);
+}
 function add(name: string, description: string, snapshot: Snapshot): void {
   cases[name] = { description, snapshot };
 }
@@ -95,6 +101,846 @@ add(
       stdMember('cluster-b', 2, [{ ns: 'app', name: 'app', ports: [{ port: 8080 }], on: [0] }]),
     ],
   }),
+);
+
+
+// ---- Gateway API v1.6 conformance (TCPRoute / UDPRoute), Service backends in one member --------
+const INFRA = 'gateway-conformance-infra';
+const WEB = 'gateway-conformance-web-backend';
+const confNamespaces = [b.namespace(INFRA), b.namespace(WEB)];
+
+interface ConfApp {
+  ns?: string;
+  name: string;
+  port: number;
+  protocol?: 'TCP' | 'UDP';
+  on?: number[];
+}
+
+/** The conformance cluster (the config cluster is also the only member) with the given Services. */
+function confSnapshot(parts: { gateways: Gateway[]; tcpRoutes?: ReturnType<typeof b.tcpRoute>[]; udpRoutes?: ReturnType<typeof b.udpRoute>[]; grants?: ReturnType<typeof b.referenceGrant>[]; apps: ConfApp[] }): Snapshot {
+  const m = stdMember(
+    'conformance',
+    9,
+    parts.apps.map((a) => ({ ns: a.ns ?? INFRA, name: a.name, ports: [{ port: a.port, protocol: a.protocol ?? 'TCP', name: (a.protocol ?? 'TCP').toLowerCase() }], on: a.on ?? [0], exported: false })),
+  );
+  return b.snapshot({
+    config: {
+      namespaces: confNamespaces,
+      gateways: parts.gateways ?? [],
+      tcpRoutes: parts.tcpRoutes ?? [],
+      udpRoutes: parts.udpRoutes ?? [],
+      referenceGrants: parts.grants ?? [],
+    },
+    members: [m],
+    current: { memberNetworkTags: { conformance: ['conformance-node'] } },
+  });
+}
+
+const tcpKinds = { kinds: [{ kind: 'TCPRoute' }] };
+const udpKinds = { kinds: [{ kind: 'UDPRoute' }] };
+const A2 = 'gateway.networking.k8s.io/v1alpha2';
+
+add(
+  'conf-tcproute-parentref-port-and-section-name',
+  'Conformance TCPRouteParentRefPortAndSectionName: routes attach by port, by sectionName+port, and with neither (all TCP listeners). All Accepted; the oldest route on each listener carries traffic.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'tcp-multi-listener-gateway', [b.listener('primary', 9300, 'TCP', tcpKinds), b.listener('secondary', 9301, 'TCP', tcpKinds)])],
+    tcpRoutes: [
+      b.tcpRoute(INFRA, 'tcp-route-by-port', [b.parent('tcp-multi-listener-gateway', { port: 9300 })], [b.svcRef('tcp-echo-multi-listener', 3000)], b.t(1), A2),
+      b.tcpRoute(INFRA, 'tcp-route-by-section-and-port', [b.parent('tcp-multi-listener-gateway', { sectionName: 'primary', port: 9300 })], [b.svcRef('tcp-echo-multi-listener', 3000)], b.t(2), A2),
+      b.tcpRoute(INFRA, 'tcp-route-attach-all', [b.parent('tcp-multi-listener-gateway')], [b.svcRef('tcp-echo-multi-listener', 3000)], b.t(3), A2),
+    ],
+    apps: [{ name: 'tcp-echo-multi-listener', port: 3000, on: [0, 1] }],
+  }),
+);
+
+add(
+  'conf-tcproute-parentref-attach-all',
+  'Conformance TCPRouteParentRefAttachAll: a parentRef without sectionName/port attaches to every TCP listener, not to the UDP one.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'tcp-attach-all-gateway', [b.listener('tcp-1', 9310), b.listener('tcp-2', 9311), b.listener('udp', 9312, 'UDP')], {})],
+    tcpRoutes: [b.tcpRoute(INFRA, 'tcp-route-attach-all', [b.parent('tcp-attach-all-gateway')], [b.svcRef('tcp-echo-attach-all', 3000)], b.T0, A2)],
+    apps: [{ name: 'tcp-echo-attach-all', port: 3000 }],
+  }),
+);
+
+add(
+  'conf-tcproute-invalid-non-tcp-listener',
+  'Conformance TCPRouteInvalidNonTCPListener: a TCPRoute naming a UDP listener by sectionName is Accepted=False/NotAllowedByListeners; the UDP listener has 0 attached routes.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'tcp-mixed-protocol-gateway', [b.listener('udp-listener', 5300, 'UDP', udpKinds)])],
+    tcpRoutes: [b.tcpRoute(INFRA, 'tcp-route-on-udp-listener', [b.parent('tcp-mixed-protocol-gateway', { sectionName: 'udp-listener' })], [b.svcRef('tcp-echo-backend', 8080)], b.T0, A2)],
+    apps: [{ name: 'tcp-echo-backend', port: 8080 }],
+  }),
+);
+
+add(
+  'conf-tcproute-invalid-backendref-nonexistent',
+  'Conformance TCPRouteInvalidBackendRefNonexistent: Accepted=True, ResolvedRefs=False/BackendNotFound; the listener is programmed with no backends (no NEG endpoints, no VIP Service).',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'tcp-invalid-backend-gateway', [b.listener('tcp', 9320, 'TCP', tcpKinds)])],
+    tcpRoutes: [b.tcpRoute(INFRA, 'tcp-invalid-backend', [b.parent('tcp-invalid-backend-gateway', { sectionName: 'tcp' })], [b.svcRef('nonexistent', 3000)], b.T0, A2)],
+    apps: [],
+  }),
+);
+
+add(
+  'conf-tcproute-invalid-cross-namespace-backend-ref',
+  'Conformance TCPRouteInvalidCrossNamespaceBackendRef: cross-namespace backend without a ReferenceGrant is RefNotPermitted (route still Accepted).',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'tcp-invalid-cross-namespace-backend-ref-gateway', [b.listener('tcp', 9321, 'TCP', tcpKinds)])],
+    tcpRoutes: [b.tcpRoute(INFRA, 'tcp-invalid-cross-namespace-backend-ref', [b.parent('tcp-invalid-cross-namespace-backend-ref-gateway', { sectionName: 'tcp' })], [b.svcRef('tcp-invalid-xns-backend', 3000, { namespace: WEB })], b.T0, A2)],
+    apps: [{ ns: WEB, name: 'tcp-invalid-xns-backend', port: 3000 }],
+  }),
+);
+
+add(
+  'conf-tcproute-reference-grant',
+  'Conformance TCPRouteReferenceGrant: the same cross-namespace backend with a ReferenceGrant from TCPRoute in the infra namespace resolves; the VIP Service lives in the backend namespace.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'tcp-reference-grant-gateway', [b.listener('tcp', 9322, 'TCP', tcpKinds)])],
+    tcpRoutes: [b.tcpRoute(INFRA, 'tcp-reference-grant', [b.parent('tcp-reference-grant-gateway', { sectionName: 'tcp' })], [b.svcRef('tcp-xns-backend', 3000, { namespace: WEB })], b.T0, A2)],
+    grants: [b.referenceGrant(WEB, 'allow-tcproute', [{ kind: 'TCPRoute', namespace: INFRA }], [{ group: '', kind: 'Service', name: 'tcp-xns-backend' }])],
+    apps: [{ ns: WEB, name: 'tcp-xns-backend', port: 3000, on: [2] }],
+  }),
+);
+
+add(
+  'conf-tcproute-weighted-routing',
+  'Conformance TCPRouteWeightedRouting (+ a weight-0 backend): passthrough NLB has no weights, so weight 0 is excluded and 70/30 become equal; several backendRefs => selectorless VIP Service with mirrored EndpointSlices. (The conformance traffic-ratio check cannot pass; report it skipped.)',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'tcp-weighted-gateway', [b.listener('tcp', 9300, 'TCP', tcpKinds)])],
+    tcpRoutes: [b.tcpRoute(INFRA, 'tcp-weighted-route', [b.parent('tcp-weighted-gateway', { sectionName: 'tcp' })], [b.svcRef('tcp-backend-v1', 3000, { weight: 70 }), b.svcRef('tcp-backend-v2', 3000, { weight: 30 }), b.svcRef('tcp-backend-v3', 3000, { weight: 0 })], b.T0, A2)],
+    apps: [{ name: 'tcp-backend-v1', port: 3000, on: [0] }, { name: 'tcp-backend-v2', port: 3000, on: [1] }, { name: 'tcp-backend-v3', port: 3000, on: [2] }],
+  }),
+);
+
+add(
+  'conf-tcproute-multiple-routes-attachment',
+  'Conformance TCPRouteMultipleRoutesAttachment: both routes Accepted, attachedRoutes=2, only the older route (creationTimestamp) carries traffic (its backend on node-0 only).',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'tcp-multi-route-attach-gateway', [b.listener('tcp', 9091, 'TCP', { kinds: [{ kind: 'TCPRoute', group: 'gateway.networking.k8s.io' }], namespaces: { from: 'Same' } })])],
+    tcpRoutes: [
+      b.tcpRoute(INFRA, 'tcproute-attach-newer', [b.parent('tcp-multi-route-attach-gateway', { sectionName: 'tcp' })], [b.svcRef('tcp-attach-backend-2', 3000)], b.t(5), A2),
+      b.tcpRoute(INFRA, 'tcproute-attach-older', [b.parent('tcp-multi-route-attach-gateway', { sectionName: 'tcp' })], [b.svcRef('tcp-attach-backend-1', 3000)], b.t(1), A2),
+    ],
+    apps: [{ name: 'tcp-attach-backend-1', port: 3000, on: [0] }, { name: 'tcp-attach-backend-2', port: 3000, on: [1] }],
+  }),
+);
+
+add(
+  'conf-udproute-simple',
+  'Conformance UDPRoute: a UDP listener and a UDPRoute to a UDP Service; HTTP health check on the pinned healthCheckNodePort of the VIP Service.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'udp-gateway', [b.listener('udp', 5300, 'UDP', udpKinds)])],
+    udpRoutes: [b.udpRoute(INFRA, 'udp-coredns', [b.parent('udp-gateway', { sectionName: 'udp' })], [b.svcRef('coredns', 53)], b.T0, A2)],
+    apps: [{ name: 'coredns', port: 53, protocol: 'UDP', on: [0, 2] }],
+  }),
+);
+
+add(
+  'conf-udproute-parentref-port-and-section-name',
+  'Conformance UDPRouteParentRefPortAndSectionName: UDPRoutes attach by port, by sectionName, by both.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'udp-multi-listener-gateway', [b.listener('one', 5301, 'UDP', udpKinds), b.listener('two', 5302, 'UDP', udpKinds), b.listener('three', 5303, 'UDP', udpKinds)])],
+    udpRoutes: [
+      b.udpRoute(INFRA, 'udp-route-by-port', [b.parent('udp-multi-listener-gateway', { port: 5301 })], [b.svcRef('udp-echo-one', 8080)], b.T0, A2),
+      b.udpRoute(INFRA, 'udp-route-by-section', [b.parent('udp-multi-listener-gateway', { sectionName: 'two' })], [b.svcRef('udp-echo-two', 8080)], b.T0, A2),
+      b.udpRoute(INFRA, 'udp-route-by-section-and-port', [b.parent('udp-multi-listener-gateway', { sectionName: 'three', port: 5303 })], [b.svcRef('udp-echo-three', 8080)], b.T0, A2),
+    ],
+    apps: [{ name: 'udp-echo-one', port: 8080, protocol: 'UDP', on: [0] }, { name: 'udp-echo-two', port: 8080, protocol: 'UDP', on: [1] }, { name: 'udp-echo-three', port: 8080, protocol: 'UDP', on: [2] }],
+  }),
+);
+
+add(
+  'conf-udproute-parentref-attach-all-listeners',
+  'Conformance UDPRouteParentRefAttachAllListeners: no port/sectionName attaches to all three UDP listeners (attachedRoutes=1 each).',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'udp-attach-all-listeners-gateway', [b.listener('udp-1', 5310, 'UDP', udpKinds), b.listener('udp-2', 5311, 'UDP', udpKinds), b.listener('udp-3', 5312, 'UDP', udpKinds)])],
+    udpRoutes: [b.udpRoute(INFRA, 'udp-route-attach-all', [b.parent('udp-attach-all-listeners-gateway')], [b.svcRef('udp-echo-attach-all', 8080)], b.T0, A2)],
+    apps: [{ name: 'udp-echo-attach-all', port: 8080, protocol: 'UDP' }],
+  }),
+);
+
+add(
+  'conf-udproute-not-allowed-by-listeners',
+  'Conformance UDPRouteNotAllowedByListeners: a UDPRoute naming a TCP listener is Accepted=False/NotAllowedByListeners.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'udp-not-allowed-gateway', [b.listener('tcp', 9330, 'TCP', tcpKinds)])],
+    udpRoutes: [b.udpRoute(INFRA, 'udp-route-on-tcp-listener', [b.parent('udp-not-allowed-gateway', { sectionName: 'tcp' })], [b.svcRef('coredns', 53)], b.T0, A2)],
+    apps: [{ name: 'coredns', port: 53, protocol: 'UDP' }],
+  }),
+);
+
+add(
+  'conf-udproute-invalid-backendref-nonexistent',
+  'Conformance UDPRouteInvalidBackendRefNonexistent: ResolvedRefs=False/BackendNotFound; also a Service that exists but only has a TCP port (no UDP port 53) is BackendNotFound.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'udp-invalid-backend-gateway', [b.listener('udp', 5320, 'UDP', udpKinds), b.listener('udp-2', 5321, 'UDP', udpKinds)])],
+    udpRoutes: [
+      b.udpRoute(INFRA, 'udp-invalid-backend', [b.parent('udp-invalid-backend-gateway', { sectionName: 'udp' })], [b.svcRef('nonexistent', 53)], b.T0, A2),
+      b.udpRoute(INFRA, 'udp-wrong-protocol', [b.parent('udp-invalid-backend-gateway', { sectionName: 'udp-2' })], [b.svcRef('tcp-only', 53)], b.T0, A2),
+    ],
+    apps: [{ name: 'tcp-only', port: 53, protocol: 'TCP' }],
+  }),
+);
+
+add(
+  'conf-udproute-invalid-cross-namespace-backend-ref',
+  'Conformance UDPRouteInvalidCrossNamespaceBackendRef: a ReferenceGrant exists but for TCPRoute only, so the UDPRoute reference is RefNotPermitted.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'udp-xns-gateway', [b.listener('udp', 5330, 'UDP', udpKinds)])],
+    udpRoutes: [b.udpRoute(INFRA, 'udp-invalid-xns', [b.parent('udp-xns-gateway')], [b.svcRef('udp-xns-backend', 8080, { namespace: WEB })], b.T0, A2)],
+    grants: [b.referenceGrant(WEB, 'tcp-only-grant', [{ kind: 'TCPRoute', namespace: INFRA }], [{ group: '', kind: 'Service' }])],
+    apps: [{ ns: WEB, name: 'udp-xns-backend', port: 8080, protocol: 'UDP' }],
+  }),
+);
+
+add(
+  'conf-udproute-reference-grant',
+  'Conformance UDPRouteReferenceGrant: a grant from UDPRoute in the infra namespace to all Services of the backend namespace.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'udp-xns-gateway', [b.listener('udp', 5331, 'UDP', udpKinds)])],
+    udpRoutes: [b.udpRoute(INFRA, 'udp-xns', [b.parent('udp-xns-gateway')], [b.svcRef('udp-xns-backend', 8080, { namespace: WEB })], b.T0, A2)],
+    grants: [b.referenceGrant(WEB, 'udp-grant', [{ kind: 'UDPRoute', namespace: INFRA }], [{ group: '', kind: 'Service' }])],
+    apps: [{ ns: WEB, name: 'udp-xns-backend', port: 8080, protocol: 'UDP', on: [1] }],
+  }),
+);
+
+add(
+  'conf-udproute-weighted-routing',
+  'Conformance UDPRouteWeightedRouting: two UDP backends (weights 80/20) become equal, mirrored EndpointSlices.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'udp-weighted-gateway', [b.listener('udp', 5340, 'UDP', udpKinds)])],
+    udpRoutes: [b.udpRoute(INFRA, 'udp-weighted', [b.parent('udp-weighted-gateway')], [b.svcRef('udp-v1', 8080, { weight: 80 }), b.svcRef('udp-v2', 8080, { weight: 20 })], b.T0, A2)],
+    apps: [{ name: 'udp-v1', port: 8080, protocol: 'UDP', on: [0] }, { name: 'udp-v2', port: 8080, protocol: 'UDP', on: [2] }],
+  }),
+);
+
+add(
+  'conf-udproute-multiple-routes-attachment',
+  'Conformance UDPRouteMultipleRoutesAttachment: same creationTimestamp, so namespace/name decides: udp-a is older than udp-b.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'udp-multi-route-gateway', [b.listener('udp', 5350, 'UDP', udpKinds)])],
+    udpRoutes: [
+      b.udpRoute(INFRA, 'udp-b', [b.parent('udp-multi-route-gateway', { sectionName: 'udp' })], [b.svcRef('udp-backend-b', 8080)], b.T0, A2),
+      b.udpRoute(INFRA, 'udp-a', [b.parent('udp-multi-route-gateway', { sectionName: 'udp' })], [b.svcRef('udp-backend-a', 8080)], b.T0, A2),
+    ],
+    apps: [{ name: 'udp-backend-a', port: 8080, protocol: 'UDP', on: [0] }, { name: 'udp-backend-b', port: 8080, protocol: 'UDP', on: [1] }],
+  }),
+);
+
+add(
+  'conf-udproute-valid-invalid-listeners',
+  'Conformance UDPRouteValidInvalidListeners: UDP and TCP listeners on different ports; the UDPRoute attaches to the UDP listener only (attachedRoutes udp=1, tcp=0, both ResolvedRefs=True).',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'udp-tcp-listeners-gateway', [b.listener('udp', 5360, 'UDP', udpKinds), b.listener('tcp', 5361, 'TCP', tcpKinds)])],
+    udpRoutes: [b.udpRoute(INFRA, 'udp-route-on-mixed-listener-gateway', [b.parent('udp-tcp-listeners-gateway')], [b.svcRef('udp-echo', 8080)], b.T0, A2)],
+    apps: [{ name: 'udp-echo', port: 8080, protocol: 'UDP' }],
+  }),
+);
+
+add(
+  'conf-udp-tcp-listener-merge',
+  'Conformance UDPTCPListenerMerge: a TCP and a UDP listener on the same port coexist (no conflict): two forwarding rules on the VIP, one per protocol.',
+  confSnapshot({
+    gateways: [b.gateway(INFRA, 'udp-tcp-listener-merge-gateway', [b.listener('udp', 5300, 'UDP', udpKinds), b.listener('tcp', 5300, 'TCP', tcpKinds)])],
+    udpRoutes: [b.udpRoute(INFRA, 'udp-route-listener-merge', [b.parent('udp-tcp-listener-merge-gateway', { sectionName: 'udp' })], [b.svcRef('echo', 8080)], b.T0, A2)],
+    tcpRoutes: [b.tcpRoute(INFRA, 'tcp-route-listener-merge', [b.parent('udp-tcp-listener-merge-gateway', { sectionName: 'tcp' })], [b.svcRef('echo', 3000)], b.T0, A2)],
+    apps: [{ name: 'echo', port: 8080, protocol: 'UDP', on: [0] }],
+  }),
+);
+// The echo Service above needs both ports: patch the generated member.
+{
+  const c = cases['conf-udp-tcp-listener-merge'];
+  const m = c?.snapshot.members['conformance'];
+  const svc = m?.services[0];
+  const sl = m?.endpointSlices[0];
+  if (svc?.spec.ports !== undefined && sl?.ports !== undefined) {
+    svc.spec.ports.push(b.port(3000, { name: 'tcp', protocol: 'TCP' }));
+    sl.ports.push({ name: 'tcp', port: 3000, protocol: 'TCP' });
+  }
+}
+
+// ---- Gateway and listener rules ----------------------------------------------------------
+const G = 'gateways';
+add(
+  'gateway-unsupported-protocol-only',
+  'Conformance GatewayListenerUnsupportedProtocol (only invalid): HTTP and TLS listeners are Accepted=False/UnsupportedProtocol with no supportedKinds; the Gateway is Accepted=False/ListenersNotValid, no IR.',
+  b.snapshot({ config: { namespaces: [b.namespace(G)], gateways: [b.gateway(G, 'only-unsupported', [b.listener('http', 80, 'HTTP'), b.listener('tls', 443, 'TLS')])] } }),
+);
+add(
+  'gateway-unsupported-protocol-mixed',
+  'Conformance GatewayListenerUnsupportedProtocol (mixed): a TCP and an HTTP listener; Gateway Accepted=True/ListenersNotValid, only the TCP listener is programmed.',
+  b.snapshot({ config: { namespaces: [b.namespace(G)], gateways: [b.gateway(G, 'mixed', [b.listener('http', 80, 'HTTP'), b.listener('tcp', 5432)])] } }),
+);
+add(
+  'gateway-invalid-route-kind',
+  'Conformance GatewayInvalidRouteKind adapted to L4: allowedRoutes.kinds only HTTPRoute => ResolvedRefs=False/InvalidRouteKinds, supportedKinds empty, a TCPRoute cannot attach; kinds TCPRoute+HTTPRoute => supportedKinds [TCPRoute], still InvalidRouteKinds; UDP listener with kinds [TCPRoute] is invalid too.',
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(G)],
+      gateways: [
+        b.gateway(G, 'kinds', [
+          b.listener('only-invalid', 7000, 'TCP', { kinds: [{ kind: 'HTTPRoute' }] }),
+          b.listener('mixed', 7001, 'TCP', { kinds: [{ kind: 'TCPRoute' }, { group: 'example.com', kind: 'FooRoute' }] }),
+          b.listener('udp-wrong', 7002, 'UDP', { kinds: [{ kind: 'TCPRoute' }] }),
+        ]),
+      ],
+      tcpRoutes: [b.tcpRoute(G, 'r', [b.parent('kinds')], [])],
+    },
+  }),
+);
+add(
+  'listener-protocol-conflict',
+  'Two TCP listeners on one port (older CRD bundles allow it) and a TCP + HTTPS pair on another: all Conflicted=True/ProtocolConflict, Accepted=False/Invalid, not programmed; TCP+UDP on 53 do not conflict.',
+  b.snapshot({
+    crdBundleVersion: 'v1.6.1',
+    config: {
+      namespaces: [b.namespace(G)],
+      gateways: [b.gateway(G, 'conflicts', [b.listener('tcp-a', 9000), b.listener('tcp-b', 9000), b.listener('tcp-c', 443), b.listener('https', 443, 'HTTPS'), b.listener('dns-tcp', 53), b.listener('dns-udp', 53, 'UDP')])],
+      tcpRoutes: [b.tcpRoute(G, 'to-a', [b.parent('conflicts', { sectionName: 'tcp-a' })], [])],
+    },
+  }),
+);
+
+const ALLOWED = 'infra';
+const allowedBase = (from: 'All' | 'Same' | 'Selector', selector?: Record<string, string>): Snapshot =>
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(ALLOWED), b.namespace('team-a', { env: 'prod' }), b.namespace('team-b', { env: 'dev' })],
+      gateways: [b.gateway(ALLOWED, 'shared', [b.listener('tcp', 6000, 'TCP', from === 'Selector' ? { namespaces: { from, selector: { matchLabels: selector ?? {} } } } : { namespaces: { from } })])],
+      tcpRoutes: [
+        b.tcpRoute(ALLOWED, 'same-ns', [b.parent('shared')], [b.svcRef('app', 6000)], b.t(1)),
+        b.tcpRoute('team-a', 'from-a', [b.parent('shared', { namespace: ALLOWED })], [b.svcRef('app', 6000)], b.t(2)),
+        b.tcpRoute('team-b', 'from-b', [b.parent('shared', { namespace: ALLOWED })], [b.svcRef('app', 6000)], b.t(3)),
+      ],
+    },
+    members: [
+      stdMember('m1', 1, [
+        { ns: ALLOWED, name: 'app', ports: [{ port: 6000 }], on: [0], exported: false },
+        { ns: 'team-a', name: 'app', ports: [{ port: 6000 }], on: [1], exported: false },
+        { ns: 'team-b', name: 'app', ports: [{ port: 6000 }], on: [2], exported: false },
+      ]),
+    ],
+  });
+add('allowed-routes-same', 'allowedRoutes.namespaces.from Same: only the route in the Gateway namespace attaches; the others are NotAllowedByListeners.', allowedBase('Same'));
+add('allowed-routes-all', 'allowedRoutes.namespaces.from All: all three routes attach (attachedRoutes=3); the oldest (infra/same-ns) carries traffic.', allowedBase('All'));
+add('allowed-routes-selector', 'allowedRoutes.namespaces.from Selector env=prod: team-a attaches, team-b and the Gateway namespace (no label) do not.', allowedBase('Selector', { env: 'prod' }));
+
+add(
+  'parentref-no-matching-parent',
+  'parentRef sectionName and port that match no listener => Accepted=False/NoMatchingParent; a parentRef to a Gateway of another class gets no status entry from fleet-ilb; a parentRef to a missing Gateway neither.',
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(G)],
+      gatewayClasses: [b.gatewayClass('other', null, 'example.com/other-controller')],
+      gateways: [b.gateway(G, 'gw', [b.listener('tcp', 7100)]), b.gateway(G, 'foreign', [b.listener('tcp', 7100)], { className: 'other' })],
+      tcpRoutes: [
+        b.tcpRoute(G, 'bad-section', [b.parent('gw', { sectionName: 'nope' })], []),
+        b.tcpRoute(G, 'bad-port', [b.parent('gw', { port: 7101 })], []),
+        b.tcpRoute(G, 'section-port-mismatch', [b.parent('gw', { sectionName: 'tcp', port: 7101 })], []),
+        b.tcpRoute(G, 'two-parents', [b.parent('gw', { sectionName: 'tcp' }), b.parent('foreign'), b.parent('missing')], []),
+      ],
+    },
+  }),
+);
+
+// ---- Parameters (ILBConfig), versions, addresses ------------------------------------------
+const P = 'params';
+add(
+  'ilbconfig-missing',
+  'GatewayClass parametersRef names an ILBConfig that does not exist: class Accepted=False/InvalidParameters; its Gateway Accepted=False/InvalidParameters, Programmed=False/Invalid, no IR (invalidGateways lists it, so apply leaves its resources alone).',
+  b.snapshot({
+    base: false,
+    config: {
+      gatewayClasses: [b.gatewayClass('fleet-ilb', { namespace: 'fleet-ilb-system', name: 'missing' })],
+      namespaces: [b.namespace(P)],
+      gateways: [b.gateway(P, 'gw', [b.listener('tcp', 7200)])],
+    },
+  }),
+);
+add(
+  'ilbconfig-invalid',
+  'ILBConfig with several errors (uppercase network name, missing subnetwork, timeout > interval, bad CIDR, nodeSubsetSize 0): one InvalidParameters message listing every field; the ILBConfig itself gets Accepted=False.',
+  b.snapshot({
+    base: false,
+    config: {
+      gatewayClasses: [b.gatewayClass()],
+      ilbConfigs: [
+        { ...b.ilbConfig('fleet-ilb-system', 'default'), spec: { project: 'p', region: 'europe-west1', network: 'Fleet_VPC', healthCheck: { checkIntervalSec: 5, timeoutSec: 10 }, firewall: { clientSourceRanges: ['10.0.0.0/8', '10.1.2.3/40'] }, nodeSubsetSize: 0 } },
+      ],
+      namespaces: [b.namespace(P)],
+      gateways: [b.gateway(P, 'gw', [b.listener('tcp', 7200)])],
+    },
+  }),
+);
+add(
+  'gateway-infrastructure-parametersref',
+  'spec.infrastructure.parametersRef: gw-own uses its own ILBConfig (replaces the class one: other region, global access, CLIENT_IP affinity); gw-missing names a missing one; gw-configmap names a ConfigMap (conformance GatewayInvalidParametersRef) => InvalidParameters. Infrastructure labels/annotations go to the IR (VIP Services).',
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(P)],
+      ilbConfigs: [b.ilbConfig(P, 'own', { region: 'us-central1', globalAccess: true, sessionAffinity: 'CLIENT_IP', connectionDraining: { drainingTimeoutSec: 120 } })],
+      gateways: [
+        b.gateway(P, 'gw-own', [b.listener('tcp', 7300)], { infrastructure: { parametersRef: { group: 'fleetilb.io', kind: 'ILBConfig', name: 'own' }, labels: { team: 'payments' }, annotations: { 'example.com/owner': 'payments' } } }),
+        b.gateway(P, 'gw-missing', [b.listener('tcp', 7300)], { infrastructure: { parametersRef: { group: 'fleetilb.io', kind: 'ILBConfig', name: 'nope' } } }),
+        b.gateway(P, 'gw-configmap', [b.listener('tcp', 7300)], { infrastructure: { parametersRef: { group: '', kind: 'ConfigMap', name: 'invalid' } } }),
+      ],
+    },
+  }),
+);
+add(
+  'class-without-parametersref',
+  'A GatewayClass without parametersRef is Accepted (message says every Gateway needs its own ILBConfig); a Gateway without one is InvalidParameters, a Gateway with one works.',
+  b.snapshot({
+    base: false,
+    config: {
+      gatewayClasses: [b.gatewayClass('fleet-ilb', null)],
+      namespaces: [b.namespace(P)],
+      ilbConfigs: [b.ilbConfig(P, 'mine')],
+      gateways: [b.gateway(P, 'no-config', [b.listener('tcp', 7400)]), b.gateway(P, 'with-config', [b.listener('tcp', 7400)], { infrastructure: { parametersRef: { group: 'fleetilb.io', kind: 'ILBConfig', name: 'mine' } } })],
+    },
+  }),
+);
+add(
+  'unsupported-crd-bundle-version',
+  'Gateway API CRD bundle v1.5.1 (no TCPRoute v1): GatewayClass SupportedVersion=False and Accepted=False/UnsupportedVersion; a second class for the same controller reports the same. Gateways keep being translated.',
+  b.snapshot({
+    crdBundleVersion: 'v1.5.1',
+    config: { gatewayClasses: [b.gatewayClass('fleet-ilb-b')], namespaces: [b.namespace(P)], gateways: [b.gateway(P, 'gw', [b.listener('tcp', 7500)])] },
+  }),
+);
+add(
+  'crd-bundle-version-unknown',
+  'The runtime did not read the CRD bundle version: SupportedVersion=Unknown/Pending, Accepted unaffected.',
+  b.snapshot({ crdBundleVersion: null, config: { namespaces: [b.namespace(P)] } }),
+);
+
+const A = 'addr';
+add(
+  'spec-addresses-ipaddress',
+  'spec.addresses IPAddress 10.128.0.9: the address request pins that IP (the IR knows the VIP before apply); apply has not reported yet => Programmed=False/Pending, no status.addresses. An empty IPAddress value means "any" (conformance GatewayOptionalAddressValue).',
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(A)],
+      gateways: [b.gateway(A, 'pinned', [b.listener('tcp', 7600)], { addresses: [{ type: 'IPAddress', value: '10.128.0.9' }] }), b.gateway(A, 'any', [b.listener('tcp', 7600)], { addresses: [{ type: 'IPAddress' }] })],
+    },
+  }),
+);
+add(
+  'spec-addresses-address-name',
+  'spec.addresses type fleetilb.io/address-name: the IR uses the existing address by name (render marks it not owned); apply reported it ready with its IP => Programmed=True and status.addresses.',
+  b.snapshot({
+    config: { namespaces: [b.namespace(A)], gateways: [b.gateway(A, 'named', [b.listener('tcp', 7700)], { addresses: [{ type: 'fleetilb.io/address-name', value: 'team-reserved-vip' }] })] },
+    programmed: { 'addr/named': { ready: true, vip: '10.128.0.77', gatewayUid: 'gw-named-uid' } },
+  }),
+);
+add(
+  'spec-addresses-unsupported',
+  'Unusable spec.addresses: Hostname type, two addresses, a non-IPv4 value, an invalid address name: each Gateway Accepted=False/UnsupportedAddress, no IR.',
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(A)],
+      gateways: [
+        b.gateway(A, 'hostname', [b.listener('tcp', 7800)], { addresses: [{ type: 'Hostname', value: 'lb.example.com' }] }),
+        b.gateway(A, 'two', [b.listener('tcp', 7800)], { addresses: [{ type: 'IPAddress', value: '10.0.0.1' }, { type: 'IPAddress', value: '10.0.0.2' }] }),
+        b.gateway(A, 'ipv6', [b.listener('tcp', 7800)], { addresses: [{ type: 'IPAddress', value: 'fd00::1' }] }),
+        b.gateway(A, 'bad-name', [b.listener('tcp', 7800)], { addresses: [{ type: 'fleetilb.io/address-name', value: 'Not_A_Name' }] }),
+      ],
+    },
+  }),
+);
+add(
+  'programmed-states',
+  'Programmed from what apply reported: VIP known but only one of two forwarding rules exists => Gateway Programmed=False/Pending naming the missing rule, listener a Programmed=True, b Pending, status.addresses has the VIP; AddressNotUsable; NoResources; a report for an older uid (re-created Gateway) is ignored (Pending).',
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(A)],
+      gateways: [
+        b.gateway(A, 'partial', [b.listener('a', 8000), b.listener('b', 8001)]),
+        b.gateway(A, 'not-usable', [b.listener('tcp', 8000)], { addresses: [{ type: 'IPAddress', value: '192.168.0.1' }] }),
+        b.gateway(A, 'quota', [b.listener('tcp', 8000)]),
+        b.gateway(A, 'recreated', [b.listener('tcp', 8000)]),
+      ],
+    },
+    programmed: {
+      'addr/partial': { ready: true, vip: '10.128.0.5', gatewayUid: 'gw-partial-uid', forwardingRules: [] },
+      'addr/not-usable': { ready: false, reason: 'AddressNotUsable', message: 'IP 192.168.0.1 is not in subnetwork ilb-subnet (10.128.0.0/20)', gatewayUid: 'gw-not-usable-uid' },
+      'addr/quota': { ready: false, reason: 'NoResources', message: 'QUOTA_EXCEEDED: INTERNAL_FORWARDING_RULES_PER_NETWORK', gatewayUid: 'gw-quota-uid' },
+      'addr/recreated': { ready: true, vip: '10.128.0.6', gatewayUid: 'an-older-uid' },
+    },
+  }),
+);
+// the partial case lists the first listener's forwarding rule only: fill it with the real name
+{
+  const c = cases['programmed-states'];
+  const p = c?.snapshot.programmed?.['addr/partial'];
+  if (p !== undefined) p.forwardingRules = [forwardingRuleName({ fleetId: 'fleet-1', namespace: 'addr', name: 'partial' }, 'tcp-8000', 0)];
+}
+
+
+// ---- MCS importer (KEP-1645) ----------------------------------------------------------------
+const M = 'shop';
+const mcsGw = (port: number, importName = 'cart', proto: 'TCP' | 'UDP' = 'TCP'): { gateways: Gateway[]; tcpRoutes: ReturnType<typeof b.tcpRoute>[] } => ({
+  gateways: [b.gateway(M, 'shop', [b.listener('l', port, proto)])],
+  tcpRoutes: proto === 'TCP' ? [b.tcpRoute(M, 'cart', [b.parent('shop')], [b.svcImportRef(importName, port)])] : [],
+});
+add(
+  'mcs-port-union',
+  'Ports are the union of every export, merged by name, then by protocol+port: a has http/8080, b has http/8080 + metrics/9090, c has an unnamed 7000/UDP; no conflict. The route to port 9090 only reaches member b.',
+  b.snapshot({
+    config: { namespaces: [b.namespace(M)], ...mcsGw(9090) },
+    members: [
+      stdMember('a', 1, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0], exportCreated: b.t(1) }]),
+      stdMember('b', 2, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }, { port: 9090, name: 'metrics' }], on: [1], exportCreated: b.t(2) }]),
+      stdMember('c', 3, [{ ns: M, name: 'cart', ports: [{ port: 7000, name: '', protocol: 'UDP' }], on: [2], exportCreated: b.t(3) }]),
+    ],
+  }),
+);
+add(
+  'mcs-port-conflict-oldest-wins',
+  'Port conflict: the oldest export (b, created first) names http=8080; a (newer) names http=8081. The import keeps http/8080; every export of the service shows Conflict=True/PortConflict naming a. Ports match by name (as MCS EndpointSlices do), so member a still serves import port http through its own http port (targetPort 8081).',
+  b.snapshot({
+    config: { namespaces: [b.namespace(M)], ...mcsGw(8080) },
+    members: [
+      stdMember('a', 1, [{ ns: M, name: 'cart', ports: [{ port: 8081, name: 'http' }], on: [0], exportCreated: b.t(10) }]),
+      stdMember('b', 2, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0], exportCreated: b.t(1) }]),
+    ],
+  }),
+);
+add(
+  'mcs-type-and-affinity-conflict',
+  'Type and session affinity follow the oldest export: a (oldest) is ClusterSetIP with ClientIP affinity; b is headless; c has no affinity. Conflict=True with TypeConflict,SessionAffinityConflict on every export.',
+  (() => {
+    const snap = b.snapshot({
+      config: { namespaces: [b.namespace(M)], ...mcsGw(8080) },
+      members: [
+        stdMember('a', 1, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0], exportCreated: b.t(1) }]),
+        stdMember('b', 2, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0], exportCreated: b.t(2) }]),
+        stdMember('c', 3, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0], exportCreated: b.t(3) }]),
+      ],
+    });
+    const sa = snap.members['a']?.services[0];
+    if (sa !== undefined) sa.spec.sessionAffinity = 'ClientIP';
+    const sb = snap.members['b']?.services[0];
+    if (sb !== undefined) {
+      sb.spec.clusterIP = 'None';
+      sb.spec.sessionAffinity = 'ClientIP';
+    }
+    return snap;
+  })(),
+);
+add(
+  'mcs-invalid-exports',
+  'An export without a Service (Valid=False/NoService, Ready=False/Failed) and an ExternalName export (Valid=False/InvalidServiceType); neither contributes to the import; a member-side Service that is not exported is not part of a ServiceImport backend.',
+  (() => {
+    const snap = b.snapshot({
+      config: { namespaces: [b.namespace(M)], ...mcsGw(8080) },
+      members: [
+        stdMember('a', 1, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0] }]),
+        stdMember('b', 2, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0] }]),
+        stdMember('c', 3, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0], exported: false }]),
+        b.member('d', { serviceExports: [b.serviceExport(M, 'cart')] }),
+      ],
+    });
+    const sb = snap.members['b']?.services[0];
+    if (sb !== undefined) {
+      sb.spec.type = 'ExternalName';
+      sb.spec.externalName = 'cart.example.com';
+    }
+    return snap;
+  })(),
+);
+add(
+  'mcs-foreign-imports',
+  'Another MCS implementation owns multicluster.x-k8s.io/ServiceImport shop/cart (no fleetilb.io label): fleet-ilb writes no import for it, ServiceExport Ready=False/Pending, and uses it as a name. A net.gke.io ServiceImport backend (GKE MCS) resolves through the members that export it.',
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(M)],
+      serviceImports: [b.serviceImport(M, 'cart', [{ name: 'http', port: 8080, protocol: 'TCP' }]), b.serviceImport(M, 'search', [{ name: 'grpc', port: 9000, protocol: 'TCP' }], { group: 'net.gke.io' })],
+      gateways: [b.gateway(M, 'shop', [b.listener('cart', 8080), b.listener('search', 9000)])],
+      tcpRoutes: [
+        b.tcpRoute(M, 'cart', [b.parent('shop', { sectionName: 'cart' })], [b.svcImportRef('cart', 8080)]),
+        b.tcpRoute(M, 'search', [b.parent('shop', { sectionName: 'search' })], [b.svcImportRef('search', 9000, { group: 'net.gke.io' })]),
+      ],
+    },
+    members: [stdMember('a', 1, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0] }, { ns: M, name: 'search', ports: [{ port: 9000, name: 'grpc' }], on: [1] }])],
+  }),
+);
+add(
+  'mcs-importer-disabled',
+  'settings.mcsImporter=false: no ServiceImports or ServiceExport conditions are written; a multicluster.x-k8s.io backend resolves only through an existing ServiceImport (here none: BackendNotFound).',
+  b.snapshot({
+    settings: { mcsImporter: false },
+    config: { namespaces: [b.namespace(M)], ...mcsGw(8080) },
+    members: [stdMember('a', 1, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0] }])],
+  }),
+);
+
+// ---- Members, nodes, endpoints ----------------------------------------------------------
+const S = 'svc';
+const oneListener = (proto: 'TCP' | 'UDP' = 'TCP', port = 8443): Partial<Snapshot['config']> => ({
+  namespaces: [b.namespace(S)],
+  gateways: [b.gateway(S, 'gw', [b.listener('l', port, proto)])],
+  ...(proto === 'TCP' ? { tcpRoutes: [b.tcpRoute(S, 'r', [b.parent('gw')], [b.svcImportRef('api', port)])] } : { udpRoutes: [b.udpRoute(S, 'r', [b.parent('gw')], [b.svcImportRef('api', port)])] }),
+});
+add(
+  'member-unreachable-frozen',
+  'Member b is unreachable since 12:00 (last known data kept, frozen): its NEGs are frozen, its VIP Service frozen, its export still counts, Gateway fleetilb.io/MembersReachable=False names it; FleetMember b Ready=False/Unreachable, c AuthFailed (frozen, no data), d never synced (Unknown/Pending).',
+  b.snapshot({
+    config: { ...oneListener() },
+    members: [
+      stdMember('a', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0, 1] }]),
+      stdMember('b', 2, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [2] }], { extra: { reachability: { state: 'unreachable', message: 'dial tcp 10.0.0.2:443: i/o timeout', since: '2025-12-31T12:00:00Z' }, frozen: true } }),
+      b.member('c', { reachability: { state: 'authFailed', message: 'Unauthorized', since: '2025-12-31T11:00:00Z' }, frozen: true }),
+      b.member('d', { reachability: { state: 'pending' }, frozen: true }),
+    ],
+  }),
+);
+add(
+  'node-exclusions-and-zones',
+  'Every node exclusion: exclude-from-external-load-balancers label, NotReady, ToBeDeletedByClusterAutoscaler taint, no providerID, no InternalIP, being deleted; all host endpoints, none is in a NEG. Member n uses nodeMapping NodeName (instance = node name, zone label) and FleetMember project override.',
+  (() => {
+    const pm = stdMember('p', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0, 1, 2, 3, 4, 5, 6] }], { nodes: 7, zones: ZONES });
+    const nodes = pm.nodes;
+    const set = (i: number, f: (n: (typeof nodes)[number]) => void): void => {
+      const n = nodes[i];
+      if (n !== undefined) f(n);
+    };
+    set(1, (n) => { n.metadata.labels = { ...n.metadata.labels, 'node.kubernetes.io/exclude-from-external-load-balancers': '' }; });
+    set(2, (n) => { n.status = { ...n.status, conditions: [{ type: 'Ready', status: 'False' }] }; });
+    set(3, (n) => { n.spec = { ...n.spec, taints: [{ key: 'ToBeDeletedByClusterAutoscaler', value: '1735600000', effect: 'NoSchedule' }] }; });
+    set(4, (n) => { n.spec = {}; });
+    set(5, (n) => { n.status = { ...n.status, addresses: [{ type: 'Hostname', address: n.metadata.name }] }; });
+    set(6, (n) => { n.metadata.deletionTimestamp = '2025-12-31T23:00:00Z'; });
+    const nm = stdMember('n', 2, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0, 1, 2] }], { zones: ['us-east1-b', 'us-east1-c'] });
+    for (const n of nm.nodes) n.spec = {};
+    const snap = b.snapshot({ config: oneListener(), members: [pm, nm] });
+    const fm = snap.config.fleetMembers.find((f) => f.spec.clusterID === 'n');
+    if (fm !== undefined) fm.spec.gcp = { nodeMapping: 'NodeName', project: 'onprem-project', networkTags: ['onprem-nodes'] };
+    return snap;
+  })(),
+);
+add(
+  'endpoints-serving-terminating',
+  'Endpoint readiness: member a has only a terminating-but-serving endpoint, member b a ready one => only b hosts traffic (terminating is a fallback only when nothing is ready); a nil ready condition counts as ready. udp listener: no ready endpoint anywhere => serving+terminating nodes are used.',
+  (() => {
+    const a = stdMember('a', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [] }, { ns: S, name: 'dns', ports: [{ port: 53, protocol: 'UDP' }], on: [] }]);
+    const bb = stdMember('b', 2, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [] }]);
+    const sa = a.endpointSlices[0];
+    if (sa !== undefined) sa.endpoints = [{ addresses: ['10.1.100.1'], nodeName: 'a-node-0', conditions: { ready: false, serving: true, terminating: true } }];
+    const sd = a.endpointSlices[1];
+    if (sd !== undefined) sd.endpoints = [{ addresses: ['10.1.101.1'], nodeName: 'a-node-2', conditions: { ready: false, serving: true, terminating: true } }, { addresses: ['10.1.101.2'], nodeName: 'a-node-1', conditions: { ready: false, serving: false, terminating: true } }];
+    const sb = bb.endpointSlices[0];
+    if (sb !== undefined) sb.endpoints = [{ addresses: ['10.2.100.1'], nodeName: 'b-node-1' }];
+    return b.snapshot({
+      config: {
+        namespaces: [b.namespace(S)],
+        gateways: [b.gateway(S, 'gw', [b.listener('api', 8443), b.listener('dns', 53, 'UDP')])],
+        tcpRoutes: [b.tcpRoute(S, 'api', [b.parent('gw', { sectionName: 'api' })], [b.svcImportRef('api', 8443)])],
+        udpRoutes: [b.udpRoute(S, 'dns', [b.parent('gw', { sectionName: 'dns' })], [b.svcImportRef('dns', 53)])],
+      },
+      members: [a, bb],
+    });
+  })(),
+);
+add(
+  'node-subset-cap-stable',
+  'nodeSubsetSize 3 with 8 endpoint nodes in one zone: the NEG keeps the 2 nodes it already holds (snapshot.current) and fills up in hash order (minimal churn); the other zone has 2 nodes, under the cap.',
+  (() => {
+    const m = stdMember('a', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }], { nodes: 10, zones: ['europe-west1-b', 'europe-west1-b', 'europe-west1-b', 'europe-west1-b', 'europe-west1-c'] });
+    const snap = b.snapshot({ config: oneListener(), members: [m], current: { negs: { [`europe-west1-b/${negNameFor('svc', 'gw', 'tcp-8443', 'a')}`]: { instances: ['a-node-6', 'a-node-7', 'a-node-gone'] } } } });
+    const cfg = snap.config.ilbConfigs[0];
+    if (cfg !== undefined) cfg.spec = { ...(cfg.spec as object), nodeSubsetSize: 3 };
+    return snap;
+  })(),
+);
+
+// ---- GCE limits ---------------------------------------------------------------------------
+add(
+  'too-many-negs',
+  'More than 50 NEGs on one backend service: 26 members x 2 zones = 52 NEGs; the first 50 by (cluster, zone) are kept, 2 are left out and named in fleetilb.io/WithinLimits=False/TooManyNEGs.',
+  b.snapshot({
+    config: oneListener(),
+    members: Array.from({ length: 26 }, (_, i) => stdMember(`m${String(i).padStart(2, '0')}`, 10 + i, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0, 1] }], { nodes: 2 })),
+  }),
+);
+add(
+  'listeners-64',
+  '64 TCP listeners (the Gateway maximum): 40 share one route/backend, 24 have no route. Beyond 10 listeners, listeners with the same backends share a backend service and pack ≤5 ports per forwarding rule: 8 rules for the 40, 2 rules for 10 route-less ones; the other 14 route-less listeners are Accepted=False/PortUnavailable and WithinLimits=False.',
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(S)],
+      gateways: [b.gateway(S, 'gw', Array.from({ length: 64 }, (_, i) => b.listener(`l${i}`, 20000 + i)))],
+      tcpRoutes: Array.from({ length: 40 }, (_, i) => b.tcpRoute(S, `r${i}`, [b.parent('gw', { sectionName: `l${i}` })], [b.svcImportRef('api', 8443)], b.t(i))),
+    },
+    members: [stdMember('a', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0] }])],
+  }),
+);
+add(
+  'eleven-listeners-sharing',
+  '11 listeners: 9 TCP to one backend, 2 UDP to another. With > 10 listeners the 9 TCP share one backend service (rules of 5+4 ports) and the 2 UDP one (one rule); all accepted. The UDP health check is pinned on the first UDP listener VIP Service.',
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(S)],
+      gateways: [b.gateway(S, 'gw', [...Array.from({ length: 9 }, (_, i) => b.listener(`tcp${i}`, 9000 + i)), b.listener('udp0', 9100, 'UDP'), b.listener('udp1', 9101, 'UDP')])],
+      tcpRoutes: [b.tcpRoute(S, 'api', [b.parent('gw')], [b.svcImportRef('api', 8443)])],
+      udpRoutes: [b.udpRoute(S, 'dns', [b.parent('gw')], [b.svcImportRef('dns', 53)])],
+    },
+    members: [stdMember('a', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0] }, { ns: S, name: 'dns', ports: [{ port: 53, protocol: 'UDP' }], on: [1] }])],
+  }),
+);
+
+// ---- Health-check node ports, backends, firewall ------------------------------------------
+add(
+  'udp-healthcheck-nodeport',
+  'UDP health-check node port: ILBConfig asks 30100, but a Service in member b already uses NodePort 30100 => 30101 (free in every member); a second Gateway whose VIP Service already has healthCheckNodePort 31999 in both members keeps it.',
+  (() => {
+    const snap = b.snapshot({
+      config: {
+        namespaces: [b.namespace(S)],
+        gateways: [b.gateway(S, 'dns', [b.listener('dns', 53, 'UDP')]), b.gateway(S, 'ntp', [b.listener('ntp', 123, 'UDP')])],
+        udpRoutes: [b.udpRoute(S, 'dns', [b.parent('dns')], [b.svcImportRef('dns', 53)]), b.udpRoute(S, 'ntp', [b.parent('ntp')], [b.svcImportRef('ntp', 123)])],
+      },
+      members: [
+        stdMember('a', 1, [{ ns: S, name: 'dns', ports: [{ port: 53, protocol: 'UDP' }], on: [0] }, { ns: S, name: 'ntp', ports: [{ port: 123, protocol: 'UDP' }], on: [1] }]),
+        stdMember('b', 2, [{ ns: S, name: 'dns', ports: [{ port: 53, protocol: 'UDP' }], on: [0] }, { ns: S, name: 'ntp', ports: [{ port: 123, protocol: 'UDP' }], on: [1] }]),
+      ],
+    });
+    const cfg = snap.config.ilbConfigs[0];
+    if (cfg !== undefined) cfg.spec = { ...(cfg.spec as object), healthCheck: { udpHealthCheckNodePort: 30100 } };
+    snap.members['b']?.services.push(b.service('other', 'nodeport-user', [b.port(80, { nodePort: 30100 })], { type: 'NodePort' }));
+    const vipName = vipServiceName({ fleetId: 'fleet-1', namespace: S, name: 'ntp' }, 'ntp');
+    for (const id of ['a', 'b']) {
+      snap.members[id]?.services.push(b.service(S, vipName, [b.port(123, { protocol: 'UDP', name: 'udp' })], { type: 'LoadBalancer', selector: { app: 'ntp' }, labels: { 'fleetilb.io/managed-by': 'fleet-ilb' }, healthCheckNodePort: 31999 }));
+    }
+    return snap;
+  })(),
+);
+add(
+  'backend-service-selectorless',
+  'A Service backend without a selector (endpoints managed by hand) => the VIP Service is selectorless and fleet-ilb mirrors its EndpointSlices, with the target port resolved per slice by port name.',
+  (() => {
+    const snap = b.snapshot({
+      config: { namespaces: [b.namespace(S)], gateways: [b.gateway(S, 'gw', [b.listener('db', 5432)])], tcpRoutes: [b.tcpRoute(S, 'db', [b.parent('gw')], [b.svcRef('external-db', 5432)])] },
+      members: [stdMember('a', 1, [{ ns: S, name: 'external-db', ports: [{ port: 5432, name: 'pg', targetPort: 15432 }], on: [0, 1], selector: null, exported: false }])],
+    });
+    return snap;
+  })(),
+);
+add(
+  'firewall-client-ranges-and-tags',
+  'Firewall plan: ILBConfig clientSourceRanges => a client rule for TCP and UDP listener ports; node tags from FleetMember a (override) and discovered tags of b; member c serves but has no known tags (membersWithoutTags). Global access and CLIENT_IP affinity propagate.',
+  (() => {
+    const snap = b.snapshot({
+      config: {
+        namespaces: [b.namespace(S)],
+        gateways: [b.gateway(S, 'gw', [b.listener('api', 8443), b.listener('dns', 53, 'UDP')])],
+        tcpRoutes: [b.tcpRoute(S, 'api', [b.parent('gw')], [b.svcImportRef('api', 8443)])],
+        udpRoutes: [b.udpRoute(S, 'dns', [b.parent('gw')], [b.svcImportRef('dns', 53)])],
+      },
+      members: ['a', 'b', 'c'].map((id, i) => stdMember(id, i + 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0] }, { ns: S, name: 'dns', ports: [{ port: 53, protocol: 'UDP' }], on: [1] }], { nodes: 2 })),
+      current: { memberNetworkTags: { a: ['discovered-a'], b: ['gke-b-node', 'gke-b-pool2'] } },
+      programmed: { 'svc/gw': { ready: true, vip: '10.128.0.20', gatewayUid: 'gw-gw-uid' } },
+    });
+    const cfg = snap.config.ilbConfigs[0];
+    if (cfg !== undefined) cfg.spec = { ...(cfg.spec as object), globalAccess: true, sessionAffinity: 'CLIENT_IP', firewall: { clientSourceRanges: ['10.0.0.0/8', '192.168.0.0/16'], priority: 900 } };
+    const fm = snap.config.fleetMembers.find((f) => f.spec.clusterID === 'a');
+    if (fm !== undefined) fm.spec.gcp = { networkTags: ['override-a'] };
+    return snap;
+  })(),
+);
+add(
+  'backendref-invalid-kind-and-port',
+  'backendRef chain order: an unknown kind (InvalidKind) wins over a missing port; a ServiceImport with several TCP ports and no port in the backendRef is BackendNotFound ("port is required"); the valid third backend still carries traffic.',
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(S)],
+      gateways: [b.gateway(S, 'gw', [b.listener('l', 8443)])],
+      tcpRoutes: [b.tcpRoute(S, 'r', [b.parent('gw')], [{ group: 'example.com', kind: 'Backend', name: 'x', port: 1 }, b.svcImportRef('multi'), b.svcImportRef('api', 8443)])],
+    },
+    members: [stdMember('a', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0] }, { ns: S, name: 'multi', ports: [{ port: 1000 }, { port: 2000 }], on: [1] }])],
+  }),
+);
+add(
+  'cross-namespace-serviceimport-grant',
+  'ServiceImport backend in another namespace: allowed by a grant to kind ServiceImport of group multicluster.x-k8s.io with a name; a grant naming another ServiceImport does not allow the second ref (RefNotPermitted, without revealing existence).',
+  b.snapshot({
+    config: {
+      namespaces: [b.namespace(S), b.namespace('backends')],
+      gateways: [b.gateway(S, 'gw', [b.listener('a', 8443), b.listener('b', 8444)])],
+      tcpRoutes: [
+        b.tcpRoute(S, 'to-api', [b.parent('gw', { sectionName: 'a' })], [b.svcImportRef('api', 8443, { namespace: 'backends' })]),
+        b.tcpRoute(S, 'to-secret', [b.parent('gw', { sectionName: 'b' })], [b.svcImportRef('secret', 8443, { namespace: 'backends' })]),
+      ],
+      referenceGrants: [b.referenceGrant('backends', 'api-only', [{ kind: 'TCPRoute', namespace: S }], [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'api' }])],
+    },
+    members: [stdMember('a', 1, [{ ns: 'backends', name: 'api', ports: [{ port: 8443 }], on: [0] }, { ns: 'backends', name: 'secret', ports: [{ port: 8443 }], on: [1] }])],
+  }),
+);
+
+// ---- Status bookkeeping -------------------------------------------------------------------
+add(
+  'status-last-transition-preserved',
+  'Existing statuses carry older lastTransitionTimes: conditions whose status did not flip keep them (even when the message changed), flipped ones get the fixed clock; observedGeneration follows each object (Gateway generation 3). Foreign RouteParentStatus entries are not in fleet-ilb output (the writer keeps them).',
+  (() => {
+    const old = '2025-10-10T10:10:10Z';
+    const gw = b.gateway(S, 'gw', [b.listener('l', 8443)], { generation: 3 });
+    gw.status = {
+      conditions: [
+        { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'old message', lastTransitionTime: old, observedGeneration: 2 },
+        { type: 'Programmed', status: 'True', reason: 'Programmed', message: 'was programmed', lastTransitionTime: old, observedGeneration: 2 },
+      ],
+      listeners: [{ name: 'l', supportedKinds: [], attachedRoutes: 0, conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'x', lastTransitionTime: old }] }],
+    };
+    const route = b.tcpRoute(S, 'r', [b.parent('gw')], [b.svcImportRef('api', 8443)]);
+    route.status = {
+      parents: [
+        { parentRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: S, name: 'gw' }, controllerName: 'fleetilb.io/gateway-controller', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'm', lastTransitionTime: old }, { type: 'ResolvedRefs', status: 'False', reason: 'BackendNotFound', message: 'm', lastTransitionTime: old }] },
+        { parentRef: { name: 'other-gw' }, controllerName: 'example.com/other', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'theirs', lastTransitionTime: old }] },
+      ],
+    };
+    const gc = b.gatewayClass();
+    gc.status = { conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'm', lastTransitionTime: old, observedGeneration: 1 }] };
+    return b.snapshot({
+      base: false,
+      config: { gatewayClasses: [gc], ilbConfigs: [b.ilbConfig('fleet-ilb-system', 'default')], fleetMembers: [b.fleetMember('a')], namespaces: [b.namespace(S)], gateways: [gw], tcpRoutes: [route] },
+      members: [stdMember('a', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0] }])],
+    });
+  })(),
+);
+add(
+  'gateway-deleting-and-other-class',
+  'A Gateway being deleted (deletionTimestamp) gets no IR and no status (the runtime tears it down); a Gateway of another controller is ignored; a route pointing at both gets a status entry for neither.',
+  (() => {
+    const del = b.gateway(S, 'going', [b.listener('l', 8443)]);
+    del.metadata.deletionTimestamp = '2025-12-31T23:00:00Z';
+    return b.snapshot({
+      config: {
+        namespaces: [b.namespace(S)],
+        gatewayClasses: [b.gatewayClass('nginx', null, 'gateway.nginx.org/nginx-gateway-controller')],
+        gateways: [del, b.gateway(S, 'theirs', [b.listener('l', 8443)], { className: 'nginx' })],
+        tcpRoutes: [b.tcpRoute(S, 'r', [b.parent('going'), b.parent('theirs')], [b.svcImportRef('api', 8443)])],
+      },
+    });
+  })(),
+);
+add(
+  'route-v1alpha2-multiple-rules',
+  'A v1alpha2 TCPRoute with two rules (allowed before v1): all rules backends form one pool (no L4 matching between rules); equal weights, mirrored slices across two backends in two members.',
+  (() => {
+    const r = b.tcpRoute(S, 'legacy', [b.parent('gw')], [b.svcImportRef('api', 8443)], b.T0, A2);
+    r.spec.rules.push({ backendRefs: [b.svcImportRef('api-canary', 8443)] });
+    return b.snapshot({
+      config: { namespaces: [b.namespace(S)], gateways: [b.gateway(S, 'gw', [b.listener('l', 8443)])], tcpRoutes: [r] },
+      members: [
+        stdMember('a', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0] }, { ns: S, name: 'api-canary', ports: [{ port: 8443 }], on: [1] }]),
+        stdMember('b', 2, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [1] }]),
+      ],
+    });
+  })(),
 );
 
 for (const [name, c] of Object.entries(cases)) {

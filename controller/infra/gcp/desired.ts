@@ -27,6 +27,11 @@ export interface DesiredNeg {
   /** Sorted by instance name; `{instance: <vm name>, ipAddress: <nic0 ip>}`, never a port. */
   endpoints: NetworkEndpoint[];
   /**
+   * Project of the NEG (the member's node VMs' project). Absent = `DesiredGce.project`. Differs only
+   * for members in another project of a Shared VPC (FleetMember `spec.gcp.project`).
+   */
+  project?: string;
+  /**
    * True when the member is frozen (unreachable / unauthorised, DESIGN.md §6): apply must keep
    * whatever endpoints the NEG holds now and neither attach nor detach.
    */
@@ -45,6 +50,12 @@ export interface DesiredGce {
   /** `namespace/name` and uid of the Gateway. */
   gateway: { namespace: string; name: string; uid: string };
   address: Address;
+  /**
+   * False when the Gateway names an existing reserved address (`spec.addresses` type
+   * `fleetilb.io/address-name`): the address is the user's; apply only reads it (to learn the VIP)
+   * and never creates, changes or deletes it. Absent = true (fleet-ilb reserves and owns it).
+   */
+  addressOwned?: boolean;
   healthChecks: HealthCheck[];
   negs: DesiredNeg[];
   backendServices: BackendService[];

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Pure render: GatewayIR -> DesiredGce, every object shaped exactly as the Compute API takes it
+// (compute.proto JSON names; gcp-ilb-api.md §1.1). No I/O. Choices, each from the reference:
+// * address: INTERNAL, purpose SHARED_LOADBALANCER_VIP (≤ 10 forwarding rules share it), in the
+//   ILBConfig subnetwork; `address` set only when the Gateway asks for an IP;
+// * health checks: regional; TCP on the serving port (USE_FIXED_PORT), or HTTP `/healthz` on the
+//   pinned healthCheckNodePort for UDP (GCE has no UDP check);
+// * NEGs: zonal GCE_VM_IP in the ILBConfig network; no port, no default port (GCE_VM_IP forbids it);
+//   no subnetwork, because member nodes may sit in subnets other than the VIP's;
+// * backend services: INTERNAL, protocol TCP|UDP, backends = full NEG URLs with balancing mode
+//   CONNECTION and nothing else (INTERNAL forbids capacity fields), one health check, connection
+//   draining from ILBConfig for TCP and 0 for UDP (ingress-gce l4/backends: "not supported in UDP
+//   mode");
+// * forwarding rules: INTERNAL, IPAddress = the VIP literal when known, else the address URL,
+//   ports ≤ 5 as strings, network + subnetwork URLs, allowGlobalAccess always sent (false too);
+// * firewalls: only when managed, the VIP is known (destinationRanges must be the VIP: never a rule
+//   that opens every IP of the nodes) and the members' node tags are known (an empty targetTags
+//   would apply the rule to every instance of the network).
+import type { GatewayIR, HealthCheckIR, L4Protocol } from '../../ir/types.ts';
+import type { OwnershipStamp } from '../../naming/stamp.ts';
+import { CONTROLLER_NAME, encodeStamp } from '../../naming/stamp.ts';
+import type { Address, BackendService, DesiredGce, DesiredNeg, Firewall, ForwardingRule, HealthCheck } from './desired.ts';
+
+/** Default API root of fully-qualified resource URLs (backends[].group must be fully qualified). */
+export const COMPUTE_V1 = 'https://www.googleapis.com/compute/v1';
+
+export interface RenderContext {
+  /** Root of resource URLs; default COMPUTE_V1 (the emulator accepts the real prefix too). */
+  computeBase?: string;
+}
+
+/** Resource URLs of one Gateway's GCE objects. */
+export interface Urls {
+  network: string;
+  subnetwork: string;
+  address(name: string): string;
+  healthCheck(name: string): string;
+  backendService(name: string): string;
+  neg(project: string, zone: string, name: string): string;
+}
+
+export function urls(ir: GatewayIR, ctx: RenderContext = {}): Urls {
+  const root = ctx.computeBase ?? COMPUTE_V1;
+  const p = `${root}/projects/${ir.config.project}`;
+  const r = `${p}/regions/${ir.config.region}`;
+  return {
+    network: `${p}/global/networks/${ir.config.network}`,
+    subnetwork: `${r}/subnetworks/${ir.config.subnetwork}`,
+    address: (name) => `${r}/addresses/${name}`,
+    healthCheck: (name) => `${r}/healthChecks/${name}`,
+    backendService: (name) => `${r}/backendServices/${name}`,
+    neg: (project, zone, name) => `${root}/projects/${project}/zones/${zone}/networkEndpointGroups/${name}`,
+  };
+}
+
+function stamp(ir: GatewayIR, extra: Pick<OwnershipStamp, 'listener' | 'cluster'> = {}): string {
+  return encodeStamp({ controller: CONTROLLER_NAME, fleet: ir.fleetId, gateway: ir.key, gatewayUid: ir.gateway.uid, ...extra });
+}
+
+function renderAddress(ir: GatewayIR, u: Urls): Address {
+  const a: Address = {
+    name: ir.address.name,
+    description: stamp(ir),
+    addressType: 'INTERNAL',
+    purpose: 'SHARED_LOADBALANCER_VIP',
+    subnetwork: u.subnetwork,
+  };
+  if (ir.address.request.type === 'IPAddress') a.address = ir.address.request.ip;
+  return a;
+}
+
+function renderHealthCheck(ir: GatewayIR, group: string, hc: HealthCheckIR): HealthCheck {
+  const c = ir.config.healthCheck;
+  const base: HealthCheck = {
+    name: hc.name,
+    description: stamp(ir, { listener: group }),
+    checkIntervalSec: c.checkIntervalSec,
+    timeoutSec: c.timeoutSec,
+    healthyThreshold: c.healthyThreshold,
+    unhealthyThreshold: c.unhealthyThreshold,
+  };
+  if (hc.type === 'TCP') return { ...base, type: 'TCP', tcpHealthCheck: { port: hc.port, portSpecification: 'USE_FIXED_PORT' } };
+  return { ...base, type: 'HTTP', httpHealthCheck: { port: hc.port, portSpecification: 'USE_FIXED_PORT', requestPath: hc.requestPath } };
+}
+
+function renderNegs(ir: GatewayIR, u: Urls): DesiredNeg[] {
+  const out: DesiredNeg[] = [];
+  for (const g of ir.groups) {
+    for (const n of g.negs) {
+      const d: DesiredNeg = {
+        zone: n.zone,
+        cluster: n.cluster,
+        neg: {
+          name: n.name,
+          description: stamp(ir, { listener: g.id, cluster: n.cluster }),
+          networkEndpointType: 'GCE_VM_IP',
+          network: u.network,
+        },
+        endpoints: n.endpoints.map((e) => ({ instance: e.instance, ipAddress: e.ipAddress })),
+        frozen: n.frozen,
+      };
+      if (n.project !== ir.config.project) d.project = n.project;
+      out.push(d);
+    }
+  }
+  return out;
+}
+
+function drainingFor(ir: GatewayIR, protocol: L4Protocol): number {
+  return protocol === 'UDP' ? 0 : ir.config.connectionDraining.drainingTimeoutSec;
+}
+
+function renderBackendServices(ir: GatewayIR, u: Urls): BackendService[] {
+  return ir.groups.map((g) => ({
+    name: g.backendService,
+    description: stamp(ir, { listener: g.id }),
+    loadBalancingScheme: 'INTERNAL',
+    protocol: g.protocol,
+    network: u.network,
+    backends: g.negs.map((n) => ({ group: u.neg(n.project, n.zone, n.name), balancingMode: 'CONNECTION' })),
+    healthChecks: [u.healthCheck(g.healthCheck.name)],
+    sessionAffinity: ir.config.sessionAffinity,
+    connectionDraining: { drainingTimeoutSec: drainingFor(ir, g.protocol) },
+  }));
+}
+
+function renderForwardingRules(ir: GatewayIR, u: Urls): ForwardingRule[] {
+  const bsOf = new Map(ir.groups.map((g) => [g.id, g.backendService]));
+  const ip = ir.address.vip ?? u.address(ir.address.name);
+  return ir.forwardingRules.map((fr) => ({
+    name: fr.name,
+    description: stamp(ir, { listener: fr.group }),
+    loadBalancingScheme: 'INTERNAL',
+    IPAddress: ip,
+    IPProtocol: fr.protocol,
+    ports: fr.ports.map(String),
+    backendService: u.backendService(bsOf.get(fr.group) ?? ''),
+    network: u.network,
+    subnetwork: u.subnetwork,
+    allowGlobalAccess: ir.config.globalAccess,
+  }));
+}
+
+function renderFirewalls(ir: GatewayIR, u: Urls): Firewall[] {
+  const fw = ir.firewall;
+  const vip = ir.address.vip;
+  if (!fw.managed || vip === undefined || fw.targetTags.length === 0) return [];
+  const rules = [fw.healthCheck, ...(fw.clients === undefined ? [] : [fw.clients])];
+  return rules
+    .filter((r) => r.allowed.some((a) => a.ports.length > 0))
+    .map((r) => ({
+      name: r.name,
+      description: stamp(ir),
+      network: u.network,
+      direction: 'INGRESS',
+      priority: fw.priority,
+      sourceRanges: [...r.sourceRanges],
+      destinationRanges: [vip],
+      targetTags: [...fw.targetTags],
+      allowed: r.allowed.filter((a) => a.ports.length > 0).map((a) => ({ IPProtocol: a.protocol, ports: a.ports.map(String) })),
+    }));
+}
+
+/** Renders one Gateway's IR into the GCE objects apply must make true. Pure. */
+export function renderGce(ir: GatewayIR, ctx: RenderContext = {}): DesiredGce {
+  const u = urls(ir, ctx);
+  const d: DesiredGce = {
+    project: ir.config.project,
+    region: ir.config.region,
+    gateway: { namespace: ir.gateway.namespace, name: ir.gateway.name, uid: ir.gateway.uid },
+    address: renderAddress(ir, u),
+    healthChecks: ir.groups.map((g) => renderHealthCheck(ir, g.id, g.healthCheck)),
+    negs: renderNegs(ir, u),
+    backendServices: renderBackendServices(ir, u),
+    forwardingRules: renderForwardingRules(ir, u),
+    firewalls: renderFirewalls(ir, u),
+  };
+  if (ir.address.request.type === 'ExistingAddress') d.addressOwned = false;
+  return d;
+}
