@@ -179,7 +179,7 @@ export function node(name: string, zone: string, ip: string, o: NodeOpts = {}): 
       addresses: o.noIP === true ? [] : [{ type: 'InternalIP', address: ip }],
     },
   };
-  if (o.providerID !== null) n.spec = { providerID: o.providerID ?? `gce://${o.project ?? 'member-project'}/${zone}/${name}` };
+  if (o.providerID !== null) n.spec = { providerID: o.providerID ?? `gce://${o.project ?? 'net-project'}/${zone}/${name}` };
   if (o.taints !== undefined) n.spec = { ...n.spec, taints: o.taints };
   return n;
 }

@@ -87,6 +87,9 @@ export interface GcePlan {
   addressIp?: string;
 }
 
+/** Dependency order of the kinds (conflicts are reported in it). */
+const KIND_ORDER: readonly Kind[] = ['address', 'healthCheck', 'networkEndpointGroup', 'backendService', 'forwardingRule', 'firewall'];
+
 /** The names DesiredGce uses, for observe.ts. */
 export function wantedNames(d: DesiredGce): WantedNames {
   return {
@@ -291,6 +294,7 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
   stale('address:delete', 'address', observed.address, wanted.address, region);
 
   steps.sort((a, b) => PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase));
+  conflicts.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind));
   return {
     steps,
     conflicts,

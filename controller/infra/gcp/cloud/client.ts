@@ -325,6 +325,8 @@ export class GceCloud {
         return [];
       },
       { project: this.project },
+      undefined,
+      { autoPaginate: false },
     );
     return out;
   }
@@ -404,6 +406,8 @@ export class GceCloud {
         return [];
       },
       { project: this.project, ...(filter === undefined ? {} : { filter }) },
+      undefined,
+      { autoPaginate: false },
     );
     return out;
   }

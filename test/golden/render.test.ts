@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Render goldens: test/golden/render/<case>.in.yaml (one GatewayIR) -> <case>.out.yaml
+// ({gce: DesiredGce, vip: DesiredVip}).
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderGce } from '../../controller/infra/gcp/render.ts';
+import { renderVip } from '../../controller/infra/vip/render.ts';
+import type { GatewayIR } from '../../controller/ir/types.ts';
+import { validate } from '../../controller/ir/validate.ts';
+import { cases, compare, readInput } from './golden.ts';
+
+const DIR = join(import.meta.dirname, 'render');
+
+describe('render goldens', () => {
+  it.each(cases(DIR))('%s', (name) => {
+    const { ir } = readInput<{ description: string; ir: GatewayIR }>(DIR, name);
+    expect(validate(ir)).toEqual([]);
+    const [expected, actual] = compare(DIR, name, { gce: renderGce(ir), vip: renderVip(ir) });
+    expect(actual).toBe(expected);
+  });
+});
