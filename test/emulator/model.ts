@@ -143,3 +143,14 @@ export function str(v: unknown): string {
   if (v === undefined || v === null) return '';
   return JSON.stringify(v);
 }
+
+/**
+ * Whether two fingerprints are the same. Fingerprints are `bytes` in the discovery document (`format: byte`), so
+ * clients may re-encode them: gcloud (apitools) sends URL-safe base64 (`-`/`_`) for what the API emitted as standard
+ * base64 (`+`/`/`). Compare the decoded bytes, as the API does.
+ */
+export function sameFingerprint(given: unknown, current: unknown): boolean {
+  if (typeof given !== 'string' || typeof current !== 'string') return false;
+  const a = Buffer.from(given, 'base64');
+  return a.length > 0 && a.equals(Buffer.from(current, 'base64'));
+}

@@ -332,6 +332,7 @@ export class EmulatorServer {
       method,
       httpMethod: r.method,
       path,
+      ...(rawQuery === '' ? {} : { query: rawQuery }),
       status: 0,
       latencyMs: 0,
       caller,

@@ -100,6 +100,8 @@ export interface AuditEntry {
   method: string;
   httpMethod: string;
   path: string;
+  /** The query string (without `?`), when there was one. */
+  query?: string;
   status: number;
   latencyMs: number;
   /** `x-emulator-caller` if sent, else the User-Agent. */

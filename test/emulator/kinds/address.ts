@@ -5,7 +5,7 @@
 
 import type { Engine, Mutation, Res } from '../engine.ts';
 import { ApiError } from '../errors.ts';
-import { type Scope, checkName, intToIp, ipToInt, malformed, parseCidr, parseRef, resourcePath, usableInSubnet, str } from '../model.ts';
+import { type Scope, checkName, intToIp, ipToInt, malformed, parseCidr, parseRef, resourcePath, usableInSubnet, str, sameFingerprint } from '../model.ts';
 import { enumValues } from '../proto.ts';
 import { type Call, type Handler, type KindDef, aggregated, getHandler, labelFingerprint, listHandler, regionScopes, render, writable } from './common.ts';
 import { allocate } from './infra.ts';
@@ -177,7 +177,7 @@ export function setLabels(c: Call, collection: string, def: KindDef): Mutation {
       if (given === undefined) throw ApiError.required('resource.labelFingerprint');
       // Stale fingerprint → 412 conditionNotMet. The wording is the one GCE uses for labels ("Labels fingerprint
       // either invalid or resource labels have changed", quoted in skypilot-org/skypilot#1843).
-      if (given !== cur.data.labelFingerprint) {
+      if (!sameFingerprint(given, cur.data.labelFingerprint)) {
         throw ApiError.conditionNotMet('Labels fingerprint either invalid or resource labels have changed');
       }
       void def;

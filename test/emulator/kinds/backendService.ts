@@ -5,7 +5,7 @@
 
 import type { Engine, Mutation, Res } from '../engine.ts';
 import { ApiError } from '../errors.ts';
-import { type Scope, checkName, malformed, parseRef, regionOfZone, resourcePath, url, str } from '../model.ts';
+import { type Scope, checkName, malformed, parseRef, regionOfZone, resourcePath, url, str, sameFingerprint } from '../model.ts';
 import { enumValues } from '../proto.ts';
 import {
   type Call,
@@ -202,7 +202,7 @@ function modify(c: Call, mode: 'patch' | 'update'): Mutation {
       // "Required field 'resource.fingerprint' not specified" (ansible-collections/google.cloud#342). [U] PATCH
       // without a fingerprint is accepted.
       if (mode === 'update' && fingerprint === undefined) throw ApiError.required('resource.fingerprint');
-      if (fingerprint !== undefined && fingerprint !== res.data.fingerprint) throw ApiError.conditionNotMet();
+      if (fingerprint !== undefined && !sameFingerprint(fingerprint, res.data.fingerprint)) throw ApiError.conditionNotMet();
       const base = mode === 'update' ? { name: res.name, ...body } : mergePatch(stripOutput(res.data), body);
       const next = normalize(e, c.project, region(c), base);
       if (next.loadBalancingScheme !== res.data.loadBalancingScheme) {

@@ -6,7 +6,7 @@
 
 import type { Engine, Mutation, Res } from '../engine.ts';
 import { ApiError } from '../errors.ts';
-import { type Scope, checkName, ipToInt, malformed, parseRef, resourcePath, str } from '../model.ts';
+import { type Scope, checkName, ipToInt, malformed, parseRef, resourcePath, str, sameFingerprint } from '../model.ts';
 import { enumValues } from '../proto.ts';
 import { ADDRESS, addressForIp, checkInternalIp, resolveSubnet, setLabels } from './address.ts';
 import { PROTOCOL_PAIRS } from './backendService.ts';
@@ -297,7 +297,7 @@ function patch(c: Call): Mutation {
     scope: c.scope,
     prepare: () => {
       const res = e.must(path);
-      if (fingerprint !== undefined && fingerprint !== res.data.fingerprint) throw ApiError.conditionNotMet();
+      if (fingerprint !== undefined && !sameFingerprint(fingerprint, res.data.fingerprint)) throw ApiError.conditionNotMet();
       return () => {
         for (const k of PATCHABLE) if (body[k] !== undefined) res.data[k] = body[k];
         res.data.fingerprint = e.fingerprint();

@@ -78,7 +78,10 @@ export function normalizeHealthCheck(body: Record<string, unknown>): Record<stri
     throw ApiError.invalid('resource.timeoutSec', out.timeoutSec, 'TimeoutSec should be less than checkIntervalSec.');
   }
   const sub: Record<string, unknown> = { ...((out[want] as Record<string, unknown> | undefined) ?? {}) };
-  const spec = (sub.portSpecification as string | undefined) ?? 'USE_FIXED_PORT';
+  // [U] The API reports the effective port specification (USE_FIXED_PORT unless a port name or the serving port is
+  // used); gcloud always sends it explicitly.
+  const spec = (sub.portSpecification as string | undefined) ?? (sub.portName !== undefined && sub.port === undefined ? 'USE_NAMED_PORT' : 'USE_FIXED_PORT');
+  sub.portSpecification = spec;
   if (spec === 'USE_FIXED_PORT') sub.port ??= type === 'HTTPS' ? 443 : 80;
   if (spec === 'USE_SERVING_PORT' && (sub.port !== undefined || sub.portName !== undefined)) {
     throw ApiError.invalid(`resource.${want}.port`, sub.port ?? sub.portName, 'Port must not be set with USE_SERVING_PORT.');
