@@ -49,22 +49,28 @@ export interface Clients {
   globalOps: compute.GlobalOperationsClient;
 }
 
-/** Clients pointed at the emulator (gcp-ilb-api.md §6). */
+/** Clients pointed at the emulator (gcp-ilb-api.md §6), each created on first use (a client parses the proto). */
 export function clients(emu: Emulator): Clients {
   const o = emu.clientOptions();
-  return {
-    negs: new compute.NetworkEndpointGroupsClient(o),
-    hcs: new compute.RegionHealthChecksClient(o),
-    globalHcs: new compute.HealthChecksClient(o),
-    bss: new compute.RegionBackendServicesClient(o),
-    frs: new compute.ForwardingRulesClient(o),
-    addrs: new compute.AddressesClient(o),
-    fws: new compute.FirewallsClient(o),
-    instances: new compute.InstancesClient(o),
-    zoneOps: new compute.ZoneOperationsClient(o),
-    regionOps: new compute.RegionOperationsClient(o),
-    globalOps: new compute.GlobalOperationsClient(o),
+  const make = {
+    negs: () => new compute.NetworkEndpointGroupsClient(o),
+    hcs: () => new compute.RegionHealthChecksClient(o),
+    globalHcs: () => new compute.HealthChecksClient(o),
+    bss: () => new compute.RegionBackendServicesClient(o),
+    frs: () => new compute.ForwardingRulesClient(o),
+    addrs: () => new compute.AddressesClient(o),
+    fws: () => new compute.FirewallsClient(o),
+    instances: () => new compute.InstancesClient(o),
+    zoneOps: () => new compute.ZoneOperationsClient(o),
+    regionOps: () => new compute.RegionOperationsClient(o),
+    globalOps: () => new compute.GlobalOperationsClient(o),
   };
+  const cache: Partial<Clients> = {};
+  const out = {} as Clients;
+  for (const k of Object.keys(make) as Array<keyof Clients>) {
+    Object.defineProperty(out, k, { get: () => (cache[k] ??= make[k]() as never), enumerable: true });
+  }
+  return out;
 }
 
 /** Starts an emulator with {@link SEED}. */
