@@ -6,11 +6,11 @@
 
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { request, type RequestOptions } from 'node:https';
 import {
   ApiextensionsV1Api,
   ApiException,
   CustomObjectsApi,
-  KubernetesObjectApi,
   type KubeConfig,
   type KubernetesObject,
   type V1CustomResourceDefinition,
@@ -72,22 +72,41 @@ async function readYamlDir(dir: string): Promise<KubernetesObject[]> {
  * Objects that already exist (a restarted cluster keeps its data) are left as they are.
  */
 export async function installManifests(kc: KubeConfig, m: FleetManifests, timeoutMs = 60_000): Promise<void> {
-  const ext = kc.makeApiClient(ApiextensionsV1Api);
-  const objects = KubernetesObjectApi.makeApiClient(kc);
-  await Promise.all([
-    ...m.crds.map((crd) => ignoreConflict(ext.createCustomResourceDefinition({ body: crd }))),
-    ...m.others.map((o) => ignoreConflict(objects.create(o))),
-  ]);
+  await Promise.all([...m.crds, ...m.others].map((o) => createRaw(kc, o)));
   await waitCrdsServed(kc, m.crds, timeoutMs);
 }
 
-async function ignoreConflict(p: Promise<unknown>): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ApiException && e.code === 409) return;
-    throw e;
-  }
+// REST paths of the kinds we install. Raw requests, not client-node's typed APIs: those serialise
+// through their generated models, which drop every field they do not know under its wire name
+// (`default`, `x-kubernetes-validations`, ... in a CRD schema would silently vanish).
+const COLLECTIONS: Record<string, string> = {
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies',
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings',
+};
+
+/** POSTs a cluster-scoped object exactly as written; an existing one (409) is left as it is. */
+async function createRaw(kc: KubeConfig, obj: KubernetesObject): Promise<void> {
+  const path = COLLECTIONS[`${obj.apiVersion ?? ''}/${obj.kind ?? ''}`];
+  if (path === undefined) throw new Error(`harness cannot install ${obj.apiVersion ?? ''} ${obj.kind ?? ''}`);
+  const server = kc.getCurrentCluster()?.server;
+  if (server === undefined) throw new Error('kubeconfig has no current cluster');
+  const opts: RequestOptions = { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' } };
+  await kc.applyToHTTPSOptions(opts);
+  const body = JSON.stringify(obj);
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolvePromise, reject) => {
+    const req = request(new URL(path, server), opts, (res) => {
+      let t = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (t += c));
+      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, text: t }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  if (status === 201 || status === 200 || status === 409) return;
+  throw new Error(`creating ${obj.kind ?? ''} ${obj.metadata?.name ?? ''}: HTTP ${status}: ${text.slice(0, 2000)}`);
 }
 
 /** Waits until each CRD is Established with its names accepted, and each served version is usable. */
