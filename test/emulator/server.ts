@@ -363,8 +363,13 @@ export class EmulatorServer {
           : { kind: 'global' };
     const resourceName = Object.entries(params).find(([k]) => !['project', 'region', 'zone'].includes(k))?.[1];
     const collection = /\/(global|regions\/[^/]+|zones\/[^/]+)\/([A-Za-z]+)\//.exec(route.template.replace(/\{[a-z_]+\}/g, 'x') + '/')?.[2];
-    const resource =
+    let resource =
       resourceName !== undefined && collection !== undefined ? `projects/${project}/${scopePath(scope)}/${collection}/${resourceName}` : undefined;
+    if (resource === undefined && method.endsWith('.insert')) {
+      // An insert names its target in the body.
+      const name = bodyName(r.body);
+      if (name !== undefined) resource = `projects/${project}/${scopePath(scope)}/${route.template.split('/').pop()!}/${name}`;
+    }
     if (resource !== undefined) entry.resource = resource;
 
     // Faults.
@@ -382,7 +387,7 @@ export class EmulatorServer {
     if (terminal?.action.kind === 'timeout' && !terminal.action.applied) {
       return finish({ status: 0, body: '', drop: { mode: terminal.action.mode ?? 'hang', ...(terminal.action.ms === undefined ? {} : { ms: terminal.action.ms }) } });
     }
-    const forcedError = terminal?.action.kind === 'operationError' ? operationFaultError(terminal.action, target) : undefined;
+    const opFault = terminal?.action.kind === 'operationError' ? terminal.action : undefined;
 
     let result: ComputeResult;
     const extra: Partial<AuditEntry> = {};
@@ -418,7 +423,10 @@ export class EmulatorServer {
         op = replay;
       } else {
         const outcome = handler(call);
-        if ('mutation' in outcome) op = this.engine.run(project, outcome.mutation, requestId, forcedError);
+        if ('mutation' in outcome) {
+          const forced = opFault === undefined ? undefined : operationFaultError(opFault, outcome.mutation.targetPath);
+          op = this.engine.run(project, outcome.mutation, requestId, forced);
+        }
         else if ('waitOp' in outcome) {
           // operations.wait: "returns when the operation is DONE or after the deadline (~2 minutes)" (compute.proto).
           await this.engine.waitFor(outcome.waitOp, this.engine.waitTimeoutMs, r.signal);
@@ -513,6 +521,15 @@ function parseJson(text: string): unknown {
     });
   }
   return v === '' ? {} : v;
+}
+
+function bodyName(text: string): string | undefined {
+  try {
+    const v = JSON.parse(text) as { name?: unknown };
+    return typeof v.name === 'string' ? v.name : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
