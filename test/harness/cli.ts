@@ -13,7 +13,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -190,7 +190,7 @@ async function serve(dir: string, members: number, foreground: boolean): Promise
 
 async function rmdirIfEmpty(dir: string): Promise<void> {
   try {
-    await rm(dir, { recursive: false });
+    await rmdir(dir);
   } catch {
     // not empty or already gone
   }
