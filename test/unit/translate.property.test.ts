@@ -122,7 +122,7 @@ const appArb = fc.record({
   ns: fc.constantFrom('ns-a', 'ns-a', 'ns-b'),
   name: fc.constantFrom('app', 'app', 'db'),
   port: fc.constantFrom(80, 80, 53, 8080),
-  protocol: fc.constantFrom('TCP', 'TCP', 'UDP') as fc.Arbitrary<'TCP' | 'UDP'>,
+  protocol: fc.constantFrom<'TCP' | 'UDP'>('TCP', 'TCP', 'UDP'),
   exported: fc.constantFrom(true, true, false),
   selector: fc.constantFrom(true, true, false),
   on: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 3 }),
@@ -131,7 +131,7 @@ const appArb = fc.record({
 
 const memberArb = fc.record({
   id: fc.constantFrom('m1', 'm2', 'm3'),
-  state: fc.constantFrom('reachable', 'reachable', 'unreachable', 'authFailed', 'pending') as fc.Arbitrary<MemberSnapshot['reachability']['state']>,
+  state: fc.constantFrom<MemberSnapshot['reachability']['state']>('reachable', 'reachable', 'unreachable', 'authFailed', 'pending'),
   nodes: fc.array(
     fc.record({ zone: fc.constantFrom(...ZONES), ready: fc.constantFrom(true, true, true, false), excluded: fc.constantFrom(false, false, false, true), providerID: fc.constantFrom(true, true, true, false) }),
     { minLength: 2, maxLength: 4 },
@@ -152,7 +152,7 @@ type SnapInput = typeof snapshotArb extends fc.Arbitrary<infer T> ? T : never;
 
 function listener(i: number, l: SnapInput['gateways'][number]['listeners'][number]): Listener {
   const allowed: Listener['allowedRoutes'] = {};
-  if (l.from !== undefined) allowed.namespaces = l.from === 'Selector' ? { from: 'Selector', selector: { matchLabels: { team: 'x' } } } : { from: l.from as 'Same' | 'All' };
+  if (l.from !== undefined) allowed.namespaces = l.from === 'Selector' ? { from: 'Selector', selector: { matchLabels: { team: 'x' } } } : { from: l.from };
   if (l.kinds !== undefined) allowed.kinds = l.kinds.map((kind) => ({ kind }));
   return b.listener(`l${i}`, l.port, l.protocol, allowed);
 }
