@@ -10,7 +10,7 @@
 // zero writes the second time, and a restarted controller (no cache) converges with zero writes.
 // A crash mid-apply leaves only resources with deterministic names and our stamp: the next apply
 // lists them and adopts or finishes them (no duplicate), and removes what is no longer wanted (no leak).
-import { isFencedError, isUserError, userErrorFor, foreignError, withResource } from './cloud/errors.ts';
+import { addressNotUsable, foreignError, isFencedError, isUserError, userErrorFor, withResource } from './cloud/errors.ts';
 import type { GceCloud, IAddress, IBackendService, IFirewall, IForwardingRule, IHealthCheck, INetworkEndpoint } from './cloud/client.ts';
 import { mapLimit } from './cloud/pool.ts';
 import type { Owner } from './cloud/ownership.ts';
@@ -23,7 +23,7 @@ import { deleteForwardingRule, ensureForwardingRule } from './forwardingRule.ts'
 import { deleteHealthCheck, ensureHealthCheck } from './healthCheck.ts';
 import { deleteNeg, ensureNeg, syncNegEndpoints } from './neg.ts';
 import { negKey, observeGateway, type Observed } from './observe.ts';
-import { PHASES, endpointsToList, planGce, wantedNames, type GcePlan, type PlanStep } from './plan.ts';
+import { PHASES, endpointsToList, negProjects, planGce, wantedNames, type GcePlan, type PlanStep } from './plan.ts';
 import { decodeStamp } from '../../naming/stamp.ts';
 import { deleteOwned } from './resource.ts';
 
@@ -111,20 +111,22 @@ async function execStep(step: PlanStep, env: Env): Promise<void> {
     }
     case 'networkEndpointGroup': {
       const zone = step.scope ?? '';
-      const key = negKey(zone, step.name);
+      const project = step.project ?? desired.project;
+      const key = negKey(project, zone, step.name);
       const live = observed.networkEndpointGroup.get(key)?.neg;
+      const nctx = projectContext(ctx, project);
       if (step.action === 'delete') {
-        await deleteNeg(ctx, zone, step.name, live);
+        await deleteNeg(nctx, zone, step.name, live);
         return;
       }
-      const d = desired.negs.find((n) => n.zone === zone && n.neg.name === step.name);
+      const d = desired.negs.find((n) => (n.project ?? desired.project) === project && n.zone === zone && n.neg.name === step.name);
       if (d === undefined) throw new Error(`plan step for unknown NEG ${key}`);
       let current: readonly INetworkEndpoint[] | undefined = observed.endpoints.get(key);
       if (step.action === 'create' || step.action === 'recreate') {
-        const r = await ensureNeg(ctx, zone, d.neg, step.action === 'create' ? null : (live ?? null));
+        const r = await ensureNeg(nctx, zone, d.neg, step.action === 'create' ? null : (live ?? null));
         current = r === 'created' || r === 'recreated' ? [] : undefined; // adopted: list what it holds
       }
-      if (!d.frozen) await syncNegEndpoints(ctx, zone, step.name, d.endpoints, current);
+      if (!d.frozen) await syncNegEndpoints(nctx, zone, step.name, d.endpoints, current);
       return;
     }
     case 'backendService': {
@@ -156,6 +158,11 @@ async function execStep(step: PlanStep, env: Env): Promise<void> {
       return;
     }
   }
+}
+
+/** The same context acting on another project (member NEGs in a Shared VPC service project). */
+function projectContext(ctx: KindContext, project: string): KindContext {
+  return project === ctx.project ? ctx : { ...ctx, project, cloud: ctx.cloud.forProject(project) };
 }
 
 function find<T extends { name: string }>(xs: readonly T[], name: string): T {
@@ -200,7 +207,7 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
   const owner = ownerOf(desired, deps.fleetId);
   const concurrency = deps.concurrency ?? 4;
   const ctx = collectingContext({ cloud: deps.cloud, project: desired.project, region: desired.region, owner });
-  const emptyPlan: GcePlan = { steps: [], conflicts: [], blocked: [] };
+  const emptyPlan: GcePlan = { steps: [], conflicts: [], blocked: [], addressProblems: [] };
   let observed: Observed;
   try {
     observed = await observeGateway(deps.cloud, {
@@ -208,6 +215,7 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
       owner,
       wanted: wantedNames(desired),
       endpointsFor: endpointsToList(desired),
+      negProjects: negProjects(desired),
       concurrency,
     });
   } catch (e) {
@@ -218,8 +226,11 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
 
   // A desired name held by someone else: write nothing for this Gateway and say which resource
   // (reliability-battery.md A6). Partial programming around a foreign object would be guesswork.
-  if (plan.conflicts.length > 0) {
-    const errors = plan.conflicts.map((c) => foreignError({ kind: c.kind, name: c.name, ...(c.scope === undefined ? {} : { scope: c.scope }) }, c.owner));
+  if (plan.conflicts.length > 0 || plan.addressProblems.length > 0) {
+    const errors = [
+      ...plan.addressProblems.map((m) => addressNotUsable({ kind: 'address', name: desired.address.name, scope: desired.region }, m)),
+      ...plan.conflicts.map((c) => foreignError({ kind: c.kind, name: c.name, ...(c.scope === undefined ? {} : { scope: c.scope }) }, c.owner)),
+    ];
     return {
       ...(plan.vip === undefined ? {} : { vip: plan.vip }),
       programmed: false,
@@ -287,6 +298,8 @@ export interface GatewayIdentity {
   region: string | readonly string[];
   /** The Gateway's metadata.uid (the stamp's `gatewayUid`). */
   uid: string;
+  /** Projects besides the cloud's where its NEGs may live (Shared VPC service projects of members). */
+  negProjects?: readonly string[];
 }
 
 /** The outcome of one teardownGce. */
@@ -328,16 +341,32 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
   const writes: WriteNote[] = [];
   try {
     for (const region of regions) {
-      const o = await observeGateway(deps.cloud, { region, owner });
-      const push = (phase: PlanStep['phase'], kind: PlanStep['kind'], name: string, scope: string | undefined, live: { name?: string | null; description?: string | null }): void => {
-        if (steps.some((s) => s.kind === kind && s.name === name && s.scope === scope)) return; // global kinds seen per region
-        const s: PlanStep = { phase, kind, name, action: 'delete', reason: 'teardown', ...(scope === undefined ? {} : { scope }) };
+      const o = await observeGateway(deps.cloud, { region, owner, negProjects: gw.negProjects ?? [] });
+      const push = (
+        phase: PlanStep['phase'],
+        kind: PlanStep['kind'],
+        name: string,
+        scope: string | undefined,
+        live: { name?: string | null; description?: string | null },
+        project?: string,
+      ): void => {
+        // Global kinds and NEGs are listed once per region: keep one step each.
+        if (steps.some((s) => s.kind === kind && s.name === name && s.scope === scope && s.project === project)) return;
+        const s: PlanStep = {
+          phase,
+          kind,
+          name,
+          action: 'delete',
+          reason: 'teardown',
+          ...(scope === undefined ? {} : { scope }),
+          ...(project === undefined ? {} : { project }),
+        };
         steps.push(s);
         lives.set(s, live);
       };
       for (const [phase, kind] of TEARDOWN_ORDER) {
         if (kind === 'networkEndpointGroup') {
-          for (const x of o.networkEndpointGroup.values()) push(phase, kind, x.neg.name ?? '', x.zone, x.neg);
+          for (const x of o.networkEndpointGroup.values()) push(phase, kind, x.neg.name ?? '', x.zone, x.neg, x.project);
         } else {
           const m = o[kind] as Map<string, IAddress | IHealthCheck | IBackendService | IForwardingRule | IFirewall>;
           for (const [name, live] of m) push(phase, kind, name, kind === 'firewall' ? undefined : region, live);
@@ -354,9 +383,10 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
     steps,
     concurrency,
     async (s) => {
+      const project = s.project ?? deps.cloud.project;
       const ctx: KindContext = {
-        cloud: deps.cloud,
-        project: deps.cloud.project,
+        cloud: deps.cloud.forProject(project),
+        project,
         region: s.scope ?? regions[0] ?? '',
         owner,
         note: (w) => writes.push(w),

@@ -15,23 +15,25 @@ import { createOrAdopt, deleteOwned, getOwned, type EnsureAction } from './resou
 /** The only fields a PATCH may change. */
 export const FR_PATCHABLE: readonly string[] = ['allowGlobalAccess', 'networkTier'];
 
-/** IPv4 literal check: `IPAddress` is either the VIP literal or a reference to the address. */
-function isIpLiteral(v: string): boolean {
+/** IPv4/IPv6 literal check: `IPAddress` is either the VIP literal or a reference to the address. */
+export function isIpLiteral(v: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(v) || (v.includes(':') && !v.includes('/'));
 }
 
 /**
- * The body to insert: `IPAddress` becomes the VIP literal when it is known (the API accepts both, and
- * reads return the literal), so what we send is what we will read back.
+ * The body to insert: `IPAddress` becomes the VIP of the Gateway's address whenever it is known. The
+ * address is the source of truth: render's `IPAddress` is either the address URL or the VIP it last
+ * knew (Gateway status), and that literal may be stale if the address had to be re-reserved. What we
+ * send is then also what reads return (the literal).
  */
 export function resolveForwardingRule(desired: ForwardingRule, vip: string | undefined): ForwardingRule {
-  if (vip === undefined || !desired.IPAddress || isIpLiteral(desired.IPAddress)) return desired;
+  if (vip === undefined || desired.IPAddress === vip) return desired;
   return { ...desired, IPAddress: vip };
 }
 
 /**
- * Owned fields of `desired` that differ in `live`. `IPAddress` given as an address reference is
- * compared against `vip` (skipped when the VIP is unknown). Labels and description are not compared
+ * Owned fields of `desired` that differ in `live`. `IPAddress` is compared against `vip` when known,
+ * else against desired's literal (skipped when desired holds only the address URL). Labels and description are not compared
  * (labels change only through setLabels; the stamp is checked for ownership). Pure.
  */
 export function forwardingRuleDiff(desired: ForwardingRule, live: IForwardingRule, vip?: string): string[] {

@@ -12,9 +12,16 @@ import { mapLimit } from './cloud/pool.ts';
 import { fleetStamp, ownership, type Owner } from './cloud/ownership.ts';
 import type { OwnershipStamp } from '../../naming/stamp.ts';
 
-/** Key of a zonal NEG in maps: `zone/name`. */
-export function negKey(zone: string, name: string): string {
-  return `${zone}/${name}`;
+/** Key of a zonal NEG in maps: `project/zone/name` (member NEGs may live in a Shared VPC service project). */
+export function negKey(project: string, zone: string, name: string): string {
+  return `${project}/${zone}/${name}`;
+}
+
+/** A listed NEG with where it lives. */
+export interface LiveNeg {
+  project: string;
+  zone: string;
+  neg: INetworkEndpointGroup;
 }
 
 /** Live resources relevant to one Gateway, by name (NEGs by `zone/name`). */
@@ -23,7 +30,7 @@ export interface Observed {
   healthCheck: Map<string, IHealthCheck>;
   backendService: Map<string, IBackendService>;
   forwardingRule: Map<string, IForwardingRule>;
-  networkEndpointGroup: Map<string, { zone: string; neg: INetworkEndpointGroup }>;
+  networkEndpointGroup: Map<string, LiveNeg>;
   firewall: Map<string, IFirewall>;
   /** Current endpoints of the NEGs that apply will diff (existing, ours, desired, not frozen). */
   endpoints: Map<string, INetworkEndpoint[]>;
@@ -35,7 +42,7 @@ export interface WantedNames {
   healthCheck: ReadonlySet<string>;
   backendService: ReadonlySet<string>;
   forwardingRule: ReadonlySet<string>;
-  /** `zone/name` keys. */
+  /** `project/zone/name` keys (negKey). */
   networkEndpointGroup: ReadonlySet<string>;
   firewall: ReadonlySet<string>;
 }
@@ -54,7 +61,7 @@ interface RawLists {
   healthCheck: Array<Scoped<IHealthCheck>>;
   backendService: Array<Scoped<IBackendService>>;
   forwardingRule: Array<Scoped<IForwardingRule>>;
-  networkEndpointGroup: Array<{ zone: string; neg: INetworkEndpointGroup }>;
+  networkEndpointGroup: LiveNeg[];
   firewall: IFirewall[];
 }
 
@@ -64,8 +71,11 @@ interface Scoped<T> {
   item: T;
 }
 
-/** Lists every kind fleet-ilb manages in `regions` (+ global firewalls, + NEGs in all zones): 4 x regions + 2 calls. */
-export async function listAll(cloud: GceCloud, regions: readonly string[]): Promise<RawLists> {
+/**
+ * Lists every kind fleet-ilb manages in `regions` (+ global firewalls, + NEGs in all zones of the
+ * cloud's project and of `negProjects`): 4 x regions + 1 + projects calls.
+ */
+export async function listAll(cloud: GceCloud, regions: readonly string[], negProjects: readonly string[] = []): Promise<RawLists> {
   const tag = <T>(region: string, items: T[]): Array<Scoped<T>> => items.map((item) => ({ region, item }));
   const per = await Promise.all(
     regions.map(async (r) => {
@@ -83,7 +93,12 @@ export async function listAll(cloud: GceCloud, regions: readonly string[]): Prom
       };
     }),
   );
-  const [networkEndpointGroup, firewall] = await Promise.all([cloud.listAllNegs(), cloud.list('firewall', undefined)]);
+  const projects = [...new Set([cloud.project, ...negProjects])];
+  const [negLists, firewall] = await Promise.all([
+    Promise.all(projects.map(async (p) => (await cloud.forProject(p).listAllNegs()).map((x) => ({ project: p, ...x })))),
+    cloud.list('firewall', undefined),
+  ]);
+  const networkEndpointGroup = negLists.flat();
   return {
     address: per.flatMap((p) => p.address),
     healthCheck: per.flatMap((p) => p.healthCheck),
@@ -113,13 +128,21 @@ function byName<T extends { name?: string | null; description?: string | null }>
  */
 export async function observeGateway(
   cloud: GceCloud,
-  opts: { region: string; owner: Owner; wanted?: WantedNames; endpointsFor?: ReadonlySet<string>; concurrency?: number },
+  opts: {
+    region: string;
+    owner: Owner;
+    wanted?: WantedNames;
+    endpointsFor?: ReadonlySet<string>;
+    /** Projects besides the cloud's where this Gateway's NEGs may live. */
+    negProjects?: readonly string[];
+    concurrency?: number;
+  },
 ): Promise<Observed> {
   const wanted = opts.wanted ?? NONE;
-  const raw = await listAll(cloud, [opts.region]);
-  const negs = new Map<string, { zone: string; neg: INetworkEndpointGroup }>();
+  const raw = await listAll(cloud, [opts.region], opts.negProjects);
+  const negs = new Map<string, LiveNeg>();
   for (const x of raw.networkEndpointGroup) {
-    const key = negKey(x.zone, x.neg.name ?? '');
+    const key = negKey(x.project, x.zone, x.neg.name ?? '');
     if (ownership(x.neg.description, opts.owner) === 'ours' || wanted.networkEndpointGroup.has(key)) negs.set(key, x);
   }
   const observed: Observed = {
@@ -137,7 +160,7 @@ export async function observeGateway(
   });
   const listed = await mapLimit(toList, opts.concurrency ?? 4, async (k) => {
     const x = negs.get(k)!;
-    return [k, await cloud.listNetworkEndpoints(x.zone, x.neg.name ?? '')] as const;
+    return [k, await cloud.forProject(x.project).listNetworkEndpoints(x.zone, x.neg.name ?? '')] as const;
   });
   for (const r of listed) {
     if (!r.ok) throw r.error;
@@ -152,19 +175,22 @@ export interface FleetResource {
   name: string;
   /** Region (regional kinds), zone (NEGs), undefined (firewalls). */
   scope?: string;
+  /** Project (differs from the cloud's only for NEGs in a Shared VPC service project). */
+  project: string;
   stamp: OwnershipStamp;
   creationTimestamp?: string;
   live: { name?: string | null; description?: string | null };
 }
 
 /** Every resource stamped for `fleet` in `regions` (+ global firewalls, + NEGs in all zones). */
-export async function observeFleet(cloud: GceCloud, fleet: string, regions: readonly string[]): Promise<FleetResource[]> {
-  const raw = await listAll(cloud, regions);
+export async function observeFleet(cloud: GceCloud, fleet: string, regions: readonly string[], negProjects: readonly string[] = []): Promise<FleetResource[]> {
+  const raw = await listAll(cloud, regions, negProjects);
   const out: FleetResource[] = [];
   const add = (
     kind: FleetResource['kind'],
     live: { name?: string | null; description?: string | null; creationTimestamp?: string | null },
     scope: string | undefined,
+    project: string = cloud.project,
   ): void => {
     const stamp = fleetStamp(live.description, fleet);
     if (stamp === undefined) return;
@@ -173,6 +199,7 @@ export async function observeFleet(cloud: GceCloud, fleet: string, regions: read
       name: live.name ?? '',
       stamp,
       live,
+      project,
       ...(scope === undefined ? {} : { scope }),
       ...(live.creationTimestamp ? { creationTimestamp: live.creationTimestamp } : {}),
     });
@@ -180,7 +207,7 @@ export async function observeFleet(cloud: GceCloud, fleet: string, regions: read
   for (const k of ['address', 'healthCheck', 'backendService', 'forwardingRule'] as const) {
     for (const x of raw[k] as Array<Scoped<{ name?: string | null; description?: string | null }>>) add(k, x.item, x.region);
   }
-  for (const x of raw.networkEndpointGroup) add('networkEndpointGroup', x.neg, x.zone);
+  for (const x of raw.networkEndpointGroup) add('networkEndpointGroup', x.neg, x.zone, x.project);
   for (const x of raw.firewall) add('firewall', x, undefined);
   return out;
 }

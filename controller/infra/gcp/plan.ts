@@ -24,7 +24,7 @@ import { addressDiff } from './address.ts';
 import { backendServiceDiff, backendServiceNeedsFrDeletion } from './backendService.ts';
 import type { DesiredGce } from './desired.ts';
 import { firewallDiff } from './firewall.ts';
-import { forwardingRuleChange, forwardingRuleDiff } from './forwardingRule.ts';
+import { forwardingRuleChange, forwardingRuleDiff, isIpLiteral } from './forwardingRule.ts';
 import { healthCheckDiff } from './healthCheck.ts';
 import { endpointDiff, negDiff } from './neg.ts';
 import { negKey, type Observed, type WantedNames } from './observe.ts';
@@ -54,6 +54,8 @@ export interface PlanStep {
   name: string;
   /** Zone (NEGs), region (regional kinds), absent (firewalls). */
   scope?: string;
+  /** NEGs only: the project holding it (DesiredNeg.project, default DesiredGce.project). */
+  project?: string;
   action: StepAction;
   /** Owned fields that differ (update / patch / recreate). */
   fields?: string[];
@@ -76,7 +78,13 @@ export interface GcePlan {
   /** Foreign resources on desired names: apply refuses to write anything while there are any. */
   conflicts: Conflict[];
   /** NEGs that must be re-created but are still referenced (apply reports a UserError). */
-  blocked: Array<{ zone: string; name: string; fields: string[]; referencedBy: string[] }>;
+  blocked: Array<{ project: string; zone: string; name: string; fields: string[]; referencedBy: string[] }>;
+  /**
+   * Why the user's own address (DesiredGce.addressOwned false) cannot be used: missing, not
+   * INTERNAL, or not SHARED_LOADBALANCER_VIP while several forwarding rules need it. Apply writes
+   * nothing while there are any.
+   */
+  addressProblems: string[];
   /** The VIP as known before applying (the live address's IP, or the IP desired pins). */
   vip?: string;
   /**
@@ -97,14 +105,19 @@ export function wantedNames(d: DesiredGce): WantedNames {
     healthCheck: new Set(d.healthChecks.map((x) => x.name)),
     backendService: new Set(d.backendServices.map((x) => x.name)),
     forwardingRule: new Set(d.forwardingRules.map((x) => x.name)),
-    networkEndpointGroup: new Set(d.negs.map((x) => negKey(x.zone, x.neg.name))),
+    networkEndpointGroup: new Set(d.negs.map((x) => negKey(x.project ?? d.project, x.zone, x.neg.name))),
     firewall: new Set(d.firewalls.map((x) => x.name)),
   };
 }
 
-/** `zone/name` keys of the desired NEGs whose endpoints apply must diff (not frozen). */
+/** negKey()s of the desired NEGs whose endpoints apply must diff (not frozen). */
 export function endpointsToList(d: DesiredGce): Set<string> {
-  return new Set(d.negs.filter((n) => !n.frozen).map((n) => negKey(n.zone, n.neg.name)));
+  return new Set(d.negs.filter((n) => !n.frozen).map((n) => negKey(n.project ?? d.project, n.zone, n.neg.name)));
+}
+
+/** Projects other than DesiredGce.project that hold desired NEGs. */
+export function negProjects(d: DesiredGce): string[] {
+  return [...new Set(d.negs.map((n) => n.project ?? d.project))].filter((p) => p !== d.project).sort();
 }
 
 interface Named {
@@ -128,9 +141,25 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
 
   // Address -------------------------------------------------------------------------------
   const liveAddr = observed.address.get(desired.address.name);
+  const addressOwned = desired.addressOwned !== false;
+  const addressProblems: string[] = [];
   let addressRecreate = false;
   let vip: string | undefined;
-  if (liveAddr !== undefined && !mine(liveAddr)) {
+  if (!addressOwned) {
+    // The user's reserved address (spec.addresses type fleetilb.io/address-name): read only.
+    const where = `address ${region}/${desired.address.name}`;
+    if (liveAddr === undefined) {
+      addressProblems.push(`${where} named by the Gateway does not exist`);
+    } else if ((liveAddr.addressType ?? 'INTERNAL') !== 'INTERNAL') {
+      addressProblems.push(`${where} is ${String(liveAddr.addressType)}, not INTERNAL`);
+    } else if (desired.forwardingRules.length > 1 && liveAddr.purpose !== 'SHARED_LOADBALANCER_VIP') {
+      addressProblems.push(
+        `${where} has purpose ${liveAddr.purpose ?? 'GCE_ENDPOINT'}; ${desired.forwardingRules.length} forwarding rules can share one internal IP only with purpose SHARED_LOADBALANCER_VIP`,
+      );
+    } else if (liveAddr.address) {
+      vip = liveAddr.address;
+    }
+  } else if (liveAddr !== undefined && !mine(liveAddr)) {
     conflict('address', desired.address.name, liveAddr, region);
   } else if (liveAddr === undefined) {
     add({ phase: 'address', kind: 'address', name: desired.address.name, scope: region, action: 'create' });
@@ -144,16 +173,14 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
     }
   }
   const pinned = desired.address.address ?? undefined;
-  if (vip === undefined && pinned) vip = pinned;
+  if (vip === undefined && pinned && addressOwned) vip = pinned;
   let addressIp = pinned ?? undefined;
-  if (addressIp === undefined && liveAddr === undefined) {
-    // Re-reserve the IP our surviving forwarding rules use, if any.
-    for (const fr of observed.forwardingRule.values()) {
-      if (mine(fr) && fr.IPAddress) {
-        addressIp = fr.IPAddress;
-        break;
-      }
-    }
+  if (addressOwned && addressIp === undefined && liveAddr === undefined) {
+    // Re-reserve the IP our surviving forwarding rules use, else the VIP render last knew (the
+    // Gateway's status), so the VIP survives an address deleted out of band.
+    const fromLive = [...observed.forwardingRule.values()].find((fr) => mine(fr) && fr.IPAddress)?.IPAddress ?? undefined;
+    const fromDesired = desired.forwardingRules.map((f) => f.IPAddress ?? '').find((ip) => isIpLiteral(ip));
+    addressIp = fromLive ?? fromDesired;
   }
 
   // Backend services: decide protocol changes first (they force FR deletion) -------------
@@ -232,9 +259,10 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
 
   // NEGs + endpoints ----------------------------------------------------------------------
   for (const n of desired.negs) {
-    const key = negKey(n.zone, n.neg.name);
+    const project = n.project ?? desired.project;
+    const key = negKey(project, n.zone, n.neg.name);
     const live = observed.networkEndpointGroup.get(key)?.neg;
-    const base = { phase: 'negs' as const, kind: 'networkEndpointGroup' as const, name: n.neg.name, scope: n.zone };
+    const base = { phase: 'negs' as const, kind: 'networkEndpointGroup' as const, name: n.neg.name, scope: n.zone, project };
     if (live !== undefined && !mine(live)) {
       conflict('networkEndpointGroup', n.neg.name, live, n.zone);
       continue;
@@ -245,12 +273,12 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
     }
     const fields = negDiff(n.neg, live);
     if (fields.length > 0) {
-      const url = zonalUrl(desired.project, n.zone, 'networkEndpointGroups', n.neg.name);
+      const url = zonalUrl(project, n.zone, 'networkEndpointGroups', n.neg.name);
       const referencedBy = [...observed.backendService.values()]
         .filter((bs) => (bs.backends ?? []).some((b) => sameResource(b.group, url)))
         .map((bs) => bs.name ?? '?');
       if (referencedBy.length > 0) {
-        blocked.push({ zone: n.zone, name: n.neg.name, fields, referencedBy });
+        blocked.push({ project, zone: n.zone, name: n.neg.name, fields, referencedBy });
         continue;
       }
       add({ ...base, action: 'recreate', fields, ...(n.frozen ? { reason: 'frozen: no endpoints' } : { attach: endpointDiff(n.endpoints, []).attach, detach: [] }) });
@@ -287,7 +315,7 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
   stale('healthChecks:delete', 'healthCheck', observed.healthCheck, wanted.healthCheck, region);
   for (const [key, x] of observed.networkEndpointGroup) {
     if (mine(x.neg) && !wanted.networkEndpointGroup.has(key)) {
-      add({ phase: 'negs:delete', kind: 'networkEndpointGroup', name: x.neg.name ?? '', scope: x.zone, action: 'delete', reason: 'stale' });
+      add({ phase: 'negs:delete', kind: 'networkEndpointGroup', name: x.neg.name ?? '', scope: x.zone, project: x.project, action: 'delete', reason: 'stale' });
     }
   }
   stale('firewalls:delete', 'firewall', observed.firewall, wanted.firewall);
@@ -299,6 +327,7 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
     steps,
     conflicts,
     blocked,
+    addressProblems,
     ...(vip === undefined ? {} : { vip }),
     ...(addressIp === undefined ? {} : { addressIp }),
   };
@@ -316,6 +345,7 @@ export function describePlan(plan: GcePlan): string[] {
     ].filter(Boolean);
     return `${s.phase}: ${s.action} ${s.kind} ${where}${s.name}${extra.length ? ` ${extra.join(' ')}` : ''}`;
   });
+  for (const p of plan.addressProblems) lines.push(`address: ${p}`);
   for (const c of plan.conflicts) lines.push(`conflict: ${c.kind} ${c.scope ? `${c.scope}/` : ''}${c.name} is not ours (${c.owner})`);
   for (const b of plan.blocked) lines.push(`blocked: NEG ${b.zone}/${b.name} must be re-created (${b.fields.join(',')}) but ${b.referencedBy.join(',')} use it`);
   return lines;

@@ -21,6 +21,8 @@ export interface SweepDeps {
   cloud: GceCloud;
   /** Regions to sweep (regional kinds); NEGs (all zones) and firewalls (global) are always swept. */
   regions: readonly string[];
+  /** Projects besides the cloud's whose NEGs to sweep (members in Shared VPC service projects). */
+  negProjects?: readonly string[];
   /** Skip resources created less than this long ago. Default 10 min. Tests pass 0. */
   minAgeMs?: number;
   /** Default 4. */
@@ -57,7 +59,7 @@ export async function sweepGce(fleetId: string, wantedGatewayUids: Iterable<stri
   const errors: unknown[] = [];
   let all: FleetResource[];
   try {
-    all = await observeFleet(deps.cloud, fleetId, deps.regions);
+    all = await observeFleet(deps.cloud, fleetId, deps.regions, deps.negProjects ?? []);
   } catch (e) {
     return { orphans: [], writes, skippedYoung: 0, errors: [withResource(e)] };
   }
@@ -77,8 +79,8 @@ export async function sweepGce(fleetId: string, wantedGatewayUids: Iterable<stri
     const batch = orphans.filter((o) => o.kind === kind);
     const results = await mapLimit(batch, deps.concurrency ?? 4, async (o) => {
       const ctx: KindContext = {
-        cloud: deps.cloud,
-        project: deps.cloud.project,
+        cloud: deps.cloud.forProject(o.project),
+        project: o.project,
         region: o.scope ?? '',
         owner: { fleet: fleetId, gatewayUid: o.stamp.gatewayUid },
         note: (w) => writes.push(w),

@@ -178,56 +178,79 @@ function stableHash(v: unknown): string {
  * The Compute API client wrapper. Methods throw only GceUserError / GceTransientError (errors.ts) or
  * FencedError; 404 on get/delete is folded into the return value.
  */
-export class GceCloud {
-  readonly project: string;
-  readonly #opts: Required<Omit<GceCloudOptions, 'clientOptions' | 'onCall' | 'canWrite' | 'rateLimits'>> & {
+/** State shared by a GceCloud and its per-project views (forProject). */
+interface Core {
+  opts: Required<Omit<GceCloudOptions, 'project' | 'clientOptions' | 'onCall' | 'canWrite' | 'rateLimits'>> & {
     onCall?: (e: GceCallEvent) => void;
     canWrite: () => boolean;
   };
-  readonly #limiter: RateLimiter;
-  readonly #clients: Record<Kind | 'instances' | 'zoneOps' | 'regionOps' | 'globalOps', AnyClient>;
-  readonly #pendingRequestIds = new Map<string, { id: string; at: number }>();
+  limiter: RateLimiter;
+  clients: Record<Kind | 'instances' | 'zoneOps' | 'regionOps' | 'globalOps', AnyClient>;
+  pendingRequestIds: Map<string, { id: string; at: number }>;
+}
 
-  constructor(opts: GceCloudOptions) {
+const SHARE = Symbol('GceCloud.share');
+
+export class GceCloud {
+  readonly project: string;
+  readonly #core: Core;
+
+  constructor(opts: GceCloudOptions & { [SHARE]?: Core }) {
+    this.project = opts.project;
+    const shared = opts[SHARE];
+    if (shared !== undefined) {
+      this.#core = shared;
+      return;
+    }
     const co = opts.clientOptions ?? {};
     if (co.apiEndpoint !== undefined && !GOOGLE_HOST.test(co.apiEndpoint) && co.authClient === undefined && co.apiKey === undefined) {
       // A local endpoint without explicit auth would make google-auth-library hunt for ADC (env,
       // gcloud file, metadata server): never let tests (or a misconfigured emulator run) do that.
       throw new Error(`GceCloud: apiEndpoint ${co.apiEndpoint} is not googleapis.com; pass authClient (e.g. PassThroughClient)`);
     }
-    this.project = opts.project;
     const clock = opts.clock ?? realClock;
-    this.#opts = {
-      project: opts.project,
-      clock,
-      callTimeoutMs: opts.callTimeoutMs ?? 60_000,
-      operationTimeoutMs: opts.operationTimeoutMs ?? 10 * 60_000,
-      operationRetryDelayMs: opts.operationRetryDelayMs ?? 1000,
-      ambiguousRetries: opts.ambiguousRetries ?? 2,
-      requestIdTtlMs: opts.requestIdTtlMs ?? 30 * 60_000,
-      canWrite: opts.canWrite ?? (() => true),
-      ...(opts.onCall === undefined ? {} : { onCall: opts.onCall }),
-    };
-    this.#limiter = new RateLimiter(opts.rateLimits ?? DEFAULT_RATE_LIMITS, clock);
     const c = co as ConstructorParameters<typeof AddressesClient>[0];
     const mk = (x: object): AnyClient => x as unknown as AnyClient;
-    this.#clients = {
-      address: mk(new AddressesClient(c)),
-      healthCheck: mk(new RegionHealthChecksClient(c)),
-      backendService: mk(new RegionBackendServicesClient(c)),
-      forwardingRule: mk(new ForwardingRulesClient(c)),
-      networkEndpointGroup: mk(new NetworkEndpointGroupsClient(c)),
-      firewall: mk(new FirewallsClient(c)),
-      instances: mk(new InstancesClient(c)),
-      zoneOps: mk(new ZoneOperationsClient(c)),
-      regionOps: mk(new RegionOperationsClient(c)),
-      globalOps: mk(new GlobalOperationsClient(c)),
+    this.#core = {
+      opts: {
+        clock,
+        callTimeoutMs: opts.callTimeoutMs ?? 60_000,
+        operationTimeoutMs: opts.operationTimeoutMs ?? 10 * 60_000,
+        operationRetryDelayMs: opts.operationRetryDelayMs ?? 1000,
+        ambiguousRetries: opts.ambiguousRetries ?? 2,
+        requestIdTtlMs: opts.requestIdTtlMs ?? 30 * 60_000,
+        canWrite: opts.canWrite ?? (() => true),
+        ...(opts.onCall === undefined ? {} : { onCall: opts.onCall }),
+      },
+      limiter: new RateLimiter(opts.rateLimits ?? DEFAULT_RATE_LIMITS, clock),
+      clients: {
+        address: mk(new AddressesClient(c)),
+        healthCheck: mk(new RegionHealthChecksClient(c)),
+        backendService: mk(new RegionBackendServicesClient(c)),
+        forwardingRule: mk(new ForwardingRulesClient(c)),
+        networkEndpointGroup: mk(new NetworkEndpointGroupsClient(c)),
+        firewall: mk(new FirewallsClient(c)),
+        instances: mk(new InstancesClient(c)),
+        zoneOps: mk(new ZoneOperationsClient(c)),
+        regionOps: mk(new RegionOperationsClient(c)),
+        globalOps: mk(new GlobalOperationsClient(c)),
+      },
+      pendingRequestIds: new Map(),
     };
   }
 
-  /** Closes every underlying client. */
+  /**
+   * The same client (connections, rate limits, hooks, fence) acting on another project: member NEGs
+   * of a Shared VPC service project (DesiredNeg.project). Returns `this` for its own project.
+   */
+  forProject(project: string): GceCloud {
+    if (project === this.project) return this;
+    return new GceCloud({ project, [SHARE]: this.#core });
+  }
+
+  /** Closes every underlying client (shared with every forProject view). */
   async close(): Promise<void> {
-    await Promise.all(Object.values(this.#clients).map((c) => c.close()));
+    await Promise.all(Object.values(this.#core.clients).map((c) => c.close()));
   }
 
   // ---- generic per-kind verbs -------------------------------------------------------------
@@ -269,12 +292,12 @@ export class GceCloud {
     const req = this.#req(kind, scope, { [info.body]: body });
     try {
       await this.#mutate(`${info.service}.insert`, this.#fn(kind, 'insert'), req, this.#ref(kind, scope, body.name), requestId);
-      this.#pendingRequestIds.delete(key);
+      this.#core.pendingRequestIds.delete(key);
     } catch (e) {
       // Keep the requestId only while the outcome is unknown (timeout / 5xx): the next attempt of the
       // same logical insert then replays instead of duplicating.
       const cat = gceCategory(e);
-      if (cat !== 'timeout' && cat !== 'server') this.#pendingRequestIds.delete(key);
+      if (cat !== 'timeout' && cat !== 'server') this.#core.pendingRequestIds.delete(key);
       throw e;
     }
   }
@@ -310,7 +333,7 @@ export class GceCloud {
 
   /** Every zonal NEG in the project (aggregatedList), with its zone name. */
   async listAllNegs(): Promise<Array<{ zone: string; neg: INetworkEndpointGroup }>> {
-    const client = this.#clients.networkEndpointGroup;
+    const client = this.#core.clients.networkEndpointGroup;
     const out: Array<{ zone: string; neg: INetworkEndpointGroup }> = [];
     await this.#call(
       'NetworkEndpointGroups.aggregatedList',
@@ -375,7 +398,7 @@ export class GceCloud {
 
   /** GET an instance; undefined on 404. */
   async getInstance(zone: string, name: string): Promise<IInstance | undefined> {
-    const c = this.#clients.instances;
+    const c = this.#core.clients.instances;
     try {
       const [res] = await this.#call('Instances.get', false, (r, o) => (c['get'] as AnyCall).call(c, r, o), {
         project: this.project,
@@ -391,7 +414,7 @@ export class GceCloud {
 
   /** Every instance in the project (aggregatedList), with its zone name. */
   async listAllInstances(filter?: string): Promise<Array<{ zone: string; instance: IInstance }>> {
-    const client = this.#clients.instances;
+    const client = this.#core.clients.instances;
     const out: Array<{ zone: string; instance: IInstance }> = [];
     await this.#call(
       'Instances.aggregatedList',
@@ -425,19 +448,19 @@ export class GceCloud {
   }
 
   #fn(kind: Kind, verb: string): AnyCall {
-    const client = this.#clients[kind];
+    const client = this.#core.clients[kind];
     const f = client[verb];
     if (typeof f !== 'function') throw new Error(`${KIND_INFO[kind].service} has no method ${verb}`);
     return (req, opts) => (f as AnyCall).call(client, req, opts);
   }
 
   #requestIdFor(key: string): string {
-    const now = this.#opts.clock.now();
-    for (const [k, v] of this.#pendingRequestIds) if (now - v.at > this.#opts.requestIdTtlMs) this.#pendingRequestIds.delete(k);
-    const prev = this.#pendingRequestIds.get(key);
+    const now = this.#core.opts.clock.now();
+    for (const [k, v] of this.#core.pendingRequestIds) if (now - v.at > this.#core.opts.requestIdTtlMs) this.#core.pendingRequestIds.delete(k);
+    const prev = this.#core.pendingRequestIds.get(key);
     if (prev !== undefined) return prev.id;
     const id = randomUUID();
-    this.#pendingRequestIds.set(key, { id, at: now });
+    this.#core.pendingRequestIds.set(key, { id, at: now });
     return id;
   }
 
@@ -450,17 +473,17 @@ export class GceCloud {
     resource?: ResourceRef,
     extraOpts: GaxCallOptions = {},
   ): Promise<unknown[]> {
-    const throttledMs = await this.#limiter.acquire(method);
+    const throttledMs = await this.#core.limiter.acquire(method);
     // Check the fence after the token wait: a long throttle can outlive our leadership.
-    if (write && !this.#opts.canWrite()) {
+    if (write && !this.#core.opts.canWrite()) {
       this.#emit({ method, write, outcome: 'permission', latencyMs: 0, throttledMs });
       throw new FencedError(`write refused: ${method} (this replica may not write: leader lease not held)`);
     }
-    const start = this.#opts.clock.now();
+    const start = this.#core.opts.clock.now();
     const requestId = typeof req['requestId'] === 'string' ? req['requestId'] : undefined;
     try {
-      const res = await fn(req, { timeout: this.#opts.callTimeoutMs, ...extraOpts });
-      this.#emit({ method, write, outcome: 'ok', latencyMs: this.#opts.clock.now() - start, throttledMs, ...(requestId ? { requestId } : {}) });
+      const res = await fn(req, { timeout: this.#core.opts.callTimeoutMs, ...extraOpts });
+      this.#emit({ method, write, outcome: 'ok', latencyMs: this.#core.opts.clock.now() - start, throttledMs, ...(requestId ? { requestId } : {}) });
       return res;
     } catch (e) {
       const err = classifyCallError(e, method, resource);
@@ -468,7 +491,7 @@ export class GceCloud {
         method,
         write,
         outcome: err.gce?.category ?? 'unknown',
-        latencyMs: this.#opts.clock.now() - start,
+        latencyMs: this.#core.opts.clock.now() - start,
         throttledMs,
         ...(requestId ? { requestId } : {}),
       });
@@ -478,7 +501,7 @@ export class GceCloud {
 
   #emit(e: GceCallEvent): void {
     try {
-      this.#opts.onCall?.(e);
+      this.#core.opts.onCall?.(e);
     } catch {
       // A broken metrics hook must not break reconciles.
     }
@@ -500,8 +523,8 @@ export class GceCloud {
         return done;
       } catch (e) {
         const cat = gceCategory(e);
-        if ((cat === 'timeout' || cat === 'server') && attempt < this.#opts.ambiguousRetries) {
-          await this.#opts.clock.sleep(200 * 2 ** attempt);
+        if ((cat === 'timeout' || cat === 'server') && attempt < this.#core.opts.ambiguousRetries) {
+          await this.#core.opts.clock.sleep(200 * 2 ** attempt);
           continue;
         }
         throw e;
@@ -512,24 +535,24 @@ export class GceCloud {
   /** Loops on `wait` until DONE or the deadline (`wait` may return early: gcp-ilb-api.md §2). */
   async #waitOperation(first: IOperation, method: string, resource: ResourceRef): Promise<IOperation> {
     let op = first;
-    const deadline = this.#opts.clock.now() + this.#opts.operationTimeoutMs;
+    const deadline = this.#core.opts.clock.now() + this.#core.opts.operationTimeoutMs;
     let lastErr: string | undefined;
     while (String(op.status) !== 'DONE') {
-      if (this.#opts.clock.now() > deadline) {
+      if (this.#core.opts.clock.now() > deadline) {
         throw transientErrorFor(
           'timeout',
           method,
-          `${method}: operation ${op.name ?? '?'} not DONE after ${this.#opts.operationTimeoutMs} ms (status ${String(op.status)})${lastErr === undefined ? '' : `; last wait error: ${lastErr}`}`,
+          `${method}: operation ${op.name ?? '?'} not DONE after ${this.#core.opts.operationTimeoutMs} ms (status ${String(op.status)})${lastErr === undefined ? '' : `; last wait error: ${lastErr}`}`,
           resource,
         );
       }
       const scope = opScope(op);
       const [client, svc, req] =
         scope.kind === 'zone'
-          ? [this.#clients.zoneOps, 'ZoneOperations', { project: this.project, zone: scope.name, operation: op.name }]
+          ? [this.#core.clients.zoneOps, 'ZoneOperations', { project: this.project, zone: scope.name, operation: op.name }]
           : scope.kind === 'region'
-            ? [this.#clients.regionOps, 'RegionOperations', { project: this.project, region: scope.name, operation: op.name }]
-            : [this.#clients.globalOps, 'GlobalOperations', { project: this.project, operation: op.name }];
+            ? [this.#core.clients.regionOps, 'RegionOperations', { project: this.project, region: scope.name, operation: op.name }]
+            : [this.#core.clients.globalOps, 'GlobalOperations', { project: this.project, operation: op.name }];
       try {
         const [next] = await this.#call(`${svc}.wait`, false, (r, o) => (client['wait'] as AnyCall).call(client, r, o), req, resource);
         if (next !== undefined && next !== null) op = next;
@@ -538,7 +561,7 @@ export class GceCloud {
         // op name) will not heal: give up. Anything else: pause and poll again until the deadline.
         if (isUserError(e)) throw e;
         lastErr = e instanceof Error ? e.message : 'unknown';
-        await this.#opts.clock.sleep(this.#opts.operationRetryDelayMs);
+        await this.#core.opts.clock.sleep(this.#core.opts.operationRetryDelayMs);
       }
     }
     return op;

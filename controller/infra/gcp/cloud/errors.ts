@@ -310,6 +310,12 @@ export function userErrorFor(resource: ResourceRef, message: string): GceUserErr
   return new GceUserError('Invalid', message, info, resource);
 }
 
+/** The Gateway's address cannot be used (Gateway `Programmed=False/AddressNotUsable`). */
+export function addressNotUsable(resource: ResourceRef, message: string): GceUserError {
+  const info: GceErrorInfo = { category: 'invalid', method: 'plan', fromOperation: false, gceMessage: message };
+  return new GceUserError('AddressNotUsable', message, info, resource);
+}
+
 /** A transient error fleet-ilb itself detects (e.g. an operation past our deadline). */
 export function transientErrorFor(category: GceErrorCategory, method: string, message: string, resource?: ResourceRef): GceTransientError {
   return new GceTransientError(message, { category, method, fromOperation: false, gceMessage: message }, resource);
