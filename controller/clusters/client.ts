@@ -24,6 +24,7 @@ import {
   type RequestContext,
   Watch,
 } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
 import { InvalidKubeconfigError } from './errors.ts';
 import { type GetJsonOptions, getJson } from './http.ts';
 
@@ -120,13 +121,15 @@ export class ClusterClient {
 
   /**
    * Build from kubeconfig YAML (a FleetMember's Secret). Uses `context`, else the file's
-   * current-context, else its only context.
+   * current-context, else its only context. With `source: 'secret'` (the default) the kubeconfig is
+   * untrusted and restricted first (see {@link checkUntrustedKubeconfig}).
    */
   static fromString(
     name: string,
     yaml: string,
     opts: { context?: string; baseDir?: string; source?: ClusterSource } = {},
   ): ClusterClient {
+    if ((opts.source ?? 'secret') === 'secret') checkUntrustedKubeconfig(yaml);
     const raw = new KubeConfig();
     try {
       raw.loadFromString(yaml);
@@ -151,6 +154,46 @@ export class ClusterClient {
     kc.loadFromCluster();
     return new ClusterClient(name, 'in-cluster', isolate(name, kc, undefined));
   }
+}
+
+// Fields that make the controller read local files, run programs or route traffic elsewhere. A
+// member kubeconfig comes from a Secret that anyone allowed to write Secrets in the controller
+// namespace controls; without this check `token-file: /var/run/secrets/kubernetes.io/serviceaccount/token`
+// plus an attacker's `server` would exfiltrate the controller's own token (client-node reads
+// `token-file` while *parsing*), and `exec` would run any command in the controller pod.
+const FORBIDDEN_USER_FIELDS = ['exec', 'auth-provider', 'token-file', 'tokenFile', 'client-certificate', 'client-key'];
+const FORBIDDEN_CLUSTER_FIELDS = ['certificate-authority', 'proxy-url'];
+
+/**
+ * Reject a kubeconfig that references local files, exec plugins, auth providers or proxies. Only
+ * inline credentials are accepted from Secrets: `certificate-authority-data`, `client-certificate-data`
+ * + `client-key-data`, `token`, or `username`/`password`. Throws {@link InvalidKubeconfigError}.
+ */
+export function checkUntrustedKubeconfig(yaml: string): void {
+  let doc: unknown;
+  try {
+    doc = parseYaml(yaml);
+  } catch (e) {
+    throw new InvalidKubeconfigError(`kubeconfig is not parsable: ${(e as Error).message}`, { cause: e });
+  }
+  if (typeof doc !== 'object' || doc === null) throw new InvalidKubeconfigError('kubeconfig is not a YAML mapping');
+  const entries = (k: string): Record<string, unknown>[] => {
+    const v = (doc as Record<string, unknown>)[k];
+    return Array.isArray(v) ? (v as Record<string, unknown>[]) : [];
+  };
+  const check = (kind: 'user' | 'cluster', forbidden: string[]): void => {
+    for (const e of entries(`${kind}s`)) {
+      const body = e?.[kind];
+      if (typeof body !== 'object' || body === null) continue;
+      for (const f of forbidden) {
+        if (f in body) {
+          throw new InvalidKubeconfigError(`kubeconfig ${kind} ${JSON.stringify(e.name)} uses "${f}", which is not allowed in a member Secret (inline credentials only)`);
+        }
+      }
+    }
+  };
+  check('user', FORBIDDEN_USER_FIELDS);
+  check('cluster', FORBIDDEN_CLUSTER_FIELDS);
 }
 
 /** Copy the chosen context's cluster and user into a fresh single-context KubeConfig. */

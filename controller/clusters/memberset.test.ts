@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: Apache-2.0
+// MemberSet against scripted transports (one per kubeconfig), fake timers. The freeze/recover path
+// on real apiservers is in test/integration/runtime-members.test.ts.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { FleetMember } from '../api/fleetilb.ts';
+import type { Query } from './http.ts';
+import { KubeHttpError } from './errors.ts';
+import type { ReflectorTransport } from '../runtime/reflector.ts';
+import type { MemberReachability } from '../snapshot/types.ts';
+import { ClusterClient } from './client.ts';
+import { type MemberEvent, MemberSet, type SecretLike } from './memberset.ts';
+
+type Node = { metadata: { name: string; resourceVersion: string } };
+const node = (name: string, rv = '1'): Node => ({ metadata: { name, resourceVersion: rv } });
+
+/** A cluster as seen through one kubeconfig. */
+class FakeCluster implements ReflectorTransport {
+  nodes: Node[] = [];
+  rv = 10;
+  /** Error thrown by every request, when set. */
+  down: unknown;
+  /** Watches end immediately with this error when set (after being opened). */
+  opened = 0;
+  #closers: ((err: unknown) => void)[] = [];
+  list(_path: string, _q: Query): Promise<unknown> {
+    if (this.down !== undefined) return Promise.reject(this.down);
+    return Promise.resolve({ metadata: { resourceVersion: String(this.rv) }, items: this.nodes.map((n) => ({ ...n, metadata: { ...n.metadata } })) });
+  }
+  watch(_p: string, _q: Query, _on: (t: string, o: unknown) => void, done: (e: unknown) => void): Promise<{ abort(): void }> {
+    if (this.down !== undefined) {
+      done(this.down);
+      return Promise.resolve({ abort: () => {} });
+    }
+    this.opened++;
+    let ended = false;
+    const end = (err: unknown): void => {
+      if (!ended) {
+        ended = true;
+        done(err);
+      }
+    };
+    this.#closers.push(end);
+    return Promise.resolve({ abort: () => end(null) });
+  }
+  /** The apiserver goes away: open watches break, new requests fail. */
+  crash(err: unknown): void {
+    this.down = err;
+    for (const c of this.#closers.splice(0)) c(err);
+  }
+}
+
+const refused = (): Error => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+
+const kubeconfigFor = (tag: string): string =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    clusters: [{ name: 'c', cluster: { server: `https://${tag}.invalid:6443` } }],
+    users: [{ name: 'u', user: { token: tag } }],
+    contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+    'current-context': 'x',
+  });
+
+const fm = (name: string, clusterID: string, secret = `${name}-kubeconfig`): FleetMember => ({
+  apiVersion: 'fleetilb.io/v1alpha1',
+  kind: 'FleetMember',
+  metadata: { name },
+  spec: { clusterID, kubeconfigSecretRef: { name: secret } },
+});
+
+const secretOf = (tag: string): SecretLike => ({ data: { kubeconfig: Buffer.from(kubeconfigFor(tag)).toString('base64') } });
+
+function setup() {
+  const clusters = new Map<string, FakeCluster>(); // by token tag
+  const cluster = (tag: string): FakeCluster => {
+    let c = clusters.get(tag);
+    if (!c) {
+      c = new FakeCluster();
+      clusters.set(tag, c);
+    }
+    return c;
+  };
+  const events: MemberEvent[] = [];
+  const reach: [string, MemberReachability][] = [];
+  const reflectorChanges: string[] = [];
+  const set = new MemberSet({
+    resources: [{ key: 'nodes', path: '/api/v1/nodes' }],
+    reflectorDefaults: { clock: { now: () => Date.now() }, random: () => 0, relistIntervalMs: 0 },
+    makeTransport: (client: ClusterClient) => cluster(client.kubeConfig.getCurrentUser()!.token!),
+    onEvent: (e) => events.push(e),
+    onReachability: (id, _fm, r) => reach.push([id, r]),
+    onReflector: (r, change) => reflectorChanges.push(`${change} ${r.cluster}/${r.resource}`),
+  });
+  return { set, cluster, events, reach, reflectorChanges };
+}
+
+describe('MemberSet', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('starts reflectors for a new member: pending → reachable, data listed', async () => {
+    const { set, cluster, events, reach, reflectorChanges } = setup();
+    cluster('tok-a').nodes = [node('n1'), node('n2')];
+    const secrets: Record<string, SecretLike> = { 'a-kubeconfig': secretOf('tok-a') };
+    set.sync([fm('a', 'cluster-a')], (n) => secrets[n]);
+    expect(set.member('cluster-a')?.reachability.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(0);
+    const v = set.member('cluster-a')!;
+    expect(v.reachability.state).toBe('reachable');
+    expect(v.frozen).toBe(false);
+    expect(v.synced).toBe(true);
+    expect(v.lastSyncTime).toMatch(/^\d{4}-/);
+    expect(set.list('cluster-a', 'nodes').map((n) => n.metadata?.name)).toEqual(['n1', 'n2']);
+    expect(events.map((e) => `${e.clusterID} ${e.type} ${e.object.metadata?.name}`)).toEqual(['cluster-a add n1', 'cluster-a add n2']);
+    expect(reach.map(([, r]) => r.state)).toEqual(['pending', 'reachable']);
+    expect(reflectorChanges).toEqual(['added cluster-a/nodes']);
+    expect(set.client('cluster-a')?.server).toBe('https://tok-a.invalid:6443');
+    // A second sync with nothing changed does nothing.
+    set.sync([fm('a', 'cluster-a')], (n) => secrets[n]);
+    expect(reflectorChanges).toHaveLength(1);
+    set.stop();
+  });
+
+  it('an unreachable member is frozen: data kept, state unreachable, recovers without a relist', async () => {
+    const { set, cluster } = setup();
+    const c = cluster('tok-a');
+    c.nodes = [node('n1')];
+    set.sync([fm('a', 'cluster-a')], () => secretOf('tok-a'));
+    await vi.advanceTimersByTimeAsync(0);
+    c.crash(refused());
+    await vi.advanceTimersByTimeAsync(100);
+    let v = set.member('cluster-a')!;
+    expect(v.reachability.state).toBe('unreachable');
+    expect(v.reachability.message).toContain('ECONNREFUSED');
+    expect(v.frozen).toBe(true);
+    expect(set.list('cluster-a', 'nodes')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(60_000); // a long outage changes nothing
+    expect(set.list('cluster-a', 'nodes')).toHaveLength(1);
+    c.down = undefined;
+    await vi.advanceTimersByTimeAsync(31_000);
+    v = set.member('cluster-a')!;
+    expect(v.reachability.state).toBe('reachable');
+    set.stop();
+  });
+
+  it.each([
+    [401, 'authentication failed'],
+    [403, 'forbidden (RBAC)'],
+  ])('HTTP %i → authFailed (%s), data kept', async (code, text) => {
+    const { set, cluster } = setup();
+    const c = cluster('tok-a');
+    c.nodes = [node('n1')];
+    set.sync([fm('a', 'cluster-a')], () => secretOf('tok-a'));
+    await vi.advanceTimersByTimeAsync(0);
+    c.crash(new KubeHttpError(code, { code }, 'GET'));
+    await vi.advanceTimersByTimeAsync(100);
+    const v = set.member('cluster-a')!;
+    expect(v.reachability.state).toBe('authFailed');
+    expect(v.reachability.message).toContain(text);
+    expect(set.list('cluster-a', 'nodes')).toHaveLength(1);
+    set.stop();
+  });
+
+  it('a rotated Secret builds a new client; the old data is served until the new list succeeds, then vanished objects are deleted', async () => {
+    const { set, cluster, events, reflectorChanges } = setup();
+    cluster('tok-old').nodes = [node('n1'), node('n2')];
+    let secret = secretOf('tok-old');
+    set.sync([fm('a', 'cluster-a')], () => secret);
+    await vi.advanceTimersByTimeAsync(0);
+    events.length = 0;
+    // The new credentials do not work yet (e.g. RBAC not applied): the new client fails.
+    const fresh = cluster('tok-new');
+    fresh.down = new KubeHttpError(401, { code: 401 }, 'GET');
+    secret = secretOf('tok-new');
+    set.sync([fm('a', 'cluster-a')], () => secret);
+    expect(set.client('cluster-a')?.server).toBe('https://tok-new.invalid:6443');
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(set.member('cluster-a')!.reachability.state).toBe('authFailed');
+    expect(set.list('cluster-a', 'nodes').map((n) => n.metadata?.name)).toEqual(['n1', 'n2']);
+    expect(events).toEqual([]);
+    // Now they work, and n2 is gone from the cluster.
+    fresh.down = undefined;
+    fresh.nodes = [node('n1')];
+    await vi.advanceTimersByTimeAsync(31_000);
+    expect(set.member('cluster-a')!.reachability.state).toBe('reachable');
+    expect(set.list('cluster-a', 'nodes').map((n) => n.metadata?.name)).toEqual(['n1']);
+    expect(events.map((e) => `${e.type} ${e.object.metadata?.name} relist=${e.meta.relist}`)).toEqual(['add n1 relist=true', 'delete n2 relist=true']);
+    expect(reflectorChanges).toEqual(['added cluster-a/nodes', 'removed cluster-a/nodes', 'added cluster-a/nodes']);
+    set.stop();
+  });
+
+  it('an empty first list of a NEW client is only served once it actually succeeded', async () => {
+    const { set, cluster } = setup();
+    cluster('tok-old').nodes = [node('n1')];
+    let secret = secretOf('tok-old');
+    set.sync([fm('a', 'cluster-a')], () => secret);
+    await vi.advanceTimersByTimeAsync(0);
+    const fresh = cluster('tok-new');
+    fresh.down = refused();
+    secret = secretOf('tok-new');
+    set.sync([fm('a', 'cluster-a')], () => secret);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(set.list('cluster-a', 'nodes')).toHaveLength(1); // not wiped by a failing new client
+    expect(set.member('cluster-a')!.frozen).toBe(true);
+    set.stop();
+  });
+
+  it('missing Secret / missing key / invalid kubeconfig freeze the member with the matching state', async () => {
+    const { set, cluster } = setup();
+    cluster('tok-a').nodes = [node('n1')];
+    let secret: SecretLike | undefined = secretOf('tok-a');
+    set.sync([fm('a', 'cluster-a')], () => secret);
+    await vi.advanceTimersByTimeAsync(0);
+    secret = undefined;
+    set.sync([fm('a', 'cluster-a')], () => secret);
+    let v = set.member('cluster-a')!;
+    expect(v.reachability).toMatchObject({ state: 'secretNotFound', message: 'Secret a-kubeconfig not found' });
+    expect(set.reflectors('cluster-a')).toHaveLength(0); // removed credentials are not used
+    expect(set.list('cluster-a', 'nodes')).toHaveLength(1);
+    secret = { data: { other: 'eA==' } };
+    set.sync([fm('a', 'cluster-a')], () => secret);
+    expect(set.member('cluster-a')!.reachability.message).toBe('Secret a-kubeconfig has no key "kubeconfig"');
+    secret = { data: { kubeconfig: Buffer.from('users: [{name: u, user: {exec: {command: sh}}}]').toString('base64') } };
+    set.sync([fm('a', 'cluster-a')], () => secret);
+    v = set.member('cluster-a')!;
+    expect(v.reachability.state).toBe('invalidKubeconfig');
+    expect(v.reachability.message).toContain('"exec"');
+    expect(set.list('cluster-a', 'nodes')).toHaveLength(1);
+    // Fixed: back to reachable with fresh data.
+    secret = secretOf('tok-a');
+    set.sync([fm('a', 'cluster-a')], () => secret);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(set.member('cluster-a')!.reachability.state).toBe('reachable');
+    set.stop();
+  });
+
+  it('a deleted FleetMember drops its data and reflectors (intentional removal)', async () => {
+    const { set, cluster, reflectorChanges } = setup();
+    cluster('tok-a').nodes = [node('n1')];
+    cluster('tok-b').nodes = [node('m1')];
+    const secrets: Record<string, SecretLike> = { 'a-kubeconfig': secretOf('tok-a'), 'b-kubeconfig': secretOf('tok-b') };
+    set.sync([fm('a', 'cluster-a'), fm('b', 'cluster-b')], (n) => secrets[n]);
+    await vi.advanceTimersByTimeAsync(0);
+    set.sync([fm('b', 'cluster-b')], (n) => secrets[n]);
+    expect(set.member('cluster-a')).toBeUndefined();
+    expect(set.list('cluster-a', 'nodes')).toEqual([]);
+    expect(set.members().map((m) => m.clusterID)).toEqual(['cluster-b']);
+    expect(reflectorChanges).toContain('removed cluster-a/nodes');
+    const openBefore = cluster('tok-a').opened;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(cluster('tok-a').opened).toBe(openBefore); // nothing reconnects
+    set.stop();
+  });
+
+  it('a FleetMember whose clusterID changes is a different member', async () => {
+    const { set, cluster } = setup();
+    cluster('tok-a').nodes = [node('n1')];
+    set.sync([fm('a', 'cluster-a')], () => secretOf('tok-a'));
+    await vi.advanceTimersByTimeAsync(0);
+    set.sync([fm('a', 'cluster-z')], () => secretOf('tok-a'));
+    expect(set.member('cluster-a')).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(set.member('cluster-z')?.reachability.state).toBe('reachable');
+    set.stop();
+  });
+});

@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The set of member clusters, driven level-triggered from the config cluster's FleetMembers and
+// their kubeconfig Secrets (in the controller namespace, read by name only: least privilege).
+// `sync()` creates, rebuilds and removes one ClusterClient + one Reflector per watched resource
+// for each member:
+// * New FleetMember → client from its Secret, reflectors started.
+// * Secret content, Secret ref or clusterID changed → a NEW client (never mutate a KubeConfig,
+//   kubernetes-testing-and-client.md §3.6) and new reflectors. Until each new reflector has
+//   listed, the member's data is served from the previous reflectors' stores (frozen): an empty
+//   or failed first list after a credential rotation must not look like "everything deleted"
+//   (DESIGN.md §6; reliability battery D2/D3). When the new reflector has synced, objects that
+//   vanished meanwhile get synthesized deletes.
+// * Secret missing or unusable (invalid kubeconfig) → the reflectors stop (we do not keep using
+//   credentials the user removed) but their stores stay, frozen, with the matching reachability.
+// * FleetMember gone → reflectors stopped and data dropped (battery D5: intentional removal is
+//   the one case where a member's endpoints leave).
+// Reachability (snapshot `MemberReachabilityState`) is derived from the reflectors' connection
+// states: any 401/403 → authFailed; any failing → unreachable; all synced → reachable; else pending.
+import { createHash } from 'node:crypto';
+import type { FleetMember } from '../api/fleetilb.ts';
+import { errorMessage } from '../errors/index.ts';
+import { type ReflectorTransport, Reflector, type ReflectorOptions, type EventMeta, type StoredObject, kubeTransport, objectKey } from '../runtime/reflector.ts';
+import type { MemberReachability, MemberReachabilityState } from '../snapshot/types.ts';
+import { type Log, silentLog } from '../telemetry/logger.ts';
+import { ClusterClient } from './client.ts';
+import { classifyClusterError } from './errors.ts';
+
+/** A resource reflected from every member. */
+export interface MemberResource {
+  /** Our name for it (`nodes`, `services`, `endpointslices`, `serviceexports`). */
+  key: string;
+  /** Collection path, e.g. `/api/v1/nodes`. */
+  path: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+/** The Secret shape we read (`data` values are base64, as the API returns them). */
+export interface SecretLike {
+  metadata?: { name?: string; namespace?: string };
+  data?: Record<string, string>;
+}
+
+/** Reflector-level options every member reflector gets (timeouts, backoff, relist period). */
+export type MemberReflectorDefaults = Omit<ReflectorOptions, 'transport' | 'path' | 'cluster' | 'resource' | 'labelSelector' | 'fieldSelector' | 'log' | 'metrics'>;
+
+/** Options of {@link MemberSet}. */
+export interface MemberSetOptions {
+  resources: MemberResource[];
+  reflectorDefaults?: MemberReflectorDefaults;
+  /** Build a client from a member kubeconfig (default: `ClusterClient.fromString`, untrusted). */
+  makeClient?: (clusterID: string, kubeconfig: string) => ClusterClient;
+  /** Build a transport for a client (default: `kubeTransport(client.kubeConfig, …)`). */
+  makeTransport?: (client: ClusterClient) => ReflectorTransport;
+  /** Every add/update/delete of any member object (map it to Gateway keys). */
+  onEvent?: (e: MemberEvent) => void;
+  /** A member's reachability changed (state or message). */
+  onReachability?: (clusterID: string, fleetMember: string, r: MemberReachability) => void;
+  /** A reflector was created / stopped (to register it with /readyz, metrics). */
+  onReflector?: (r: Reflector, change: 'added' | 'removed') => void;
+  /** Reflector metrics hooks per (cluster, resource). */
+  reflectorMetrics?: (cluster: string, resource: string) => ReflectorOptions['metrics'];
+  log?: Log;
+}
+
+/** An object event from a member. */
+export interface MemberEvent {
+  clusterID: string;
+  resource: string;
+  type: 'add' | 'update' | 'delete';
+  object: StoredObject;
+  oldObject?: StoredObject;
+  meta: EventMeta;
+}
+
+/** A read-only view of one member. */
+export interface MemberView {
+  clusterID: string;
+  fleetMember: string;
+  reachability: MemberReachability;
+  /** True unless reachable: the data is the last known copy. */
+  frozen: boolean;
+  /** Every resource has data (listed at least once, by this or a previous client). */
+  synced: boolean;
+  /** Wall-clock ISO time of the oldest of the resources' last full lists. */
+  lastSyncTime?: string;
+}
+
+interface Member {
+  name: string;
+  clusterID: string;
+  secretName: string;
+  secretKey: string;
+  /** Hash of clusterID + secret ref + kubeconfig: a change means a new client. */
+  fingerprint: string;
+  client: ClusterClient | undefined;
+  current: Map<string, Reflector>;
+  /** Stores of replaced/stopped reflectors, served until the current one has synced. */
+  frozen: Map<string, Reflector>;
+  /** Set when there is no usable client (secret missing, invalid kubeconfig). */
+  blocked: { state: MemberReachabilityState; message: string } | undefined;
+  reachability: MemberReachability;
+  unsubscribe: (() => void)[];
+}
+
+const DEFAULT_SECRET_KEY = 'kubeconfig';
+
+/** The member clusters and their reflectors (see the file comment). */
+export class MemberSet {
+  readonly #o: MemberSetOptions;
+  readonly #log: Log;
+  readonly #members = new Map<string, Member>();
+  #stopped = false;
+
+  constructor(opts: MemberSetOptions) {
+    this.#o = opts;
+    this.#log = (opts.log ?? silentLog).child({ component: 'members' });
+  }
+
+  /**
+   * Converge on the given FleetMembers. `secret(name)` returns the Secret of that name in the
+   * controller namespace, or undefined. Level-triggered: call it on any FleetMember or Secret event.
+   */
+  sync(fleetMembers: readonly FleetMember[], secret: (name: string) => SecretLike | undefined): void {
+    if (this.#stopped) return;
+    const wanted = new Set<string>();
+    for (const fm of fleetMembers) {
+      const name = fm.metadata.name;
+      wanted.add(name);
+      try {
+        this.#syncOne(fm, secret);
+      } catch (err) {
+        this.#log.error({ member: name, err: errorMessage(err) }, 'member sync failed');
+      }
+    }
+    for (const [name, m] of this.#members) {
+      if (!wanted.has(name)) this.#remove(m);
+    }
+  }
+
+  /** Every member. */
+  members(): MemberView[] {
+    return [...this.#members.values()].map((m) => this.#view(m));
+  }
+
+  /** One member by cluster id. */
+  member(clusterID: string): MemberView | undefined {
+    const m = this.#byClusterID(clusterID);
+    return m && this.#view(m);
+  }
+
+  /** A member's objects of one resource: the current store once synced, else the frozen one. */
+  list<T extends StoredObject = StoredObject>(clusterID: string, resource: string): T[] {
+    const m = this.#byClusterID(clusterID);
+    if (!m) return [];
+    return (this.#source(m, resource)?.list() ?? []) as T[];
+  }
+
+  /** The current client of a member (for writes: VIP Services). */
+  client(clusterID: string): ClusterClient | undefined {
+    return this.#byClusterID(clusterID)?.client;
+  }
+
+  /** The current reflectors of a member (tests, readiness). */
+  reflectors(clusterID: string): Reflector[] {
+    return [...(this.#byClusterID(clusterID)?.current.values() ?? [])];
+  }
+
+  /** Stop every reflector; the set accepts no more syncs. */
+  stop(): void {
+    this.#stopped = true;
+    for (const m of this.#members.values()) this.#stopReflectors(m, false);
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  #byClusterID(clusterID: string): Member | undefined {
+    for (const m of this.#members.values()) if (m.clusterID === clusterID) return m;
+    return undefined;
+  }
+
+  #source(m: Member, resource: string): Reflector | undefined {
+    const cur = m.current.get(resource);
+    if (cur?.hasSynced()) return cur;
+    return m.frozen.get(resource) ?? cur;
+  }
+
+  #syncOne(fm: FleetMember, secret: (name: string) => SecretLike | undefined): void {
+    const name = fm.metadata.name;
+    const clusterID = fm.spec.clusterID;
+    const secretName = fm.spec.kubeconfigSecretRef.name;
+    const secretKey = fm.spec.kubeconfigSecretRef.key ?? DEFAULT_SECRET_KEY;
+    let m = this.#members.get(name);
+    if (m && m.clusterID !== clusterID) {
+      // A different cluster behind the same FleetMember: nothing of the old data applies.
+      this.#remove(m);
+      m = undefined;
+    }
+    const s = secret(secretName);
+    const b64 = s?.data?.[secretKey];
+    const kubeconfig = b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([clusterID, secretName, secretKey, s !== undefined, kubeconfig ?? null]))
+      .digest('hex');
+    if (!m) {
+      m = {
+        name,
+        clusterID,
+        secretName,
+        secretKey,
+        fingerprint: '',
+        client: undefined,
+        current: new Map(),
+        frozen: new Map(),
+        blocked: undefined,
+        reachability: { state: 'pending', since: new Date().toISOString() },
+        unsubscribe: [],
+      };
+      this.#members.set(name, m);
+    }
+    if (m.fingerprint === fingerprint) return;
+    m.fingerprint = fingerprint;
+    m.secretName = secretName;
+    m.secretKey = secretKey;
+    this.#stopReflectors(m, true);
+    m.client = undefined;
+    if (kubeconfig === undefined) {
+      const message = s ? `Secret ${secretName} has no key ${JSON.stringify(secretKey)}` : `Secret ${secretName} not found`;
+      m.blocked = { state: 'secretNotFound', message };
+      this.#log.warn({ member: name, clusterID, secret: secretName }, message);
+      this.#refresh(m);
+      return;
+    }
+    try {
+      m.client = (this.#o.makeClient ?? ((id, kc) => ClusterClient.fromString(id, kc)))(clusterID, kubeconfig);
+    } catch (err) {
+      const c = classifyClusterError(err);
+      m.blocked = { state: 'invalidKubeconfig', message: c.message };
+      this.#log.warn({ member: name, clusterID, err: c.message }, 'member kubeconfig unusable');
+      this.#refresh(m);
+      return;
+    }
+    m.blocked = undefined;
+    this.#startReflectors(m, m.client);
+    this.#refresh(m);
+  }
+
+  #startReflectors(m: Member, client: ClusterClient): void {
+    const transport = this.#o.makeTransport
+      ? this.#o.makeTransport(client)
+      : kubeTransport(client.kubeConfig, { clientTimeoutMs: (this.#o.reflectorDefaults?.idleTimeoutMs ?? 75_000) + 5_000 });
+    for (const res of this.#o.resources) {
+      const r = new Reflector({
+        ...this.#o.reflectorDefaults,
+        transport,
+        path: res.path,
+        cluster: m.clusterID,
+        resource: res.key,
+        ...(res.labelSelector ? { labelSelector: res.labelSelector } : {}),
+        ...(res.fieldSelector ? { fieldSelector: res.fieldSelector } : {}),
+        log: this.#log,
+        ...(this.#o.reflectorMetrics ? { metrics: this.#o.reflectorMetrics(m.clusterID, res.key) } : {}),
+      });
+      const emit = (type: MemberEvent['type'], object: StoredObject, meta: EventMeta, oldObject?: StoredObject): void => {
+        if (m.current.get(res.key) !== r) return; // a replaced reflector's late event
+        try {
+          this.#o.onEvent?.({ clusterID: m.clusterID, resource: res.key, type, object, meta, ...(oldObject ? { oldObject } : {}) });
+        } catch (err) {
+          this.#log.error({ err: errorMessage(err) }, 'member onEvent threw');
+        }
+      };
+      m.unsubscribe.push(
+        r.on('add', (o, meta) => emit('add', o, meta)),
+        r.on('update', (a, b, meta) => emit('update', b, meta, a)),
+        r.on('delete', (o, meta) => emit('delete', o, meta)),
+        r.on('synced', ({ initial }) => {
+          if (initial) this.#retireFrozen(m, res.key, r, emit);
+          this.#refresh(m);
+        }),
+        r.on('state', () => this.#refresh(m)),
+      );
+      m.current.set(res.key, r);
+      this.#o.onReflector?.(r, 'added');
+      r.start();
+    }
+  }
+
+  /** The new reflector has listed: emit deletes for what vanished since the frozen copy, drop it. */
+  #retireFrozen(
+    m: Member,
+    resource: string,
+    r: Reflector,
+    emit: (type: MemberEvent['type'], object: StoredObject, meta: EventMeta) => void,
+  ): void {
+    const old = m.frozen.get(resource);
+    if (!old) return;
+    m.frozen.delete(resource);
+    for (const o of old.list()) {
+      if (r.get(objectKey(o)) === undefined) emit('delete', o, { relist: true });
+    }
+  }
+
+  /** Stop current reflectors; with `keepData` their stores become the frozen copies. */
+  #stopReflectors(m: Member, keepData: boolean): void {
+    for (const u of m.unsubscribe.splice(0)) u();
+    for (const [key, r] of m.current) {
+      r.stop();
+      this.#o.onReflector?.(r, 'removed');
+      // Keep the best data we have: a synced store beats an older frozen one.
+      if (keepData && (r.hasSynced() || !m.frozen.has(key))) m.frozen.set(key, r);
+    }
+    m.current.clear();
+    if (!keepData) m.frozen.clear();
+  }
+
+  #remove(m: Member): void {
+    this.#stopReflectors(m, false);
+    this.#members.delete(m.name);
+    this.#log.info({ member: m.name, clusterID: m.clusterID }, 'member removed');
+  }
+
+  #compute(m: Member): { state: MemberReachabilityState; message?: string } {
+    if (m.blocked) return m.blocked;
+    let pending = false;
+    let failing: string | undefined;
+    for (const r of m.current.values()) {
+      const s = r.state();
+      if (s.phase === 'unauthorized') {
+        const what = s.error.kind === 'Forbidden' ? 'forbidden (RBAC)' : 'authentication failed';
+        return { state: 'authFailed', message: `${r.resource}: ${what}: ${s.error.message}` };
+      }
+      if (s.phase === 'failing') failing ??= `${r.resource}: ${s.error.message}`;
+      if (!r.hasSynced()) pending = true;
+    }
+    if (failing) return { state: 'unreachable', message: failing };
+    if (pending) return { state: 'pending', message: 'waiting for the first list' };
+    return { state: 'reachable' };
+  }
+
+  #refresh(m: Member): void {
+    const next = this.#compute(m);
+    const prev = m.reachability;
+    if (prev.state === next.state && prev.message === next.message) return;
+    m.reachability = {
+      state: next.state,
+      ...(next.message ? { message: next.message } : {}),
+      since: prev.state === next.state && prev.since ? prev.since : new Date().toISOString(),
+    };
+    if (prev.state !== next.state) this.#log.info({ member: m.name, clusterID: m.clusterID, from: prev.state, to: next.state, message: next.message }, 'member reachability changed');
+    try {
+      this.#o.onReachability?.(m.clusterID, m.name, m.reachability);
+    } catch (err) {
+      this.#log.error({ err: errorMessage(err) }, 'onReachability threw');
+    }
+  }
+
+  #view(m: Member): MemberView {
+    let synced = true;
+    let oldest: number | undefined;
+    for (const res of this.#o.resources) {
+      const src = this.#source(m, res.key);
+      const t = src?.lastSyncTime();
+      if (!src?.hasSynced() || t === undefined) synced = false;
+      else oldest = oldest === undefined ? t : Math.min(oldest, t);
+    }
+    return {
+      clusterID: m.clusterID,
+      fleetMember: m.name,
+      reachability: m.reachability,
+      frozen: m.reachability.state !== 'reachable',
+      synced,
+      ...(synced && oldest !== undefined ? { lastSyncTime: new Date(oldest).toISOString() } : {}),
+    };
+  }
+}
