@@ -19,9 +19,17 @@ const FLEET_HASH_LEN = 6;
 const HASH_LEN = 8;
 const MAX_SUFFIX = 24;
 
+const prefixCache = new Map<string, string>();
+
 /** `fl-{fleetHash6}-`: the prefix of every name of this fleet. */
 export function fleetPrefix(fleetId: string): string {
-  return `${PREFIX}-${contentHash(fleetId, FLEET_HASH_LEN)}-`;
+  let p = prefixCache.get(fleetId);
+  if (p === undefined) {
+    p = `${PREFIX}-${contentHash(fleetId, FLEET_HASH_LEN)}-`;
+    if (prefixCache.size > 64) prefixCache.clear(); // a process serves one fleet; stay bounded anyway
+    prefixCache.set(fleetId, p);
+  }
+  return p;
 }
 
 /** Lower-cases and replaces every character outside [a-z0-9-] by `-`. */

@@ -161,16 +161,18 @@ function buildNegs(i: BuildInput, g: GatewayRef, id: string, backends: Effective
   const negs: NegIR[] = [];
   for (const { m, ep } of perMember) {
     const hosting = anyReady ? ep.ready : ep.servingTerminating;
-    const byZone = new Map<string, NodeTarget[]>();
-    for (const t of eligibleNodes(m).values()) {
-      const list = byZone.get(t.zone) ?? [];
-      if (hosting.has(t.node)) list.push(t);
-      byZone.set(t.zone, list);
+    const eligible = eligibleNodes(m);
+    // One NEG per zone that has eligible nodes (stable across pod moves); endpoints = the eligible
+    // nodes that host an endpoint. Walk the (few) hosting nodes, not every node of the member.
+    const byZone = new Map<string, NodeTarget[]>(eligible.zones.map((z) => [z, []]));
+    for (const nodeName of hosting) {
+      const t = eligible.byName.get(nodeName);
+      if (t !== undefined) byZone.get(t.zone)?.push(t);
     }
     const name = negName(g, id, m.clusterId);
-    for (const zone of [...byZone.keys()].sort(cmp)) {
+    for (const zone of eligible.zones) {
       const nodes = byZone.get(zone) ?? [];
-      const project = m.fleetMember.spec.gcp?.project ?? nodes[0]?.project ?? firstProject(m, zone) ?? i.settings.project;
+      const project = m.fleetMember.spec.gcp?.project ?? eligible.projectOfZone.get(zone) ?? i.settings.project;
       const chosen = capNodes(nodes, i.settings.nodeSubsetSize, `${zone}/${name}`, i.ctx.currentNegs[`${zone}/${name}`]?.instances);
       negs.push({
         name,
@@ -187,11 +189,6 @@ function buildNegs(i: BuildInput, g: GatewayRef, id: string, backends: Effective
     negs: negs.slice(0, MAX_NEGS_PER_BACKEND_SERVICE),
     dropped: negs.slice(MAX_NEGS_PER_BACKEND_SERVICE).map((n) => `${n.cluster}/${n.zone}/${n.name}`),
   };
-}
-
-function firstProject(m: MemberView, zone: string): string | undefined {
-  for (const t of eligibleNodes(m).values()) if (t.zone === zone && t.project !== undefined) return t.project;
-  return undefined;
 }
 
 function sliceTargetPort(slice: EndpointSlice, portName: string | undefined): number | undefined {

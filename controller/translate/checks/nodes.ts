@@ -86,18 +86,33 @@ export function nodeZone(node: Node): string | undefined {
   return PROVIDER_ID.exec(node.spec?.providerID ?? '')?.[2] ?? zoneLabel(node);
 }
 
-const targetCache = new WeakMap<MemberView, Map<string, NodeTarget>>();
+/** A member's eligible nodes, indexed for NEG building. */
+export interface EligibleNodes {
+  /** Node name -> target. */
+  byName: Map<string, NodeTarget>;
+  /** Zones that have at least one eligible node, sorted (one NEG per zone). */
+  zones: string[];
+  /** Zone -> project of the first eligible node there (providerID), if any. */
+  projectOfZone: Map<string, string>;
+}
 
-/** Every eligible node of a member, by node name (computed once per member per translate). */
-export function eligibleNodes(m: MemberView): Map<string, NodeTarget> {
+const targetCache = new WeakMap<MemberView, EligibleNodes>();
+
+/** Every eligible node of a member (computed once per member per translate). */
+export function eligibleNodes(m: MemberView): EligibleNodes {
   const cached = targetCache.get(m);
   if (cached !== undefined) return cached;
   const mapping = m.fleetMember.spec.gcp?.nodeMapping ?? 'ProviderID';
-  const out = new Map<string, NodeTarget>();
+  const byName = new Map<string, NodeTarget>();
+  const projectOfZone = new Map<string, string>();
   for (const [name, node] of m.nodes) {
     const t = nodeTarget(node, mapping);
-    if (t !== undefined) out.set(name, t);
+    if (t === undefined) continue;
+    byName.set(name, t);
+    if (t.project !== undefined && !projectOfZone.has(t.zone)) projectOfZone.set(t.zone, t.project);
   }
+  const zones = [...new Set([...byName.values()].map((t) => t.zone))].sort(cmp);
+  const out = { byName, zones, projectOfZone };
   targetCache.set(m, out);
   return out;
 }
@@ -132,11 +147,11 @@ export function endpointNodes(m: MemberView, backends: readonly BackendInMember[
 export function capNodes(nodes: readonly NodeTarget[], cap: number, negName: string, current: readonly string[] | undefined): NodeTarget[] {
   if (nodes.length <= cap) return [...nodes].sort((a, b) => cmp(a.instance, b.instance));
   const inNeg = new Set(current ?? []);
-  const ranked = [...nodes].sort((a, b) => {
-    const ca = inNeg.has(a.instance) ? 0 : 1;
-    const cb = inNeg.has(b.instance) ? 0 : 1;
-    if (ca !== cb) return ca - cb;
-    return hash32(`${negName}/${a.instance}`) - hash32(`${negName}/${b.instance}`) || cmp(a.instance, b.instance);
-  });
-  return ranked.slice(0, cap).sort((a, b) => cmp(a.instance, b.instance));
+  const ranked = nodes
+    .map((t) => ({ t, kept: inNeg.has(t.instance) ? 0 : 1, h: hash32(`${negName}/${t.instance}`) }))
+    .sort((a, b) => a.kept - b.kept || a.h - b.h || cmp(a.t.instance, b.t.instance));
+  return ranked
+    .slice(0, cap)
+    .map((x) => x.t)
+    .sort((a, b) => cmp(a.instance, b.instance));
 }
