@@ -23,7 +23,7 @@ class FakeCluster implements ReflectorTransport {
   opened = 0;
   #closers: ((err: unknown) => void)[] = [];
   list(_path: string, _q: Query): Promise<unknown> {
-    if (this.down !== undefined) return Promise.reject(this.down);
+    if (this.down !== undefined) return Promise.reject(this.down instanceof Error ? this.down : new Error(String(this.down)));
     return Promise.resolve({ metadata: { resourceVersion: String(this.rv) }, items: this.nodes.map((n) => ({ ...n, metadata: { ...n.metadata } })) });
   }
   watch(_p: string, _q: Query, _on: (t: string, o: unknown) => void, done: (e: unknown) => void): Promise<{ abort(): void }> {
