@@ -470,6 +470,28 @@ describe('faults', () => {
     expect(times[3]! - times[0]!).toBeGreaterThanOrEqual(3 * 200 - 30);
   });
 
+  it('loops on wait until DONE when wait returns early, and polls again after a failed wait', async () => {
+    emu.setOperationLatency(250);
+    emu.setWaitTimeout(40); // wait returns before DONE, like the real API may
+    emu.faults.inject({ method: '*Operations.wait', action: { kind: 'http', status: 503, message: 'backend unavailable' }, times: 2 });
+    const r = await applyGce(desiredFor(oneListener()), { cloud: cloud(), fleetId: FLEET });
+    expect(r.error).toBeUndefined();
+    expect(r.programmed).toBe(true);
+    const waits = emu.audit().filter((a) => a.method.endsWith('Operations.wait'));
+    expect(waits.filter((a) => a.status === 503)).toHaveLength(2);
+    expect(waits.length).toBeGreaterThan(2 * 13); // several polls per operation
+  });
+
+  it('an operation still running at the deadline is a transient timeout', async () => {
+    emu.setOperationLatency(5_000);
+    emu.setWaitTimeout(50);
+    const r = await applyGce(desiredFor(oneListener()), { cloud: cloud({ operationTimeoutMs: 300 }), fleetId: FLEET });
+    expect(r.programmed).toBe(false);
+    expect(gceInfo(r.error)?.category).toBe('timeout');
+    expect(retryPolicy(r.error).kind).toBe('backoff');
+    expect((r.error as Error).message).toMatch(/not DONE after 300 ms/);
+  });
+
   it('makes no write when the fence says no', async () => {
     let leader = true;
     const c = cloud({ canWrite: () => leader });
