@@ -154,7 +154,7 @@ describe('fleet-ilb-member-scope: fleet-ilb writes only its own objects', () => 
       endpoints: [{ addresses: ['10.244.1.5'], conditions: { ready: true } }],
       ports: [{ name: 'tcp', port: 8080, protocol: 'TCP' }],
     });
-    expectAllowed(await create(fleetIlb, slice('cart-vip-mirror', 'fleetilb.io/gateway-controller')));
+    expectAllowed(await create(fleetIlb, slice('cart-vip-mirror', 'gateway-controller.fleetilb.io')));
     expectDenied(await create(fleetIlb, slice('cart-vip-other', 'endpointslice-controller.k8s.io')),
       'fleet-ilb-member-scope-endpointslices', /fleet-ilb may only write EndpointSlices labelled/);
     expectAllowed(await del(fleetIlb, 'endpointslice', 'cart-vip-mirror'));

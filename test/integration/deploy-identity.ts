@@ -129,10 +129,10 @@ export async function registerMember(
   return { secretName };
 }
 
-/** What to ask `kubectl auth can-i` about. */
+/** One access question (a SelfSubjectAccessReview's resourceAttributes). */
 export interface AccessQuery {
   verb: string;
-  /** `resource[.group]`, e.g. `services`, `leases.coordination.k8s.io`. */
+  /** `resource[.group]`, e.g. `services`, `leases.coordination.k8s.io`, `serviceimports.net.gke.io`. */
   resource: string;
   subresource?: string;
   /** A resourceName (for rules limited by resourceNames). */
@@ -141,12 +141,22 @@ export interface AccessQuery {
   namespace?: string;
 }
 
-/** `kubectl auth can-i` as an identity (a SelfSubjectAccessReview on the real apiserver). */
+/**
+ * Asks the real apiserver whether an identity may do something: a SelfSubjectAccessReview created
+ * with kubectl as that identity (what `kubectl auth can-i` sends, but with the API group spelled out,
+ * so it also works for groups whose CRDs are not installed, such as net.gke.io).
+ */
 export async function canI(identity: Identity, q: AccessQuery): Promise<boolean> {
-  const args = ['auth', 'can-i', q.verb, q.name === undefined ? q.resource : `${q.resource}/${q.name}`];
-  if (q.subresource !== undefined) args.push(`--subresource=${q.subresource}`);
-  args.push(...(q.namespace === undefined ? ['--all-namespaces'] : ['-n', q.namespace]));
-  const r = await kubectl(identity.kubeconfigPath, args);
-  if (r.code !== 0 && r.code !== 1) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim() === 'yes';
+  const dot = q.resource.indexOf('.');
+  const resourceAttributes = {
+    verb: q.verb,
+    resource: dot < 0 ? q.resource : q.resource.slice(0, dot),
+    group: dot < 0 ? '' : q.resource.slice(dot + 1),
+    ...(q.subresource === undefined ? {} : { subresource: q.subresource }),
+    ...(q.name === undefined ? {} : { name: q.name }),
+    ...(q.namespace === undefined ? {} : { namespace: q.namespace }),
+  };
+  const review = { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes } };
+  const r = await kubectlOk(identity.kubeconfigPath, ['create', '--validate=false', '-o', 'json', '-f', '-'], JSON.stringify(review));
+  return (JSON.parse(r.stdout) as { status: { allowed: boolean } }).status.allowed;
 }
