@@ -20,16 +20,22 @@ export interface HcPortAllocator {
 
 /** Builds the allocator from every Service of every member (frozen ones included: their ports stay taken). */
 export function hcPortAllocator(ctx: Ctx): HcPortAllocator {
-  const used = new Set<number>();
+  /** port -> who holds it in some member: our VIP Service names, or '' for anything else. */
+  const holders = new Map<number, Set<string>>();
+  const hold = (port: number, who: string): void => {
+    const s = holders.get(port) ?? new Set<string>();
+    s.add(who);
+    holders.set(port, s);
+  };
   const existing = new Map<string, Set<number>>();
   for (const m of ctx.members) {
     for (const svc of m.services.values()) {
-      const ports = [...(svc.spec.ports ?? []).map((p) => p.nodePort), svc.spec.healthCheckNodePort].filter(
-        (p): p is number => p !== undefined && p > 0,
-      );
-      for (const p of ports) used.add(p);
+      const ours = svc.metadata.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_VALUE;
+      for (const p of svc.spec.ports ?? []) if (p.nodePort !== undefined && p.nodePort > 0) hold(p.nodePort, '');
       const hc = svc.spec.healthCheckNodePort;
-      if (hc !== undefined && svc.metadata.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_VALUE) {
+      if (hc === undefined || hc <= 0) continue;
+      hold(hc, ours ? svc.metadata.name : '');
+      if (ours) {
         const s = existing.get(svc.metadata.name) ?? new Set<number>();
         s.add(hc);
         existing.set(svc.metadata.name, s);
@@ -39,7 +45,7 @@ export function hcPortAllocator(ctx: Ctx): HcPortAllocator {
   const { min, max } = ctx.nodePortRange;
   const size = max - min + 1;
   const handedOut = new Set<number>();
-  const free = (p: number): boolean => !used.has(p) && !handedOut.has(p);
+  const free = (p: number): boolean => !holders.has(p) && !handedOut.has(p);
   const probe = (start: number): number => {
     for (let i = 0; i < size; i++) {
       const p = min + ((start - min + i) % size);
@@ -49,18 +55,18 @@ export function hcPortAllocator(ctx: Ctx): HcPortAllocator {
   };
   return {
     allocate(name, preferred) {
+      // Keep the port the VIP Service already has when every member agrees and nothing else
+      // holds it in any member (it must be free fleet-wide to be the one health-check port).
       const mine = existing.get(name);
-      if (mine !== undefined && mine.size === 1) {
-        const [p] = [...mine];
-        if (p !== undefined && !handedOut.has(p)) {
-          handedOut.add(p);
-          return p;
-        }
+      const [p] = mine !== undefined && mine.size === 1 ? [...mine] : [];
+      if (p !== undefined && !handedOut.has(p) && [...(holders.get(p) ?? [])].every((who) => who === name)) {
+        handedOut.add(p);
+        return p;
       }
       const start = preferred !== undefined && preferred >= min && preferred <= max ? preferred : min + (hash32(name) % size);
-      const p = probe(start);
-      handedOut.add(p);
-      return p;
+      const q = probe(start);
+      handedOut.add(q);
+      return q;
     },
   };
 }

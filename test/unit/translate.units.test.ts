@@ -151,6 +151,13 @@ describe('hcPortAllocator', () => {
     const ports = [alloc.allocate('s1', 30000), alloc.allocate('s2', 30000)];
     expect(ports).toEqual([30001, 30002]);
   });
+  it('keeps the port a VIP Service already has unless another Service holds it in some member', () => {
+    const vip = (hc: number) => b.service('x', 'vip', [b.port(53, { protocol: 'UDP' })], { type: 'LoadBalancer', labels: { 'fleetilb.io/managed-by': 'fleet-ilb' }, healthCheckNodePort: hc });
+    const keep = b.snapshot({ members: [b.member('a', { services: [vip(31000)] }), b.member('b', { services: [vip(31000)] })] });
+    expect(hcPortAllocator(buildContext(keep, 'NOW')).allocate('vip', undefined)).toBe(31000);
+    const clash = b.snapshot({ members: [b.member('a', { services: [vip(31000)] }), b.member('b', { services: [b.service('y', 'np', [b.port(80, { nodePort: 31000 })], { type: 'NodePort' })] })] });
+    expect(hcPortAllocator(buildContext(clash, 'NOW')).allocate('vip', undefined)).not.toBe(31000);
+  });
 });
 
 describe('IR validation', () => {
