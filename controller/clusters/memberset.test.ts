@@ -18,12 +18,12 @@ class FakeCluster implements ReflectorTransport {
   nodes: Node[] = [];
   rv = 10;
   /** Error thrown by every request, when set. */
-  down: unknown;
+  down: Error | undefined;
   /** Watches end immediately with this error when set (after being opened). */
   opened = 0;
   #closers: ((err: unknown) => void)[] = [];
   list(_path: string, _q: Query): Promise<unknown> {
-    if (this.down !== undefined) return Promise.reject(this.down instanceof Error ? this.down : new Error(String(this.down)));
+    if (this.down !== undefined) return Promise.reject(this.down);
     return Promise.resolve({ metadata: { resourceVersion: String(this.rv) }, items: this.nodes.map((n) => ({ ...n, metadata: { ...n.metadata } })) });
   }
   watch(_p: string, _q: Query, _on: (t: string, o: unknown) => void, done: (e: unknown) => void): Promise<{ abort(): void }> {
@@ -43,7 +43,7 @@ class FakeCluster implements ReflectorTransport {
     return Promise.resolve({ abort: () => end(null) });
   }
   /** The apiserver goes away: open watches break, new requests fail. */
-  crash(err: unknown): void {
+  crash(err: Error): void {
     this.down = err;
     for (const c of this.#closers.splice(0)) c(err);
   }
