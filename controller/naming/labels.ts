@@ -12,8 +12,8 @@ export const LABEL_GATEWAY_NAME = 'fleetilb.io/gateway-name';
 export const LABEL_LISTENER = 'fleetilb.io/listener';
 /** member-side loadBalancerClass of VIP Services (DESIGN.md §2). */
 export const VIP_LOAD_BALANCER_CLASS = 'fleetilb.io/vip';
-/** EndpointSlice `endpointslice.kubernetes.io/managed-by` value for mirrored slices. */
-export const ENDPOINTSLICE_MANAGED_BY = 'fleetilb.io/vip';
+/** EndpointSlice `endpointslice.kubernetes.io/managed-by` value for mirrored slices (a label value: no '/'; deploy/member/admission.yaml matches it). */
+export const ENDPOINTSLICE_MANAGED_BY = 'gateway-controller.fleetilb.io';
 export const LABEL_ENDPOINTSLICE_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
 export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
 /** Domain-prefixed Gateway address type naming an existing reserved GCE address. */
