@@ -16,6 +16,8 @@ import {
   CONTROLLER_USER,
   applyBase,
   canI,
+  installAndMintControllerIdentities,
+  registerMember,
   kubectl,
   kubectlOk,
   mintControllerIdentity,
@@ -231,5 +233,25 @@ describe('deploy/scripts/member-kubeconfig.sh', () => {
     expect(yes.stdout.trim()).toBe('yes');
     const no = await kubectl(path, ['auth', 'can-i', 'get', 'secrets', '-n', NS]);
     expect(no.stdout.trim()).toBe('no');
+  });
+});
+
+describe('member registration (deploy/README.md §5) as the controller will use it', () => {
+  it('lets the controller identity read the member kubeconfig Secret and reach the member as fleet-ilb', async () => {
+    const ids = await installAndMintControllerIdentities(fleet);
+    const { secretName } = await registerMember(fleet, member, ids.members.get(member.name)!, 'member-a');
+    // As the controller in the config cluster: the FleetMember and its Secret (N3, C5).
+    const fm = await kubectlOk(ids.config.kubeconfigPath, ['get', 'fleetmember', 'member-a', '-o', 'jsonpath={.spec.kubeconfigSecretRef.name}']);
+    expect(fm.stdout).toBe(secretName);
+    const sec = await kubectlOk(ids.config.kubeconfigPath, ['-n', NS, 'get', 'secret', secretName, '-o', 'jsonpath={.data.kubeconfig}']);
+    const path = join(fleet.dir, 'from-secret.kubeconfig');
+    await writeFile(path, Buffer.from(sec.stdout, 'base64'), { mode: 0o600 });
+    // With that kubeconfig, in the member: fleet-ilb's user, the member RBAC and nothing more.
+    const who = await kubectlOk(path, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+    expect(who.stdout).toBe(CONTROLLER_USER);
+    expect((await kubectl(path, ['get', 'nodes'])).code).toBe(0);
+    const secrets = await kubectl(path, ['-n', NS, 'get', 'secrets']);
+    expect(secrets.code).not.toBe(0);
+    expect(secrets.stderr).toMatch(/forbidden/);
   });
 });
