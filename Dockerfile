@@ -29,6 +29,7 @@ WORKDIR /app
 ENV NODE_ENV=production
 # Files stay owned by root and read-only for the runtime user: the process cannot modify its code.
 COPY --from=deps /app/node_modules ./node_modules
+# package.json gives Node "type": "module"; the lockfile lets image scanners see exact versions.
 COPY package.json package-lock.json ./
 COPY controller/ ./controller/
 COPY crds/ ./crds/
