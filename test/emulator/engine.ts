@@ -197,9 +197,11 @@ export class Engine {
 
   /** Every resource of a collection in a project, any scope. */
   all(project: string | undefined, collection: string): Res[] {
+    // Walk the per-collection index (few keys) rather than every resource (10 000 seeded instances in the bench).
     const out: Res[] = [];
-    for (const r of this.resources.values()) {
-      if (r.collection === collection && (project === undefined || r.project === project)) out.push(r);
+    const prefix = project === undefined ? 'projects/' : `projects/${project}/`;
+    for (const [k, m] of this.collections) {
+      if (k.startsWith(prefix) && k.endsWith(`/${collection}`)) for (const r of m.values()) out.push(r);
     }
     return out;
   }

@@ -72,6 +72,13 @@ export function applySeed(e: Engine, seed: Seed): void {
       });
       e.put(res);
     }
+    // IPs in use per subnetwork, computed once per seed and updated as instances are added (seeding is O(n)).
+    const used = new Map<string, Set<string>>();
+    const usedIn = (sub: Res): Set<string> => {
+      let u = used.get(sub.path);
+      if (u === undefined) used.set(sub.path, (u = usedIps(e, sub)));
+      return u;
+    };
     for (const i of p.instances ?? []) {
       checkName(i.name);
       const scope: Scope = { kind: 'zones', name: i.zone };
@@ -81,11 +88,13 @@ export function applySeed(e: Engine, seed: Seed): void {
       const nics = [{ subnetwork: i.subnetwork, networkIP: i.networkIP }, ...(i.extraNics ?? [])].map((n, idx) => {
         const sub = e.get(resourcePath(project, { kind: 'regions', name: regionOfZone(i.zone) }, 'subnetworks', n.subnetwork));
         if (sub === undefined) throw new Error(`seed: instance ${i.name}: subnetwork ${n.subnetwork} not seeded in ${regionOfZone(i.zone)}`);
-        const ip = n.networkIP ?? allocate(e, sub);
+        const taken = usedIn(sub);
+        const ip = n.networkIP ?? allocate(e, sub, taken);
         const cidr = parseCidr(str(sub.data.ipCidrRange))!;
         const ipn = ipToInt(ip);
         if (ipn === undefined || !usableInSubnet(ipn, cidr)) throw new Error(`seed: instance ${i.name}: ${ip} not usable in ${n.subnetwork}`);
-        if (usedIps(e, sub).has(ip)) throw new Error(`seed: instance ${i.name}: ${ip} already in use`);
+        if (taken.has(ip)) throw new Error(`seed: instance ${i.name}: ${ip} already in use`);
+        taken.add(ip);
         return {
           kind: 'compute#networkInterface',
           network: sub.data.network,
@@ -117,9 +126,8 @@ export function applySeed(e: Engine, seed: Seed): void {
 }
 
 /** The first free usable IP of a subnetwork (the API's automatic allocation). */
-export function allocate(e: Engine, sub: Res): string {
+export function allocate(e: Engine, sub: Res, used: Set<string> = usedIps(e, sub)): string {
   const cidr = parseCidr(str(sub.data.ipCidrRange))!;
-  const used = usedIps(e, sub);
   for (let ip = cidr.base + 2; ip <= cidr.base + cidr.size - 3; ip++) {
     const s = intToIp(ip);
     if (!used.has(s)) return s;

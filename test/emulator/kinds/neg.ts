@@ -194,14 +194,18 @@ function listEndpoints(c: Call): Record<string, unknown> {
   const show = c.body.healthStatus === 'SHOW';
   const eps = [...(neg.endpoints?.values() ?? [])].sort((a, b) => (a.instance < b.instance ? -1 : 1));
   // The API returns the instance by name (ingress-gce reads `NetworkEndpoint.Instance` as the node name).
-  const items = eps.map((ep) => ({
-    networkEndpoint: { instance: ep.instance, ipAddress: ep.ipAddress },
-    ...(show ? { healths: endpointHealths(e, neg, ep) } : {}),
-  }));
+  const items = eps.map((ep) => ({ networkEndpoint: { instance: ep.instance, ipAddress: ep.ipAddress } }));
   const p = page(c.query, items);
+  // Health only for the endpoints on this page.
+  const withHealth = show
+    ? p.items.map((it) => {
+        const ne = it.networkEndpoint as NegEndpoint;
+        return { ...it, healths: endpointHealths(e, neg, ne) };
+      })
+    : p.items;
   return {
     kind: 'compute#networkEndpointGroupsListNetworkEndpoints',
-    items: p.items,
+    items: withHealth,
     ...(p.nextPageToken === undefined ? {} : { nextPageToken: p.nextPageToken }),
   };
 }
