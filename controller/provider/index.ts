@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The provider (DESIGN.md §5): watches every cluster and turns what it sees into a Snapshot. It makes
+// no decisions. Config-cluster resources come from one reflector each; member resources come from the
+// MemberSet (one client + reflectors per FleetMember, frozen when unreachable). Every object event
+// bumps `generation` (so the reconciler can memoise translate per generation) and is reported through
+// `onChange`, which the controller maps to work-queue keys.
+import type { EndpointSlice, FleetMember, Gateway, GatewayClass, ILBConfig, Namespace, Node, ReferenceGrant, Service, ServiceExport, ServiceImport, TCPRoute, UDPRoute } from '../api/index.ts';
+import type { ClusterClient } from '../clusters/client.ts';
+import { MemberSet, type MemberEvent, type MemberReflectorDefaults, type MemberResource, type SecretLike } from '../clusters/memberset.ts';
+import { errorMessage } from '../errors/index.ts';
+import { kubeTransport, Reflector, type StoredObject } from '../runtime/reflector.ts';
+import type { ConfigClusterSnapshot, MemberSnapshot, Snapshot, TranslateSettings } from '../snapshot/types.ts';
+import { reflectorMetrics, type ControllerMetrics } from '../telemetry/metrics.ts';
+import { type Log, silentLog } from '../telemetry/logger.ts';
+
+/** A config-cluster collection the provider reflects. `optional` ones are skipped when not served. */
+interface ConfigResource {
+  key: keyof ConfigClusterSnapshot | 'secrets' | 'gkeServiceImports';
+  group: string;
+  version: string;
+  plural: string;
+  /** Namespaced to the controller namespace (Secrets: least privilege, no cluster-wide read). */
+  inControllerNamespace?: boolean;
+  optional?: boolean;
+}
+
+const CONFIG_RESOURCES: readonly ConfigResource[] = [
+  { key: 'gatewayClasses', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses' },
+  { key: 'gateways', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways' },
+  { key: 'tcpRoutes', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'tcproutes' },
+  { key: 'udpRoutes', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'udproutes' },
+  { key: 'referenceGrants', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'referencegrants' },
+  { key: 'serviceImports', group: 'multicluster.x-k8s.io', version: 'v1beta1', plural: 'serviceimports' },
+  // GKE MCS fleets (DESIGN.md §2): read-only, used as names only. Not served elsewhere.
+  { key: 'gkeServiceImports', group: 'net.gke.io', version: 'v1', plural: 'serviceimports', optional: true },
+  { key: 'fleetMembers', group: 'fleetilb.io', version: 'v1alpha1', plural: 'fleetmembers' },
+  { key: 'ilbConfigs', group: 'fleetilb.io', version: 'v1alpha1', plural: 'ilbconfigs' },
+  { key: 'namespaces', group: '', version: 'v1', plural: 'namespaces' },
+  { key: 'secrets', group: '', version: 'v1', plural: 'secrets', inControllerNamespace: true },
+];
+
+/** What every member is watched for (read only, except what the VIP apply and status writer write). */
+export const MEMBER_RESOURCES: readonly MemberResource[] = [
+  { key: 'nodes', path: '/api/v1/nodes' },
+  { key: 'services', path: '/api/v1/services' },
+  { key: 'endpointslices', path: '/apis/discovery.k8s.io/v1/endpointslices' },
+  { key: 'serviceexports', path: '/apis/multicluster.x-k8s.io/v1beta1/serviceexports' },
+];
+
+function collectionPath(r: ConfigResource, namespace: string): string {
+  const base = r.group === '' ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
+  return r.inControllerNamespace ? `${base}/namespaces/${namespace}/${r.plural}` : `${base}/${r.plural}`;
+}
+
+/** One observed change, for mapping to work-queue keys. */
+export type Change =
+  | { scope: 'config'; resource: ConfigResource['key']; object: StoredObject; oldObject?: StoredObject }
+  | { scope: 'member'; clusterID: string; resource: string; object: StoredObject; oldObject?: StoredObject }
+  | { scope: 'reachability'; clusterID: string };
+
+export interface ProviderOptions {
+  config: ClusterClient;
+  /** The controller namespace (member kubeconfig Secrets live there). */
+  namespace: string;
+  fleetId: string;
+  settings?: TranslateSettings;
+  onChange: (c: Change) => void;
+  log?: Log;
+  metrics?: ControllerMetrics;
+  reflectorDefaults?: MemberReflectorDefaults;
+  /** Registers each reflector with readiness (`/readyz`). */
+  onReflector?: (r: Reflector, change: 'added' | 'removed') => void;
+  /** Builds member clients (tests may pass their own). */
+  makeMemberClient?: (clusterID: string, kubeconfig: string) => ClusterClient;
+}
+
+/** Watches the config cluster and every member; builds Snapshots. */
+export class FleetProvider {
+  readonly #o: ProviderOptions;
+  readonly #log: Log;
+  readonly #config = new Map<ConfigResource['key'], Reflector>();
+  readonly members: MemberSet;
+  #generation = 0;
+  #stopped = false;
+
+  constructor(opts: ProviderOptions) {
+    this.#o = opts;
+    this.#log = (opts.log ?? silentLog).child({ component: 'provider' });
+    this.members = new MemberSet({
+      resources: [...MEMBER_RESOURCES],
+      ...(opts.reflectorDefaults === undefined ? {} : { reflectorDefaults: opts.reflectorDefaults }),
+      ...(opts.makeMemberClient === undefined ? {} : { makeClient: opts.makeMemberClient }),
+      onEvent: (e: MemberEvent) => {
+        this.#generation++;
+        opts.onChange({
+          scope: 'member',
+          clusterID: e.clusterID,
+          resource: e.resource,
+          object: e.object,
+          ...(e.oldObject === undefined ? {} : { oldObject: e.oldObject }),
+        });
+      },
+      onReachability: (clusterID) => {
+        this.#generation++;
+        opts.onChange({ scope: 'reachability', clusterID });
+      },
+      ...(opts.onReflector === undefined ? {} : { onReflector: opts.onReflector }),
+      ...(opts.metrics === undefined ? {} : { reflectorMetrics: (c: string, r: string) => reflectorMetrics(opts.metrics!, c, r) }),
+      log: this.#log,
+    });
+  }
+
+  /** Bumped on every observed change: equal generations mean equal snapshots (minus `programmed`). */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Starts the config reflectors (optional groups only when served). */
+  async start(): Promise<void> {
+    const transport = kubeTransport(this.#o.config.kubeConfig);
+    for (const r of CONFIG_RESOURCES) {
+      if (r.optional && !(await this.#served(r))) {
+        this.#log.info({ group: r.group, version: r.version, plural: r.plural }, 'optional resource not served; not watched');
+        continue;
+      }
+      const refl = new Reflector({
+        transport,
+        path: collectionPath(r, this.#o.namespace),
+        cluster: 'config',
+        resource: r.key,
+        log: this.#log,
+        ...(this.#o.metrics === undefined ? {} : { metrics: reflectorMetrics(this.#o.metrics, 'config', r.key) }),
+      });
+      const changed = (object: StoredObject, oldObject?: StoredObject): void => {
+        this.#generation++;
+        if (r.key === 'fleetMembers' || r.key === 'secrets') this.#syncMembers();
+        this.#o.onChange({ scope: 'config', resource: r.key, object, ...(oldObject === undefined ? {} : { oldObject }) });
+      };
+      refl.on('add', (o) => changed(o));
+      refl.on('update', (o, n) => changed(n, o));
+      refl.on('delete', (o) => changed(o));
+      this.#config.set(r.key, refl);
+      this.#o.onReflector?.(refl, 'added');
+      refl.start();
+    }
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const r of this.#config.values()) r.stop();
+    this.members.stop();
+  }
+
+  /** True once every config reflector has listed (member readiness is reported per member). */
+  configSynced(): boolean {
+    return [...this.#config.values()].every((r) => r.hasSynced());
+  }
+
+  /** Config-cluster objects of one resource. */
+  list<T>(key: ConfigResource['key']): T[] {
+    return (this.#config.get(key)?.list() ?? []) as T[];
+  }
+
+  /** The Secret of that name in the controller namespace. */
+  secret(name: string): SecretLike | undefined {
+    return this.list<SecretLike>('secrets').find((s) => s.metadata?.name === name);
+  }
+
+  /** A Snapshot of everything seen so far. Plain data: translate may keep references to it. */
+  snapshot(extra: Pick<Snapshot, 'programmed' | 'current'> = {}): Snapshot {
+    const config: ConfigClusterSnapshot = {
+      gatewayClasses: this.list<GatewayClass>('gatewayClasses'),
+      gateways: this.list<Gateway>('gateways'),
+      tcpRoutes: this.list<TCPRoute>('tcpRoutes'),
+      udpRoutes: this.list<UDPRoute>('udpRoutes'),
+      referenceGrants: this.list<ReferenceGrant>('referenceGrants'),
+      serviceImports: [...this.list<ServiceImport>('serviceImports'), ...this.list<ServiceImport>('gkeServiceImports')],
+      fleetMembers: this.list<FleetMember>('fleetMembers'),
+      ilbConfigs: this.list<ILBConfig>('ilbConfigs'),
+      namespaces: this.list<Namespace>('namespaces'),
+    };
+    const members: Record<string, MemberSnapshot> = {};
+    for (const m of this.members.members()) {
+      members[m.clusterID] = {
+        clusterId: m.clusterID,
+        fleetMember: m.fleetMember,
+        reachability: m.reachability,
+        frozen: m.frozen,
+        ...(m.lastSyncTime === undefined ? {} : { lastSyncTime: m.lastSyncTime }),
+        serviceExports: this.members.list<ServiceExport & StoredObject>(m.clusterID, 'serviceexports'),
+        services: this.members.list<Service & StoredObject>(m.clusterID, 'services'),
+        endpointSlices: this.members.list<EndpointSlice & StoredObject>(m.clusterID, 'endpointslices'),
+        nodes: this.members.list<Node & StoredObject>(m.clusterID, 'nodes'),
+      };
+    }
+    return {
+      fleetId: this.#o.fleetId,
+      ...(this.#o.settings === undefined ? {} : { settings: this.#o.settings }),
+      config,
+      members,
+      ...extra,
+    };
+  }
+
+  #syncMembers(): void {
+    if (this.#stopped) return;
+    this.members.sync(this.list<FleetMember>('fleetMembers'), (name) => this.secret(name));
+  }
+
+  async #served(r: ConfigResource): Promise<boolean> {
+    try {
+      const doc = (await this.#o.config.getJson(`/apis/${r.group}/${r.version}`)) as { resources?: Array<{ name?: string }> };
+      return (doc.resources ?? []).some((x) => x.name === r.plural);
+    } catch (err) {
+      this.#log.debug({ group: r.group, err: errorMessage(err) }, 'discovery failed');
+      return false;
+    }
+  }
+}
