@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from './deploy-identity.ts';
@@ -82,5 +83,16 @@ describe('image contents (Dockerfile replayed without Docker)', () => {
     const r = await run(node, ['controller/cli.ts', '--help'], { cwd: app, timeout: 60_000 });
     expect(r.stdout + r.stderr).toMatch(/usage: fleet-ilb <command>/);
     expect(r.stdout + r.stderr).toMatch(/controller/);
+  });
+
+  it('knows every flag the Deployment passes (deploy/config/deployment.yaml against `controller --help`)', async () => {
+    const rendered = await run('kubectl', ['kustomize', join(repoRoot, 'deploy', 'config')], { maxBuffer: 16 * 1024 * 1024 });
+    const deploy = parseAllDocuments(rendered.stdout)
+      .map((d) => d.toJS() as { kind: string; spec?: { template: { spec: { containers: { args: string[] }[] } } } })
+      .find((o) => o.kind === 'Deployment')!;
+    const flags = deploy.spec!.template.spec.containers[0]!.args.map((a) => a.split('=')[0]!);
+    expect(flags.length).toBeGreaterThan(0);
+    const help = await run(node, ['controller/cli.ts', 'controller', '--help'], { cwd: app, timeout: 60_000 });
+    for (const f of flags) expect(help.stdout, f).toMatch(new RegExp(`^\\s+${f}[ =]`, 'm'));
   });
 });

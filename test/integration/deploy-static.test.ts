@@ -79,16 +79,16 @@ describe('RBAC shape (deploy/config, deploy/member)', () => {
     expect(roleRules(member).flatMap((r) => grants(r.rules as Rule[])).filter((g) => g.includes('secrets'))).toEqual([]);
   });
 
-  it('limits lease writes to the one Lease named fleet-ilb', () => {
+  it('limits lease writes to the one Lease named fleet-ilb-controller', () => {
     const role = one(config, 'Role', 'fleet-ilb-controller');
     const leases = grants(role.rules as Rule[]).filter((g) => g.startsWith('coordination.k8s.io/leases:')).sort();
     expect(leases).toEqual([
       'coordination.k8s.io/leases:create',
-      'coordination.k8s.io/leases:get@fleet-ilb',
-      'coordination.k8s.io/leases:update@fleet-ilb',
+      'coordination.k8s.io/leases:get@fleet-ilb-controller',
+      'coordination.k8s.io/leases:update@fleet-ilb-controller',
     ]);
     const deploy = one(config, 'Deployment', 'fleet-ilb-controller');
-    expect(deploy.spec.template.spec.containers[0].args).toContain('--leader-election-id=fleet-ilb');
+    expect(deploy.spec.template.spec.containers[0].args).toContain('--lease-name=fleet-ilb-controller');
   });
 
   it('writes Service status only in members, and ServiceImports only in multicluster.x-k8s.io', () => {
@@ -118,7 +118,7 @@ describe('controller Deployment (deploy/config)', () => {
   it('runs 2 replicas with leader election, spread over nodes and zones, kept by a PDB', () => {
     expect(deploy.spec.replicas).toBe(2);
     expect(c.args).toEqual(
-      expect.arrayContaining(['--leader-elect=true', '--leader-election-namespace=fleet-ilb-system', '--metrics-addr=:8080']),
+      expect.arrayContaining(['--leader-elect=true', '--namespace=fleet-ilb-system', '--metrics-addr=:8080']),
     );
     expect((pod.topologySpreadConstraints as { topologyKey: string }[]).map((t) => t.topologyKey).sort()).toEqual([
       'kubernetes.io/hostname',

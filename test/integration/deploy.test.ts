@@ -153,7 +153,7 @@ describe('RBAC as the controller identity', () => {
       q('create', 'events', { namespace: 'shop' }),
       q('create', 'events.events.k8s.io', { namespace: 'shop' }),
       q('create', 'leases.coordination.k8s.io', { namespace: NS }),
-      q('update', 'leases.coordination.k8s.io', { namespace: NS, name: 'fleet-ilb' }),
+      q('update', 'leases.coordination.k8s.io', { namespace: NS, name: 'fleet-ilb-controller' }),
       q('watch', 'secrets', { namespace: NS }),
     ];
     for (const a of allowed) expect(await canI(cfgId, a), JSON.stringify(a)).toBe(true);
@@ -165,7 +165,7 @@ describe('RBAC as the controller identity', () => {
       q('list', 'secrets'),
       q('get', 'secrets', { namespace: 'kube-system' }),
       q('update', 'leases.coordination.k8s.io', { namespace: NS, name: 'someone-else' }),
-      q('update', 'leases.coordination.k8s.io', { namespace: 'kube-system', name: 'fleet-ilb' }),
+      q('update', 'leases.coordination.k8s.io', { namespace: 'kube-system', name: 'fleet-ilb-controller' }),
       q('create', 'pods', { subresource: 'exec', namespace: 'kube-system' }),
       q('create', 'pods', { namespace: NS }),
       q('create', 'services', { namespace: 'shop' }),
