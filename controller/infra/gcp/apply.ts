@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // applyGce: make GCE hold exactly one Gateway's DesiredGce. observe (lists, observe.ts) -> plan (pure,
-// plan.ts) -> execute phase by phase, steps of one phase in parallel with bounded concurrency, stopping
-// after the first phase that fails (later phases depend on earlier ones: a forwarding rule must never
-// point at a backend service that is missing; reliability-battery.md A7).
+// plan.ts) -> execute in dependency order, independent steps in parallel with bounded concurrency
+// (plan.ts WAVES), stopping after the first wave that fails (later waves depend on earlier ones: a
+// forwarding rule must never point at a backend service that is missing; reliability-battery.md A7).
 // teardownGce: delete everything one Gateway owns, in reverse dependency order.
 //
 // Idempotency: nothing is written when the plan is empty, so applying the same DesiredGce twice makes
@@ -23,7 +23,7 @@ import { deleteForwardingRule, ensureForwardingRule } from './forwardingRule.ts'
 import { deleteHealthCheck, ensureHealthCheck } from './healthCheck.ts';
 import { deleteNeg, ensureNeg, syncNegEndpoints } from './neg.ts';
 import { negKey, observeGateway, type Observed } from './observe.ts';
-import { PHASES, endpointsToList, negProjects, planGce, wantedNames, type GcePlan, type PlanStep } from './plan.ts';
+import { PHASES, WAVES, endpointsToList, negProjects, planGce, wantedNames, type GcePlan, type Phase, type PlanStep } from './plan.ts';
 import { decodeStamp } from '../../naming/stamp.ts';
 import { deleteOwned } from './resource.ts';
 
@@ -32,8 +32,10 @@ export interface GceApplyDeps {
   cloud: GceCloud;
   /** This controller's fleet id (the stamp's `fleet`). */
   fleetId: string;
-  /** Parallel steps of one phase. Default 4. */
+  /** Steps in flight at once within a wave. Default 8. */
   concurrency?: number;
+  /** Run the phases strictly one after the other (DESIGN.md §4 order) instead of WAVES. */
+  strictOrder?: boolean;
   /** Plan only: read, diff, return the plan; no mutating call. */
   dryRun?: boolean;
   /** Called after each executed step (logs, events, metrics). */
@@ -171,16 +173,17 @@ function find<T extends { name: string }>(xs: readonly T[], name: string): T {
   return x;
 }
 
-/** Runs the steps phase by phase; returns the errors of the first failing phase (none = all done). */
+/** Runs the steps wave by wave; returns the errors of the first failing wave (none = all done). */
 async function execute(
   steps: readonly PlanStep[],
+  waves: ReadonlyArray<readonly Phase[]>,
   concurrency: number,
   run: (s: PlanStep) => Promise<void>,
   onStep: GceApplyDeps['onStep'],
   done: Set<PlanStep>,
 ): Promise<unknown[]> {
-  for (const phase of PHASES) {
-    const ps = steps.filter((s) => s.phase === phase);
+  for (const wave of waves) {
+    const ps = steps.filter((s) => wave.includes(s.phase));
     if (ps.length === 0) continue;
     const results = await mapLimit(ps, concurrency, async (s) => {
       await run(s);
@@ -205,7 +208,7 @@ async function execute(
 export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise<GceApplyResult> {
   if (desired.project !== deps.cloud.project) throw new Error(`DesiredGce project ${desired.project} != GceCloud project ${deps.cloud.project}`);
   const owner = ownerOf(desired, deps.fleetId);
-  const concurrency = deps.concurrency ?? 4;
+  const concurrency = deps.concurrency ?? 8;
   const ctx = collectingContext({ cloud: deps.cloud, project: desired.project, region: desired.region, owner });
   const emptyPlan: GcePlan = { steps: [], conflicts: [], blocked: [], addressProblems: [] };
   let observed: Observed;
@@ -267,7 +270,8 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
 
   const env: Env = { ctx, desired, observed, plan, vip: plan.vip };
   const done = new Set<PlanStep>();
-  const phaseErrors = await execute(plan.steps, concurrency, (s) => execStep(s, env), deps.onStep, done);
+  const waves = deps.strictOrder ? PHASES.map((p) => [p]) : WAVES;
+  const phaseErrors = await execute(plan.steps, waves, concurrency, (s) => execStep(s, env), deps.onStep, done);
   const errors = [...phaseErrors, ...blockedErrors];
 
   // Which desired forwarding rules exist now: those that existed and were not deleted (or whose
@@ -381,6 +385,7 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
   const done = new Set<PlanStep>();
   const errors = await execute(
     steps,
+    PHASES.map((p) => [p]),
     concurrency,
     async (s) => {
       const project = s.project ?? deps.cloud.project;
