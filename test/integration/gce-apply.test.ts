@@ -227,6 +227,19 @@ describe('applyGce: create and converge', () => {
   });
 });
 
+describe('instances (node tags and NICs for firewall targets and endpoint checks)', () => {
+  it('lists every instance with its zone, tags and NIC IP; GET of a missing one is undefined', async () => {
+    const c = cloud();
+    const all = await c.listAllInstances();
+    expect(all.map((x) => `${x.zone}/${x.instance.name}`).sort()).toEqual(Object.entries(NODES).map(([n, v]) => `${v.zone}/${n}`).sort());
+    const a1 = all.find((x) => x.instance.name === 'a-za-1')!.instance;
+    expect(a1.tags?.items).toEqual(['a-node']);
+    expect(a1.networkInterfaces?.[0]?.networkIP).toBe(NODES['a-za-1']!.ip);
+    expect((await c.getInstance(ZONE_B, 'b-zb-2'))?.networkInterfaces?.[0]?.networkIP).toBe(NODES['b-zb-2']!.ip);
+    expect(await c.getInstance(ZONE_A, 'no-such-vm')).toBeUndefined();
+  });
+});
+
 describe('ownership', () => {
   it('a foreign resource on a desired name is left untouched and reported as a UserError naming it', async () => {
     const g = oneListener();
