@@ -104,7 +104,7 @@ async function memory(): Promise<Record<string, number>> {
         zone,
         networkEndpointGroupResource: { name: 'neg', networkEndpointType: 'GCE_VM_IP', network: 'global/networks/vpc', subnetwork: `regions/${REGION}/subnetworks/nodes` },
       });
-      const mine = seed.projects[P]!.instances!.filter((i) => i.zone === zone);
+      const mine = seed.projects[P]!.instances.filter((i) => i.zone === zone);
       for (let i = 0; i < mine.length; i += 500) {
         await negs.attachNetworkEndpoints({
           project: P,

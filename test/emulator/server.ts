@@ -194,7 +194,6 @@ export class EmulatorServer {
     const e = this.engine;
     const of = (def: typeof ADDRESS): Array<Record<string, unknown>> =>
       e.all(undefined, def.collection)
-        .filter((r) => def !== HEALTH_CHECK || r.collection === 'healthChecks')
         .sort((a, b) => (a.path < b.path ? -1 : 1))
         .map((r) => render(e, def, r));
     return {

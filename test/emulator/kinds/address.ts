@@ -5,7 +5,7 @@
 
 import type { Engine, Mutation, Res } from '../engine.ts';
 import { ApiError } from '../errors.ts';
-import { type Scope, checkName, intToIp, ipToInt, malformed, parseCidr, parseRef, resourcePath, usableInSubnet, str, sameFingerprint } from '../model.ts';
+import { checkName, intToIp, ipToInt, malformed, parseCidr, parseRef, resourcePath, usableInSubnet, str, sameFingerprint } from '../model.ts';
 import { enumValues } from '../proto.ts';
 import { type Call, type Handler, type KindDef, aggregated, getHandler, labelFingerprint, listHandler, regionScopes, render, writable } from './common.ts';
 import { allocate } from './infra.ts';
@@ -157,7 +157,7 @@ function remove(c: Call): Mutation {
 }
 
 /** `setLabels` (addresses and forwarding rules): replaces labels; a stale `labelFingerprint` is 412. */
-export function setLabels(c: Call, collection: string, def: KindDef): Mutation {
+export function setLabels(c: Call, collection: string): Mutation {
   const path = resourcePath(c.project, c.scope, collection, c.params.resource!);
   const res = c.engine.must(path);
   const labels = (c.body.labels as Record<string, string> | undefined) ?? {};
@@ -180,7 +180,6 @@ export function setLabels(c: Call, collection: string, def: KindDef): Mutation {
       if (!sameFingerprint(given, cur.data.labelFingerprint)) {
         throw ApiError.conditionNotMet('Labels fingerprint either invalid or resource labels have changed');
       }
-      void def;
       return () => {
         cur.data.labels = labels;
         cur.data.labelFingerprint = labelFingerprint(labels);
@@ -188,8 +187,6 @@ export function setLabels(c: Call, collection: string, def: KindDef): Mutation {
     },
   };
 }
-
-const regionScope = (c: Call): Scope => c.scope;
 
 /** Address handlers. */
 export const addressHandlers: Record<string, Handler> = {
@@ -207,8 +204,5 @@ export const addressHandlers: Record<string, Handler> = {
   }),
   'addresses.insert': (c) => ({ mutation: insert(c) }),
   'addresses.delete': (c) => ({ mutation: remove(c) }),
-  'addresses.setLabels': (c) => {
-    void regionScope(c);
-    return { mutation: setLabels(c, 'addresses', ADDRESS) };
-  },
+  'addresses.setLabels': (c) => ({ mutation: setLabels(c, 'addresses') }),
 };

@@ -3,9 +3,9 @@
 // Regional backend services (internal passthrough): insert, get, list, patch (merge), update (replace), delete,
 // getHealth, with fingerprint locking and the backend/health-check rules of gcp-ilb-api.md §1.1.
 
-import type { Engine, Mutation, Res } from '../engine.ts';
+import type { Engine, Mutation } from '../engine.ts';
 import { ApiError } from '../errors.ts';
-import { type Scope, checkName, malformed, parseRef, regionOfZone, resourcePath, url, str, sameFingerprint } from '../model.ts';
+import { type Scope, checkName, malformed, parseRef, regionOfZone, resourcePath, str, sameFingerprint } from '../model.ts';
 import { enumValues } from '../proto.ts';
 import {
   type Call,
@@ -285,10 +285,3 @@ export const backendServiceHandlers: Record<string, Handler> = {
     type: 'BackendServiceAggregatedList',
   }),
 };
-
-/** The backend services of a project (for inventory). */
-export function backendServiceUrl(project: string, region_: string, name: string): string {
-  return url(`projects/${project}/regions/${region_}/backendServices/${name}`);
-}
-
-export type { Res };

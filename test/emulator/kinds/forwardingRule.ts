@@ -8,7 +8,7 @@ import type { Engine, Mutation, Res } from '../engine.ts';
 import { ApiError } from '../errors.ts';
 import { type Scope, checkName, ipToInt, malformed, parseRef, resourcePath, str, sameFingerprint } from '../model.ts';
 import { enumValues } from '../proto.ts';
-import { ADDRESS, addressForIp, checkInternalIp, resolveSubnet, setLabels } from './address.ts';
+import { addressForIp, checkInternalIp, resolveSubnet, setLabels } from './address.ts';
 import { PROTOCOL_PAIRS } from './backendService.ts';
 import {
   type Call,
@@ -218,7 +218,6 @@ function plan(e: Engine, c: Call, body: Record<string, unknown>, phase: 'request
     out.IPAddress = ipPlan.ip ?? allocate(e, sub);
     out.labelFingerprint = labelFingerprint(labels);
     out.fingerprint = e.fingerprint();
-    void ADDRESS;
     return out;
   };
 }
@@ -341,5 +340,5 @@ export const forwardingRuleHandlers: Record<string, Handler> = {
   'forwardingRules.insert': (c) => ({ mutation: insert(c) }),
   'forwardingRules.patch': (c) => ({ mutation: patch(c) }),
   'forwardingRules.delete': (c) => ({ mutation: remove(c) }),
-  'forwardingRules.setLabels': (c) => ({ mutation: setLabels(c, 'forwardingRules', FORWARDING_RULE) }),
+  'forwardingRules.setLabels': (c) => ({ mutation: setLabels(c, 'forwardingRules') }),
 };
