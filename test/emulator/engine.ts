@@ -94,6 +94,8 @@ export class Engine {
   readonly regions = new Set<string>();
   latencyMs: number;
   waitTimeoutMs: number;
+  /** Operations retained (and requestIds remembered) before the oldest finished ones are forgotten. */
+  opCap = 50_000;
   prober: Prober = () => 'HEALTHY';
   private readonly idRng: Rng;
   private fpCounter = 0;
@@ -268,6 +270,7 @@ export class Engine {
     if (m.scope.kind === 'zones') data.zone = url(`projects/${project}/zones/${m.scope.name}`);
     const op: OpRecord = { path, project, scope: m.scope, data, mutation: m, timers: [], waiters: new Set() };
     if (forcedError !== undefined) op.forcedError = forcedError;
+    this.pruneOps();
     this.ops.set(path, op);
     this.opsById.set(`${project}/${scopePath(m.scope)}/${id}`, op);
     if (requestId !== undefined) this.requestIds.set(`${project}/${requestId}`, op);
@@ -280,6 +283,18 @@ export class Engine {
       op.timers.push(setTimeout(() => this.finish(op), latency));
     }
     return op;
+  }
+
+  /** Keeps at most `opCap` operations (the oldest DONE ones go first), so long fault batteries stay bounded. */
+  private pruneOps(): void {
+    if (this.ops.size < this.opCap) return;
+    for (const op of this.ops.values()) {
+      if (this.ops.size < this.opCap * 0.9) break;
+      if (op.data.status !== 'DONE') continue;
+      this.deleteOp(op);
+      const rid = op.data.clientOperationId;
+      if (typeof rid === 'string' && this.requestIds.get(`${op.project}/${rid}`) === op) this.requestIds.delete(`${op.project}/${rid}`);
+    }
   }
 
   private hex(n: number): string {
