@@ -109,7 +109,9 @@ export class ApiError extends Error {
   /**
    * 400 resourceInUseByAnotherResource: "The <type> resource '<path>' is already being used by '<path>'" — e.g.
    * "The ssl_policy resource 'projects/…/sslPolicies/x' is already being used by 'projects/…/targetHttpsProxies/y'"
-   * in public terraform logs; cloud-provider-gcp `isInUsedByError` matches 400 + "being used by".
+   * in public terraform logs, "Error 400: The network_endpoint_group resource 'projects/…' is already being used by"
+   * in GoogleCloudPlatform/cloud-foundation-fabric#1972; cloud-provider-gcp `isInUsedByError` matches 400 +
+   * "being used by".
    */
   static inUse(type: string, path: string, by: string): ApiError {
     return new ApiError(400, 'resourceInUseByAnotherResource', `The ${type} resource '${path}' is already being used by '${by}'`);
