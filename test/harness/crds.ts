@@ -71,9 +71,11 @@ async function readYamlDir(dir: string): Promise<KubernetesObject[]> {
  * CRD is Established and every served version is in discovery and answers a list.
  * Objects that already exist (a restarted cluster keeps its data) are left as they are.
  */
-export async function installManifests(kc: KubeConfig, m: FleetManifests, timeoutMs = 60_000): Promise<void> {
+export async function installManifests(kc: KubeConfig, m: FleetManifests, timeoutMs = 60_000, log: (msg: string) => void = () => {}): Promise<void> {
+  const t0 = performance.now();
   await Promise.all([...m.crds, ...m.others].map((o) => createRaw(kc, o)));
-  await waitCrdsServed(kc, m.crds, timeoutMs);
+  log(`created ${m.crds.length} CRDs and ${m.others.length} other objects in ${Math.round(performance.now() - t0)} ms`);
+  await waitCrdsServed(kc, m.crds, timeoutMs, log);
 }
 
 // REST paths of the kinds we install. Raw requests, not client-node's typed APIs: those serialise
@@ -109,34 +111,71 @@ async function createRaw(kc: KubeConfig, obj: KubernetesObject): Promise<void> {
   throw new Error(`creating ${obj.kind ?? ''} ${obj.metadata?.name ?? ''}: HTTP ${status}: ${text.slice(0, 2000)}`);
 }
 
-/** Waits until each CRD is Established with its names accepted, and each served version is usable. */
-export async function waitCrdsServed(kc: KubeConfig, crds: readonly V1CustomResourceDefinition[], timeoutMs = 60_000): Promise<void> {
+/**
+ * Waits until every served version of every CRD is in discovery and answers a list, then checks
+ * that each CRD is Established with its names accepted.
+ *
+ * Discovery is polled per group/version (small documents); the CRDs themselves (the Gateway API
+ * ones are hundreds of kB each) are read once, at the end. The apiextensions discovery controller
+ * publishes a version only once its CRD is Established, so the final check normally passes at once.
+ */
+export async function waitCrdsServed(
+  kc: KubeConfig,
+  crds: readonly V1CustomResourceDefinition[],
+  timeoutMs = 60_000,
+  log: (msg: string) => void = () => {},
+): Promise<void> {
+  const t0 = performance.now();
+  const deadline = Date.now() + timeoutMs;
   const ext = kc.makeApiClient(ApiextensionsV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
-  const deadline = Date.now() + timeoutMs;
-  let pending = crds.map((c) => c.metadata?.name ?? '');
+  let pending = crds.flatMap((crd) =>
+    crd.spec.versions.filter((v) => v.served).map((v) => ({ group: crd.spec.group, version: v.name, plural: crd.spec.names.plural })),
+  );
+  let rounds = 0;
+  let problem = '';
+  const retry = async (): Promise<void> => {
+    if (Date.now() > deadline) throw new Error(`CRDs not served after ${timeoutMs} ms: ${problem}`);
+    await new Promise((r) => setTimeout(r, 100));
+  };
   while (pending.length > 0) {
+    rounds++;
+    const gvs = [...new Set(pending.map((p) => `${p.group}/${p.version}`))];
+    const discovered = new Map(
+      await Promise.all(
+        gvs.map(async (gv) => {
+          const [group = '', version = ''] = gv.split('/');
+          const res = await custom.getAPIResources({ group, version }).catch(() => undefined);
+          return [gv, new Set(res?.resources.map((r) => r.name) ?? [])] as const;
+        }),
+      ),
+    );
     const results = await Promise.all(
-      pending.map(async (name) => {
+      pending.map(async (p) => {
+        if (discovered.get(`${p.group}/${p.version}`)?.has(p.plural) !== true) return `${p.plural}.${p.group}/${p.version} not in discovery`;
         try {
-          const crd = await ext.readCustomResourceDefinition({ name });
-          const cond = (t: string): boolean => crd.status?.conditions?.some((c) => c.type === t && c.status === 'True') ?? false;
-          if (!cond('Established') || !cond('NamesAccepted')) return `${name} not Established`;
-          for (const v of crd.spec.versions.filter((x) => x.served)) {
-            const res = await custom.getAPIResources({ group: crd.spec.group, version: v.name });
-            if (!res.resources.some((r) => r.name === crd.spec.names.plural)) return `${crd.spec.names.plural}.${crd.spec.group}/${v.name} not in discovery`;
-            await custom.listClusterCustomObject({ group: crd.spec.group, version: v.name, plural: crd.spec.names.plural, limit: 1 });
-          }
+          await custom.listClusterCustomObject({ group: p.group, version: p.version, plural: p.plural, limit: 1 });
           return '';
         } catch (e) {
-          return `${name}: ${e instanceof ApiException ? `HTTP ${e.code}` : String(e)}`;
+          return `list ${p.plural}.${p.group}/${p.version}: ${e instanceof ApiException ? `HTTP ${e.code}` : String(e)}`;
         }
       }),
     );
-    const lastProblem = results.filter((r) => r !== '').join('; ');
     pending = pending.filter((_, i) => results[i] !== '');
-    if (pending.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`CRDs not served after ${timeoutMs} ms: ${lastProblem}`);
-    await new Promise((r) => setTimeout(r, 100));
+    problem = results.filter((r) => r !== '').join('; ');
+    if (pending.length > 0) await retry();
   }
+  const names = new Set(crds.map((c) => c.metadata?.name));
+  for (;;) {
+    const list = await ext.listCustomResourceDefinition();
+    const notReady = list.items
+      .filter((c) => names.has(c.metadata?.name))
+      .filter((c) => !['Established', 'NamesAccepted'].every((t) => c.status?.conditions?.some((x) => x.type === t && x.status === 'True')))
+      .map((c) => c.metadata?.name ?? '');
+    const missing = [...names].filter((n) => !list.items.some((c) => c.metadata?.name === n));
+    if (notReady.length === 0 && missing.length === 0) break;
+    problem = `not Established: ${[...notReady, ...missing].join(', ')}`;
+    await retry();
+  }
+  log(`CRDs served after ${Math.round(performance.now() - t0)} ms (${rounds} discovery rounds)`);
 }

@@ -415,8 +415,9 @@ class LocalCluster implements ClusterHandle {
       await this.launch();
       const t1 = performance.now();
       const manifests = await fleetManifests();
-      if (!this.started) await installManifests(this.kubeConfig(), manifests);
-      else await waitCrdsServed(this.kubeConfig(), manifests.crds);
+      const log = (m: string): void => this.log(`${this.name}: ${m}`);
+      if (!this.started) await installManifests(this.kubeConfig(), manifests, undefined, log);
+      else await waitCrdsServed(this.kubeConfig(), manifests.crds, undefined, log);
       this.started = true;
       this.log(`${this.name}: ready in ${Math.round(t1 - t0)} ms, CRDs served after ${Math.round(performance.now() - t1)} ms more`);
       await this.fleet.saveState();
@@ -536,7 +537,12 @@ function apiserverFlags(port: number, pki: ClusterPki, dataDir: string): string[
     '--allow-privileged=true',
     // Startup speed: no APF bootstrap objects, no profiling handlers.
     '--enable-priority-and-fairness=false', '--profiling=false',
+    // The endpoint reconciler would publish 127.0.0.1 as the `kubernetes` Service's endpoint, which
+    // the API rejects as loopback (and logs every 10 s); nothing needs that endpoint here.
+    '--endpoint-reconciler-type=none',
     '--v=0',
+    // Extra kube-apiserver flags (e.g. --feature-gates=...), space-separated.
+    ...(process.env.FLEET_ILB_APISERVER_FLAGS ?? '').split(/\s+/).filter((f) => f !== ''),
   ];
 }
 
