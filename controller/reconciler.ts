@@ -31,7 +31,11 @@ import type { EventRecorder } from './telemetry/events.ts';
 import { type Log, silentLog } from './telemetry/logger.ts';
 import type { ControllerMetrics } from './telemetry/metrics.ts';
 import { translate, type TranslateResult } from './translate/index.ts';
-import { FINALIZER, GCE_ANNOTATION_PROJECT, GCE_ANNOTATION_REGION } from './gateway/annotations.ts';
+import { FINALIZER } from './gateway/index.ts';
+
+/** Where a Gateway's GCE resources live; teardown needs it after its ILBConfig is gone. */
+export const GCE_ANNOTATION_PROJECT = 'fleetilb.io/gce-project';
+export const GCE_ANNOTATION_REGION = 'fleetilb.io/gce-region';
 
 export const GLOBAL_KEY = 'global';
 const GATEWAY_PREFIX = 'gateway:';
@@ -203,7 +207,7 @@ export class Reconciler {
       result = this.translate();
       ir = result.gateways.find((g) => g.key === gwKey) ?? ir;
     }
-    if (isFencedError(res.error)) throw res.error;
+    if (isFencedError(res.error)) throw asError(res.error);
 
     // The VIP Services need the VIP; without it they would be created without status.
     if (state.vip !== undefined) {
@@ -214,7 +218,7 @@ export class Reconciler {
     if (await this.#o.writers.setAnnotations(gw, desired)) kubeWrites++;
     this.outcomes.set(gwKey, { gceWrites: res.changes, kubeWrites, programmed: state });
     this.#report(gw, res);
-    if (res.error !== undefined && !isUserError(unwrap(res.error))) throw res.error;
+    if (res.error !== undefined && !isUserError(unwrap(res.error))) throw asError(res.error);
     return undefined;
   }
 
@@ -230,7 +234,7 @@ export class Reconciler {
       gceWrites = res.changes;
       if (!res.done) {
         this.#log.info({ gateway: gwKey, error: res.error === undefined ? undefined : errorMessage(res.error) }, 'teardown incomplete; retrying');
-        if (res.error !== undefined) throw res.error;
+        if (res.error !== undefined) throw asError(res.error);
         return { requeueAfterMs: this.#o.retryDelayMs ?? 15_000 };
       }
     }
@@ -355,6 +359,11 @@ function projectRegion(spec: unknown): { project?: string; region?: string } {
     ...(typeof o['project'] === 'string' ? { project: o['project'] } : {}),
     ...(typeof o['region'] === 'string' ? { region: o['region'] } : {}),
   };
+}
+
+/** Errors from apply are Error objects already; anything else is wrapped so stacks and brands survive. */
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(errorMessage(err));
 }
 
 function unwrap(err: unknown): unknown {

@@ -163,6 +163,11 @@ export class FleetProvider {
     return (this.#config.get(key)?.list() ?? []) as T[];
   }
 
+  /** The cache of one config resource (the status writer compares against it before writing). */
+  store(key: ConfigResource['key']): Reflector | undefined {
+    return this.#config.get(key);
+  }
+
   /** The Secret of that name in the controller namespace. */
   secret(name: string): SecretLike | undefined {
     return this.list<SecretLike>('secrets').find((s) => s.metadata?.name === name);

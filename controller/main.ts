@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// `fleet-ilb controller`: builds the clients, the provider, the reconciler and the runtime, and runs
+// them until SIGTERM/SIGINT. `startController` is the same program as a library (tests, the demo).
+//
+// Lifecycle (controller-runtime's manager, kubernetes-testing-and-client.md §3.7, §5):
+//   1. watch every cluster (all replicas: a standby has warm caches for a fast takeover);
+//   2. campaign for the Lease; only the leader runs workers, resync and sweep, and every write goes
+//      through the elector's fence (a deposed leader makes no write, DESIGN.md §6);
+//   3. on losing the lease: stop at once (the process exits; the Deployment restarts it);
+//   4. on SIGTERM: stop the workers (drain), release the lease, stop the watches.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { PassThroughClient } from 'google-auth-library';
+import { z } from 'zod';
+import { ClusterClient } from './clusters/client.ts';
+import { errorMessage } from './errors/index.ts';
+import { GceCloud, type ComputeClientOptions } from './infra/gcp/cloud/client.ts';
+import { FleetProvider, type Change } from './provider/index.ts';
+import { GLOBAL_KEY, gatewayKey, Reconciler } from './reconciler.ts';
+import { openFence, type Fence } from './runtime/fence.ts';
+import { kubeLeaseClient, LeaderElector } from './runtime/leaderelection.ts';
+import { runWorkers } from './runtime/workers.ts';
+import { WorkQueue } from './runtime/workqueue.ts';
+import { EventRecorder, kubeEventSink } from './telemetry/events.ts';
+import { createLogger, type Log } from './telemetry/logger.ts';
+import { createMetrics, gceCallObserver, queueMetrics, reconcileObserver, type ControllerMetrics } from './telemetry/metrics.ts';
+import { HealthServer } from './telemetry/server.ts';
+import { CONTROLLER_NAME } from './naming/stamp.ts';
+import { makeWriters } from './writers.ts';
+import { keysForChange } from './keys.ts';
+
+/** The controller's settings (flags and environment), validated at the boundary. */
+export const ControllerOptionsSchema = z.object({
+  /** Kubeconfig of the config cluster; absent = in-cluster service account. */
+  kubeconfig: z.string().optional(),
+  /** Namespace of member kubeconfig Secrets and the leader Lease. */
+  namespace: z.string().min(1).default('fleet-ilb-system'),
+  /** Fleet id (part of every GCE name and ownership stamp). Default: the config cluster's kube-system UID. */
+  fleetId: z.string().regex(/^[a-z0-9][-a-z0-9]{0,62}$/, 'fleet id: lowercase letters, digits and dashes').optional(),
+  /** Compute API endpoint override, e.g. `http://127.0.0.1:8085` for the emulator. Absent = Google. */
+  computeEndpoint: z.url().optional(),
+  /** Default GCP project for calls that name none (each Gateway uses its ILBConfig's project). */
+  project: z.string().default('unset'),
+  /** `host:port` of /healthz, /readyz and /metrics. Port 0 = any free port. */
+  metricsAddr: z.string().regex(/^[^:]*:\d+$/).default('0.0.0.0:8080'),
+  leaderElect: z.boolean().default(true),
+  leaseName: z.string().default('fleet-ilb-controller'),
+  leaseDurationMs: z.number().int().positive().default(15_000),
+  renewDeadlineMs: z.number().int().positive().default(10_000),
+  retryPeriodMs: z.number().int().positive().default(2_000),
+  /** Unique per replica (pod name). */
+  identity: z.string().optional(),
+  workers: z.number().int().min(1).max(64).default(4),
+  /** Periodic jittered resync of every Gateway; it must write nothing when nothing changed. */
+  resyncPeriodMs: z.number().int().min(0).default(10 * 60_000),
+  /** Periodic sweep of GCE resources no Gateway owns. */
+  sweepPeriodMs: z.number().int().min(0).default(30 * 60_000),
+  sweepMinAgeMs: z.number().int().min(0).default(10 * 60_000),
+  /** Maintain multicluster.x-k8s.io ServiceImports from the members' ServiceExports. */
+  mcsImporter: z.boolean().default(true),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+export type ControllerOptions = z.input<typeof ControllerOptionsSchema>;
+
+/** A running controller. */
+export interface RunningController {
+  readonly fleetId: string;
+  readonly reconciler: Reconciler;
+  readonly provider: FleetProvider;
+  readonly metrics: ControllerMetrics;
+  /** http://host:port of /healthz, /readyz, /metrics. */
+  readonly healthUrl: string;
+  isLeader(): boolean;
+  ready(): boolean;
+  /** Enqueue every Gateway (what the periodic resync does). */
+  resyncAll(): void;
+  /** Resolves when the controller stopped by itself (lease lost) or by stop(). */
+  readonly done: Promise<'stopped' | 'lease-lost'>;
+  stop(): Promise<void>;
+}
+
+/** Starts the controller; resolves once it serves health endpoints and watches every cluster. */
+export async function startController(input: ControllerOptions, log?: Log): Promise<RunningController> {
+  const o = ControllerOptionsSchema.parse(input);
+  const logger = log ?? createLogger({ level: o.logLevel });
+  const metrics = createMetrics({ processMetrics: true });
+  const config = o.kubeconfig === undefined ? ClusterClient.inCluster('config') : ClusterClient.fromFile('config', o.kubeconfig);
+  const fleetId = o.fleetId ?? (await defaultFleetId(config));
+  const identity = o.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
+
+  // Leader election first: its fence guards every writer below.
+  let elector: LeaderElector | undefined;
+  let fence: Fence = openFence;
+  if (o.leaderElect) {
+    elector = new LeaderElector({
+      lease: kubeLeaseClient(config, o.namespace, o.leaseName),
+      identity,
+      leaseDurationMs: o.leaseDurationMs,
+      renewDeadlineMs: o.renewDeadlineMs,
+      retryPeriodMs: o.retryPeriodMs,
+      log: logger,
+    });
+    fence = elector;
+  }
+
+  const queue = new WorkQueue<string>({ metrics: queueMetrics(metrics, 'gateways') });
+  const health = new HealthServer({ ...hostPort(o.metricsAddr), registry: metrics.registry, log: logger });
+  const provider: FleetProvider = new FleetProvider({
+    config,
+    namespace: o.namespace,
+    fleetId,
+    settings: { mcsImporter: o.mcsImporter },
+    log: logger,
+    metrics,
+    onReflector: (r, change) => {
+      if (change === 'added' && r.cluster === 'config') health.registerReflector(r);
+    },
+    onChange: (c: Change) => {
+      for (const k of keysForChange(c, provider)) queue.add(k);
+    },
+  });
+
+  const clientOptions: ComputeClientOptions = {};
+  if (o.computeEndpoint !== undefined) {
+    const u = new URL(o.computeEndpoint);
+    clientOptions.apiEndpoint = u.hostname;
+    clientOptions.port = Number(u.port || (u.protocol === 'http:' ? 80 : 443));
+    clientOptions.protocol = u.protocol === 'http:' ? 'http' : 'https';
+    // A local endpoint (the emulator) takes no credentials; never hunt for ADC there.
+    clientOptions.authClient = new PassThroughClient();
+  }
+  const cloud = new GceCloud({
+    project: o.project,
+    clientOptions,
+    onCall: gceCallObserver(metrics),
+    canWrite: () => fence.canWrite(),
+  });
+  const events = new EventRecorder({ sink: kubeEventSink(config), controller: CONTROLLER_NAME, instance: identity, fence, log: logger });
+  const writers = makeWriters({ config, provider, fleetId, fence, log: logger });
+  const reconciler = new Reconciler({ provider, cloud, fleetId, writers, fence, events, metrics, log: logger, sweepMinAgeMs: o.sweepMinAgeMs });
+
+  const port = await health.listen();
+  if (elector !== undefined) health.registerElector(elector);
+  health.addReadinessCheck('members', () => ({
+    ok: provider.members.members().every((m) => m.synced || m.frozen),
+    detail: 'member caches not synced',
+  }));
+  await provider.start();
+
+  const stopCtl = new AbortController();
+  const timers: Array<ReturnType<typeof setTimeout>> = [];
+  const resyncAll = (): void => {
+    queue.add(GLOBAL_KEY, { priority: 'low' });
+    for (const g of provider.list<{ metadata: { namespace?: string; name: string } }>('gateways')) {
+      queue.add(gatewayKey(g.metadata.namespace ?? '', g.metadata.name), { priority: 'low' });
+    }
+  };
+  const every = (periodMs: number, fn: () => void | Promise<void>): void => {
+    if (periodMs <= 0) return;
+    const tick = (): void => {
+      // ±10 % jitter so replicas and controllers do not list in lockstep (controller-runtime SyncPeriod).
+      const t = setTimeout(() => {
+        if (stopCtl.signal.aborted) return;
+        Promise.resolve(fn()).catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'periodic task failed')).finally(tick);
+      }, periodMs * (0.9 + Math.random() * 0.2));
+      t.unref();
+      timers.push(t);
+    };
+    tick();
+  };
+
+  let leading = !o.leaderElect;
+  let workersFinished: Promise<void> = Promise.resolve();
+  const startLeading = async (): Promise<void> => {
+    leading = true;
+    metrics.leader.set(1);
+    logger.info({ identity }, 'leading: waiting for caches');
+    // Nothing reconciles before the config caches have synced (controller-runtime CacheSyncTimeout).
+    while (!provider.configSynced() && !stopCtl.signal.aborted) await new Promise((r) => setTimeout(r, 50));
+    workersFinished = runWorkers({ queue, reconcile: (k) => reconciler.reconcile(k), workers: o.workers, observe: reconcileObserver(metrics) }).finished;
+    resyncAll();
+    every(o.resyncPeriodMs, resyncAll);
+    every(o.sweepPeriodMs, async () => {
+      const n = await reconciler.sweep();
+      if (n > 0) logger.info({ deleted: n }, 'sweep deleted orphaned GCE resources');
+    });
+  };
+
+  let resolveDone!: (v: 'stopped' | 'lease-lost') => void;
+  const done = new Promise<'stopped' | 'lease-lost'>((r) => (resolveDone = r));
+  let stopping: Promise<void> | undefined;
+  const stop = (reason: 'stopped' | 'lease-lost'): Promise<void> => {
+    stopping ??= (async () => {
+      stopCtl.abort();
+      for (const t of timers) clearTimeout(t);
+      queue.shutDown();
+      await Promise.race([workersFinished, new Promise((r) => setTimeout(r, 30_000))]);
+      if (elector !== undefined) await elector.stop();
+      provider.stop();
+      await cloud.close();
+      await health.close();
+      logger.info({ reason }, 'controller stopped');
+      resolveDone(reason);
+    })();
+    return stopping;
+  };
+
+  if (elector !== undefined) {
+    const e = elector;
+    void e.run().then(() => {
+      if (e.state() === 'lost') {
+        logger.error({ identity }, 'leader election lost: stopping');
+        void stop('lease-lost');
+      }
+    });
+    const wait = setInterval(() => {
+      if (e.isLeader() && !leading) void startLeading();
+      if (stopCtl.signal.aborted) clearInterval(wait);
+    }, 50);
+  } else {
+    await startLeading();
+  }
+
+  return {
+    fleetId,
+    reconciler,
+    provider,
+    metrics,
+    healthUrl: `http://127.0.0.1:${port}`,
+    isLeader: () => leading && fence.canWrite(),
+    ready: () => health.ready(),
+    resyncAll,
+    done,
+    stop: () => stop('stopped'),
+  };
+}
+
+/** The fleet id default: the config cluster's kube-system namespace UID (stable for its life). */
+async function defaultFleetId(config: ClusterClient): Promise<string> {
+  const ns = await config.core.readNamespace({ name: 'kube-system' });
+  const uid = ns.metadata?.uid;
+  if (uid === undefined) throw new Error('kube-system has no uid; pass --fleet-id');
+  return uid.toLowerCase();
+}
+
+function hostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i) || '0.0.0.0', port: Number(addr.slice(i + 1)) };
+}
+
+const USAGE = `usage: fleet-ilb controller [flags]
+
+  --kubeconfig PATH          config cluster kubeconfig (default: in-cluster service account)
+  --namespace NS             controller namespace: member Secrets, leader Lease (fleet-ilb-system)
+  --fleet-id ID              fleet id in GCE names and stamps (default: config kube-system UID)
+  --compute-endpoint URL     Compute API endpoint override, e.g. http://127.0.0.1:8085 (emulator)
+  --project ID               default GCP project (each Gateway uses its ILBConfig's project)
+  --metrics-addr HOST:PORT   /healthz /readyz /metrics (0.0.0.0:8080)
+  --leader-elect=false       run without leader election (single replica only)
+  --lease-name NAME          leader Lease name (fleet-ilb-controller)
+  --workers N                concurrent reconciles (4)
+  --resync-period SECONDS    periodic resync of every Gateway (600)
+  --sweep-period SECONDS     periodic sweep of orphaned GCE resources (1800)
+  --mcs-importer=false       do not maintain ServiceImports (another MCS implementation does)
+  --log-level LEVEL          trace|debug|info|warn|error (info)
+
+Every flag can also be set by environment: FLEET_ILB_<FLAG> (e.g. FLEET_ILB_COMPUTE_ENDPOINT).
+`;
+
+const FLAGS = ['kubeconfig', 'namespace', 'fleet-id', 'compute-endpoint', 'project', 'metrics-addr', 'leader-elect', 'lease-name', 'workers', 'resync-period', 'sweep-period', 'mcs-importer', 'log-level', 'identity'] as const;
+
+/** Parses flags (then FLEET_ILB_* environment variables) into ControllerOptions. */
+export function parseControllerArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ControllerOptions {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const f of FLAGS) options[f] = { type: 'string' };
+  const { values: parsed } = parseArgs({
+    args: argv,
+    options,
+    strict: true,
+    allowPositionals: false,
+  });
+  const values = parsed as Record<string, string | boolean | undefined>;
+  if (values['help'] === true) throw new UsageRequested();
+  const get = (f: (typeof FLAGS)[number]): string | undefined => {
+    const v = values[f];
+    if (typeof v === 'string') return v;
+    return env[`FLEET_ILB_${f.toUpperCase().replaceAll('-', '_')}`];
+  };
+  const bool = (v: string | undefined): boolean | undefined => (v === undefined ? undefined : v === 'true' || v === '1');
+  const seconds = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v) * 1000);
+  const opts: Record<string, unknown> = {
+    kubeconfig: get('kubeconfig'),
+    namespace: get('namespace'),
+    fleetId: get('fleet-id'),
+    computeEndpoint: get('compute-endpoint'),
+    project: get('project'),
+    metricsAddr: get('metrics-addr'),
+    leaderElect: bool(get('leader-elect')),
+    leaseName: get('lease-name'),
+    workers: get('workers') === undefined ? undefined : Number(get('workers')),
+    resyncPeriodMs: seconds(get('resync-period')),
+    sweepPeriodMs: seconds(get('sweep-period')),
+    mcsImporter: bool(get('mcs-importer')),
+    logLevel: get('log-level'),
+    identity: get('identity') ?? env['POD_NAME'],
+  };
+  for (const k of Object.keys(opts)) if (opts[k] === undefined) delete opts[k];
+  return opts;
+}
+
+class UsageRequested extends Error {}
+
+/** `fleet-ilb controller` entry point. */
+export async function main(argv: string[]): Promise<number> {
+  let opts: ControllerOptions;
+  try {
+    opts = ControllerOptionsSchema.parse(parseControllerArgs(argv));
+  } catch (err) {
+    if (err instanceof UsageRequested) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const msg = err instanceof z.ZodError ? z.prettifyError(err) : errorMessage(err);
+    process.stderr.write(`fleet-ilb controller: ${msg}\n\n${USAGE}`);
+    return 2;
+  }
+  const log = createLogger({ level: opts.logLevel ?? 'info' });
+  let running: RunningController;
+  try {
+    running = await startController(opts, log);
+  } catch (err) {
+    log.error({ err: errorMessage(err) }, 'controller failed to start');
+    return 1;
+  }
+  const onSignal = (sig: string): void => {
+    log.info({ signal: sig }, 'shutting down');
+    void running.stop();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  const why = await running.done;
+  return why === 'lease-lost' ? 1 : 0;
+}
