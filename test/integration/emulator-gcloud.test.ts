@@ -122,7 +122,7 @@ describe('gcloud against the Compute API emulator', () => {
     } finally {
       await other.stop();
     }
-  });
+  }, 400_000);
 
   it('gets the real in-use errors when tearing down in the wrong order', async () => {
     const hc = await gcloud('compute', 'health-checks', 'delete', 'hc1', `--region=${REGION}`, '--quiet');
@@ -165,5 +165,5 @@ describe('gcloud against the Compute API emulator', () => {
     expect(list.stderr).toContain('Listed 0 items.');
     // gcloud used the batch endpoint or plain calls, never an unknown route.
     expect(emu.audit().filter((e) => e.method === 'unknown' || e.status === 501)).toEqual([]);
-  });
+  }, 300_000);
 });
