@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// `fleet-ilb demo` (`npm run demo`): the whole product on one machine. A local fleet of real
+// kube-apiservers (config + members), the Compute API emulator seeded with the members' node VMs, the
+// controller running against both, and the example (examples/store by default) applied. Once every
+// Gateway is Programmed it prints what a user would look at: the Gateway's status, the routes'
+// conditions, the VIP Services in the members and the Google Cloud resources the controller created
+// (read back from the emulator); then how to look at them with kubectl and gcloud. It keeps running
+// (try `kubectl apply` on the clusters) until Ctrl-C, and tears everything down.
+//
+//   fleet-ilb demo [--members N] [--dir D] [--example NAME] [--operation-latency-ms N]
+//                  [--timeout-seconds N] [--exit-after-ready]
+//
+// stdout: the report, then, as its last line, one JSON object (kubeconfigs, emulator URL, controller
+// health/metrics URLs, each Gateway's VIP). Progress and controller logs: stderr.
+
+import { parseArgs } from 'node:util';
+import type { Emulator } from '../emulator/index.ts';
+import { GATEWAY_API, gatewayCondition, routeCondition, waitGatewayCondition, type GatewayObject, type RouteObject } from '../fixtures/conditions.ts';
+import { ofKind } from '../fixtures/example.ts';
+import type { KObject } from '../fixtures/kube.ts';
+import { startScenario, type Scenario } from '../fixtures/scenario.ts';
+
+const USAGE = `usage: fleet-ilb demo [flags]
+
+  --members N                 member clusters (default 2; members the example lacks get a generated copy)
+  --dir D                     fleet directory (default: a new temp dir, removed at exit)
+  --example NAME|DIR          example under examples/ (default store)
+  --operation-latency-ms N    emulator: time each GCE operation takes (default 0)
+  --timeout-seconds N         give up when the Gateways are not Programmed by then (default 300)
+  --exit-after-ready          tear down and exit 0 once every Gateway is Programmed (CI smoke test)
+  --log-level LEVEL           controller log level on stderr (default warn)
+`;
+
+/** What the last stdout line holds. */
+export interface DemoInfo {
+  dir: string;
+  kubeconfigs: Record<string, string>;
+  emulator: string;
+  controller: { health: string; metrics: string };
+  gateways: Array<{ namespace: string; name: string; vip: string | undefined; programmed: boolean }>;
+}
+
+/** Entry point of `fleet-ilb demo`. */
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        members: { type: 'string' },
+        dir: { type: 'string' },
+        example: { type: 'string' },
+        'operation-latency-ms': { type: 'string' },
+        'timeout-seconds': { type: 'string' },
+        'exit-after-ready': { type: 'boolean' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const int = (v: string | undefined, def: number, min: number, max: number, flag: string): number => {
+    const n = v === undefined ? def : Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new RangeError(`--${flag} must be an integer between ${min} and ${max}`);
+    return n;
+  };
+  let members: number | undefined, latency: number, timeoutS: number;
+  try {
+    members = values.members === undefined ? undefined : int(values.members, 2, 1, 25, 'members');
+    latency = int(values['operation-latency-ms'], 0, 0, 600_000, 'operation-latency-ms');
+    timeoutS = int(values['timeout-seconds'], 300, 1, 86_400, 'timeout-seconds');
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const logLevel = values['log-level'] ?? 'warn';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
+    process.stderr.write(`--log-level must be trace, debug, info, warn, error or silent\n\n${USAGE}`);
+    return 2;
+  }
+
+  const t0 = performance.now();
+  const progress = (m: string): void => {
+    process.stderr.write(`[demo ${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${m}\n`);
+  };
+
+  // Ctrl-C at any time: stop what runs, in order. The fleet harness also stops its fleets on the
+  // signal; both stops are idempotent.
+  let interrupted = false;
+  let wake: () => void = () => {};
+  const interruptedP = new Promise<void>((r) => (wake = r));
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interrupted) return;
+    interrupted = true;
+    progress(`${sig}: shutting down`);
+    wake();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let scenario: Scenario | undefined;
+  let code = 0;
+  try {
+    progress('starting (the first run builds the test control plane from Go sources: several minutes, once)');
+    const starting = startScenario({
+      ...(members === undefined ? {} : { members }),
+      ...(values.dir === undefined ? {} : { dir: values.dir }),
+      ...(values.example === undefined ? {} : { example: values.example }),
+      operationLatencyMs: latency,
+      controller: { logLevel: logLevel as 'warn' },
+      log: progress,
+    });
+    const first = await Promise.race([starting, interruptedP.then(() => undefined)]);
+    if (first === undefined) {
+      // Interrupted while starting: startScenario cleans up after itself only on failure, so wait for
+      // it and stop what it started.
+      scenario = await starting.catch(() => undefined);
+      return 130;
+    }
+    scenario = first;
+    const s = scenario;
+    const gateways = ofKind(s.objects['config'] ?? [], 'Gateway');
+    if (gateways.length === 0) throw new Error('the example has no Gateway in config/');
+    progress(`waiting for ${gateways.map((g) => `Gateway ${g.metadata.namespace ?? 'default'}/${g.metadata.name}`).join(', ')} to be Programmed`);
+    const ready = await Promise.race([
+      Promise.all(gateways.map((g) => waitGatewayCondition(s.kube('config'), g.metadata.namespace ?? 'default', g.metadata.name, 'Programmed', timeoutS * 1000))),
+      interruptedP.then(() => undefined),
+    ]);
+    if (ready === undefined) return 130;
+    progress(`every Gateway is Programmed (${((performance.now() - t0) / 1000).toFixed(1)} s after start)`);
+
+    const out = await report(s, ready);
+    process.stdout.write(out.text);
+    process.stdout.write(`${JSON.stringify(out.info)}\n`);
+    if (values['exit-after-ready'] === true) return 0;
+
+    progress('running; Ctrl-C stops and removes everything');
+    // Nodes the user adds get a VM in the emulator (on GCE the VM exists before its Node).
+    const sync = setInterval(() => {
+      s.syncInstances().then(
+        (n) => {
+          if (n > 0) progress(`seeded ${n} VM(s) in the emulator for new Nodes`);
+        },
+        (e: unknown) => progress(`VM sync: ${e instanceof Error ? e.message : String(e)}`),
+      );
+    }, 2_000);
+    await interruptedP;
+    clearInterval(sync);
+    return 0;
+  } catch (e) {
+    progress(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    code = 1;
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (scenario !== undefined) {
+      progress('stopping the controller, the emulator and the fleet');
+      await scenario.stop();
+    }
+    progress('stopped');
+    // The fleet harness may still hold timers of its stop path; they must not delay the exit.
+    setTimeout(() => process.exit(process.exitCode ?? code), 1_000).unref();
+  }
+}
+
+/** The human report and the machine-readable line. */
+async function report(s: Scenario, gateways: GatewayObject[]): Promise<{ text: string; info: DemoInfo }> {
+  const lines: string[] = [];
+  const say = (l = ''): void => {
+    lines.push(l);
+  };
+  const config = s.kube('config');
+  const routeKinds = ['TCPRoute', 'UDPRoute'];
+  const routes: RouteObject[] = [];
+  for (const kind of routeKinds) {
+    const declared = ofKind(s.objects['config'] ?? [], kind);
+    for (const r of declared) {
+      const live = await config.get<RouteObject>(GATEWAY_API, kind, r.metadata.name, r.metadata.namespace);
+      if (live !== undefined) routes.push(live);
+    }
+  }
+
+  say('');
+  say('==================================================================================');
+  say(' fleet-ilb demo: one internal passthrough load balancer for the fleet');
+  say('==================================================================================');
+  for (const gw of gateways) {
+    const key = `${gw.metadata.namespace}/${gw.metadata.name}`;
+    say('');
+    say(`Gateway ${key} (class ${gw.spec.gatewayClassName}), config cluster`);
+    say(`  addresses: ${(gw.status?.addresses ?? []).map((a) => `${a.value} (${a.type ?? 'IPAddress'})`).join(', ') || '(none)'}`);
+    for (const c of gw.status?.conditions ?? []) say(`  condition ${c.type}=${c.status} reason=${c.reason}${c.message ? `: ${c.message}` : ''}`);
+    for (const l of gw.status?.listeners ?? []) {
+      const spec = gw.spec.listeners.find((x) => x.name === l.name);
+      const conds = (l.conditions ?? []).map((c) => `${c.type}=${c.status}`).join(' ');
+      say(`  listener ${l.name} ${spec?.protocol ?? ''}/${spec?.port ?? ''}: attachedRoutes=${l.attachedRoutes} ${conds}`);
+    }
+    for (const r of routes) {
+      const acc = routeCondition(r, key, 'Accepted');
+      const res = routeCondition(r, key, 'ResolvedRefs');
+      if (acc === undefined && res === undefined) continue;
+      say(`  route ${r.kind} ${r.metadata.namespace}/${r.metadata.name}: Accepted=${acc?.status ?? '?'} (${acc?.reason ?? ''}) ResolvedRefs=${res?.status ?? '?'} (${res?.reason ?? ''})`);
+    }
+    if (gatewayCondition(gw, 'Programmed')?.status !== 'True') say('  NOT programmed');
+  }
+
+  // Member side: the VIP Services fleet-ilb created next to each exported Service.
+  say('');
+  say('VIP Services in the members (what Cilium / kube-proxy program: VIP -> local pods)');
+  for (const m of s.fleet.members) {
+    const svcs = (await s.kube(m.name).list<KObject & { spec?: Record<string, unknown>; status?: { loadBalancer?: { ingress?: Array<{ ip?: string; ipMode?: string }> } } }>('v1', 'Service')).filter(
+      (x) => x.spec?.['loadBalancerClass'] === 'fleetilb.io/vip',
+    );
+    if (svcs.length === 0) say(`  ${m.name}: (none)`);
+    for (const v of svcs) {
+      const ports = ((v.spec?.['ports'] ?? []) as Array<{ port: number; protocol?: string; targetPort?: unknown }>).map((p) => `${p.protocol ?? 'TCP'}/${p.port}->${String(p.targetPort)}`).join(',');
+      const ingress = (v.status?.loadBalancer?.ingress ?? []).map((i) => `${i.ip ?? '?'}${i.ipMode ? ` (ipMode ${i.ipMode})` : ''}`).join(', ') || '(no ingress yet)';
+      say(`  ${m.name}: ${v.metadata.namespace}/${v.metadata.name} ${ports} externalTrafficPolicy=${String(v.spec?.['externalTrafficPolicy'])} ingress=${ingress}`);
+    }
+  }
+
+  say('');
+  say(`Google Cloud resources (Compute API emulator, project ${s.gcp.project}, region ${s.gcp.region})`);
+  for (const l of gceReport(s.emulator)) say(`  ${l}`);
+
+  const kubeconfigs: Record<string, string> = { config: s.fleet.config.kubeconfigPath };
+  for (const m of s.fleet.members) kubeconfigs[m.name] = m.kubeconfigPath;
+  const health = s.controller?.healthUrl ?? '';
+  const gcloudEnv = `CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=${s.emulator.url}/compute/v1/ CLOUDSDK_AUTH_DISABLE_CREDENTIALS=true CLOUDSDK_CORE_PROJECT=${s.gcp.project}`;
+  const first = gateways[0]!;
+  const m0 = s.fleet.members[0];
+  say('');
+  say('Try it (while this runs):');
+  say(`  kubectl --kubeconfig ${kubeconfigs['config']} get gateway,tcproute,serviceimport -A`);
+  say(`  kubectl --kubeconfig ${kubeconfigs['config']} -n ${first.metadata.namespace} get gateway ${first.metadata.name} -o yaml`);
+  say(`  kubectl --kubeconfig ${kubeconfigs['config']} get fleetmembers`);
+  if (m0 !== undefined) {
+    say(`  kubectl --kubeconfig ${m0.kubeconfigPath} get nodes,services,endpointslices,serviceexports -A`);
+    say(`  # move a pod: edit the EndpointSlice (nodeName), watch the NEG endpoints follow`);
+    say(`  kubectl --kubeconfig ${m0.kubeconfigPath} -n store edit endpointslice`);
+  }
+  say(`  ${gcloudEnv} gcloud compute forwarding-rules list`);
+  say(`  ${gcloudEnv} gcloud compute network-endpoint-groups list`);
+  say(`  ${gcloudEnv} gcloud compute backend-services get-health <name> --region ${s.gcp.region}`);
+  say(`  curl -s ${health}/metrics | grep ^fleet_ilb`);
+  say(`  (new Nodes get a VM in the emulator within 2 s; Ctrl-C stops everything)`);
+  say('');
+
+  const info: DemoInfo = {
+    dir: s.fleet.dir,
+    kubeconfigs,
+    emulator: s.emulator.url,
+    controller: { health: `${health}/healthz`, metrics: `${health}/metrics` },
+    gateways: gateways.map((g) => ({
+      namespace: g.metadata.namespace ?? 'default',
+      name: g.metadata.name,
+      vip: g.status?.addresses?.[0]?.value,
+      programmed: gatewayCondition(g, 'Programmed')?.status === 'True',
+    })),
+  };
+  return { text: `${lines.join('\n')}\n`, info };
+}
+
+/** The emulator's inventory, as a user would list it with gcloud. */
+export function gceReport(emulator: Emulator): string[] {
+  const inv = emulator.inventory();
+  const last = (u: unknown): string => (typeof u === 'string' ? (u.split('/').pop() ?? u) : '');
+  const zoneOf = (u: unknown): string => (typeof u === 'string' ? (/\/zones\/([^/]+)\//.exec(u)?.[1] ?? '') : '');
+  const out: string[] = [];
+  const str = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v));
+  for (const a of inv.addresses) out.push(`address          ${str(a['name'])}: ${str(a['address'])} ${str(a['addressType'])} purpose=${str(a['purpose'])} subnetwork=${last(a['subnetwork'])}`);
+  for (const h of inv.healthChecks) {
+    const type = str(h['type']);
+    const spec = (h[`${type.toLowerCase()}HealthCheck`] ?? {}) as Record<string, unknown>;
+    out.push(`health check     ${str(h['name'])}: ${type} port=${str(spec['port'] ?? spec['portSpecification'])}${spec['requestPath'] !== undefined ? ` path=${str(spec['requestPath'])}` : ''} every ${str(h['checkIntervalSec'])}s`);
+  }
+  for (const b of inv.backendServices) {
+    out.push(`backend service  ${str(b['name'])}: ${str(b['loadBalancingScheme'])} ${str(b['protocol'])} health check ${((b['healthChecks'] ?? []) as unknown[]).map(last).join(',')}`);
+    for (const be of (b['backends'] ?? []) as Array<Record<string, unknown>>) out.push(`                   backend NEG ${zoneOf(be['group'])}/${last(be['group'])} (${str(be['balancingMode'])})`);
+  }
+  for (const f of inv.forwardingRules) {
+    out.push(`forwarding rule  ${str(f['name'])}: ${str(f['IPAddress'])} ${str(f['IPProtocol'])} ports=${((f['ports'] ?? []) as unknown[]).map(str).join(',')} -> ${last(f['backendService'])}`);
+  }
+  for (const n of [...inv.networkEndpointGroups].sort((x, y) => `${zoneOf(x['selfLink'])}/${str(x['name'])}`.localeCompare(`${zoneOf(y['selfLink'])}/${str(y['name'])}`))) {
+    const eps = n.endpoints.map((e) => `${last(e.instance)} ${e.ipAddress}`).join(', ') || '(no endpoints)';
+    out.push(`NEG              ${zoneOf(n['selfLink'])}/${str(n['name'])}: ${str(n['networkEndpointType'])} [${eps}]`);
+  }
+  for (const f of inv.firewalls) {
+    const allowed = ((f['allowed'] ?? []) as Array<{ IPProtocol?: string; ports?: string[] }>).map((a) => `${a.IPProtocol ?? ''}:${(a.ports ?? []).join(',')}`).join(' ');
+    const src = ((f['sourceRanges'] ?? []) as string[]).join(',');
+    const dst = ((f['destinationRanges'] ?? []) as string[]).join(',');
+    const tags = ((f['targetTags'] ?? []) as string[]).join(',');
+    out.push(`firewall         ${str(f['name'])}: allow ${allowed} from ${src} to ${dst || 'any'} on tags ${tags || '(all)'}`);
+  }
+  if (out.length === 0) out.push('(none)');
+  return out;
+}
