@@ -249,9 +249,10 @@ async function report(s: Scenario, gateways: GatewayObject[]): Promise<{ text: s
     say(`  # move a pod: edit the EndpointSlice (nodeName), watch the NEG endpoints follow`);
     say(`  kubectl --kubeconfig ${m0.kubeconfigPath} -n store edit endpointslice`);
   }
-  say(`  ${gcloudEnv} gcloud compute forwarding-rules list`);
-  say(`  ${gcloudEnv} gcloud compute network-endpoint-groups list`);
-  say(`  ${gcloudEnv} gcloud compute backend-services get-health <name> --region ${s.gcp.region}`);
+  say(`  export ${gcloudEnv}`);
+  say(`  gcloud compute forwarding-rules list`);
+  say(`  gcloud compute network-endpoint-groups list`);
+  for (const bs of s.emulator.inventory().backendServices) say(`  gcloud compute backend-services get-health ${String(bs['name'])} --region ${s.gcp.region}`);
   say(`  curl -s ${health}/metrics | grep ^fleet_ilb`);
   say(`  (new Nodes get a VM in the emulator within 2 s; Ctrl-C stops everything)`);
   say('');
