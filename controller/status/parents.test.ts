@@ -64,3 +64,29 @@ describe('normalize', () => {
     expect(n.listeners?.[0]?.supportedKinds).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'TCPRoute' }]);
   });
 });
+
+describe('gatewayStatusPart', () => {
+  it('selects the Gateway, the routes that reference it (namespace defaulted to the route’s) and routes with no entry wanted', async () => {
+    const { gatewayStatusPart } = await import('./writer.ts');
+    const route = (name: string, parents: RouteParentStatus[]) => ({ kind: 'TCPRoute' as const, namespace: 'ns', name, parents });
+    const part = gatewayStatusPart(
+      {
+        gatewayClasses: [],
+        gateways: [
+          { namespace: 'ns', name: 'gw1', status: {} },
+          { namespace: 'ns', name: 'gw2', status: {} },
+        ],
+        routes: [route('r1', [ours('gw1')]), route('r2', [ours('gw2')]), route('r3', []), route('r4', [ours('gw1', 'A', { namespace: 'other' })])],
+        fleetMembers: [],
+        ilbConfigs: [],
+        serviceImports: [],
+        serviceExports: [],
+      },
+      'ns',
+      'gw1',
+    );
+    expect(part.gateways?.map((g) => g.name)).toEqual(['gw1']);
+    expect(part.routes?.map((r) => r.name)).toEqual(['r1', 'r3']);
+    expect(part.serviceImports).toBeUndefined();
+  });
+});

@@ -100,12 +100,17 @@ export interface StatusWriteResult {
   errors: Array<{ target: string; error: unknown }>;
 }
 
-/** The part of a StatusSet one Gateway's reconcile writes: its status and its routes' entries. */
+/**
+ * The part of a StatusSet one Gateway's reconcile writes: its status and the routes that reference
+ * it (each with ALL of fleet-ilb's entries for that route, so a write also drops our entry for a
+ * parent the route left). Routes for which translate wants no entry at all are included too: their
+ * stale entries must go, and when there are none the compare makes it free.
+ */
 export function gatewayStatusPart(set: StatusSet, namespace: string, name: string): Partial<StatusSet> {
   return {
     gateways: set.gateways.filter((g) => g.namespace === namespace && g.name === name),
-    routes: set.routes.filter((r) =>
-      r.parents.some((p) => (p.parentRef.namespace ?? r.namespace) === namespace && p.parentRef.name === name),
+    routes: set.routes.filter(
+      (r) => r.parents.length === 0 || r.parents.some((p) => (p.parentRef.namespace ?? r.namespace) === namespace && p.parentRef.name === name),
     ),
   };
 }
