@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The store scenario (examples/store) end to end: real kube-apiservers (config + two members), the
+// Compute API emulator, and the controller running in this process with leader election off. What is
+// asserted is what a user checks: the Gateway's and the route's status, the GCE resources the load
+// balancer consists of (DESIGN.md §4), the VIP Services in the members (§1 step 3), that a resync
+// changes nothing, that NEG endpoints follow a pod that moves, and that deleting the Gateway removes
+// everything it owned.
+//
+// Expected NEG contents are computed here from the example's own Nodes and EndpointSlices with the
+// rules of DESIGN.md §4 (a node that hosts a ready endpoint, is Ready and is not excluded from load
+// balancers), independently of the controller's translate code.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getGateway, gatewayCondition, listenerCondition, routeCondition, waitGatewayCondition, GATEWAY_API, type GatewayObject, type RouteObject } from '../fixtures/conditions.ts';
+import { ofKind } from '../fixtures/example.ts';
+import { waitFor, type KObject } from '../fixtures/kube.ts';
+import { waitMembersReady } from '../fixtures/members.ts';
+import { startScenario, type Scenario } from '../fixtures/scenario.ts';
+import { memberNodeTag } from '../fixtures/seed.ts';
+
+const CONVERGE_MS = 90_000;
+
+interface NodeObj extends KObject {
+  spec?: { providerID?: string };
+  status?: { conditions?: Array<{ type: string; status: string }> };
+}
+interface SliceObj extends KObject {
+  endpoints?: Array<{ nodeName?: string; addresses: string[]; conditions?: { ready?: boolean } }>;
+}
+interface ServiceObj extends KObject {
+  spec?: {
+    type?: string;
+    loadBalancerClass?: string;
+    externalTrafficPolicy?: string;
+    allocateLoadBalancerNodePorts?: boolean;
+    selector?: Record<string, string>;
+    ports?: Array<{ port: number; protocol?: string; targetPort?: number | string }>;
+  };
+  status?: { loadBalancer?: { ingress?: Array<{ ip?: string; ipMode?: string }> } };
+}
+type Res = Record<string, unknown>;
+
+const last = (u: unknown): string => (typeof u === 'string' ? (u.split('/').pop() ?? '') : '');
+const zoneOf = (u: unknown): string => (typeof u === 'string' ? (/\/zones\/([^/]+)\//.exec(u)?.[1] ?? '') : '');
+
+/**
+ * member → zone → sorted VM names that must be NEG endpoints, from the objects of each member:
+ * Ready Nodes without the exclusion label that host a ready endpoint of store/store. Every zone with
+ * such an eligible node has a NEG, possibly empty.
+ */
+function expectedNegs(objects: Record<string, KObject[]>, members: string[]): Map<string, Map<string, string[]>> {
+  const out = new Map<string, Map<string, string[]>>();
+  for (const m of members) {
+    const objs = objects[m] ?? [];
+    const hosting = new Set<string>();
+    for (const s of ofKind<SliceObj>(objs, 'EndpointSlice')) {
+      if (s.metadata.namespace !== 'store' || s.metadata.labels?.['kubernetes.io/service-name'] !== 'store') continue;
+      for (const e of s.endpoints ?? []) if (e.conditions?.ready !== false && e.nodeName !== undefined) hosting.add(e.nodeName);
+    }
+    const zones = new Map<string, string[]>();
+    for (const n of ofKind<NodeObj>(objs, 'Node')) {
+      if (n.metadata.labels?.['node.kubernetes.io/exclude-from-external-load-balancers'] !== undefined) continue;
+      if (!(n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')) continue;
+      const [, , zone, vm] = /^gce:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(n.spec?.providerID ?? '') ?? [];
+      if (zone === undefined || vm === undefined) continue;
+      const list = zones.get(zone) ?? [];
+      if (hosting.has(n.metadata.name)) list.push(vm);
+      zones.set(zone, list);
+    }
+    for (const l of zones.values()) l.sort();
+    out.set(m, zones);
+  }
+  return out;
+}
+
+/** member → zone → sorted instance names, as the emulator holds them. */
+function actualNegs(s: Scenario, members: string[]): Map<string, Map<string, string[]>> {
+  const out = new Map<string, Map<string, string[]>>(members.map((m) => [m, new Map()]));
+  for (const neg of s.emulator.inventory().networkEndpointGroups) {
+    const name = String(neg['name']);
+    const member = members.find((m) => name.endsWith(`-${m}`));
+    if (member === undefined) throw new Error(`NEG ${name} names no member`);
+    out.get(member)!.set(zoneOf(neg['selfLink']), neg.endpoints.map((e) => last(e.instance)).sort());
+  }
+  return out;
+}
+
+const toObj = (m: Map<string, Map<string, string[]>>): Record<string, Record<string, string[]>> =>
+  Object.fromEntries([...m].map(([k, v]) => [k, Object.fromEntries([...v].sort(([a], [b]) => a.localeCompare(b)))]));
+
+describe('store scenario: one internal passthrough load balancer for two member clusters', () => {
+  let s: Scenario;
+  let members: string[];
+  let gw: GatewayObject;
+  let vip: string;
+
+  beforeAll(async () => {
+    // Member kubeconfigs carry the identity deploy/member grants (RBAC and admission policies
+    // applied with kubectl), as in a real install.
+    s = await startScenario({ memberIdentity: 'least-privilege' });
+    members = s.fleet.members.map((m) => m.name);
+    gw = await waitGatewayCondition(s.kube('config'), 'store', 'store', 'Programmed', CONVERGE_MS);
+    vip = gw.status?.addresses?.[0]?.value ?? '';
+  });
+
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  it('Gateway is Accepted and Programmed for its generation, with the VIP in status.addresses', () => {
+    for (const type of ['Accepted', 'Programmed']) {
+      const c = gatewayCondition(gw, type);
+      expect(c, type).toMatchObject({ status: 'True', reason: type, observedGeneration: gw.metadata.generation });
+    }
+    expect(gw.status?.addresses).toEqual([{ type: 'IPAddress', value: vip }]);
+    expect(vip).toMatch(/^10\.128\.\d+\.\d+$/); // from the ILBConfig's subnetwork (10.128.0.0/20)
+    const l = gw.status?.listeners?.find((x) => x.name === 'store');
+    expect(l?.attachedRoutes).toBe(1);
+    expect(l?.supportedKinds).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'TCPRoute' }]);
+    for (const type of ['Accepted', 'Programmed', 'ResolvedRefs']) expect(listenerCondition(gw, 'store', type)?.status, type).toBe('True');
+    expect(listenerCondition(gw, 'store', 'Conflicted')?.status).toBe('False');
+  });
+
+  it('TCPRoute is Accepted with its references resolved (our parent entry)', async () => {
+    const route = await s.kube('config').get<RouteObject>(GATEWAY_API, 'TCPRoute', 'store', 'store');
+    expect(routeCondition(route, 'store/store', 'Accepted')).toMatchObject({ status: 'True', reason: 'Accepted' });
+    expect(routeCondition(route, 'store/store', 'ResolvedRefs')).toMatchObject({ status: 'True', reason: 'ResolvedRefs' });
+    expect(route?.status?.parents?.filter((p) => p.controllerName === 'fleetilb.io/gateway-controller')).toHaveLength(1);
+  });
+
+  it('FleetMembers are Ready and report their nodes and zones', async () => {
+    const fms = await waitMembersReady(s.fleet, members, 30_000);
+    for (const [i, m] of members.entries()) {
+      const nodes = ofKind<NodeObj>(s.objects[m] ?? [], 'Node');
+      const zones = [...new Set(nodes.map((n) => n.metadata.labels?.['topology.kubernetes.io/zone']))].sort();
+      expect(fms[i]?.status?.nodeCount, m).toBe(nodes.length);
+      expect(fms[i]?.status?.zones, m).toEqual(zones);
+      expect(fms[i]?.status?.exportCount, m).toBe(1);
+    }
+  });
+
+  it('GCE: one address, health check, backend service and forwarding rule, wired together', () => {
+    const inv = s.emulator.inventory();
+    expect(inv.addresses).toHaveLength(1);
+    expect(inv.healthChecks).toHaveLength(1);
+    expect(inv.backendServices).toHaveLength(1);
+    expect(inv.forwardingRules).toHaveLength(1);
+    const [addr, hc, bs, fr] = [inv.addresses[0]!, inv.healthChecks[0]!, inv.backendServices[0]!, inv.forwardingRules[0]!];
+    expect(addr).toMatchObject({ address: vip, addressType: 'INTERNAL', purpose: 'SHARED_LOADBALANCER_VIP' });
+    expect(last(addr['subnetwork'])).toBe(s.gcp.subnetwork);
+    expect(hc['type']).toBe('TCP');
+    expect((hc['tcpHealthCheck'] as Res)['port']).toBe(8080);
+    expect(bs).toMatchObject({ loadBalancingScheme: 'INTERNAL', protocol: 'TCP' });
+    expect((bs['healthChecks'] as string[]).map(last)).toEqual([hc['name']]);
+    expect(fr).toMatchObject({ IPAddress: vip, IPProtocol: 'TCP', loadBalancingScheme: 'INTERNAL', ports: ['8080'] });
+    expect(last(fr['backendService'])).toBe(bs['name']);
+    // Every NEG is a backend of the backend service, in CONNECTION mode, and nothing else is.
+    const backends = (bs['backends'] as Res[]).map((b) => `${zoneOf(b['group'])}/${last(b['group'])}`).sort();
+    const negs = inv.networkEndpointGroups.map((n) => `${zoneOf(n['selfLink'])}/${String(n['name'])}`).sort();
+    expect(backends).toEqual(negs);
+    expect((bs['backends'] as Res[]).every((b) => b['balancingMode'] === 'CONNECTION')).toBe(true);
+  });
+
+  it('GCE: one GCE_VM_IP NEG per member x zone, holding exactly the nodes that host a ready store pod', () => {
+    const expected = expectedNegs(s.objects, members);
+    expect(toObj(actualNegs(s, members))).toEqual(toObj(expected));
+    expect([...expected.values()].reduce((n, z) => n + z.size, 0)).toBe(4); // 2 members x 2 zones in examples/store
+    // The example's deliberate non-endpoints stay out: no pod, excluded label, pod not ready.
+    const all = [...actualNegs(s, members).values()].flatMap((z) => [...z.values()].flat());
+    for (const vm of ['member-a-pool-a-2', 'member-a-pool-b-1', 'member-a-pool-b-2']) expect(all).not.toContain(vm);
+    for (const n of s.emulator.inventory().networkEndpointGroups) {
+      expect(n['networkEndpointType']).toBe('GCE_VM_IP');
+      expect(last(n['network'])).toBe(s.gcp.network);
+    }
+  });
+
+  it('GCE: firewalls admit health-check ranges and the configured clients to the VIP on the members’ node tags', () => {
+    const fws = s.emulator.inventory().firewalls;
+    const tags = members.map(memberNodeTag).sort();
+    for (const f of fws) {
+      expect(f['destinationRanges']).toEqual([vip]);
+      expect([...(f['targetTags'] as string[])].sort()).toEqual(tags);
+      expect(f['allowed']).toEqual([{ IPProtocol: 'tcp', ports: ['8080'] }]);
+      expect(f['sourceRanges']).not.toContain('0.0.0.0/0');
+    }
+    const sources = fws.map((f) => [...(f['sourceRanges'] as string[])].sort());
+    expect(sources).toContainEqual(['130.211.0.0/22', '209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16']);
+    const clientRanges = ((s.ilbConfig['spec'] as Res)['firewall'] as { clientSourceRanges: string[] }).clientSourceRanges;
+    expect(sources).toContainEqual([...clientRanges].sort());
+    expect(fws).toHaveLength(2);
+  });
+
+  it('each member has a VIP Service for the exported store Service, with the VIP in its status', async () => {
+    for (const m of members) {
+      const exported = (s.objects[m] ?? []).find((o): o is ServiceObj => o.kind === 'Service' && o.metadata.name === 'store')!;
+      const vipSvcs = (await s.kube(m).list<ServiceObj>('v1', 'Service', { namespace: 'store' })).filter((x) => x.spec?.loadBalancerClass === 'fleetilb.io/vip');
+      expect(vipSvcs, m).toHaveLength(1);
+      const v = vipSvcs[0]!;
+      expect(v.spec).toMatchObject({
+        type: 'LoadBalancer',
+        externalTrafficPolicy: 'Local',
+        allocateLoadBalancerNodePorts: false,
+        selector: exported.spec?.selector,
+      });
+      expect(v.spec?.ports?.map((p) => ({ port: p.port, protocol: p.protocol, targetPort: p.targetPort }))).toEqual([
+        { port: 8080, protocol: 'TCP', targetPort: exported.spec?.ports?.[0]?.targetPort },
+      ]);
+      expect(v.status?.loadBalancer?.ingress).toEqual([{ ip: vip, ipMode: 'VIP' }]);
+    }
+  });
+
+  it('a resync of a converged fleet writes nothing to GCE or to the Gateway', async () => {
+    const before = await getGateway(s.kube('config'), 'store', 'store');
+    s.emulator.resetAudit();
+    s.controller!.resyncAll();
+    // Give the workers time to reconcile every key (they re-read, compare, and must not write).
+    await new Promise((r) => setTimeout(r, 3_000));
+    const writes = s.emulator.audit().filter((e) => e.access === 'write');
+    expect(writes.map((e) => `${e.method} ${e.resource ?? ''}`)).toEqual([]);
+    const after = await getGateway(s.kube('config'), 'store', 'store');
+    expect(after?.metadata.resourceVersion).toBe(before?.metadata.resourceVersion);
+  });
+
+  it('NEG endpoints follow a pod that moves to another node of the zone', async () => {
+    const member = 'member-a';
+    const slice = ofKind<SliceObj>(s.objects[member] ?? [], 'EndpointSlice')[0]!;
+    // The pod on member-a-pool-a-1 is rescheduled onto member-a-pool-a-2 (which had none).
+    const moved: SliceObj = {
+      ...slice,
+      endpoints: (slice.endpoints ?? []).map((e) => (e.nodeName === 'member-a-pool-a-1' ? { ...e, nodeName: 'member-a-pool-a-2', addresses: ['10.110.5.8'] } : e)),
+    };
+    await s.kube(member).apply(moved);
+    const objects = { ...s.objects, [member]: (s.objects[member] ?? []).map((o) => (o === slice ? moved : o)) };
+    const want = toObj(expectedNegs(objects, members));
+    expect(want[member]?.['us-central1-a']).toEqual(['member-a-pool-a-0', 'member-a-pool-a-2']);
+    await waitFor(() => JSON.stringify(toObj(actualNegs(s, members))) === JSON.stringify(want), 30_000, 'NEG endpoints to follow the moved pod');
+    // Nothing else was replaced: same forwarding rule, same VIP.
+    expect(s.emulator.inventory().forwardingRules.map((f) => f['IPAddress'])).toEqual([vip]);
+    await s.kube(member).apply(slice);
+    await waitFor(() => JSON.stringify(toObj(actualNegs(s, members))) === JSON.stringify(toObj(expectedNegs(s.objects, members))), 30_000, 'NEG endpoints to move back');
+  });
+
+  it('deleting the Gateway removes every GCE resource and VIP Service it owned, then the Gateway', async () => {
+    await s.kube('config').delete(GATEWAY_API, 'Gateway', 'store', 'store');
+    await waitFor(async () => (await getGateway(s.kube('config'), 'store', 'store')) === undefined, CONVERGE_MS, 'the Gateway to be gone (finalizer removed)');
+    const inv = s.emulator.inventory();
+    for (const kind of ['addresses', 'healthChecks', 'backendServices', 'forwardingRules', 'networkEndpointGroups', 'firewalls'] as const) {
+      expect(inv[kind].map((r) => r['name']), kind).toEqual([]);
+    }
+    expect(inv.instances.length).toBeGreaterThan(0); // the VMs are not the controller's
+    for (const m of members) {
+      const svcs = await s.kube(m).list<ServiceObj>('v1', 'Service', { namespace: 'store' });
+      expect(svcs.filter((x) => x.spec?.loadBalancerClass === 'fleetilb.io/vip'), m).toEqual([]);
+      expect(svcs.map((x) => x.metadata.name), m).toContain('store'); // the app's own Service stays
+    }
+  });
+});
