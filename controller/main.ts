@@ -58,6 +58,8 @@ export const ControllerOptionsSchema = z.object({
   /** Periodic sweep of GCE resources no Gateway owns. */
   sweepPeriodMs: z.number().int().min(0).default(30 * 60_000),
   sweepMinAgeMs: z.number().int().min(0).default(10 * 60_000),
+  /** How long the first reconciles wait for members that have not listed yet. */
+  memberSyncTimeoutMs: z.number().int().min(0).default(30_000),
   /** Maintain multicluster.x-k8s.io ServiceImports from the members' ServiceExports. */
   mcsImporter: z.boolean().default(true),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -138,7 +140,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     canWrite: () => fence.canWrite(),
   });
   const events = new EventRecorder({ sink: kubeEventSink(config), controller: CONTROLLER_NAME, instance: identity, fence, log: logger });
-  const writers = makeWriters({ config, provider, fleetId, fence, log: logger });
+  const writers = makeWriters({ config, provider, fleetId, fence, log: logger, mcsImporter: o.mcsImporter });
   const reconciler = new Reconciler({ provider, cloud, fleetId, writers, fence, events, metrics, log: logger, sweepMinAgeMs: o.sweepMinAgeMs });
 
   const port = await health.listen();
@@ -179,6 +181,14 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     logger.info({ identity }, 'leading: waiting for caches');
     // Nothing reconciles before the config caches have synced (controller-runtime CacheSyncTimeout).
     while (!provider.configSynced() && !stopCtl.signal.aborted) await new Promise((r) => setTimeout(r, 50));
+    // Then give every member a bounded chance to list (or to fail and be marked unreachable): a
+    // reconcile that runs while a member is still `pending` programs the Gateway without that
+    // member's nodes and has to write again a moment later. A member that never answers does not
+    // hold the fleet hostage: after the bound it is reconciled as frozen.
+    const memberDeadline = Date.now() + o.memberSyncTimeoutMs;
+    while (!stopCtl.signal.aborted && Date.now() < memberDeadline && provider.members.members().some((m) => m.reachability.state === 'pending')) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     workersFinished = runWorkers({ queue, reconcile: (k) => reconciler.reconcile(k), workers: o.workers, observe: reconcileObserver(metrics) }).finished;
     resyncAll();
     every(o.resyncPeriodMs, resyncAll);

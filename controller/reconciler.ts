@@ -31,11 +31,7 @@ import type { EventRecorder } from './telemetry/events.ts';
 import { type Log, silentLog } from './telemetry/logger.ts';
 import type { ControllerMetrics } from './telemetry/metrics.ts';
 import { translate, type TranslateResult } from './translate/index.ts';
-import { FINALIZER } from './gateway/index.ts';
-
-/** Where a Gateway's GCE resources live; teardown needs it after its ILBConfig is gone. */
-export const GCE_ANNOTATION_PROJECT = 'fleetilb.io/gce-project';
-export const GCE_ANNOTATION_REGION = 'fleetilb.io/gce-region';
+import { FINALIZER, GCE_ANNOTATIONS } from './gateway/index.ts';
 
 export const GLOBAL_KEY = 'global';
 const GATEWAY_PREFIX = 'gateway:';
@@ -169,6 +165,8 @@ export class Reconciler {
       // Gone without our finalizer (never programmed, or removed by force): the periodic sweep
       // removes any GCE leftovers by ownership stamp; nothing is addressable here.
       this.#forget(gwKey);
+      // Routes that named it lose our parent entries (translate lists them with `parents: []`).
+      await this.#o.writers.gatewayStatus(this.translate(), gwKey);
       return undefined;
     }
     const hasFinalizer = (gw.metadata.finalizers ?? []).includes(FINALIZER);
@@ -199,13 +197,27 @@ export class Reconciler {
       ir = result.gateways.find((g) => g.key === gwKey) ?? ir;
     }
 
-    const desired = renderGce(ir, this.#o.render);
+    let desired = renderGce(ir, this.#o.render);
     const cloud = this.#o.cloud.forProject(desired.project);
-    const res = await applyGce(desired, { cloud, fleetId: this.#o.fleetId });
-    const state = programmedState(ir, res);
+    let res = await applyGce(desired, { cloud, fleetId: this.#o.fleetId });
+    let state = programmedState(ir, res);
+    let gceWrites = res.changes;
     if (this.#setProgrammed(gwKey, state)) {
       result = this.translate();
       ir = result.gateways.find((g) => g.key === gwKey) ?? ir;
+      // Some objects depend on the VIP (the firewalls' destinationRanges): a first create learns it,
+      // so apply once more now instead of waiting for the next event.
+      const again = renderGce(ir, this.#o.render);
+      if (res.error === undefined && JSON.stringify(again) !== JSON.stringify(desired)) {
+        desired = again;
+        res = await applyGce(desired, { cloud, fleetId: this.#o.fleetId });
+        gceWrites += res.changes;
+        state = programmedState(ir, res);
+        if (this.#setProgrammed(gwKey, state)) {
+          result = this.translate();
+          ir = result.gateways.find((g) => g.key === gwKey) ?? ir;
+        }
+      }
     }
     if (isFencedError(res.error)) throw asError(res.error);
 
@@ -216,7 +228,7 @@ export class Reconciler {
     }
     kubeWrites += await this.#o.writers.gatewayStatus(result, gwKey);
     if (await this.#o.writers.setAnnotations(gw, desired)) kubeWrites++;
-    this.outcomes.set(gwKey, { gceWrites: res.changes, kubeWrites, programmed: state });
+    this.outcomes.set(gwKey, { gceWrites, kubeWrites, programmed: state });
     this.#report(gw, res);
     if (res.error !== undefined && !isUserError(unwrap(res.error))) throw asError(res.error);
     return undefined;
@@ -226,8 +238,8 @@ export class Reconciler {
     const uid = gw.metadata.uid ?? '';
     const ref: GatewayRef = { namespace: gw.metadata.namespace ?? '', name: gw.metadata.name, uid };
     const annotations = gw.metadata.annotations ?? {};
-    const project = annotations[GCE_ANNOTATION_PROJECT];
-    const regions = this.#regions(annotations[GCE_ANNOTATION_REGION]);
+    const project = annotations[GCE_ANNOTATIONS.project];
+    const regions = this.#regions(annotations[GCE_ANNOTATIONS.region]);
     let gceWrites = 0;
     if (project !== undefined && regions.length > 0) {
       const res = await teardownGce({ region: regions, uid }, { cloud: this.#o.cloud.forProject(project), fleetId: this.#o.fleetId });

@@ -25,6 +25,8 @@ export interface WritersOptions {
   fleetId: string;
   fence: Fence;
   log: Log;
+  /** False when another MCS implementation owns ServiceImports: never prune ours then either. */
+  mcsImporter: boolean;
 }
 
 /** A StoreReader over a plain list (member caches expose lists). */
@@ -87,7 +89,7 @@ export function makeWriters(o: WritersOptions): Writers {
     async globalStatus(result: TranslateResult): Promise<number> {
       // Pruning ServiceImports is safe only when every member's exports are known: a member whose
       // first list has not finished would look like "no exports" (DESIGN.md §6).
-      const allSynced = provider.configSynced() && provider.members.members().every((m) => m.synced);
+      const allSynced = o.mcsImporter && provider.configSynced() && provider.members.members().every((m) => m.synced);
       return report('global status', await status.write(globalStatusPart(result.statuses), { pruneServiceImports: allSynced }));
     },
     async vipApply(desired: DesiredVip): Promise<{ writes: number }> {

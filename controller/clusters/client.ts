@@ -21,6 +21,8 @@ import {
   CustomObjectsApi,
   EventsV1Api,
   KubeConfig,
+  Observable,
+  type ObservableMiddleware,
   type RequestContext,
   Watch,
 } from '@kubernetes/client-node';
@@ -37,17 +39,18 @@ export type ClusterSource = 'file' | 'secret' | 'in-cluster' | 'kubeconfig';
  * per request). Pass as the second argument of any generated API method.
  */
 export function requestTimeout(timeoutMs: number, signal?: AbortSignal): ConfigurationOptions {
-  const middleware = {
-    pre: (ctx: RequestContext): Promise<RequestContext> => {
+  // Call-time middleware of the ObjectParam API is the *observable* kind (client-node's own
+  // `setHeaderMiddleware` returns `of(request)`); a promise-returning `pre` fails with
+  // "toPromise is not a function".
+  const middleware: ObservableMiddleware = {
+    pre: (ctx: RequestContext) => {
       const t = AbortSignal.timeout(timeoutMs);
       ctx.setSignal(signal ? AbortSignal.any([t, signal]) : t);
-      return Promise.resolve(ctx);
+      return new Observable(Promise.resolve(ctx));
     },
-    post: <R>(res: R): Promise<R> => Promise.resolve(res),
+    post: (res) => new Observable(Promise.resolve(res)),
   };
-  // The ObjectParam API wraps call-time middleware as *promise* middleware (`wrapOptions`), while
-  // its declared type is the observable one: hence the cast.
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' } as unknown as ConfigurationOptions;
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
 
 /** An isolated client for one cluster. */

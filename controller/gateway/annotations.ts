@@ -19,6 +19,9 @@ export const GCE_ANNOTATIONS = {
   healthChecks: 'fleetilb.io/health-checks',
   negs: 'fleetilb.io/negs',
   firewalls: 'fleetilb.io/firewalls',
+  /** Where the resources live: teardown needs it after the ILBConfig is gone or changed. */
+  project: 'fleetilb.io/gce-project',
+  region: 'fleetilb.io/gce-region',
 } as const;
 
 function join(names: Iterable<string>): string | null {
@@ -39,6 +42,8 @@ export function gceAnnotations(d: DesiredGce | undefined): Record<string, string
     [GCE_ANNOTATIONS.healthChecks]: join((d?.healthChecks ?? []).map((x) => x.name)),
     [GCE_ANNOTATIONS.negs]: join((d?.negs ?? []).map((x) => x.neg.name)),
     [GCE_ANNOTATIONS.firewalls]: join((d?.firewalls ?? []).map((x) => x.name)),
+    [GCE_ANNOTATIONS.project]: d === undefined ? null : d.project,
+    [GCE_ANNOTATIONS.region]: d === undefined ? null : d.region,
   };
 }
 

@@ -188,12 +188,17 @@ export class FleetProvider {
     };
     const members: Record<string, MemberSnapshot> = {};
     for (const m of this.members.members()) {
+      // FleetMember `status.lastSyncTime`: for a reachable member, when its current connection
+      // first synced (the watches keep it current from then on); for a frozen one, its last full
+      // list. Not every periodic relist: that would make each relist a status write, and a resync
+      // must write nothing when nothing changed.
+      const lastSyncTime = m.reachability.state === 'reachable' ? (m.reachability.since ?? m.lastSyncTime) : m.lastSyncTime;
       members[m.clusterID] = {
         clusterId: m.clusterID,
         fleetMember: m.fleetMember,
         reachability: m.reachability,
         frozen: m.frozen,
-        ...(m.lastSyncTime === undefined ? {} : { lastSyncTime: m.lastSyncTime }),
+        ...(lastSyncTime === undefined ? {} : { lastSyncTime }),
         serviceExports: this.members.list<ServiceExport & StoredObject>(m.clusterID, 'serviceexports'),
         services: this.members.list<Service & StoredObject>(m.clusterID, 'services'),
         endpointSlices: this.members.list<EndpointSlice & StoredObject>(m.clusterID, 'endpointslices'),

@@ -11,7 +11,7 @@
 //   4. Routes: attachment and backend resolution (checks/routes.ts, checks/backends.ts)
 //   5. IR per Gateway: groups, forwarding rules, NEG node sets, VIP Services, firewall (build.ts)
 //   6. Statuses (status.ts)
-import type { Gateway, GatewayClass } from '../api/index.ts';
+import type { Gateway, GatewayClass, TCPRoute, UDPRoute } from '../api/index.ts';
 import type { GatewayIR } from '../ir/types.ts';
 import { validate } from '../ir/validate.ts';
 import { CONTROLLER_NAME } from '../naming/stamp.ts';
@@ -36,7 +36,7 @@ import {
   ilbConfigStatuses,
   routeStatuses,
 } from './status.ts';
-import type { InvalidGateway, TranslateOptions, TranslateResult } from './types.ts';
+import type { InvalidGateway, RouteStatusOut, TranslateOptions, TranslateResult } from './types.ts';
 
 export type * from './types.ts';
 
@@ -56,6 +56,26 @@ function judgeClass(snapshot: Snapshot, results: ReturnType<typeof parseILBConfi
         ? `using ILBConfig ${params.settings.source}`
         : '';
   return { name: gc.metadata.name, gc, params, failure, message, versionOk, version };
+}
+
+/**
+ * Routes that no longer name any Gateway of ours but still carry our parent entries (their
+ * parentRef moved elsewhere, or our Gateway is gone): emitted with `parents: []` so the writer
+ * drops our entries. Routes never touched by us are not listed.
+ */
+function staleRouteStatuses(ctx: ReturnType<typeof buildContext>, evaluated: ReadonlyMap<string, RouteEval>): RouteStatusOut[] {
+  const out: RouteStatusOut[] = [];
+  const all: Array<['TCPRoute' | 'UDPRoute', TCPRoute | UDPRoute]> = [
+    ...ctx.tcpRoutes.map((r): ['TCPRoute', TCPRoute] => ['TCPRoute', r]),
+    ...ctx.udpRoutes.map((r): ['UDPRoute', UDPRoute] => ['UDPRoute', r]),
+  ];
+  for (const [kind, r] of all) {
+    const ns = r.metadata.namespace ?? '';
+    if (evaluated.has(routeKey(kind, ns, r.metadata.name))) continue;
+    if (!(r.status?.parents ?? []).some((p) => p.controllerName === CONTROLLER_NAME)) continue;
+    out.push({ kind, namespace: ns, name: r.metadata.name, parents: [] });
+  }
+  return out;
 }
 
 /** Translates a snapshot into IR and statuses. Pure; never throws on valid API objects. */
@@ -109,7 +129,7 @@ export function translate(snapshot: Snapshot, opts: TranslateOptions = {}): Tran
     statuses: {
       gatewayClasses: [...classes.values()].map((c) => ({ name: c.name, status: gatewayClassStatus(ctx, c) })),
       gateways: work.map((w) => ({ namespace: w.gateway.metadata.namespace ?? '', name: w.gateway.metadata.name, status: gatewayStatus(ctx, w) })),
-      routes: routeStatuses(ctx, routes),
+      routes: [...routeStatuses(ctx, routes), ...staleRouteStatuses(ctx, routeMap)],
       fleetMembers: fleetMemberStatuses(ctx),
       ilbConfigs: ilbConfigStatuses(ctx, ilb),
       serviceImports: mcs.desiredImports,
