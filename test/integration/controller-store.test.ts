@@ -7,7 +7,7 @@
 // changes nothing, that NEG endpoints follow a pod that moves, and that deleting the Gateway removes
 // everything it owned.
 //
-// Expected NEG contents are computed here from the example's own Nodes and EndpointSlices with the
+// Expected NEG contents are computed (test/fixtures/expect.ts) from the example's own Nodes and EndpointSlices with the
 // rules of DESIGN.md §4 (a node that hosts a ready endpoint, is Ready and is not excluded from load
 // balancers), independently of the controller's translate code.
 
@@ -18,12 +18,12 @@ import { waitFor, type KObject } from '../fixtures/kube.ts';
 import { waitMembersReady } from '../fixtures/members.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 import { memberNodeTag } from '../fixtures/seed.ts';
+import { actualNegs, expectedNegs, lastSegment, zoneOfUrl, type NegView } from '../fixtures/expect.ts';
 
 const CONVERGE_MS = 90_000;
 
 interface NodeObj extends KObject {
   spec?: { providerID?: string };
-  status?: { conditions?: Array<{ type: string; status: string }> };
 }
 interface SliceObj extends KObject {
   endpoints?: Array<{ nodeName?: string; addresses: string[]; conditions?: { ready?: boolean } }>;
@@ -41,59 +41,17 @@ interface ServiceObj extends KObject {
 }
 type Res = Record<string, unknown>;
 
-const last = (u: unknown): string => (typeof u === 'string' ? (u.split('/').pop() ?? '') : '');
-const zoneOf = (u: unknown): string => (typeof u === 'string' ? (/\/zones\/([^/]+)\//.exec(u)?.[1] ?? '') : '');
-
-/**
- * member → zone → sorted VM names that must be NEG endpoints, from the objects of each member:
- * Ready Nodes without the exclusion label that host a ready endpoint of store/store. Every zone with
- * such an eligible node has a NEG, possibly empty.
- */
-function expectedNegs(objects: Record<string, KObject[]>, members: string[]): Map<string, Map<string, string[]>> {
-  const out = new Map<string, Map<string, string[]>>();
-  for (const m of members) {
-    const objs = objects[m] ?? [];
-    const hosting = new Set<string>();
-    for (const s of ofKind<SliceObj>(objs, 'EndpointSlice')) {
-      if (s.metadata.namespace !== 'store' || s.metadata.labels?.['kubernetes.io/service-name'] !== 'store') continue;
-      for (const e of s.endpoints ?? []) if (e.conditions?.ready !== false && e.nodeName !== undefined) hosting.add(e.nodeName);
-    }
-    const zones = new Map<string, string[]>();
-    for (const n of ofKind<NodeObj>(objs, 'Node')) {
-      if (n.metadata.labels?.['node.kubernetes.io/exclude-from-external-load-balancers'] !== undefined) continue;
-      if (!(n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')) continue;
-      const [, , zone, vm] = /^gce:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(n.spec?.providerID ?? '') ?? [];
-      if (zone === undefined || vm === undefined) continue;
-      const list = zones.get(zone) ?? [];
-      if (hosting.has(n.metadata.name)) list.push(vm);
-      zones.set(zone, list);
-    }
-    for (const l of zones.values()) l.sort();
-    out.set(m, zones);
-  }
-  return out;
-}
-
-/** member → zone → sorted instance names, as the emulator holds them. */
-function actualNegs(s: Scenario, members: string[]): Map<string, Map<string, string[]>> {
-  const out = new Map<string, Map<string, string[]>>(members.map((m) => [m, new Map()]));
-  for (const neg of s.emulator.inventory().networkEndpointGroups) {
-    const name = String(neg['name']);
-    const member = members.find((m) => name.endsWith(`-${m}`));
-    if (member === undefined) throw new Error(`NEG ${name} names no member`);
-    out.get(member)!.set(zoneOf(neg['selfLink']), neg.endpoints.map((e) => last(e.instance)).sort());
-  }
-  return out;
-}
-
-const toObj = (m: Map<string, Map<string, string[]>>): Record<string, Record<string, string[]>> =>
-  Object.fromEntries([...m].map(([k, v]) => [k, Object.fromEntries([...v].sort(([a], [b]) => a.localeCompare(b)))]));
+const last = lastSegment;
+const zoneOf = zoneOfUrl;
 
 describe('store scenario: one internal passthrough load balancer for two member clusters', () => {
   let s: Scenario;
   let members: string[];
   let gw: GatewayObject;
   let vip: string;
+
+  const want = (objects: Record<string, KObject[]>): NegView => expectedNegs(objects, members, 'store', 'store');
+  const same = (a: NegView, b: NegView): boolean => JSON.stringify(a) === JSON.stringify(b);
 
   beforeAll(async () => {
     // Member kubeconfigs carry the identity deploy/member grants (RBAC and admission policies
@@ -163,11 +121,11 @@ describe('store scenario: one internal passthrough load balancer for two member 
   });
 
   it('GCE: one GCE_VM_IP NEG per member x zone, holding exactly the nodes that host a ready store pod', () => {
-    const expected = expectedNegs(s.objects, members);
-    expect(toObj(actualNegs(s, members))).toEqual(toObj(expected));
-    expect([...expected.values()].reduce((n, z) => n + z.size, 0)).toBe(4); // 2 members x 2 zones in examples/store
+    const expected = want(s.objects);
+    expect(actualNegs(s.emulator, members)).toEqual(expected);
+    expect(Object.values(expected).reduce((n, z) => n + Object.keys(z).length, 0)).toBe(4); // 2 members x 2 zones in examples/store
     // The example's deliberate non-endpoints stay out: no pod, excluded label, pod not ready.
-    const all = [...actualNegs(s, members).values()].flatMap((z) => [...z.values()].flat());
+    const all = Object.values(actualNegs(s.emulator, members)).flatMap((z) => Object.values(z).flat());
     for (const vm of ['member-a-pool-a-2', 'member-a-pool-b-1', 'member-a-pool-b-2']) expect(all).not.toContain(vm);
     for (const n of s.emulator.inventory().networkEndpointGroups) {
       expect(n['networkEndpointType']).toBe('GCE_VM_IP');
@@ -232,13 +190,13 @@ describe('store scenario: one internal passthrough load balancer for two member 
     };
     await s.kube(member).apply(moved);
     const objects = { ...s.objects, [member]: (s.objects[member] ?? []).map((o) => (o === slice ? moved : o)) };
-    const want = toObj(expectedNegs(objects, members));
-    expect(want[member]?.['us-central1-a']).toEqual(['member-a-pool-a-0', 'member-a-pool-a-2']);
-    await waitFor(() => JSON.stringify(toObj(actualNegs(s, members))) === JSON.stringify(want), 30_000, 'NEG endpoints to follow the moved pod');
+    const target = want(objects);
+    expect(target[member]?.['us-central1-a']).toEqual(['member-a-pool-a-0', 'member-a-pool-a-2']);
+    await waitFor(() => same(actualNegs(s.emulator, members), target), 30_000, 'NEG endpoints to follow the moved pod');
     // Nothing else was replaced: same forwarding rule, same VIP.
     expect(s.emulator.inventory().forwardingRules.map((f) => f['IPAddress'])).toEqual([vip]);
     await s.kube(member).apply(slice);
-    await waitFor(() => JSON.stringify(toObj(actualNegs(s, members))) === JSON.stringify(toObj(expectedNegs(s.objects, members))), 30_000, 'NEG endpoints to move back');
+    await waitFor(() => same(actualNegs(s.emulator, members), want(s.objects)), 30_000, 'NEG endpoints to move back');
   });
 
   it('deleting the Gateway removes every GCE resource and VIP Service it owned, then the Gateway', async () => {

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The dns example end to end: UDP/53 and TCP/53 of one app in two members behind one VIP the Gateway
+// asks for (spec.addresses). What a user checks: the requested VIP in status, two forwarding rules
+// sharing that address, per protocol a backend service whose NEGs hold exactly the nodes hosting a
+// ready dns pod, the UDP listener health-checked over HTTP /healthz on the VIP Service's
+// healthCheckNodePort (GCE has no UDP check; the same port in every member), the TCP one on TCP/53.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatewayCondition, listenerCondition, waitGatewayCondition, type GatewayObject } from '../fixtures/conditions.ts';
+import { ofKind } from '../fixtures/example.ts';
+import { actualNegs, backendsOf, expectedNegs, lastSegment } from '../fixtures/expect.ts';
+import type { KObject } from '../fixtures/kube.ts';
+import { startScenario, type Scenario } from '../fixtures/scenario.ts';
+
+interface ServiceObj extends KObject {
+  spec?: { loadBalancerClass?: string; healthCheckNodePort?: number; ports?: Array<{ port: number; protocol?: string; targetPort?: number | string }> };
+  status?: { loadBalancer?: { ingress?: Array<{ ip?: string; ipMode?: string }> } };
+}
+type Res = Record<string, unknown>;
+
+describe('dns example: UDP and TCP on one requested VIP', () => {
+  let s: Scenario;
+  let members: string[];
+  let gw: GatewayObject;
+  let requested: string;
+
+  beforeAll(async () => {
+    s = await startScenario({ example: 'dns' });
+    members = s.fleet.members.map((m) => m.name);
+    const spec = ofKind<KObject & { spec: { addresses: Array<{ value: string }> } }>(s.objects['config'] ?? [], 'Gateway')[0]!.spec;
+    requested = spec.addresses[0]!.value;
+    gw = await waitGatewayCondition(s.kube('config'), 'dns', 'dns', 'Programmed', 90_000);
+  });
+
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  it('the Gateway is Programmed on the requested address, both listeners too', () => {
+    expect(gatewayCondition(gw, 'Accepted')?.status).toBe('True');
+    expect(gw.status?.addresses).toEqual([{ type: 'IPAddress', value: requested }]);
+    for (const l of ['dns-udp', 'dns-tcp']) {
+      expect(listenerCondition(gw, l, 'Programmed')?.status, l).toBe('True');
+      expect(listenerCondition(gw, l, 'Conflicted')?.status, l).toBe('False');
+    }
+  });
+
+  it('one shared address; a forwarding rule per protocol on it', () => {
+    const inv = s.emulator.inventory();
+    expect(inv.addresses.map((a) => [a['address'], a['purpose']])).toEqual([[requested, 'SHARED_LOADBALANCER_VIP']]);
+    const frs = inv.forwardingRules.map((f) => [f['IPProtocol'], f['IPAddress'], f['ports']]).sort();
+    expect(frs).toEqual([
+      ['TCP', requested, ['53']],
+      ['UDP', requested, ['53']],
+    ]);
+  });
+
+  it('per protocol, the backend service NEGs hold exactly the nodes that host a ready dns pod', () => {
+    const want = expectedNegs(s.objects, members, 'dns', 'dns');
+    const inv = s.emulator.inventory();
+    for (const proto of ['TCP', 'UDP']) {
+      const bs = inv.backendServices.find((b) => b['protocol'] === proto);
+      expect(bs, proto).toBeDefined();
+      expect(actualNegs(s.emulator, members, backendsOf(s.emulator, String(bs!['name']))), proto).toEqual(want);
+    }
+    // Different nodes than examples/store uses: the dns pods run on pool-a-2 and pool-b-0 in member-a.
+    expect(want['member-a']).toEqual({ 'us-central1-a': ['member-a-pool-a-2'], 'us-central1-b': ['member-a-pool-b-0'] });
+  });
+
+  it('UDP is checked over HTTP /healthz on the VIP Services’ healthCheckNodePort (one port in every member); TCP on TCP/53', async () => {
+    const inv = s.emulator.inventory();
+    const hcOf = (proto: string): Res => {
+      const bs = inv.backendServices.find((b) => b['protocol'] === proto)!;
+      const name = lastSegment((bs['healthChecks'] as string[])[0]);
+      return inv.healthChecks.find((h) => h['name'] === name)!;
+    };
+    const udpPorts = new Set<number>();
+    for (const m of members) {
+      const svcs = (await s.kube(m).list<ServiceObj>('v1', 'Service', { namespace: 'dns' })).filter((x) => x.spec?.loadBalancerClass === 'fleetilb.io/vip');
+      expect(svcs.map((v) => v.spec?.ports?.map((p) => `${p.protocol}/${p.port}->${String(p.targetPort)}`).join()).sort(), m).toEqual(['TCP/53->5353', 'UDP/53->5353']);
+      for (const v of svcs) expect(v.status?.loadBalancer?.ingress, m).toEqual([{ ip: requested, ipMode: 'VIP' }]);
+      const udp = svcs.find((v) => v.spec?.ports?.[0]?.protocol === 'UDP')!;
+      expect(udp.spec?.healthCheckNodePort, m).toBeGreaterThanOrEqual(30000);
+      udpPorts.add(udp.spec!.healthCheckNodePort!);
+    }
+    expect(udpPorts.size).toBe(1);
+    const udpHc = hcOf('UDP');
+    expect(udpHc['type']).toBe('HTTP');
+    expect(udpHc['httpHealthCheck']).toMatchObject({ port: [...udpPorts][0], requestPath: '/healthz' });
+    const tcpHc = hcOf('TCP');
+    expect(tcpHc['type']).toBe('TCP');
+    expect((tcpHc['tcpHealthCheck'] as Res)['port']).toBe(53);
+  });
+});
