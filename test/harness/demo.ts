@@ -14,9 +14,12 @@
 // stdout: the report, then, as its last line, one JSON object (kubeconfigs, emulator URL, controller
 // health/metrics URLs, each Gateway's VIP). Progress and controller logs: stderr.
 
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Emulator } from '../emulator/index.ts';
-import { GATEWAY_API, gatewayCondition, routeCondition, waitGatewayCondition, type GatewayObject, type RouteObject } from '../fixtures/conditions.ts';
+import { FLEETILB_API, type FleetMemberObject } from '../fixtures/members.ts';
+import { findCondition, GATEWAY_API, gatewayCondition, routeCondition, waitGatewayCondition, type GatewayObject, type RouteObject } from '../fixtures/conditions.ts';
 import { ofKind } from '../fixtures/example.ts';
 import type { KObject } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
@@ -30,6 +33,9 @@ const USAGE = `usage: fleet-ilb demo [flags]
   --timeout-seconds N         give up when the Gateways are not Programmed by then (default 300)
   --exit-after-ready          tear down and exit 0 once every Gateway is Programmed (CI smoke test)
   --log-level LEVEL           controller log level on stderr (default warn)
+  --member-identity ID        least-privilege: install deploy/member in each member (kubectl apply -k) and
+                              register the identity it grants; admin: the cluster admin's kubeconfig.
+                              Default: least-privilege when kubectl is on PATH, else admin
 `;
 
 /** What the last stdout line holds. */
@@ -55,6 +61,7 @@ export async function main(argv: string[]): Promise<number> {
         'timeout-seconds': { type: 'string' },
         'exit-after-ready': { type: 'boolean' },
         'log-level': { type: 'string' },
+        'member-identity': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -88,6 +95,13 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const identityFlag = values['member-identity'];
+  if (identityFlag !== undefined && identityFlag !== 'admin' && identityFlag !== 'least-privilege') {
+    process.stderr.write(`--member-identity must be admin or least-privilege\n\n${USAGE}`);
+    return 2;
+  }
+  const memberIdentity = identityFlag ?? (onPath('kubectl') ? 'least-privilege' : 'admin');
+
   const t0 = performance.now();
   const progress = (m: string): void => {
     process.stderr.write(`[demo ${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${m}\n`);
@@ -111,11 +125,17 @@ export async function main(argv: string[]): Promise<number> {
   let code = 0;
   try {
     progress('starting (the first run builds the test control plane from Go sources: several minutes, once)');
+    progress(
+      memberIdentity === 'least-privilege'
+        ? 'member kubeconfigs: the identity deploy/member grants (RBAC + admission policies, installed with kubectl)'
+        : 'member kubeconfigs: cluster admin (--member-identity least-privilege needs kubectl)',
+    );
     const starting = startScenario({
       ...(members === undefined ? {} : { members }),
       ...(values.dir === undefined ? {} : { dir: values.dir }),
       ...(values.example === undefined ? {} : { example: values.example }),
       operationLatencyMs: latency,
+      memberIdentity,
       controller: { logLevel: logLevel as 'warn' },
       log: progress,
     });
@@ -173,6 +193,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** True when `cmd` is an executable file in a PATH directory. */
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((d) => {
+    try {
+      accessSync(join(d, cmd), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** The human report and the machine-readable line. */
 async function report(s: Scenario, gateways: GatewayObject[]): Promise<{ text: string; info: DemoInfo }> {
   const lines: string[] = [];
@@ -212,6 +244,15 @@ async function report(s: Scenario, gateways: GatewayObject[]): Promise<{ text: s
       say(`  route ${r.kind} ${r.metadata.namespace}/${r.metadata.name}: Accepted=${acc?.status ?? '?'} (${acc?.reason ?? ''}) ResolvedRefs=${res?.status ?? '?'} (${res?.reason ?? ''})`);
     }
     if (gatewayCondition(gw, 'Programmed')?.status !== 'True') say('  NOT programmed');
+  }
+
+  say('');
+  say('FleetMembers (config cluster)');
+  for (const fm of await config.list<FleetMemberObject>(FLEETILB_API, 'FleetMember')) {
+    const ready = findCondition(fm.status?.conditions, 'Ready');
+    say(
+      `  ${fm.metadata.name}: Ready=${ready?.status ?? '?'} (${ready?.reason ?? ''}) nodes=${fm.status?.nodeCount ?? '?'} zones=${(fm.status?.zones ?? []).join(',')} exports=${fm.status?.exportCount ?? '?'}`,
+    );
   }
 
   // Member side: the VIP Services fleet-ilb created next to each exported Service.
