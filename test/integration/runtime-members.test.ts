@@ -71,10 +71,10 @@ async function putSecret(name: string, kubeconfig: string): Promise<void> {
 
 /** A kubeconfig for `member` with the user taken from another kubeconfig file. */
 function withUser(memberKubeconfig: string, userKubeconfig: string): string {
-  const m = parse(memberKubeconfig) as { users: unknown[] };
+  const m = parse(memberKubeconfig) as { users: unknown[]; contexts: { context: { user: string } }[] };
   const u = parse(userKubeconfig) as { users: { user: unknown }[] };
   m.users = [{ name: 'someone', user: u.users[0]!.user }];
-  (m as { contexts: { context: { user: string } }[] }).contexts[0]!.context.user = 'someone';
+  m.contexts[0]!.context.user = 'someone';
   return stringify(m);
 }
 
@@ -126,7 +126,7 @@ describe('runtime wiring on real clusters', () => {
       onReachability: (id, _fm, r) => metrics.memberReachable.set({ member: id }, r.state === 'reachable' ? 1 : 0),
     });
     const resync = (): void =>
-      set?.sync(fmR.list() as FleetMember[], (name) => secR.getByName(name, NS) as SecretLike | undefined);
+      set?.sync(fmR.list() as FleetMember[], (name) => secR.getByName(name, NS));
     for (const r of [fmR, secR]) for (const ev of ['add', 'update', 'delete'] as const) r.on(ev, resync);
   });
 
