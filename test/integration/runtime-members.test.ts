@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { FleetMember } from '../../controller/api/fleetilb.ts';
 import { ClusterClient } from '../../controller/clusters/client.ts';
-import { MemberSet, type SecretLike } from '../../controller/clusters/memberset.ts';
+import { MemberSet } from '../../controller/clusters/memberset.ts';
 import { LeaderElector, kubeLeaseClient } from '../../controller/runtime/leaderelection.ts';
 import { Reflector, kubeTransport } from '../../controller/runtime/reflector.ts';
 import { EventRecorder, kubeEventSink } from '../../controller/telemetry/events.ts';
