@@ -6,7 +6,7 @@
 // can change every Gateway's outcome (classes, ILBConfigs, grants, namespaces, members, imports,
 // nodes, reachability) maps to every Gateway, and only the frequent, local events are narrowed:
 // a Gateway to itself, a route to its parents, a member Service/EndpointSlice to the Gateways whose
-// backends name it.
+// backends name it (a Service also to the global pass: it defines its ServiceExport, KEP-1645).
 import { LABEL_GATEWAY_NAME, LABEL_GATEWAY_NAMESPACE } from './naming/labels.ts';
 import type { Change } from './provider/index.ts';
 import { GLOBAL_KEY, gatewayKey } from './reconciler.ts';
@@ -89,5 +89,10 @@ export function keysForChange(c: Change, src: KeySource): string[] {
   // Our own VIP Services and mirrored slices: their Gateway repairs drift.
   if (ownerNs !== undefined && ownerName !== undefined) return [gatewayKey(ownerNs, ownerName)];
   const svc = serviceOf(c.resource, c.object);
-  return svc === undefined ? allGateways(src) : gatewaysUsing(src, svc);
+  const gateways = svc === undefined ? allGateways(src) : gatewaysUsing(src, svc);
+  // A member Service also defines its export (KEP-1645): the ServiceImport's ports, type and
+  // session affinity and the export's Valid/Conflict conditions, which the global pass writes. A
+  // Service created after its ServiceExport, or changed later, must reach it even when no route
+  // names it yet.
+  return c.resource === 'services' ? [GLOBAL_KEY, ...gateways] : gateways;
 }
