@@ -58,17 +58,21 @@ export interface ReflectorTransport {
   ): Promise<{ abort(): void }>;
 }
 
-/** A transport over one cluster's KubeConfig (use `client.kubeConfig` of a ClusterClient). */
+/**
+ * A transport over one cluster's KubeConfig (use `client.kubeConfig` of a ClusterClient).
+ * `clientTimeoutMs` replaces client-node's 30 s watch inactivity abort (which is also its connect
+ * timeout); it defaults to 80 s = the reflector's default `idleTimeoutMs` + 5 s, so the reflector's
+ * own watchdog fires first. Pass `idleTimeoutMs + 5000` when you change `idleTimeoutMs`.
+ */
 export function kubeTransport(kc: KubeConfig, opts: { clientTimeoutMs?: number } = {}): ReflectorTransport {
+  const clientTimeoutMs = opts.clientTimeoutMs ?? 80_000;
   return {
     list: (path, query, o) => getJson(kc, path, { query, signal: o.signal, timeoutMs: o.timeoutMs }),
     watch: async (path, query, onEvent, onDone) => {
       const w = new Watch(kc);
       // client-node 2.0.1 keeps its timeout in a private field; feature-detect, never assume.
       const internal = w as unknown as { requestTimeoutMs?: unknown };
-      if (opts.clientTimeoutMs !== undefined && typeof internal.requestTimeoutMs === 'number') {
-        internal.requestTimeoutMs = opts.clientTimeoutMs;
-      }
+      if (typeof internal.requestTimeoutMs === 'number') internal.requestTimeoutMs = clientTimeoutMs;
       return w.watch(path, query, (type: string, obj: unknown) => onEvent(type, obj), onDone);
     },
   };

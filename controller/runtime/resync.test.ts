@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startResync } from './resync.ts';
+import { WorkQueue } from './workqueue.ts';
+
+const clock = { now: () => Date.now() };
+
+describe('startResync', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('re-queues every key at low priority, spread over the window, after a jittered interval', async () => {
+    const q = new WorkQueue({ clock });
+    const keys = ['a', 'b', 'c', 'd'];
+    const r = startResync({ queue: q, keys: () => keys, intervalMs: 600_000, jitter: 0.1, spreadMs: 200_000, random: () => 0.5 });
+    await vi.advanceTimersByTimeAsync(629_999);
+    expect(q.len()).toBe(0);
+    await vi.advanceTimersByTimeAsync(1); // 600 s × 1.05
+    expect(q.len()).toBe(1); // 'a' at once, the others 50 s apart
+    await vi.advanceTimersByTimeAsync(50_000);
+    expect(q.len()).toBe(2);
+    await vi.advanceTimersByTimeAsync(100_000);
+    expect(q.len()).toBe(4);
+    // A fresh edit overtakes the resync keys.
+    q.add('edited');
+    const order: string[] = [];
+    while (q.len() > 0) {
+      const it = await q.get();
+      if (!it.shutdown) order.push(it.key);
+    }
+    expect(order).toEqual(['edited', 'a', 'b', 'c', 'd']);
+    r.stop();
+  });
+
+  it('repeats every interval, re-reads the keys each time, and stop() cancels', async () => {
+    const q = new WorkQueue({ clock });
+    let keys = ['a'];
+    const r = startResync({ queue: q, keys: () => keys, intervalMs: 1000, jitter: 0, spreadMs: 0 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(q.len()).toBe(1);
+    const first = await q.get();
+    if (!first.shutdown) q.done(first.key);
+    keys = ['a', 'b'];
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(q.len()).toBe(2);
+    r.stop();
+    while (q.len() > 0) {
+      const it = await q.get();
+      if (!it.shutdown) q.done(it.key);
+    }
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(q.len()).toBe(0);
+    expect(r.runNow()).toBe(2);
+    expect(q.len()).toBe(2);
+  });
+});
