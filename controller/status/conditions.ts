@@ -65,6 +65,8 @@ export const Reason = {
   TypeConflict: 'TypeConflict',
   SessionAffinityConflict: 'SessionAffinityConflict',
   SessionAffinityConfigConflict: 'SessionAffinityConfigConflict',
+  InternalTrafficPolicyConflict: 'InternalTrafficPolicyConflict',
+  TrafficDistributionConflict: 'TrafficDistributionConflict',
   // fleet-ilb
   AllReachable: 'AllReachable',
   MembersFrozen: 'MembersFrozen',

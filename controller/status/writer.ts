@@ -153,7 +153,7 @@ function isManaged(o: KubeObject): boolean {
 }
 
 // Fields of ServiceImport.spec the importer owns; others (e.g. `ips` set by an IP allocator) are kept.
-const IMPORT_SPEC_FIELDS = ['ports', 'type', 'sessionAffinity', 'sessionAffinityConfig'] as const;
+const IMPORT_SPEC_FIELDS = ['ports', 'type', 'sessionAffinity', 'sessionAffinityConfig', 'internalTrafficPolicy', 'trafficDistribution'] as const;
 
 function pick(o: Record<string, unknown> | undefined, keys: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // The MCS importer (KEP-1645): one ServiceImport per exported `namespace/name` (namespace
-// sameness), ports = union merged by name, then by protocol+port; type and session affinity from the
-// oldest export; conflicts resolved by ServiceExport creationTimestamp (oldest wins) and reported as
-// `Conflict=True` on every export of the service (mcs-api conformance checks both exports).
+// sameness), ports = union merged by name, then by protocol+port; type, session affinity, internal
+// traffic policy and traffic distribution from the oldest export (the mcs-api v1beta1 ServiceImport
+// fields; conformance checks their propagation); conflicts resolved by ServiceExport
+// creationTimestamp (oldest wins) and reported as `Conflict=True` on every export of the service
+// (mcs-api conformance checks both exports).
 // ExternalName Services are invalid (`Valid=False/InvalidServiceType`), a missing Service is
 // `Valid=False/NoService`.
 import type { Condition, Service, ServiceExport, ServiceImport, ServiceImportSpec, ServicePortImport } from '../api/index.ts';
@@ -90,13 +92,16 @@ interface Merge {
   conflicts: Map<string, Set<string>>;
 }
 
+/**
+ * KEP-1645 "Service Port": like a Service's, the import's ports have no duplicated names — the empty
+ * name included (a Service with one port may leave it unnamed, so two members' single unnamed ports
+ * on different numbers collide) — and no two share protocol and port number.
+ */
 function portConflicts(merged: ServicePortImport[], p: ServicePortImport): boolean {
   return merged.some((m) => {
-    const sameName = p.name !== undefined && m.name === p.name;
+    const sameName = (m.name ?? '') === (p.name ?? '');
     const sameProtoPort = m.port === p.port && (m.protocol ?? 'TCP') === (p.protocol ?? 'TCP');
-    if (sameName) return !sameProtoPort;
-    if (sameProtoPort) return (m.name ?? '') !== (p.name ?? '');
-    return false;
+    return sameName !== sameProtoPort;
   });
 }
 
@@ -106,6 +111,11 @@ function portPresent(merged: ServicePortImport[], p: ServicePortImport): boolean
 
 function affinityConfigKey(s: Service): string {
   return JSON.stringify(s.spec.sessionAffinityConfig ?? null);
+}
+
+/** A Service's internal traffic policy; the apiserver defaults an absent one to `Cluster`. */
+function trafficPolicy(s: Service): string {
+  return s.spec.internalTrafficPolicy ?? 'Cluster';
 }
 
 /** Merges valid exports, oldest first (KEP-1645 "Conflict resolution"). */
@@ -125,6 +135,8 @@ function mergeExports(valid: ExportEntry[]): Merge {
     if (isHeadless(svc) !== isHeadless(oldest)) mine.add(Reason.TypeConflict);
     if ((svc.spec.sessionAffinity ?? 'None') !== (oldest.spec.sessionAffinity ?? 'None')) mine.add(Reason.SessionAffinityConflict);
     else if (affinityConfigKey(svc) !== affinityConfigKey(oldest)) mine.add(Reason.SessionAffinityConfigConflict);
+    if (trafficPolicy(svc) !== trafficPolicy(oldest)) mine.add(Reason.InternalTrafficPolicyConflict);
+    if ((svc.spec.trafficDistribution ?? '') !== (oldest.spec.trafficDistribution ?? '')) mine.add(Reason.TrafficDistributionConflict);
     conflicts.set(e.member.clusterId, mine);
   }
   const spec: ServiceImportSpec = {
@@ -133,6 +145,8 @@ function mergeExports(valid: ExportEntry[]): Merge {
     sessionAffinity: oldest?.spec.sessionAffinity ?? 'None',
   };
   if (oldest?.spec.sessionAffinityConfig !== undefined) spec.sessionAffinityConfig = oldest.spec.sessionAffinityConfig;
+  if (oldest?.spec.internalTrafficPolicy !== undefined) spec.internalTrafficPolicy = oldest.spec.internalTrafficPolicy;
+  if (oldest?.spec.trafficDistribution !== undefined) spec.trafficDistribution = oldest.spec.trafficDistribution;
   return { spec, conflicts };
 }
 

@@ -633,6 +633,36 @@ add(
   })(),
 );
 add(
+  'mcs-unnamed-port-conflict',
+  'KEP-1645 "Service Port": no duplicated names, the empty name included. a (oldest) exports one unnamed port 8080, b (newer) one unnamed port 9090: the import keeps only the oldest (unnamed/8080) and both exports show Conflict=True/PortConflict naming b.',
+  b.snapshot({
+    config: { namespaces: [b.namespace(M)], ...mcsGw(8080) },
+    members: [
+      stdMember('a', 1, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: '' }], on: [0], exportCreated: b.t(1) }]),
+      stdMember('b', 2, [{ ns: M, name: 'cart', ports: [{ port: 9090, name: '' }], on: [0], exportCreated: b.t(2) }]),
+    ],
+  }),
+);
+add(
+  'mcs-traffic-policy-conflict',
+  'internalTrafficPolicy and trafficDistribution (mcs-api v1beta1 ServiceImport fields) follow the oldest export: a (oldest) is Local + PreferClose, b has neither (the apiserver default Cluster, no distribution). The import carries Local + PreferClose; Conflict=True/InternalTrafficPolicyConflict,TrafficDistributionConflict on both exports.',
+  (() => {
+    const snap = b.snapshot({
+      config: { namespaces: [b.namespace(M)], ...mcsGw(8080) },
+      members: [
+        stdMember('a', 1, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0], exportCreated: b.t(1) }]),
+        stdMember('b', 2, [{ ns: M, name: 'cart', ports: [{ port: 8080, name: 'http' }], on: [0], exportCreated: b.t(2) }]),
+      ],
+    });
+    const sa = snap.members['a']?.services[0];
+    if (sa !== undefined) {
+      sa.spec.internalTrafficPolicy = 'Local';
+      sa.spec.trafficDistribution = 'PreferClose';
+    }
+    return snap;
+  })(),
+);
+add(
   'mcs-invalid-exports',
   'An export without a Service (Valid=False/NoService, Ready=False/Failed) and an ExternalName export (Valid=False/InvalidServiceType); neither contributes to the import; a member-side Service that is not exported is not part of a ServiceImport backend.',
   (() => {

@@ -35,7 +35,7 @@ interface Port {
   appProtocol?: string;
 }
 interface ServiceImportObj extends KObject {
-  spec: { ports?: Port[]; type?: string; sessionAffinity?: string; sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } }; ips?: string[] };
+  spec: { ports?: Port[]; type?: string; sessionAffinity?: string; internalTrafficPolicy?: string; trafficDistribution?: string; sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } }; ips?: string[] };
   status?: { clusters?: Array<{ cluster: string }>; conditions?: Condition[] };
 }
 interface ServiceExportObj extends KObject {
@@ -46,6 +46,8 @@ interface SvcSpec {
   clusterIP?: 'None';
   sessionAffinity?: 'ClientIP' | 'None';
   sessionAffinityConfig?: { clientIP: { timeoutSeconds: number } };
+  internalTrafficPolicy?: 'Local' | 'Cluster';
+  trafficDistribution?: 'PreferClose';
   type?: 'ExternalName';
   externalName?: string;
 }
@@ -132,23 +134,27 @@ describe('MCS importer (KEP-1645): ServiceImports in the config cluster from the
     const created: Record<string, { older: KObject; newer: KObject }> = {};
 
     beforeAll(async () => {
-      const cases = ['union', 'port-conflict', 'proto-conflict', 'type-conflict', 'affinity-conflict'];
+      const cases = ['union', 'port-conflict', 'proto-conflict', 'unnamed-conflict', 'type-conflict', 'affinity-conflict', 'traffic-conflict'];
       await Promise.all(cases.flatMap((n) => [ns(cfg, n), ns(a, n), ns(b, n)]));
       const older = await Promise.all([
         exportService(a, 'union', 'web', { ports: [{ name: 'http', port: 8080 }] }),
         // member-b is the oldest here: the cluster-id tie-break would pick member-a.
         exportService(b, 'port-conflict', 'web', { ports: [{ name: 'http', port: 8080 }] }),
         exportService(a, 'proto-conflict', 'dns', { ports: [{ name: 'dns', protocol: 'UDP', port: 53 }] }),
+        exportService(b, 'unnamed-conflict', 'echo', { ports: [{ port: 7 }] }),
         exportService(b, 'type-conflict', 'db', { clusterIP: 'None', ports: [{ name: 'pg', port: 5432 }] }),
         exportService(a, 'affinity-conflict', 'cart', { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } }, ports: [{ name: 'http', port: 8080 }] }),
+        exportService(a, 'traffic-conflict', 'api', { internalTrafficPolicy: 'Local', trafficDistribution: 'PreferClose', ports: [{ name: 'http', port: 8080 }] }),
       ]);
       await pastCreation(older);
       const newer = await Promise.all([
         exportService(b, 'union', 'web', { ports: [{ name: 'http', port: 8080 }, { name: 'metrics', port: 9090 }] }),
         exportService(a, 'port-conflict', 'web', { ports: [{ name: 'http', port: 8081 }] }),
         exportService(b, 'proto-conflict', 'dns', { ports: [{ name: 'dns', protocol: 'TCP', port: 53 }] }),
+        exportService(a, 'unnamed-conflict', 'echo', { ports: [{ port: 7007 }] }),
         exportService(a, 'type-conflict', 'db', { ports: [{ name: 'pg', port: 5432 }] }),
         exportService(b, 'affinity-conflict', 'cart', { ports: [{ name: 'http', port: 8080 }] }),
+        exportService(b, 'traffic-conflict', 'api', { ports: [{ name: 'http', port: 8080 }] }),
       ]);
       cases.forEach((c, i) => (created[c] = { older: older[i]!, newer: newer[i]! }));
     });
@@ -189,6 +195,12 @@ describe('MCS importer (KEP-1645): ServiceImports in the config cluster from the
       for (const k of [a, b]) await waitExportCondition(k, 'proto-conflict', 'dns', 'Conflict', 'True', 'PortConflict');
     });
 
+    it('port conflict (two single unnamed ports): the empty name is a name too; the oldest (member-b, 7) wins, PortConflict on both', async () => {
+      const si = await waitImport('unnamed-conflict', 'echo', (x) => (x.status?.clusters?.length ?? 0) === 2, 'both clusters');
+      expect(names(si.spec.ports)).toEqual(['/TCP/7']);
+      for (const k of [a, b]) await waitExportCondition(k, 'unnamed-conflict', 'echo', 'Conflict', 'True', 'PortConflict');
+    });
+
     it('type conflict (Headless vs ClusterSetIP): the oldest (headless, member-b) wins; Conflict=True/TypeConflict on both', async () => {
       const si = await waitImport('type-conflict', 'db', (x) => (x.status?.clusters?.length ?? 0) === 2, 'both clusters');
       expect(si.spec.type).toBe('Headless');
@@ -200,6 +212,13 @@ describe('MCS importer (KEP-1645): ServiceImports in the config cluster from the
       expect(si.spec.sessionAffinity).toBe('ClientIP');
       expect(si.spec.sessionAffinityConfig).toEqual({ clientIP: { timeoutSeconds: 600 } });
       for (const k of [a, b]) await waitExportCondition(k, 'affinity-conflict', 'cart', 'Conflict', 'True', 'SessionAffinityConflict');
+    });
+
+    it('internal traffic policy and traffic distribution follow the oldest (Local, PreferClose); both conflicts on both exports', async () => {
+      const si = await waitImport('traffic-conflict', 'api', (x) => (x.status?.clusters?.length ?? 0) === 2, 'both clusters');
+      expect(si.spec.internalTrafficPolicy).toBe('Local');
+      expect(si.spec.trafficDistribution).toBe('PreferClose');
+      for (const k of [a, b]) await waitExportCondition(k, 'traffic-conflict', 'api', 'Conflict', 'True', 'InternalTrafficPolicyConflict,TrafficDistributionConflict');
     });
 
     it('a Service that changes after it was exported changes the import (and clears the conflict it caused)', async () => {
