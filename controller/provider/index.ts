@@ -137,6 +137,7 @@ export class FleetProvider {
         if (r.key === 'fleetMembers' || r.key === 'secrets') this.#syncMembers();
         this.#o.onChange({ scope: 'config', resource: r.key, object, ...(oldObject === undefined ? {} : { oldObject }) });
       };
+      if (r.key === 'fleetMembers' || r.key === 'secrets') refl.on('synced', () => this.#syncMembers());
       refl.on('add', (o) => changed(o));
       refl.on('update', (o, n) => changed(n, o));
       refl.on('delete', (o) => changed(o));
@@ -191,8 +192,15 @@ export class FleetProvider {
       // FleetMember `status.lastSyncTime`: for a reachable member, when its current connection
       // first synced (the watches keep it current from then on); for a frozen one, its last full
       // list. Not every periodic relist: that would make each relist a status write, and a resync
-      // must write nothing when nothing changed.
-      const lastSyncTime = m.reachability.state === 'reachable' ? (m.reachability.since ?? m.lastSyncTime) : m.lastSyncTime;
+      // must write nothing when nothing changed. Nor every new connection of a restarted controller
+      // (or a new leader): while the published status still says Ready=True, the member has been in
+      // sync since the time it shows, so that time is kept and a restart writes nothing.
+      let lastSyncTime = m.reachability.state === 'reachable' ? (m.reachability.since ?? m.lastSyncTime) : m.lastSyncTime;
+      if (m.reachability.state === 'reachable') {
+        const published = config.fleetMembers.find((f) => f.metadata.name === m.fleetMember)?.status;
+        const wasReady = (published?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+        if (wasReady && published?.lastSyncTime !== undefined) lastSyncTime = published.lastSyncTime;
+      }
       members[m.clusterID] = {
         clusterId: m.clusterID,
         fleetMember: m.fleetMember,
@@ -216,6 +224,9 @@ export class FleetProvider {
 
   #syncMembers(): void {
     if (this.#stopped) return;
+    // Judge members only once both FleetMembers and their Secrets have listed: before that a
+    // member's Secret would look missing (a false SecretNotFound, and a client torn down for it).
+    if (!this.#config.get('fleetMembers')?.hasSynced() || !this.#config.get('secrets')?.hasSynced()) return;
     this.members.sync(this.list<FleetMember>('fleetMembers'), (name) => this.secret(name));
   }
 
