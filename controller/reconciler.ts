@@ -199,7 +199,23 @@ export class Reconciler {
 
     let desired = renderGce(ir, this.#o.render);
     const cloud = this.#o.cloud.forProject(desired.project);
-    let res = await applyGce(desired, { cloud, fleetId: this.#o.fleetId });
+    // Frozen members: what GCE holds for them stays, even what translate does not know about (a
+    // member that was already down when this process started has no data here; DESIGN.md §6).
+    const keepClusters = new Set(this.#o.provider.members.members().filter((m) => m.frozen).map((m) => m.clusterID));
+    const deps = { cloud, fleetId: this.#o.fleetId, keepClusters };
+    if (!this.#programmed.has(gwKey)) {
+      // First reconcile of this Gateway in this process (a restarted controller, a new leader): the
+      // VIP is not known yet, and translate renders no firewall without it (destinationRanges is
+      // the VIP), so applying now would delete the live firewalls and re-create them a moment later,
+      // dropping traffic in between. Learn the VIP from GCE first: a dry run reads and writes nothing.
+      const seen = await applyGce(desired, { ...deps, dryRun: true });
+      if (seen.vip !== undefined && this.#setProgrammed(gwKey, programmedState(ir, seen))) {
+        result = this.translate();
+        ir = result.gateways.find((g) => g.key === gwKey) ?? ir;
+        desired = renderGce(ir, this.#o.render);
+      }
+    }
+    let res = await applyGce(desired, deps);
     let state = programmedState(ir, res);
     let gceWrites = res.changes;
     if (this.#setProgrammed(gwKey, state)) {
@@ -210,7 +226,7 @@ export class Reconciler {
       const again = renderGce(ir, this.#o.render);
       if (res.error === undefined && JSON.stringify(again) !== JSON.stringify(desired)) {
         desired = again;
-        res = await applyGce(desired, { cloud, fleetId: this.#o.fleetId });
+        res = await applyGce(desired, deps);
         gceWrites += res.changes;
         state = programmedState(ir, res);
         if (this.#setProgrammed(gwKey, state)) {

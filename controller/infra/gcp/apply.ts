@@ -26,6 +26,7 @@ import { negKey, observeGateway, type Observed } from './observe.ts';
 import { PHASES, WAVES, endpointsToList, negProjects, planGce, wantedNames, type GcePlan, type Phase, type PlanStep } from './plan.ts';
 import { decodeStamp } from '../../naming/stamp.ts';
 import { deleteOwned } from './resource.ts';
+import { keepClusters } from './keep.ts';
 
 /** What applyGce / teardownGce need besides the desired state. */
 export interface GceApplyDeps {
@@ -38,6 +39,11 @@ export interface GceApplyDeps {
   strictOrder?: boolean;
   /** Plan only: read, diff, return the plan; no mutating call. */
   dryRun?: boolean;
+  /**
+   * Member clusters that are frozen (DESIGN.md §6): whatever GCE holds for them (NEGs, their
+   * backends, firewall target tags) is kept even if `desired` lacks it (keep.ts).
+   */
+  keepClusters?: ReadonlySet<string>;
   /** Called after each executed step (logs, events, metrics). */
   onStep?: (step: PlanStep, outcome: { ok: true } | { ok: false; error: unknown }) => void;
 }
@@ -224,6 +230,7 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
   } catch (e) {
     return { programmed: false, forwardingRules: [], changes: 0, writes: [], plan: emptyPlan, error: withResource(e), errors: [e] };
   }
+  if (deps.keepClusters !== undefined) desired = keepClusters(desired, observed, owner, deps.keepClusters);
   const plan = planGce(desired, observed, owner);
   const existingFrs = desired.forwardingRules.filter((f) => observed.forwardingRule.has(f.name)).map((f) => f.name);
 
