@@ -44,6 +44,8 @@ export const closedFence: Fence = {
 export async function fenced<T>(fence: Fence, write: (signal: AbortSignal) => Promise<T>, timeoutMs = 30_000): Promise<T> {
   fence.check();
   const remaining = fence.remainingMs();
-  const signal = AbortSignal.timeout(Math.max(1, Math.min(timeoutMs, Number.isFinite(remaining) ? remaining : timeoutMs)));
+  // AbortSignal.timeout takes whole milliseconds (a fraction throws ERR_OUT_OF_RANGE), and the
+  // elector's remainingMs() comes from a fractional monotonic clock.
+  const signal = AbortSignal.timeout(Math.max(1, Math.floor(Math.min(timeoutMs, Number.isFinite(remaining) ? remaining : timeoutMs))));
   return write(signal);
 }
