@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// One `fleet-ilb controller` replica as its own OS process, for controller-leader.test.ts (so the
+// test can SIGKILL it like a pod). Options come as JSON in FLEET_ILB_REPLICA_OPTIONS (the
+// ControllerOptions of controller/main.ts). Prints JSON lines on stdout:
+//   {ev:'started', wall, healthUrl}
+//   {ev:'leading' | 'not-leading', wall}          every change of isLeader() (polled every 20 ms)
+//   {ev:'kubeWrite', method, origin, path, wall}   every non-GET request to an apiserver, except the
+//   {ev:'leaseWrite', method, path, wall}          Lease (leader election itself)
+//   {ev:'stopped', why, wall}                      the controller stopped (then the process exits)
+// Kubernetes requests are seen on undici's `undici:request:create` diagnostics channel, which every
+// Kubernetes client of the controller goes through (client-node, clusters/http.ts, status/kube.ts),
+// before they are sent. The Compute API endpoint is plain http here, apiservers are https.
+// The process exits when its stdin closes (the test process died): no orphaned replica.
+import { subscribe } from 'node:diagnostics_channel';
+import { startController, type ControllerOptions } from '../../controller/main.ts';
+import { createLogger } from '../../controller/telemetry/logger.ts';
+
+const out = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
+
+subscribe('undici:request:create', (msg: unknown) => {
+  const r = (msg as { request?: { origin?: unknown; method?: unknown; path?: unknown } }).request;
+  const method = typeof r?.method === 'string' ? r.method.toUpperCase() : '';
+  if (method === '' || method === 'GET' || method === 'HEAD') return;
+  const origin = typeof r?.origin === 'string' ? r.origin : r?.origin instanceof URL ? r.origin.origin : '';
+  if (!origin.startsWith('https://')) return;
+  const path = typeof r?.path === 'string' ? r.path : '';
+  out({ ev: path.includes('/apis/coordination.k8s.io/') ? 'leaseWrite' : 'kubeWrite', method, origin, path, wall: Date.now() });
+});
+
+const raw = process.env['FLEET_ILB_REPLICA_OPTIONS'];
+if (raw === undefined) throw new Error('FLEET_ILB_REPLICA_OPTIONS is required');
+const opts = JSON.parse(raw) as ControllerOptions;
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+
+const ctl = await startController(opts, createLogger({ level: opts.logLevel ?? 'warn', destination: process.stderr }));
+out({ ev: 'started', wall: Date.now(), healthUrl: ctl.healthUrl });
+let leading = false;
+const poll = setInterval(() => {
+  const l = ctl.isLeader();
+  if (l !== leading) {
+    leading = l;
+    out({ ev: l ? 'leading' : 'not-leading', wall: Date.now() });
+  }
+}, 20);
+process.once('SIGTERM', () => void ctl.stop());
+const why = await ctl.done;
+clearInterval(poll);
+out({ ev: 'stopped', why, wall: Date.now() });
+process.exit(why === 'lease-lost' ? 3 : 0);
