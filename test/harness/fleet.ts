@@ -353,6 +353,7 @@ class LocalCluster implements ClusterHandle {
   readonly kubeconfigPath: string;
   readonly pki: ClusterPki;
   private portNumber: number | undefined;
+  private admin: ClientCredential | undefined;
   private readonly fleet: FleetImpl;
   private readonly clusterDir: string;
   private readonly binaries: ControlPlaneBinaries;
@@ -387,9 +388,14 @@ class LocalCluster implements ClusterHandle {
   /** Creates the PKI and the admin kubeconfig, and picks the port (kept across stop/start). */
   async init(): Promise<void> {
     const [, port] = await Promise.all([createClusterPki(this.pki.dir, this.name), freePort()]);
+    this.admin = await mintClientCredential(this.pki, ADMIN_USER, ADMIN_GROUPS, join(this.pki.dir, 'clients'));
+    await this.usePort(port);
+  }
+
+  private async usePort(port: number): Promise<void> {
     this.portNumber = port;
-    const admin = await mintClientCredential(this.pki, ADMIN_USER, ADMIN_GROUPS, join(this.pki.dir, 'clients'));
-    await writeKubeconfig(this.kubeconfigPath, this.name, this.server, await this.servingCaPem(), `${ADMIN_USER}@${this.name}`, admin);
+    if (this.admin === undefined) throw new Error('init() first');
+    await writeKubeconfig(this.kubeconfigPath, this.name, this.server, await this.servingCaPem(), `${ADMIN_USER}@${this.name}`, this.admin);
   }
 
   hasPort(): boolean {
@@ -412,7 +418,18 @@ class LocalCluster implements ClusterHandle {
     return this.serialize(async () => {
       if (this.procs.length > 0) return;
       const t0 = performance.now();
-      await this.launch();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.launch();
+          break;
+        } catch (e) {
+          // freePort() released the port before the apiserver bound it; on a first start another
+          // process may have taken it meanwhile. A restart must keep its port, so it fails instead.
+          if (this.started || attempt >= 3 || !String(e).includes('address already in use')) throw e;
+          this.log(`${this.name}: port ${this.port} was taken, retrying on another port`);
+          await this.usePort(await freePort());
+        }
+      }
       const t1 = performance.now();
       const manifests = await fleetManifests();
       const log = (m: string): void => this.log(`${this.name}: ${m}`);

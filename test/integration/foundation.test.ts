@@ -307,8 +307,10 @@ describe('local fleet (config + 2 members)', () => {
     const state = JSON.parse(readFileSync(join(fleet.dir, 'fleet.json'), 'utf8')) as {
       clusters: Record<string, { server: string; pids: number[] }>;
     };
+    // One process per cluster (fleet-apiserver), or two with separate envtest binaries.
+    for (const c of Object.values(state.clusters)) expect(c.pids.length).toBeGreaterThanOrEqual(1);
+    expect(Object.keys(state.clusters)).toEqual([fleet.config, ...fleet.members].map((c) => c.name));
     const pids = Object.values(state.clusters).flatMap((c) => c.pids);
-    expect(pids.length).toBe(4);
     const ports = Object.values(state.clusters).map((c) => Number(new URL(c.server).port));
     await fleet.stop();
     for (const p of pids) expect(existsSync(`/proc/${p}`), `pid ${p}`).toBe(false);
