@@ -47,6 +47,10 @@ const USAGE = `usage:
 /** Entry point of `fleet-ilb local`. */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   let parsed;
   try {
     parsed = parseArgs({
@@ -64,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { values } = parsed;
-  if (values.help === true || cmd === undefined || cmd === 'help') {
+  if (values.help === true || cmd === undefined) {
     process.stdout.write(USAGE);
     return cmd === undefined ? 2 : 0;
   }

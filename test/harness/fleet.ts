@@ -638,10 +638,17 @@ async function stopProcess(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   const exited = new Promise<void>((r) => p.once('exit', () => r()));
   p.kill('SIGTERM');
-  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), STOP_TIMEOUT_MS));
-  if ((await Promise.race([exited, timer])) === 'timeout') {
-    p.kill('SIGKILL');
-    await exited;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((r) => {
+    timer = setTimeout(() => r('timeout'), STOP_TIMEOUT_MS);
+  });
+  try {
+    if ((await Promise.race([exited, timedOut])) === 'timeout') {
+      p.kill('SIGKILL');
+      await exited;
+    }
+  } finally {
+    clearTimeout(timer); // a pending timer would keep the process alive for STOP_TIMEOUT_MS
   }
 }
 
