@@ -189,7 +189,20 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     while (!stopCtl.signal.aborted && Date.now() < memberDeadline && provider.members.members().some((m) => m.reachability.state === 'pending')) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    workersFinished = runWorkers({ queue, reconcile: (k) => reconciler.reconcile(k), workers: o.workers, observe: reconcileObserver(metrics) }).finished;
+    const observeMetrics = reconcileObserver<string>(metrics);
+    workersFinished = runWorkers({
+      queue,
+      reconcile: (k) => reconciler.reconcile(k),
+      workers: o.workers,
+      observe: (e) => {
+        observeMetrics(e);
+        // controller-runtime's "Reconciler error": a failed reconcile (a 403 on the finalizer patch,
+        // a member write refused, ...) must be visible in the log, not only as a metric.
+        if (e.error !== undefined && e.outcome !== 'fenced') {
+          logger.warn({ key: e.key, outcome: e.outcome, retryInMs: e.retryInMs, err: errorMessage(e.error) }, 'reconcile failed');
+        }
+      },
+    }).finished;
     resyncAll();
     every(o.resyncPeriodMs, resyncAll);
     every(o.sweepPeriodMs, async () => {
