@@ -142,7 +142,7 @@ describe('RBAC as the controller identity', () => {
       q('patch', 'gateways.gateway.networking.k8s.io', { subresource: 'status', namespace: 'shop' }),
       q('patch', 'gatewayclasses.gateway.networking.k8s.io', { subresource: 'status' }),
       q('patch', 'tcproutes.gateway.networking.k8s.io', { subresource: 'status', namespace: 'shop' }),
-      q('update', 'gateways.gateway.networking.k8s.io', { namespace: 'shop' }),
+      q('patch', 'gateways.gateway.networking.k8s.io', { namespace: 'shop' }),
       q('get', 'namespaces', { name: 'kube-system' }),
       q('watch', 'fleetmembers.fleetilb.io'),
       q('patch', 'fleetmembers.fleetilb.io', { subresource: 'status' }),
@@ -177,6 +177,8 @@ describe('RBAC as the controller identity', () => {
       q('impersonate', 'users'),
       q('create', 'events', { namespace: 'shop' }), // core/v1 Events: fleet-ilb uses events.k8s.io/v1
       q('update', 'gateways.gateway.networking.k8s.io', { subresource: 'status', namespace: 'shop' }), // status is patched
+      q('update', 'gateways.gateway.networking.k8s.io', { namespace: 'shop' }), // finalizer/annotations are patched (no PUT)
+      q('update', 'serviceimports.multicluster.x-k8s.io', { namespace: 'shop' }),
     ];
     for (const d of denied) expect(await canI(cfgId, d), JSON.stringify(d)).toBe(false);
   });
@@ -190,7 +192,6 @@ describe('RBAC as the controller identity', () => {
       q('create', 'endpointslices.discovery.k8s.io', { namespace: 'shop' }),
       q('watch', 'serviceexports.multicluster.x-k8s.io'),
       q('patch', 'serviceexports.multicluster.x-k8s.io', { subresource: 'status', namespace: 'shop' }),
-      q('list', 'serviceexports.net.gke.io'),
     ];
     for (const a of allowed) expect(await canI(memId, a), JSON.stringify(a)).toBe(true);
     const denied: AccessQuery[] = [
@@ -203,6 +204,9 @@ describe('RBAC as the controller identity', () => {
       q('patch', 'nodes'),
       q('create', 'serviceexports.multicluster.x-k8s.io', { namespace: 'shop' }),
       q('patch', 'serviceexports.net.gke.io', { subresource: 'status', namespace: 'shop' }),
+      q('list', 'serviceexports.net.gke.io'), // not read (RBAC.md: removed M7)
+      q('update', 'services', { namespace: 'shop' }), // server-side apply is patch (+ create)
+      q('update', 'endpointslices.discovery.k8s.io', { namespace: 'shop' }),
       q('list', 'namespaces'),
     ];
     for (const d of denied) expect(await canI(memId, d), JSON.stringify(d)).toBe(false);
