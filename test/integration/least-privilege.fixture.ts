@@ -43,8 +43,8 @@ export class LogCapture extends Writable {
 
   /** The warn/error lines (and forbidden ones) as text, for a failure message. */
   summary(max = 40): string {
-    const keep = this.#lines.filter((l) => l.level === 'warn' || l.level === 'error' || FORBIDDEN.test(JSON.stringify(l)));
-    return keep.slice(-max).map((l) => JSON.stringify(l)).join('\n');
+    const keep = this.#lines.filter((l) => l.level === 'warn' || l.level === 'error' || FORBIDDEN.test(flat(l)));
+    return keep.slice(-max).map((l) => flat(l).slice(0, 600)).join('\n');
   }
 
   clear(): void {
@@ -56,21 +56,34 @@ export class LogCapture extends Writable {
    * (`User "system:serviceaccount:…" cannot list resource "…"`), in any field.
    */
   forbidden(): LogLine[] {
-    return this.#lines.filter((l) => FORBIDDEN.test(JSON.stringify(l)));
+    return this.#lines.filter((l) => FORBIDDEN.test(flat(l)));
   }
 
   /**
-   * Forbidden lines that name `resource` (`secrets`, `services/status`, `leases`, ...): the
-   * apiserver's message says `cannot <verb> resource "<resource>"` (subresources as
-   * `resource/subresource`); a line without the message still names the request path.
+   * Forbidden lines about `resource` (`secrets`, `services/status`, `leases`, ...) of API group
+   * `group` (absent = core): the apiserver's message says `cannot <verb> resource "<resource>" in
+   * API group "<group>"` (subresources as `resource/subresource`); a line without the message still
+   * names the request path (`/api/v1/.../<resource>` or `/apis/<group>/<version>/.../<resource>`).
+   * Errors that embed a response body come JSON-escaped several times over: backslashes are
+   * dropped before matching.
    */
-  forbiddenFor(resource: string): LogLine[] {
-    const quoted = `resource \\"${resource}\\"`; // as the message appears inside a JSON line
+  forbiddenFor(resource: string, group = ''): LogLine[] {
+    const message = `resource "${resource}" in API group "${group}"`;
+    const prefix = group === '' ? '/api/v1/' : `/apis/${group.replaceAll('.', '\\.')}/[^/"]+/`;
+    const [res, sub] = resource.split('/');
+    // The path ends at a query, a quote, a space or the end of the text.
+    const tail = sub === undefined ? `${res}(?:/[^/"?\\s]+)?(?=[?"\\s]|$)` : `${res}/[^/"?\\s]+/${sub}(?=[?"\\s]|$)`;
+    const path = new RegExp(`${prefix}(?:namespaces/[^/"]+/)?${tail}`);
     return this.forbidden().filter((l) => {
-      const s = JSON.stringify(l);
-      return s.includes(quoted) || new RegExp(`/${resource}(?![\\w/])`).test(s);
+      const s = flat(l);
+      return s.includes(message) || path.test(s);
     });
   }
+}
+
+/** A log line as one string without JSON escaping. */
+function flat(l: LogLine): string {
+  return JSON.stringify(l).replace(/\\+/g, '');
 }
 
 const FORBIDDEN = /\b403\b|forbidden|cannot (get|list|watch|create|update|patch|delete) resource/i;
