@@ -300,7 +300,16 @@ class FleetImpl implements Fleet {
     if (this.stopping !== undefined) throw new Error('fleet is stopped');
   }
 
-  async saveState(): Promise<void> {
+  /** Saves run one after another: clusters start concurrently and share one temp file. */
+  #saveChain: Promise<void> = Promise.resolve();
+
+  saveState(): Promise<void> {
+    const next = this.#saveChain.then(() => this.#saveStateNow());
+    this.#saveChain = next.catch(() => {});
+    return next;
+  }
+
+  async #saveStateNow(): Promise<void> {
     if (this.stopping !== undefined) return;
     const state: FleetState = {
       ownerPid: process.pid,

@@ -551,6 +551,9 @@ describe('Gateway helpers', () => {
       [GCE_ANNOTATIONS.healthChecks]: 'fl-hc-tcp-80',
       [GCE_ANNOTATIONS.negs]: 'fl-neg-member-a,fl-neg-member-b',
       [GCE_ANNOTATIONS.firewalls]: 'fl-fw-clients,fl-fw-hc',
+      // Where they live, so teardown finds them after the ILBConfig changed or is gone.
+      [GCE_ANNOTATIONS.project]: 'p',
+      [GCE_ANNOTATIONS.region]: 'europe-west1',
     });
     reqs.length = 0;
     expect(await setGceAnnotations(gw, desired, helper(reqs))).toBe(false);
