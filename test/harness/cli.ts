@@ -149,6 +149,7 @@ async function up(dir: string, members: number): Promise<number> {
 async function serve(dir: string, members: number, foreground: boolean): Promise<number> {
   let fleet: Fleet | undefined;
   let stopRequested = false;
+  let failed = false;
   let wake: () => void = () => {};
   const stopped = new Promise<void>((r) => {
     wake = r;
@@ -178,12 +179,14 @@ async function serve(dir: string, members: number, foreground: boolean): Promise
     await stopped;
     return 0;
   } catch (e) {
+    failed = true;
     process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;
   } finally {
     await fleet?.stop();
     await rm(join(dir, STATE_FILE), { force: true });
-    if (!foreground) await rm(join(dir, LOG_FILE), { force: true });
+    // After a failure the log stays: `up` shows its tail and names it.
+    if (!foreground && !failed) await rm(join(dir, LOG_FILE), { force: true });
     await rmdirIfEmpty(dir);
     clearInterval(keepAlive);
     process.off('SIGINT', onSignal);
