@@ -149,6 +149,7 @@ export class Reconciler {
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
     if (key === GLOBAL_KEY) {
       await this.#o.writers.globalStatus(this.translate());
+      this.#observeMembers();
       return undefined;
     }
     const gwKey = parseGatewayKey(key);
@@ -246,6 +247,7 @@ export class Reconciler {
     if (await this.#o.writers.setAnnotations(gw, desired)) kubeWrites++;
     this.outcomes.set(gwKey, { gceWrites, kubeWrites, programmed: state });
     this.#report(gw, res);
+    this.#observeNegs(gwKey, desired);
     if (res.error !== undefined && !isUserError(unwrap(res.error))) throw asError(res.error);
     return undefined;
   }
@@ -363,7 +365,31 @@ export class Reconciler {
     return true;
   }
 
+  /** NEG label sets exported per Gateway (removed when the Gateway or the NEG goes). */
+  readonly #negLabels = new Map<string, Array<{ neg: string; zone: string }>>();
+
+  /** `fleetilb_neg_endpoints`: endpoints per NEG as last applied (frozen NEGs keep their last value). */
+  #observeNegs(gwKey: string, desired: DesiredGce | undefined): void {
+    const m = this.#o.metrics;
+    if (m === undefined) return;
+    const now = (desired?.negs ?? []).map((n) => ({ neg: n.neg.name, zone: n.zone, count: n.endpoints.length, frozen: n.frozen }));
+    const keep = new Set(now.map((n) => `${n.zone}/${n.neg}`));
+    for (const l of this.#negLabels.get(gwKey) ?? []) if (!keep.has(`${l.zone}/${l.neg}`)) m.negEndpoints.remove(l);
+    for (const n of now) if (!n.frozen) m.negEndpoints.set({ neg: n.neg, zone: n.zone }, n.count);
+    if (now.length === 0) this.#negLabels.delete(gwKey);
+    else this.#negLabels.set(gwKey, now.map(({ neg, zone }) => ({ neg, zone })));
+  }
+
+  /** `fleetilb_member_reachable`: 1 per reachable member, 0 per frozen one. */
+  #observeMembers(): void {
+    const m = this.#o.metrics;
+    if (m === undefined) return;
+    m.memberReachable.reset();
+    for (const v of Object.values(this.#o.provider.snapshot().members)) m.memberReachable.set({ member: v.clusterId }, v.frozen ? 0 : 1);
+  }
+
   #forget(gwKey: string): void {
+    this.#observeNegs(gwKey, undefined);
     if (this.#programmed.delete(gwKey)) this.#programmedVersion++;
     this.outcomes.delete(gwKey);
   }

@@ -137,6 +137,22 @@ describe('store scenario: one internal passthrough load balancer for two member 
     }
   });
 
+  it('/metrics reports each NEG\'s endpoint count and every member as reachable; /readyz is ready', async () => {
+    const ctl = s.controller!;
+    expect((await fetch(`${ctl.healthUrl}/readyz`)).status).toBe(200);
+    const text = await (await fetch(`${ctl.healthUrl}/metrics`)).text();
+    const negs = actualNegs(s.emulator, members);
+    for (const zones of Object.values(negs)) {
+      for (const [zone, vms] of Object.entries(zones)) {
+        const line = text.split('\n').find((l) => l.startsWith('fleetilb_neg_endpoints{') && l.includes(`zone="${zone}"`));
+        expect(line, `fleetilb_neg_endpoints for ${zone}`).toBeDefined();
+        expect(Number(line!.split(' ').pop())).toBe(vms.length);
+      }
+    }
+    for (const m of members) expect(text).toContain(`fleetilb_member_reachable{member="${m}"} 1`);
+    expect(text).toMatch(/fleetilb_gce_calls_total\{[^}]*method="[^"]+"/);
+  });
+
   it('GCE: firewalls admit health-check ranges and the configured clients to the VIP on the members’ node tags', () => {
     const fws = s.emulator.inventory().firewalls;
     const tags = members.map(memberNodeTag).sort();
