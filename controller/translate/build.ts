@@ -365,8 +365,16 @@ export function buildGatewayIR(i: BuildInput): GatewayIR {
   const vipKnown = p !== undefined && (p.gatewayUid === undefined || p.gatewayUid === gw.metadata.uid) ? p.vip : undefined;
   if (vipKnown !== undefined) address.vip = vipKnown;
   else if (i.address.type === 'IPAddress') address.vip = i.address.ip;
+  // A frozen member that never synced (no data at all: e.g. the controller started during its
+  // outage) may serve this Gateway without translate being able to tell; apply keeps whatever GCE
+  // holds for it, and the condition names it too, so the outage is never silent.
+  const neverSynced = i.ctx.members.filter((m) => m.frozen && m.data?.lastSyncTime === undefined).map((m) => m.clusterId);
   const frozenMembers = [
-    ...new Set([...groups.flatMap((x) => x.negs.filter((n) => n.frozen).map((n) => n.cluster)), ...vips.filter((v) => v.frozen).map((v) => v.cluster)]),
+    ...new Set([
+      ...groups.flatMap((x) => x.negs.filter((n) => n.frozen).map((n) => n.cluster)),
+      ...vips.filter((v) => v.frozen).map((v) => v.cluster),
+      ...neverSynced,
+    ]),
   ].sort(cmp);
   return {
     key: `${ns}/${gw.metadata.name}`,

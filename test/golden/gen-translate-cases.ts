@@ -730,6 +730,22 @@ add(
   }),
 );
 add(
+  'member-never-synced-frozen',
+  'The controller started while member d was down, so it has never listed d (no data, no lastSyncTime): translate cannot tell whether d serves the Gateway, so MembersReachable=False names d as well (apply keeps whatever GCE holds for d); FleetMember d Ready=False/Unreachable.',
+  (() => {
+    const snap = b.snapshot({
+      config: { ...oneListener() },
+      members: [
+        stdMember('a', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0, 1] }]),
+        b.member('d', { reachability: { state: 'unreachable', message: 'dial tcp 10.0.0.4:443: connect: connection refused', since: '2025-12-31T12:00:00Z' }, frozen: true }),
+      ],
+    });
+    const d = snap.members['d'];
+    if (d !== undefined) delete d.lastSyncTime;
+    return snap;
+  })(),
+);
+add(
   'node-exclusions-and-zones',
   'Every node exclusion: exclude-from-external-load-balancers label, NotReady, ToBeDeletedByClusterAutoscaler taint, no providerID, no InternalIP, being deleted; all host endpoints, none is in a NEG. Member n uses nodeMapping NodeName (instance = node name, zone label) and FleetMember project override.',
   (() => {
