@@ -142,7 +142,8 @@ export class Reconciler {
     const programmed: Record<string, ProgrammedState> = Object.fromEntries(this.#programmed);
     const memberNetworkTags: Record<string, string[]> = {};
     for (const [c, t] of this.#tags) memberNetworkTags[c] = t.tags;
-    return this.#o.provider.snapshot({ programmed, current: { memberNetworkTags } });
+    const negs: Record<string, { instances: string[] }> = Object.fromEntries(this.#negInstances);
+    return this.#o.provider.snapshot({ programmed, current: { memberNetworkTags, negs } });
   }
 
   /** Reconcile one key (runtime/workers.ts calls it). */
@@ -248,6 +249,7 @@ export class Reconciler {
     this.outcomes.set(gwKey, { gceWrites, kubeWrites, programmed: state });
     this.#report(gw, res);
     this.#observeNegs(gwKey, desired);
+    if (res.error === undefined) this.#recordNegs(desired);
     if (res.error !== undefined && !isUserError(unwrap(res.error))) throw asError(res.error);
     return undefined;
   }
@@ -365,17 +367,45 @@ export class Reconciler {
     return true;
   }
 
+  /**
+   * The instances each NEG holds after the last successful apply (`zone/name` → instances): translate
+   * prefers them when a NEG is capped (`nodeSubsetSize`), so a new node does not push out one that
+   * already serves (minimal churn, ingress-gce subsetting). Not persisted: a restarted controller
+   * falls back to translate's deterministic order until its first apply.
+   */
+  readonly #negInstances = new Map<string, { instances: string[] }>();
+
+  #recordNegs(desired: DesiredGce): void {
+    let changed = false;
+    for (const n of desired.negs) {
+      if (n.frozen) continue;
+      const key = `${n.zone}/${n.neg.name}`;
+      const instances = n.endpoints.map((e) => e.instance).sort();
+      if (this.#negInstances.get(key)?.instances.join(',') !== instances.join(',')) {
+        this.#negInstances.set(key, { instances });
+        changed = true;
+      }
+    }
+    if (changed) this.#programmedVersion++;
+  }
+
   /** NEG label sets exported per Gateway (removed when the Gateway or the NEG goes). */
   readonly #negLabels = new Map<string, Array<{ neg: string; zone: string }>>();
 
-  /** `fleetilb_neg_endpoints`: endpoints per NEG as last applied (frozen NEGs keep their last value). */
+  /**
+   * Tracks each Gateway's NEGs: `fleetilb_neg_endpoints` per NEG as last applied (frozen NEGs keep
+   * their last value), and forgets the recorded instances of NEGs the Gateway no longer has.
+   */
   #observeNegs(gwKey: string, desired: DesiredGce | undefined): void {
     const m = this.#o.metrics;
-    if (m === undefined) return;
     const now = (desired?.negs ?? []).map((n) => ({ neg: n.neg.name, zone: n.zone, count: n.endpoints.length, frozen: n.frozen }));
     const keep = new Set(now.map((n) => `${n.zone}/${n.neg}`));
-    for (const l of this.#negLabels.get(gwKey) ?? []) if (!keep.has(`${l.zone}/${l.neg}`)) m.negEndpoints.remove(l);
-    for (const n of now) if (!n.frozen) m.negEndpoints.set({ neg: n.neg, zone: n.zone }, n.count);
+    for (const l of this.#negLabels.get(gwKey) ?? []) {
+      if (keep.has(`${l.zone}/${l.neg}`)) continue;
+      m?.negEndpoints.remove(l);
+      this.#negInstances.delete(`${l.zone}/${l.neg}`);
+    }
+    for (const n of now) if (!n.frozen) m?.negEndpoints.set({ neg: n.neg, zone: n.zone }, n.count);
     if (now.length === 0) this.#negLabels.delete(gwKey);
     else this.#negLabels.set(gwKey, now.map(({ neg, zone }) => ({ neg, zone })));
   }
