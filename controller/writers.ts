@@ -75,7 +75,8 @@ export function makeWriters(o: WritersOptions): Writers {
   });
   const report = (what: string, r: StatusWriteResult): number => {
     for (const e of r.errors) log.warn({ target: e.target, err: errorMessage(e.error) }, `${what}: write failed`);
-    if (r.foreignServiceImports.length > 0) log.info({ serviceImports: r.foreignServiceImports }, 'ServiceImports not created by fleet-ilb left untouched');
+    // Said on every status pass while they exist: debug, or it floods the log.
+    if (r.foreignServiceImports.length > 0) log.debug({ serviceImports: r.foreignServiceImports }, 'ServiceImports not created by fleet-ilb left untouched');
     if (r.errors.length > 0) throw r.errors[0]!.error;
     return r.writes;
   };

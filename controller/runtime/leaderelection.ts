@@ -382,7 +382,7 @@ export class LeaderElector implements Fence {
     try {
       current = await this.#lease.get(timeoutMs);
     } catch (err) {
-      this.#log.debug({ err: errorMessage(err) }, 'reading the lease failed');
+      this.#logFailure(err, 'reading the lease failed');
       return false;
     }
     if (current === null) {
@@ -391,7 +391,7 @@ export class LeaderElector implements Fence {
         this.#renewed(desired, rv, sentAt);
         return true;
       } catch (err) {
-        this.#log.debug({ err: errorMessage(err), code: statusCodeOf(err) }, 'creating the lease failed');
+        this.#logFailure(err, 'creating the lease failed');
         return false;
       }
     }
@@ -412,9 +412,20 @@ export class LeaderElector implements Fence {
       this.#renewed(rec, rv, sentAt);
       return true;
     } catch (err) {
-      this.#log.debug({ err: errorMessage(err), code: statusCodeOf(err) }, 'updating the lease failed');
+      this.#logFailure(err, 'updating the lease failed');
       return false;
     }
+  }
+
+  /**
+   * A 409 is the normal outcome of a race with another replica (debug). Anything else — 401/403
+   * (RBAC on the Lease), an unreachable apiserver — keeps this replica from ever leading, so it is
+   * said at warn: a controller that silently never leads is the worst kind of outage.
+   */
+  #logFailure(err: unknown, msg: string): void {
+    const code = statusCodeOf(err);
+    if (code === 409) this.#log.debug({ err: errorMessage(err), code }, msg);
+    else this.#log.warn({ err: errorMessage(err), code }, msg);
   }
 
   #renewed(rec: LeaseRecord, rv: string, sentAt: number): void {
