@@ -17,6 +17,7 @@ import { FLEETILB_API, registerMembers, waitMembersReady, type FleetMemberObject
 import { startScenario, syntheticMember, type Scenario } from '../fixtures/scenario.ts';
 import { emulatorSeedFromNodes, memberNodeTag, seedDelta } from '../fixtures/seed.ts';
 import type { AuditEntry } from '../emulator/index.ts';
+import { capNodes, type NodeTarget } from '../../controller/translate/checks/nodes.ts';
 
 const CONVERGE_MS = 90_000;
 type Res = Record<string, unknown>;
@@ -217,5 +218,61 @@ describe('fleet changes under a running controller (store scenario)', () => {
     }
     const fm = await s.kube('config').get<FleetMemberObject>(FLEETILB_API, 'FleetMember', only);
     expect(findCondition(fm?.status?.conditions, 'Ready')?.status).toBe('True');
+  });
+  it('a capped NEG keeps the node that already serves when a better-ranked node gains an endpoint (minimal churn)', async () => {
+    // nodeSubsetSize 1: every store NEG shrinks to one node.
+    const ilb = s.ilbConfig;
+    await s.kube('config').mergePatch({ apiVersion: String(ilb.apiVersion), kind: 'ILBConfig', name: String(ilb.metadata.name), namespace: ilb.metadata.namespace }, { spec: { nodeSubsetSize: 1 } });
+    const storeBs = backendServiceFor(8080);
+    const zone = 'us-central1-a';
+    const negOfZone = (): { name: string; vms: string[] } | undefined => {
+      const neg = s.emulator.inventory().networkEndpointGroups.find((n) => String(n['zone']).endsWith(`/${zone}`) && String(n['name']).endsWith('-member-a') && backendsOf(s.emulator, storeBs)(n));
+      if (neg === undefined) return undefined;
+      const all = Object.keys(objects).filter((k) => k !== 'config');
+      return { name: String(neg['name']), vms: actualNegs(s.emulator, all, backendsOf(s.emulator, storeBs))['member-a']?.[zone] ?? [] };
+    };
+    const capped = await waitFor(() => { const n = negOfZone(); return n !== undefined && n.vms.length === 1 ? n : undefined; }, 60_000, `member-a's ${zone} NEG capped at one node`);
+    await settle();
+    const kept = capped.vms[0]!;
+
+    // A new node whose hash rank beats the kept one: without the NEG's current members fed back to
+    // translate, the cap would swap the NEG over to it (a detach and an attach for nothing).
+    const target = (instance: string): NodeTarget => ({ node: instance, project: s.gcp.project, zone, instance, ip: '10.10.0.99' });
+    let fresh = '';
+    for (let i = 0; i < 500 && fresh === ''; i++) {
+      const cand = `member-a-pool-a-new-${i}`;
+      if (capNodes([target(kept), target(cand)], 1, `${zone}/${capped.name}`, undefined)[0]?.instance === cand) fresh = cand;
+    }
+    expect(fresh, 'a node name that outranks the kept one').not.toBe('');
+    const node: KObject = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: fresh, labels: { 'topology.kubernetes.io/zone': zone } },
+      spec: { providerID: `gce://${s.gcp.project}/${zone}/${fresh}` },
+      status: {
+        addresses: [{ type: 'InternalIP', address: '10.10.0.99' }],
+        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ready' }],
+      },
+    } as unknown as KObject;
+    await applyObjects(kube('member-a'), [node]);
+    const g = s.gcp;
+    const delta = seedDelta(emulatorSeedFromNodes(g.project, g.region, g.network, g.subnetwork, { 'member-a': [node] }, { subnetworkCidr: g.subnetworkCidr }), s.emulator.inventory());
+    expect(Object.values(delta.projects).flatMap((p) => p.instances ?? []).map((i) => i.name)).toEqual([fresh]);
+    s.emulator.seed(delta);
+    s.emulator.resetAudit();
+    const slice: KObject = {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'store-capping', namespace: 'store', labels: { 'kubernetes.io/service-name': 'store' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'tcp', protocol: 'TCP', port: 8080 }],
+      endpoints: [{ addresses: ['10.110.9.9'], nodeName: fresh, zone, conditions: { ready: true, serving: true, terminating: false } }],
+    } as unknown as KObject;
+    await applyObjects(kube('member-a'), [slice]);
+    // The controller saw the endpoint (the reconcile ran: GCE was read) and changed nothing.
+    await waitFor(() => s.emulator.audit().some((e) => e.method === 'networkEndpointGroups.listNetworkEndpoints'), 30_000, 'a reconcile after the new endpoint');
+    await settle();
+    expect(negOfZone()?.vms).toEqual([kept]);
+    expect(show(writesOf(s.emulator.audit()).filter((e) => e.method.startsWith('networkEndpointGroups.')))).toEqual([]);
   });
 });
