@@ -253,7 +253,7 @@ describe('fleet changes under a running controller (store scenario)', () => {
         addresses: [{ type: 'InternalIP', address: '10.10.0.99' }],
         conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ready' }],
       },
-    } as unknown as KObject;
+    };
     await applyObjects(kube('member-a'), [node]);
     const g = s.gcp;
     const delta = seedDelta(emulatorSeedFromNodes(g.project, g.region, g.network, g.subnetwork, { 'member-a': [node] }, { subnetworkCidr: g.subnetworkCidr }), s.emulator.inventory());
@@ -267,7 +267,7 @@ describe('fleet changes under a running controller (store scenario)', () => {
       addressType: 'IPv4',
       ports: [{ name: 'tcp', protocol: 'TCP', port: 8080 }],
       endpoints: [{ addresses: ['10.110.9.9'], nodeName: fresh, zone, conditions: { ready: true, serving: true, terminating: false } }],
-    } as unknown as KObject;
+    };
     await applyObjects(kube('member-a'), [slice]);
     // The controller saw the endpoint (the reconcile ran: GCE was read) and changed nothing.
     await waitFor(() => s.emulator.audit().some((e) => e.method === 'networkEndpointGroups.listNetworkEndpoints'), 30_000, 'a reconcile after the new endpoint');
