@@ -8,6 +8,7 @@ import { ApiError } from '../errors.ts';
 import { checkName, intToIp, ipToInt, malformed, parseCidr, parseRef, resourcePath, usableInSubnet, str, sameFingerprint } from '../model.ts';
 import { enumValues } from '../proto.ts';
 import { type Call, type Handler, type KindDef, aggregated, getHandler, labelFingerprint, listHandler, regionScopes, render, writable } from './common.ts';
+import { deleteMutation } from './refs.ts';
 import { allocate } from './infra.ts';
 import { ipHolders } from './ips.ts';
 
@@ -141,20 +142,6 @@ function commitNew(e: Engine, c: Call, name: string, id: string, data: Record<st
  * Delete. An internal address still IN_USE may be deleted: the rules keep the IP as an ephemeral one — both GKE
  * controllers rely on this ("hold the IP" then release, gcp-ilb-api.md §4 [C ingress-gce address/manager.go]).
  */
-function remove(c: Call): Mutation {
-  const path = resourcePath(c.project, c.scope, 'addresses', c.params.address!);
-  const res = c.engine.must(path);
-  return {
-    operationType: 'delete',
-    targetPath: path,
-    targetId: str(res.data.id),
-    scope: c.scope,
-    prepare: () => {
-      c.engine.must(path);
-      return () => c.engine.remove(path);
-    },
-  };
-}
 
 /** `setLabels` (addresses and forwarding rules): replaces labels; a stale `labelFingerprint` is 412. */
 export function setLabels(c: Call, collection: string): Mutation {
@@ -203,6 +190,6 @@ export const addressHandlers: Record<string, Handler> = {
     type: 'AddressAggregatedList',
   }),
   'addresses.insert': (c) => ({ mutation: insert(c) }),
-  'addresses.delete': (c) => ({ mutation: remove(c) }),
+  'addresses.delete': (c) => ({ mutation: deleteMutation(c, ADDRESS, resourcePath(c.project, c.scope, 'addresses', c.params.address!)) }),
   'addresses.setLabels': (c) => ({ mutation: setLabels(c, 'addresses') }),
 };

@@ -21,7 +21,7 @@ import {
   writable,
 } from './common.ts';
 import { groupHealth, rulesOf } from './health.ts';
-import { referrers } from './refs.ts';
+import { deleteMutation } from './refs.ts';
 
 export const BACKEND_SERVICE: KindDef = {
   collection: 'backendServices',
@@ -230,23 +230,6 @@ function modify(c: Call, mode: 'patch' | 'update'): Mutation {
   };
 }
 
-function remove(c: Call): Mutation {
-  const e = c.engine;
-  const path = pathOf(c, c.params.backendService!);
-  const cur = e.must(path);
-  return {
-    operationType: 'delete',
-    targetPath: path,
-    targetId: str(cur.data.id),
-    scope: c.scope,
-    prepare: () => {
-      const res = e.must(path);
-      const users = referrers(e, res);
-      if (users.length > 0) throw ApiError.inUse(BACKEND_SERVICE.typeWord, path, users[0]!.path);
-      return () => e.remove(path);
-    },
-  };
-}
 
 function getHealth(c: Call): Record<string, unknown> {
   const e = c.engine;
@@ -272,7 +255,7 @@ export const backendServiceHandlers: Record<string, Handler> = {
   'regionBackendServices.insert': (c) => ({ mutation: insert(c) }),
   'regionBackendServices.patch': (c) => ({ mutation: modify(c, 'patch') }),
   'regionBackendServices.update': (c) => ({ mutation: modify(c, 'update') }),
-  'regionBackendServices.delete': (c) => ({ mutation: remove(c) }),
+  'regionBackendServices.delete': (c) => ({ mutation: deleteMutation(c, BACKEND_SERVICE, pathOf(c, c.params.backendService!)) }),
   'regionBackendServices.getHealth': (c) => ({ value: getHealth(c), type: 'BackendServiceGroupHealth' }),
   'backendServices.aggregatedList': (c) => ({
     value: aggregated(c, {

@@ -6,6 +6,7 @@ import type { Engine, Mutation } from '../engine.ts';
 import { ApiError } from '../errors.ts';
 import { checkName, malformed, parseCidr, parseRef, resourcePath, str } from '../model.ts';
 import { type Call, type Handler, type KindDef, getHandler, listHandler, mergePatch, writable } from './common.ts';
+import { deleteMutation } from './refs.ts';
 
 export const FIREWALL: KindDef = { collection: 'firewalls', kind: 'compute#firewall', type: 'Firewall', typeWord: 'firewall' };
 
@@ -125,21 +126,6 @@ function modify(c: Call, mode: 'patch' | 'update'): Mutation {
   };
 }
 
-function remove(c: Call): Mutation {
-  const e = c.engine;
-  const path = pathOf(c, c.params.firewall!);
-  const cur = e.must(path);
-  return {
-    operationType: 'delete',
-    targetPath: path,
-    targetId: str(cur.data.id),
-    scope: c.scope,
-    prepare: () => {
-      e.must(path);
-      return () => e.remove(path);
-    },
-  };
-}
 
 /** Firewall handlers. */
 export const firewallHandlers: Record<string, Handler> = {
@@ -148,5 +134,5 @@ export const firewallHandlers: Record<string, Handler> = {
   'firewalls.insert': (c) => ({ mutation: insert(c) }),
   'firewalls.patch': (c) => ({ mutation: modify(c, 'patch') }),
   'firewalls.update': (c) => ({ mutation: modify(c, 'update') }),
-  'firewalls.delete': (c) => ({ mutation: remove(c) }),
+  'firewalls.delete': (c) => ({ mutation: deleteMutation(c, FIREWALL, pathOf(c, c.params.firewall!)) }),
 };

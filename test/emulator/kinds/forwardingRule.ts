@@ -24,6 +24,7 @@ import {
 } from './common.ts';
 import { allocate } from './infra.ts';
 import { ipHolders } from './ips.ts';
+import { deleteMutation } from './refs.ts';
 
 export const FORWARDING_RULE: KindDef = {
   collection: 'forwardingRules',
@@ -305,21 +306,6 @@ function patch(c: Call): Mutation {
   };
 }
 
-function remove(c: Call): Mutation {
-  const e = c.engine;
-  const path = resourcePath(c.project, c.scope, 'forwardingRules', c.params.forwardingRule!);
-  const cur = e.must(path);
-  return {
-    operationType: 'delete',
-    targetPath: path,
-    targetId: str(cur.data.id),
-    scope: c.scope,
-    prepare: () => {
-      e.must(path);
-      return () => e.remove(path);
-    },
-  };
-}
 
 const GLOBAL: Scope = { kind: 'global' };
 
@@ -339,6 +325,6 @@ export const forwardingRuleHandlers: Record<string, Handler> = {
   }),
   'forwardingRules.insert': (c) => ({ mutation: insert(c) }),
   'forwardingRules.patch': (c) => ({ mutation: patch(c) }),
-  'forwardingRules.delete': (c) => ({ mutation: remove(c) }),
+  'forwardingRules.delete': (c) => ({ mutation: deleteMutation(c, FORWARDING_RULE, resourcePath(c.project, c.scope, 'forwardingRules', c.params.forwardingRule!)) }),
   'forwardingRules.setLabels': (c) => ({ mutation: setLabels(c, 'forwardingRules') }),
 };

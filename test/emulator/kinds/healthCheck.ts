@@ -18,7 +18,7 @@ import {
   render,
   writable,
 } from './common.ts';
-import { referrers } from './refs.ts';
+import { deleteMutation } from './refs.ts';
 
 export const HEALTH_CHECK: KindDef = {
   collection: 'healthChecks',
@@ -167,23 +167,6 @@ function stripOutput(d: Record<string, unknown>): Record<string, unknown> {
   return rest;
 }
 
-function remove(c: Call): Mutation {
-  const e = c.engine;
-  const path = pathOf(c);
-  const cur = e.must(path);
-  return {
-    operationType: 'delete',
-    targetPath: path,
-    targetId: str(cur.data.id),
-    scope: c.scope,
-    prepare: () => {
-      const res = e.must(path);
-      const users = referrers(e, res);
-      if (users.length > 0) throw ApiError.inUse(HEALTH_CHECK.typeWord, path, users[0]!.path);
-      return () => e.remove(path);
-    },
-  };
-}
 
 function handlers(service: string): Record<string, Handler> {
   return {
@@ -192,7 +175,7 @@ function handlers(service: string): Record<string, Handler> {
     [`${service}.insert`]: (c) => ({ mutation: insert(c) }),
     [`${service}.patch`]: (c) => ({ mutation: modify(c, 'patch') }),
     [`${service}.update`]: (c) => ({ mutation: modify(c, 'update') }),
-    [`${service}.delete`]: (c) => ({ mutation: remove(c) }),
+    [`${service}.delete`]: (c) => ({ mutation: deleteMutation(c, HEALTH_CHECK, pathOf(c)) }),
   };
 }
 

@@ -9,7 +9,7 @@ import { type Scope, checkName, malformed, parseRef, regionOfZone, resourcePath,
 import { enumValues } from '../proto.ts';
 import { type Call, type Handler, type KindDef, aggregated, getHandler, listHandler, page, render, writable, zoneScopes } from './common.ts';
 import { endpointHealths } from './health.ts';
-import { referrers } from './refs.ts';
+import { deleteMutation } from './refs.ts';
 
 export const NEG: KindDef = {
   collection: 'networkEndpointGroups',
@@ -83,23 +83,6 @@ function insert(c: Call): Mutation {
   };
 }
 
-function remove(c: Call): Mutation {
-  const e = c.engine;
-  const path = resourcePath(c.project, c.scope, 'networkEndpointGroups', c.params.networkEndpointGroup!);
-  const cur = e.must(path);
-  return {
-    operationType: 'delete',
-    targetPath: path,
-    targetId: str(cur.data.id),
-    scope: c.scope,
-    prepare: () => {
-      const res = e.must(path);
-      const users = referrers(e, res);
-      if (users.length > 0) throw ApiError.inUse(NEG.typeWord, path, users[0]!.path);
-      return () => e.remove(path);
-    },
-  };
-}
 
 /** Resolves one GCE_VM_IP endpoint to (instance name, NIC IP) or throws the API's error. */
 function resolveEndpoint(e: Engine, neg: Res, ep: Record<string, unknown>, i: number): NegEndpoint {
@@ -225,7 +208,7 @@ export const negHandlers: Record<string, Handler> = {
     type: 'NetworkEndpointGroupAggregatedList',
   }),
   'networkEndpointGroups.insert': (c) => ({ mutation: insert(c) }),
-  'networkEndpointGroups.delete': (c) => ({ mutation: remove(c) }),
+  'networkEndpointGroups.delete': (c) => ({ mutation: deleteMutation(c, NEG, resourcePath(c.project, c.scope, 'networkEndpointGroups', c.params.networkEndpointGroup!)) }),
   'networkEndpointGroups.attachNetworkEndpoints': (c) => ({ mutation: endpointsChange(c, 'attachNetworkEndpoints') }),
   'networkEndpointGroups.detachNetworkEndpoints': (c) => ({ mutation: endpointsChange(c, 'detachNetworkEndpoints') }),
   'networkEndpointGroups.listNetworkEndpoints': (c) => ({
