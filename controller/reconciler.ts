@@ -14,7 +14,7 @@
 //   4. member VIP Services (frozen members untouched);
 //   5. status, annotations, events.
 // Deletion: GCE teardown in reverse order, VIP Services deleted, then the finalizer removed last.
-import type { Gateway } from './api/index.ts';
+import type { Gateway, ILBConfig } from './api/index.ts';
 import { errorMessage, isCloudResourceError, isFencedError, isUserError } from './errors/index.ts';
 import type { GceCloud } from './infra/gcp/cloud/client.ts';
 import { applyGce, teardownGce, type GceApplyResult } from './infra/gcp/apply.ts';
@@ -286,10 +286,11 @@ export class Reconciler {
    * controller was down without finalizer, a crash between create and status). Leader only.
    */
   async sweep(): Promise<number> {
-    const snap = this.#o.provider.snapshot();
-    const wanted = new Set(snap.config.gateways.map((g) => g.metadata.uid ?? '').filter((u) => u !== ''));
+    // Reads the caches directly: a whole Snapshot would copy every object of every cluster.
+    const p = this.#o.provider;
+    const wanted = new Set(p.list<Gateway>('gateways').map((g) => g.metadata.uid ?? '').filter((u) => u !== ''));
     const byProject = new Map<string, Set<string>>();
-    for (const c of snap.config.ilbConfigs) {
+    for (const c of p.list<ILBConfig>('ilbConfigs')) {
       const { project: p, region: r } = projectRegion(c.spec);
       if (p === undefined || r === undefined) continue;
       const set = byProject.get(p) ?? new Set<string>();
@@ -316,10 +317,9 @@ export class Reconciler {
    * ingress-gce looks them up from node names). Re-read only when a member's node set changes.
    */
   async #discoverNetworkTags(ir: GatewayIR): Promise<void> {
-    const snap = this.#o.provider.snapshot();
     const cloud = this.#o.cloud.forProject(ir.config.project);
     for (const negMember of new Set(ir.groups.flatMap((g) => g.negs.map((n) => n.cluster)))) {
-      const m = snap.members[negMember];
+      const m = this.#o.provider.members.member(negMember);
       if (m === undefined || m.frozen) continue;
       const instances = ir.groups
         .flatMap((g) => g.negs.filter((n) => n.cluster === negMember).flatMap((n) => n.endpoints.map((e) => `${n.zone}/${e.instance}`)))
@@ -352,7 +352,7 @@ export class Reconciler {
   #regions(annotated: string | undefined): string[] {
     if (annotated !== undefined && annotated !== '') return [annotated];
     const all = new Set<string>();
-    for (const c of this.#o.provider.snapshot().config.ilbConfigs) {
+    for (const c of this.#o.provider.list<ILBConfig>('ilbConfigs')) {
       const r = projectRegion(c.spec).region;
       if (r !== undefined) all.add(r);
     }
@@ -415,7 +415,7 @@ export class Reconciler {
     const m = this.#o.metrics;
     if (m === undefined) return;
     m.memberReachable.reset();
-    for (const v of Object.values(this.#o.provider.snapshot().members)) m.memberReachable.set({ member: v.clusterId }, v.frozen ? 0 : 1);
+    for (const v of this.#o.provider.members.members()) m.memberReachable.set({ member: v.clusterID }, v.frozen ? 0 : 1);
   }
 
   #forget(gwKey: string): void {
