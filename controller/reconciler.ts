@@ -191,12 +191,17 @@ export class Reconciler {
     let kubeWrites = 0;
     if (!hasFinalizer && (await this.#o.writers.ensureFinalizer(gw))) kubeWrites++;
 
+    // What apply and tag discovery learn feed translate, which owns every status and the IR.
+    const retranslate = (): void => {
+      result = this.translate();
+      ir = result.gateways.find((g) => g.key === gwKey) ?? ir;
+    };
+
     await this.#discoverNetworkTags(ir);
     if (this.#tagsChanged) {
       this.#tagsChanged = false;
       this.#programmedVersion++;
-      result = this.translate();
-      ir = result.gateways.find((g) => g.key === gwKey) ?? ir;
+      retranslate();
     }
 
     let desired = renderGce(ir, this.#o.render);
@@ -212,8 +217,7 @@ export class Reconciler {
       // dropping traffic in between. Learn the VIP from GCE first: a dry run reads and writes nothing.
       const seen = await applyGce(desired, { ...deps, dryRun: true });
       if (seen.vip !== undefined && this.#setProgrammed(gwKey, programmedState(ir, seen))) {
-        result = this.translate();
-        ir = result.gateways.find((g) => g.key === gwKey) ?? ir;
+        retranslate();
         desired = renderGce(ir, this.#o.render);
       }
     }
@@ -221,8 +225,7 @@ export class Reconciler {
     let state = programmedState(ir, res);
     let gceWrites = res.changes;
     if (this.#setProgrammed(gwKey, state)) {
-      result = this.translate();
-      ir = result.gateways.find((g) => g.key === gwKey) ?? ir;
+      retranslate();
       // Some objects depend on the VIP (the firewalls' destinationRanges): a first create learns it,
       // so apply once more now instead of waiting for the next event.
       const again = renderGce(ir, this.#o.render);
@@ -231,10 +234,7 @@ export class Reconciler {
         res = await applyGce(desired, deps);
         gceWrites += res.changes;
         state = programmedState(ir, res);
-        if (this.#setProgrammed(gwKey, state)) {
-          result = this.translate();
-          ir = result.gateways.find((g) => g.key === gwKey) ?? ir;
-        }
+        if (this.#setProgrammed(gwKey, state)) retranslate();
       }
     }
     if (isFencedError(res.error)) throw asError(res.error);
