@@ -43,6 +43,16 @@ export interface FleetErrorOptions {
   cause?: unknown;
 }
 
+/** Options of a UserError. */
+export interface UserErrorOptions extends FleetErrorOptions {
+  /**
+   * The fix happens outside Kubernetes (a GCE quota raised, an IAM role granted, a foreign resource
+   * removed): no event will tell us, so the runtime re-checks after at least this long, with the
+   * key's backoff capped at 60 s (runtime/workers.ts). Absent = only a new event or the resync.
+   */
+  recheckAfterMs?: number;
+}
+
 /**
  * The object's spec is wrong; the fix is a user edit. Carries the condition `reason` the status
  * writer should set (e.g. `InvalidParameters`, `RefNotPermitted`).
@@ -52,10 +62,13 @@ export class UserError extends Error {
   readonly reason: string;
   /** The literal kind (also available through the guard). */
   readonly kind = 'UserError' as const;
-  constructor(reason: string, message: string, opts: FleetErrorOptions = {}) {
+  /** See {@link UserErrorOptions.recheckAfterMs}. */
+  readonly recheckAfterMs: number | undefined;
+  constructor(reason: string, message: string, opts: UserErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'UserError';
     this.reason = reason;
+    this.recheckAfterMs = opts.recheckAfterMs;
     brand(this, 'UserError');
   }
 }
@@ -142,8 +155,11 @@ export function isFencedError(x: unknown): x is FencedError {
 export type RetryPolicy =
   /** Per-key exponential backoff (the default for anything unclassified). */
   | { kind: 'backoff'; minDelayMs?: number }
-  /** Do not requeue: a condition/event already tells the user (UserError) or nothing can help. */
-  | { kind: 'none'; reason: 'user' | 'terminal' | 'fenced' };
+  /**
+   * Do not retry in a loop: a condition/event already tells the user (UserError) or nothing can
+   * help. `recheckAfterMs`: a user error fixed outside Kubernetes, re-checked (slowly) after that.
+   */
+  | { kind: 'none'; reason: 'user' | 'terminal' | 'fenced'; recheckAfterMs?: number };
 
 /**
  * The retry decision for an error, looking through `CloudResourceError` wrappers. Unknown errors are
@@ -154,7 +170,10 @@ export function retryPolicy(err: unknown): RetryPolicy {
   let e: unknown = err;
   // Unwrap CloudResourceError chains (bounded: a malformed cycle must not hang us).
   for (let i = 0; i < 8 && isCloudResourceError(e); i++) e = e.cause;
-  if (isUserError(e)) return { kind: 'none', reason: 'user' };
+  if (isUserError(e)) {
+    const r = (e as { recheckAfterMs?: unknown }).recheckAfterMs;
+    return typeof r === 'number' && r > 0 ? { kind: 'none', reason: 'user', recheckAfterMs: r } : { kind: 'none', reason: 'user' };
+  }
   if (isTerminalError(e)) return { kind: 'none', reason: 'terminal' };
   if (isFencedError(e)) return { kind: 'none', reason: 'fenced' };
   if (isTransientError(e) && e.retryAfterMs !== undefined) return { kind: 'backoff', minDelayMs: e.retryAfterMs };

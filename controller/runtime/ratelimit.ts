@@ -2,7 +2,8 @@
 //
 // Work-queue rate limiters with client-go semantics (`util/workqueue/default_rate_limiters.go`):
 // controller-runtime's default is MaxOf(ItemExponentialFailure(5 ms → 1000 s), Bucket(10 qps,
-// burst 100)) (`pkg/controller/controller.go`). The per-item limiter gives each failing key its own
+// burst 100)) (`pkg/controller/controller.go`); fleet-ilb's default caps the per-key part at ~60 s
+// with jitter (see KEY_BACKOFF). The per-item limiter gives each failing key its own
 // doubling delay; the bucket caps the *overall* retry rate so a mass failure (a GCE outage) cannot
 // turn into a retry storm.
 import { type Clock, jitter, monotonicClock } from './clock.ts';
@@ -31,6 +32,12 @@ export interface ItemExponentialOptions {
   jitter?: number;
   /** Random source for the jitter (tests). Defaults to Math.random. */
   random?: () => number;
+  /**
+   * Apply the jitter after the cap instead of capping the jittered delay (default false = client-go).
+   * With the cap first, keys that all sit at the cap still spread over [cap, cap·(1+jitter)] instead of
+   * retrying in lock-step at exactly the cap.
+   */
+  jitterAfterCap?: boolean;
 }
 
 /** Per-key `base * 2^failures`, capped (client-go `ItemExponentialFailureRateLimiter`). */
@@ -40,12 +47,14 @@ export class ItemExponentialFailureRateLimiter<K> implements RateLimiter<K> {
   readonly #max: number;
   readonly #jitter: number;
   readonly #random: () => number;
+  readonly #jitterAfterCap: boolean;
 
   constructor(opts: ItemExponentialOptions = {}) {
     this.#base = opts.baseDelayMs ?? 5;
     this.#max = opts.maxDelayMs ?? 1_000_000;
     this.#jitter = opts.jitter ?? 0;
     this.#random = opts.random ?? Math.random;
+    this.#jitterAfterCap = opts.jitterAfterCap ?? false;
   }
 
   when(key: K): number {
@@ -53,7 +62,13 @@ export class ItemExponentialFailureRateLimiter<K> implements RateLimiter<K> {
     this.#failures.set(key, n + 1);
     // 2^n overflows to Infinity long after the cap; Math.min keeps it finite.
     const exp = Math.min(this.#base * 2 ** n, this.#max);
-    return Math.min(jitter(exp, this.#jitter, this.#random), this.#max);
+    const j = jitter(exp, this.#jitter, this.#random);
+    return this.#jitterAfterCap ? j : Math.min(j, this.#max);
+  }
+
+  /** The longest delay this limiter can return. */
+  maxDelayMs(): number {
+    return this.#jitterAfterCap ? this.#max * (1 + this.#jitter) : this.#max;
   }
 
   forget(key: K): void {
@@ -160,7 +175,20 @@ export class MaxOfRateLimiter<K> implements RateLimiter<K> {
   }
 }
 
-/** Options of {@link defaultControllerRateLimiter}; every field has the client-go default. */
+/**
+ * The controller's per-key backoff: 5 ms·2ⁿ capped at 50 s, then stretched by up to 20 %, so a key
+ * waits at most {@link MAX_KEY_BACKOFF_MS} = 60 s. client-go's 1000 s cap is far too long for us: a
+ * Gateway whose reconciles failed during a GCE outage (reliability soak: backoffs of 327–1000 s) sat
+ * unconverged for many minutes after the outage ended, and a deleted Gateway gets no new event that
+ * would cut the wait short. 60 s keeps a failing key to ≤ 1 retry a minute (no hot loop; the shared
+ * 10 qps bucket still caps a mass failure), and every delay is jittered so keys that failed together
+ * do not retry together (ingress-gce `wait.Jitter`; reliability battery A1/A3).
+ */
+export const KEY_BACKOFF = { baseDelayMs: 5, maxDelayMs: 50_000, jitter: 0.2 } as const;
+/** The longest a failing key waits between retries with the controller's default limiter. */
+export const MAX_KEY_BACKOFF_MS = KEY_BACKOFF.maxDelayMs * (1 + KEY_BACKOFF.jitter);
+
+/** Options of {@link defaultControllerRateLimiter}; unset fields take {@link KEY_BACKOFF} and 10 qps / 100 burst. */
 export interface ControllerRateLimiterOptions extends ItemExponentialOptions {
   /** Overall retry rate. Defaults to 10 qps. */
   qps?: number;
@@ -169,9 +197,20 @@ export interface ControllerRateLimiterOptions extends ItemExponentialOptions {
   clock?: Clock;
 }
 
-/** controller-runtime's `DefaultTypedControllerRateLimiter`: per-key 5 ms → 1000 s, max with 10 qps / 100 burst. */
+/**
+ * controller-runtime's `DefaultTypedControllerRateLimiter` shape — max(per-key exponential, 10 qps /
+ * burst 100 overall) — with fleet-ilb's per-key {@link KEY_BACKOFF} (5 ms → 50 s, +≤20 % jitter after
+ * the cap, so ≤ 60 s) instead of client-go's unjittered 5 ms → 1000 s.
+ */
 export function defaultControllerRateLimiter<K>(opts: ControllerRateLimiterOptions = {}): RateLimiter<K> {
   const bucketOpts: TokenBucketOptions = { qps: opts.qps ?? 10, burst: opts.burst ?? 100 };
   if (opts.clock) bucketOpts.clock = opts.clock;
-  return new MaxOfRateLimiter<K>(new ItemExponentialFailureRateLimiter<K>(opts), new BucketRateLimiter<K>(bucketOpts));
+  const item: ItemExponentialOptions = {
+    baseDelayMs: opts.baseDelayMs ?? KEY_BACKOFF.baseDelayMs,
+    maxDelayMs: opts.maxDelayMs ?? KEY_BACKOFF.maxDelayMs,
+    jitter: opts.jitter ?? KEY_BACKOFF.jitter,
+    jitterAfterCap: opts.jitterAfterCap ?? true,
+    ...(opts.random ? { random: opts.random } : {}),
+  };
+  return new MaxOfRateLimiter<K>(new ItemExponentialFailureRateLimiter<K>(item), new BucketRateLimiter<K>(bucketOpts));
 }

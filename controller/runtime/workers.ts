@@ -6,10 +6,19 @@
 //   { requeueAfterMs > 0 } → forget + addAfter (periodic re-check, not a failure)
 //   error                  → addRateLimited (per-key backoff; a TransientError's retryAfterMs is a floor)
 //   UserError / TerminalError / FencedError → forget, no requeue (errors/index.ts `retryPolicy`)
+//   UserError with recheckAfterMs (fixed outside Kubernetes: quota, IAM) → re-checked with the
+//                            key's backoff, at least recheckAfterMs, at most USER_RECHECK_MAX_MS
 // A reconcile that throws synchronously or rejects never kills its worker.
 import { type RetryPolicy, retryPolicy } from '../errors/index.ts';
 import { type Clock, monotonicClock } from './clock.ts';
 import type { WorkQueue } from './workqueue.ts';
+
+/**
+ * The longest a user error fixed outside Kubernetes waits for its re-check: nobody sends us an event
+ * when a quota is raised or a role granted, and a user who fixed it expects to see the Gateway move
+ * within a minute.
+ */
+export const USER_RECHECK_MAX_MS = 60_000;
 
 /** What a reconcile may ask for. `undefined` = done, nothing to schedule. */
 export interface ReconcileResult {
@@ -76,6 +85,8 @@ export function runWorkers<K extends string>(opts: RunWorkersOptions<K>): Worker
       outcome = outcomeOf(policy);
       if (policy.kind === 'backoff') {
         retryInMs = queue.addRateLimited(key, policy.minDelayMs === undefined ? {} : { minDelayMs: policy.minDelayMs });
+      } else if (policy.recheckAfterMs !== undefined) {
+        retryInMs = queue.addRateLimited(key, { minDelayMs: Math.min(policy.recheckAfterMs, USER_RECHECK_MAX_MS), maxDelayMs: USER_RECHECK_MAX_MS });
       } else {
         queue.forget(key);
       }

@@ -7,6 +7,7 @@ import {
   ItemExponentialFailureRateLimiter,
   MaxOfRateLimiter,
   TokenBucket,
+  MAX_KEY_BACKOFF_MS,
   defaultControllerRateLimiter,
 } from './ratelimit.ts';
 import { type ReconcileOutcome, runWorkers } from './workers.ts';
@@ -184,7 +185,7 @@ describe('WorkQueue delays and rate limiting (fake timers)', () => {
   });
 
   it('default limiter = max(per-key, bucket): a mass failure is spread at 10 qps', () => {
-    const rl = defaultControllerRateLimiter<string>({ clock: fakeClock });
+    const rl = defaultControllerRateLimiter<string>({ clock: fakeClock, random: () => 0 });
     const first = Array.from({ length: 120 }, (_, i) => rl.when(`gw-${i}`));
     expect(first.slice(0, 100).every((d) => d === 5)).toBe(true);
     expect(first[100]).toBeCloseTo(100);
@@ -192,6 +193,103 @@ describe('WorkQueue delays and rate limiting (fake timers)', () => {
     expect(rl.numRequeues('gw-0')).toBe(1);
     const mx = new MaxOfRateLimiter<string>(new BucketRateLimiter({ qps: 1, burst: 1, clock: fakeClock }));
     expect(mx.numRequeues('a')).toBe(0);
+  });
+
+  it('default per-key backoff is jittered from the first retry and never above 60 s, spread even at the cap', () => {
+    let x = 0.1;
+    // A deterministic spread of random values.
+    const random = (): number => (x = (x * 9301 + 0.49297) % 1);
+    const rl = defaultControllerRateLimiter<string>({ clock: fakeClock, random, qps: 1e9, burst: 1e9 });
+    const one = Array.from({ length: 40 }, () => rl.when('k'));
+    expect(Math.max(...one)).toBeLessThanOrEqual(MAX_KEY_BACKOFF_MS);
+    expect(MAX_KEY_BACKOFF_MS).toBeLessThanOrEqual(60_000);
+    expect(one[0]).toBeGreaterThanOrEqual(5);
+    expect(one[0]).toBeLessThanOrEqual(6);
+    // 100 keys that have all failed 40 times do not retry in lock-step.
+    const atCap = Array.from({ length: 100 }, (_, i) => {
+      for (let n = 0; n < 39; n++) rl.when(`gw-${i}`);
+      return rl.when(`gw-${i}`);
+    });
+    expect(new Set(atCap.map((d) => Math.round(d / 100))).size).toBeGreaterThan(20);
+    expect(Math.min(...atCap)).toBeGreaterThanOrEqual(50_000);
+  });
+
+  it('a key that failed all through a long outage is retried within 60 s after it ends (client-go: up to 1000 s)', async () => {
+    const q = new WorkQueue({ clock: fakeClock });
+    let outage = true;
+    const runs: number[] = [];
+    const start = Date.now();
+    const w = runWorkers({
+      queue: q,
+      clock: fakeClock,
+      reconcile: () => {
+        runs.push(Date.now() - start);
+        return outage ? Promise.reject(new TransientError('503')) : Promise.resolve();
+      },
+    });
+    q.add('gw');
+    await vi.advanceTimersByTimeAsync(30 * 60_000);
+    const failures = runs.length;
+    expect(failures).toBeGreaterThan(30);
+    outage = false;
+    const ended = Date.now() - start;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(runs.length).toBe(failures + 1);
+    expect(runs.at(-1)! - ended).toBeLessThanOrEqual(60_000);
+    expect(q.retryInfo('gw')).toEqual({ retries: 0 });
+    q.shutDown();
+    await w.finished;
+  });
+
+  it('requeueNow runs a key waiting out its backoff at once, resets the backoff and drops the old timer; retryInfo tells when', async () => {
+    const q = new WorkQueue({ clock: fakeClock, rateLimiter: new ItemExponentialFailureRateLimiter({ baseDelayMs: 10_000 }) });
+    q.addRateLimited('k');
+    q.addRateLimited('k');
+    expect(q.retryInfo('k').retries).toBe(2);
+    // The earliest pending time wins: 10 s.
+    expect(q.retryInfo('k').nextRetryInMs).toBe(10_000);
+    expect(q.retryInfo('k').nextRetryAt!.getTime()).toBe(Date.now() + 10_000);
+    expect(q.len()).toBe(0);
+    q.requeueNow('k');
+    expect(q.len()).toBe(1);
+    expect(q.retryInfo('k')).toEqual({ retries: 0 });
+    expect(await drainNow(q)).toEqual(['k']);
+    q.done('k');
+    vi.advanceTimersByTime(60_000);
+    expect(q.len()).toBe(0); // the dropped timer did not fire a second run
+    q.addRateLimited('j');
+    q.requeueNow('j', { resetBackoff: false });
+    expect(q.retryInfo('j').retries).toBe(1);
+    expect(q.retryInfo('j').nextRetryInMs).toBeUndefined();
+  });
+
+  it('a user error fixed outside Kubernetes (recheckAfterMs) is re-checked, at most 60 s apart; a plain one is not', async () => {
+    const q = new WorkQueue({ clock: fakeClock });
+    const calls: Record<string, number[]> = {};
+    const outcomes: string[] = [];
+    const start = Date.now();
+    const w = runWorkers({
+      queue: q,
+      clock: fakeClock,
+      observe: ({ outcome }) => outcomes.push(outcome),
+      reconcile: (key) => {
+        (calls[key] ??= []).push(Date.now() - start);
+        if (key === 'iam') return Promise.reject(new UserError('Invalid', '403 forbidden', { recheckAfterMs: 5_000 }));
+        return Promise.reject(new UserError('Invalid', 'bad spec'));
+      },
+    });
+    q.add('iam');
+    q.add('spec');
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(calls.spec).toEqual([0]);
+    const gaps = calls.iam!.slice(1).map((t, i) => t - calls.iam![i]!);
+    expect(gaps[0]).toBeGreaterThanOrEqual(5_000);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(60_000);
+    expect(calls.iam!.length).toBeGreaterThanOrEqual(10);
+    expect(calls.iam!.length).toBeLessThanOrEqual(120);
+    expect(outcomes.every((o) => o === 'user_error')).toBe(true);
+    q.shutDown();
+    await w.finished;
   });
 
   it('addRateLimited re-adds after the backoff, honours a minimum delay, counts requeues', () => {

@@ -12,6 +12,8 @@
 // * `addAfter` keeps one timer per key and only moves it earlier (client-go keeps the earliest
 //   `readyAt` for a waiting item).
 // * `addRateLimited` = `addAfter(key, limiter.when(key))`; `forget` resets the key's backoff.
+//   `requeueNow` runs a key at once despite a pending backoff (an event that can change a failing
+//   key's outcome), and `retryInfo` tells when the next retry is due (condition messages).
 // * Two priorities. controller-runtime's priority queue (`designs/priorityqueue.md`) puts startup
 //   and resync events low so that a full re-reconcile "common for controllers managing cloud
 //   resources" does not delay fresh changes. A low key added again at high priority is promoted.
@@ -38,10 +40,20 @@ export interface QueueMetrics {
 
 /** Options of {@link WorkQueue}. */
 export interface WorkQueueOptions<K> {
-  /** Defaults to {@link defaultControllerRateLimiter} (5 ms → 1000 s per key, 10 qps / 100 burst). */
+  /** Defaults to {@link defaultControllerRateLimiter} (5 ms → ≤ 60 s per key, jittered; 10 qps / 100 burst). */
   rateLimiter?: RateLimiter<K>;
   clock?: Clock;
   metrics?: QueueMetrics;
+}
+
+/** What {@link WorkQueue.retryInfo} returns. */
+export interface RetryInfo {
+  /** Rate-limited retries since the last success (forget). */
+  retries: number;
+  /** Milliseconds until the pending retry, when one is pending. */
+  nextRetryInMs?: number;
+  /** Wall-clock time of the pending retry, when one is pending. */
+  nextRetryAt?: Date;
 }
 
 /** What `get()` resolves to. */
@@ -145,13 +157,47 @@ export class WorkQueue<K extends string = string> {
     this.#waiting.set(key, { at, priority: priority === 'high' || existing?.priority === 'high' ? 'high' : 'low', timer });
   }
 
-  /** Re-add `key` after its rate-limited backoff (and at least `minDelayMs`). Returns the delay. */
-  addRateLimited(key: K, opts: { minDelayMs?: number; priority?: Priority } = {}): number {
+  /**
+   * Re-add `key` after its rate-limited backoff, at least `minDelayMs` and at most `maxDelayMs`
+   * (the max wins over the min). Returns the delay.
+   */
+  addRateLimited(key: K, opts: { minDelayMs?: number; maxDelayMs?: number; priority?: Priority } = {}): number {
     if (this.#shuttingDown) return 0;
-    const delay = Math.max(this.#limiter.when(key), opts.minDelayMs ?? 0);
+    let delay = Math.max(this.#limiter.when(key), opts.minDelayMs ?? 0);
+    if (opts.maxDelayMs !== undefined) delay = Math.min(delay, opts.maxDelayMs);
     this.#metrics.retry?.();
     this.addAfter(key, delay, opts.priority === undefined ? {} : { priority: opts.priority });
     return delay;
+  }
+
+  /**
+   * Reconcile `key` now even though it is waiting out a backoff: the pending retry timer is dropped
+   * and (unless `resetBackoff: false`) its failure count reset, since the input that failed has
+   * changed. For events that can change a failing key's outcome (its ILBConfig, a FleetMember, an
+   * export, a Secret); a plain `add` also runs the key at once but leaves the backoff and the old
+   * timer in place.
+   */
+  requeueNow(key: K, opts: { priority?: Priority; resetBackoff?: boolean } = {}): void {
+    if (this.#shuttingDown) return;
+    const w = this.#waiting.get(key);
+    if (w !== undefined) {
+      clearTimeout(w.timer);
+      this.#waiting.delete(key);
+    }
+    if (opts.resetBackoff !== false) this.#limiter.forget(key);
+    this.add(key, { priority: opts.priority ?? 'high' });
+  }
+
+  /**
+   * Retry state of `key` for condition messages and logs: failures since the last success and,
+   * while a retry timer is pending, when it fires (`nextRetryAt` is wall-clock, for humans).
+   */
+  retryInfo(key: K): RetryInfo {
+    const retries = this.#limiter.numRequeues(key);
+    const w = this.#waiting.get(key);
+    if (w === undefined) return { retries };
+    const inMs = Math.max(0, w.at - this.#clock.now());
+    return { retries, nextRetryInMs: inMs, nextRetryAt: new Date(Date.now() + inMs) };
   }
 
   /** Reset `key`'s backoff (call after a successful reconcile). */
