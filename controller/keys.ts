@@ -8,7 +8,7 @@
 // a Gateway to itself, a route to its parents, a member Service/EndpointSlice to the Gateways whose
 // backends name it (a Service also to the global pass: it defines its ServiceExport, KEP-1645).
 import { LABEL_GATEWAY_NAME, LABEL_GATEWAY_NAMESPACE } from './naming/labels.ts';
-import type { Change } from './provider/index.ts';
+import { EXPORT_RESOURCES, type Change } from './provider/index.ts';
 import { GLOBAL_KEY, gatewayKey } from './reconciler.ts';
 import type { StoredObject } from './runtime/reflector.ts';
 
@@ -82,7 +82,7 @@ export function keysForChange(c: Change, src: KeySource): string[] {
     }
   }
   // Member objects.
-  if (c.resource === 'serviceexports' || c.resource === 'nodes') return [GLOBAL_KEY, ...allGateways(src)];
+  if (EXPORT_RESOURCES.has(c.resource) || c.resource === 'nodes') return [GLOBAL_KEY, ...allGateways(src)];
   const labels = (c.object.metadata as { labels?: Record<string, string> } | undefined)?.labels ?? {};
   const ownerNs = labels[LABEL_GATEWAY_NAMESPACE];
   const ownerName = labels[LABEL_GATEWAY_NAME];

@@ -267,3 +267,144 @@ describe('MemberSet', () => {
     set.stop();
   });
 });
+
+/**
+ * A cluster that serves some API groups: discovery documents and collections by path, as an
+ * apiserver answers them (404 for a group/version it does not serve).
+ */
+class PathCluster implements ReflectorTransport {
+  /** Collection path -> objects; a path absent from the map is not served (404). */
+  served = new Map<string, Node[]>();
+  rv = 10;
+  discoveryCalls = 0;
+  #closers: ((err: unknown) => void)[] = [];
+  list(path: string, _q: Query): Promise<unknown> {
+    const notFound = (): Promise<never> => Promise.reject(new KubeHttpError(404, { kind: 'Status', reason: 'NotFound', code: 404 }, `GET ${path}`));
+    const items = this.served.get(path);
+    if (items !== undefined) return Promise.resolve({ metadata: { resourceVersion: String(this.rv) }, items: items.map((n) => ({ ...n, metadata: { ...n.metadata } })) });
+    // A discovery document: the plurals served under it.
+    this.discoveryCalls++;
+    const plurals = [...this.served.keys()].filter((p) => p.startsWith(`${path}/`)).map((p) => p.slice(path.length + 1));
+    return plurals.length === 0 ? notFound() : Promise.resolve({ kind: 'APIResourceList', resources: plurals.map((name) => ({ name })) });
+  }
+  watch(path: string, _q: Query, _on: (t: string, o: unknown) => void, done: (e: unknown) => void): Promise<{ abort(): void }> {
+    if (!this.served.has(path)) {
+      done(new KubeHttpError(404, { reason: 'NotFound', code: 404 }, `watch ${path}`));
+      return Promise.resolve({ abort: () => {} });
+    }
+    let ended = false;
+    const end = (err: unknown): void => {
+      if (!ended) {
+        ended = true;
+        done(err);
+      }
+    };
+    this.#closers.push(end);
+    return Promise.resolve({ abort: () => end(null) });
+  }
+  /** The CRD is deleted: its objects go, open watches end. */
+  unserve(path: string): void {
+    this.served.delete(path);
+    for (const c of this.#closers.splice(0)) c(null);
+  }
+}
+
+describe('MemberSet optional resources (a CRD a member may not serve)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const MCS = '/apis/multicluster.x-k8s.io/v1beta1/serviceexports';
+  const GKE = '/apis/net.gke.io/v1/serviceexports';
+
+  function setupOptional(c: PathCluster) {
+    const events: MemberEvent[] = [];
+    const set = new MemberSet({
+      resources: [
+        { key: 'nodes', path: '/api/v1/nodes' },
+        { key: 'serviceexports', path: MCS, optional: true },
+        { key: 'gkeserviceexports', path: GKE, optional: true },
+      ],
+      reflectorDefaults: { clock: { now: () => Date.now() }, random: () => 0, relistIntervalMs: 0, backoffInitialMs: 100, backoffMaxMs: 100 },
+      makeTransport: () => c,
+      optionalRecheckMs: 60_000,
+      onEvent: (e) => events.push(e),
+    });
+    set.sync([fm('a', 'cluster-a')], () => secretOf('tok-a'));
+    return { set, events };
+  }
+
+  it('a member serving neither MCS group is reachable and lists no exports; one served later is picked up at the next re-check', async () => {
+    const c = new PathCluster();
+    c.served.set('/api/v1/nodes', [node('n1')]);
+    const { set, events } = setupOptional(c);
+    await vi.advanceTimersByTimeAsync(0);
+    const v = set.member('cluster-a')!;
+    expect(v.reachability.state).toBe('reachable');
+    expect(v.frozen).toBe(false);
+    expect(v.synced).toBe(true);
+    expect(set.list('cluster-a', 'serviceexports')).toEqual([]);
+    expect(set.list('cluster-a', 'gkeserviceexports')).toEqual([]);
+    expect(set.reflectors('cluster-a').map((r) => r.resource)).toEqual(['nodes']);
+    // GKE's CRD is installed: seen within one re-check period.
+    c.served.set(GKE, [node('store')]);
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(set.list('cluster-a', 'gkeserviceexports')).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(set.list('cluster-a', 'gkeserviceexports').map((o) => o.metadata?.name)).toEqual(['store']);
+    expect(events.filter((e) => e.resource === 'gkeserviceexports').map((e) => `${e.type} ${e.object.metadata?.name}`)).toEqual(['add store']);
+    expect(set.member('cluster-a')?.reachability.state).toBe('reachable');
+    set.stop();
+  });
+
+  it('served optional resources are watched; the member is pending until discovery has answered', async () => {
+    const c = new PathCluster();
+    c.served.set('/api/v1/nodes', [node('n1')]);
+    c.served.set(MCS, [node('a')]);
+    c.served.set(GKE, [node('b')]);
+    const { set } = setupOptional(c);
+    expect(set.member('cluster-a')?.reachability.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(set.member('cluster-a')?.reachability.state).toBe('reachable');
+    expect(set.reflectors('cluster-a').map((r) => r.resource).sort()).toEqual(['gkeserviceexports', 'nodes', 'serviceexports']);
+    expect(set.list('cluster-a', 'serviceexports').map((o) => o.metadata?.name)).toEqual(['a']);
+    expect(set.list('cluster-a', 'gkeserviceexports').map((o) => o.metadata?.name)).toEqual(['b']);
+    set.stop();
+  });
+
+  it('a served optional resource whose CRD is deleted: its objects are deleted, the member stays reachable, no discovery storm', async () => {
+    const c = new PathCluster();
+    c.served.set('/api/v1/nodes', [node('n1')]);
+    c.served.set(GKE, [node('store')]);
+    const { set, events } = setupOptional(c);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(set.list('cluster-a', 'gkeserviceexports')).toHaveLength(1);
+    c.unserve(GKE);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(set.list('cluster-a', 'gkeserviceexports')).toEqual([]);
+    expect(events.filter((e) => e.resource === 'gkeserviceexports').map((e) => e.type)).toEqual(['add', 'delete']);
+    expect(set.member('cluster-a')).toMatchObject({ frozen: false, reachability: { state: 'reachable' } });
+    const calls = c.discoveryCalls;
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(c.discoveryCalls).toBe(calls); // next look-up only after optionalRecheckMs
+    set.stop();
+  });
+
+  it('a discovery request that fails (not a 404) keeps the member pending and is retried', async () => {
+    const c = new PathCluster();
+    c.served.set('/api/v1/nodes', [node('n1')]);
+    let fail = true;
+    const list = c.list.bind(c);
+    c.list = (path, q) => (fail && path === '/apis/net.gke.io/v1' ? Promise.reject(refused()) : list(path, q));
+    const { set } = setupOptional(c);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(set.member('cluster-a')?.reachability.state).toBe('pending');
+    fail = false;
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(set.member('cluster-a')?.reachability.state).toBe('reachable');
+    set.stop();
+  });
+});

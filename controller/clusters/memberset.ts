@@ -17,6 +17,14 @@
 //   the one case where a member's endpoints leave).
 // Reachability (snapshot `MemberReachabilityState`) is derived from the reflectors' connection
 // states: any 401/403 → authFailed; any failing → unreachable; all synced → reachable; else pending.
+// * Optional resources (a CRD a member may not have, e.g. GKE's `net.gke.io` ServiceExport next to
+//   the upstream MCS one) are watched only where served: discovery (`/apis/<group>/<version>`,
+//   readable by every authenticated user through the default `system:discovery` role) decides
+//   first; a member that does not serve one has none of it and is not frozen for it (a GKE MCS
+//   member has no `multicluster.x-k8s.io` CRD). Until discovery has answered, the member is pending
+//   (translate must not take "not listed yet" for "exports nothing"). Not served is re-checked every
+//   `optionalRecheckMs`; a served one that starts answering 404 (CRD deleted, its objects with it)
+//   emits deletes for what it held and goes back to not served.
 import { createHash } from 'node:crypto';
 import type { FleetMember } from '../api/fleetilb.ts';
 import { errorMessage } from '../errors/index.ts';
@@ -34,6 +42,11 @@ export interface MemberResource {
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * Watched only where served (see the file comment): `path` must be `/apis/<group>/<version>/<plural>`.
+   * A member that does not serve it lists nothing for it and is not frozen for it.
+   */
+  optional?: boolean;
 }
 
 /** The Secret shape we read (`data` values are base64, as the API returns them). */
@@ -61,6 +74,8 @@ export interface MemberSetOptions {
   onReflector?: (r: Reflector, change: 'added' | 'removed') => void;
   /** Reflector metrics hooks per (cluster, resource). */
   reflectorMetrics?: (cluster: string, resource: string) => ReflectorOptions['metrics'];
+  /** How often an optional resource a member does not serve is looked up again (default 60 s). */
+  optionalRecheckMs?: number;
   log?: Log;
 }
 
@@ -102,9 +117,35 @@ interface Member {
   blocked: { state: MemberReachabilityState; message: string } | undefined;
   reachability: MemberReachability;
   unsubscribe: (() => void)[];
+  /**
+   * Optional resources without a current reflector: `unknown` until discovery answered, `absent`
+   * when the member does not serve them. A served one has its reflector in `current` instead.
+   */
+  optional: Map<string, 'unknown' | 'absent'>;
+  /** Bumped when the reflectors stop: late discovery answers and timers of an older client are ignored. */
+  epoch: number;
+  /** Aborts in-flight discovery requests of the current client. */
+  abort: AbortController;
+  timers: Set<ReturnType<typeof setTimeout>>;
 }
 
 const DEFAULT_SECRET_KEY = 'kubeconfig';
+const DEFAULT_OPTIONAL_RECHECK_MS = 60_000;
+/** Retry of a discovery request that failed (not a 404): the member may be briefly unreachable. */
+const DISCOVERY_RETRY_MS = 5_000;
+const DISCOVERY_TIMEOUT_MS = 30_000;
+
+/** `/apis/<group>/<version>` and `<plural>` of an optional resource's collection path. */
+function discoveryOf(path: string): { doc: string; plural: string } {
+  const parts = path.split('/').filter(Boolean);
+  if (parts.length !== 4 || parts[0] !== 'apis') throw new Error(`optional member resource ${path}: expected /apis/<group>/<version>/<plural>`);
+  return { doc: `/apis/${parts[1]}/${parts[2]}`, plural: parts[3]! };
+}
+
+/** True when the error is the apiserver answering 404 (the group/version or resource is not served). */
+function isNotFound(err: unknown): boolean {
+  return classifyClusterError(err).statusCode === 404;
+}
 
 /** The member clusters and their reflectors (see the file comment). */
 export class MemberSet {
@@ -154,6 +195,7 @@ export class MemberSet {
   list<T extends StoredObject = StoredObject>(clusterID: string, resource: string): T[] {
     const m = this.#byClusterID(clusterID);
     if (!m) return [];
+    if (m.optional.get(resource) === 'absent') return [];
     return (this.#source(m, resource)?.list() ?? []) as T[];
   }
 
@@ -216,6 +258,10 @@ export class MemberSet {
         blocked: undefined,
         reachability: { state: 'pending', since: new Date().toISOString() },
         unsubscribe: [],
+        optional: new Map(),
+        epoch: 0,
+        abort: new AbortController(),
+        timers: new Set(),
       };
       this.#members.set(name, m);
     }
@@ -251,39 +297,114 @@ export class MemberSet {
       ? this.#o.makeTransport(client)
       : kubeTransport(client.kubeConfig, { clientTimeoutMs: (this.#o.reflectorDefaults?.idleTimeoutMs ?? 75_000) + 5_000 });
     for (const res of this.#o.resources) {
-      const r = new Reflector({
-        ...this.#o.reflectorDefaults,
-        transport,
-        path: res.path,
-        cluster: m.clusterID,
-        resource: res.key,
-        ...(res.labelSelector ? { labelSelector: res.labelSelector } : {}),
-        ...(res.fieldSelector ? { fieldSelector: res.fieldSelector } : {}),
-        log: this.#log,
-        ...(this.#o.reflectorMetrics ? { metrics: this.#o.reflectorMetrics(m.clusterID, res.key) } : {}),
-      });
-      const emit = (type: MemberEvent['type'], object: StoredObject, meta: EventMeta, oldObject?: StoredObject): void => {
-        if (m.current.get(res.key) !== r) return; // a replaced reflector's late event
-        try {
-          this.#o.onEvent?.({ clusterID: m.clusterID, resource: res.key, type, object, meta, ...(oldObject ? { oldObject } : {}) });
-        } catch (err) {
-          this.#log.error({ err: errorMessage(err) }, 'member onEvent threw');
-        }
-      };
-      m.unsubscribe.push(
-        r.on('add', (o, meta) => emit('add', o, meta)),
-        r.on('update', (a, b, meta) => emit('update', b, meta, a)),
-        r.on('delete', (o, meta) => emit('delete', o, meta)),
-        r.on('synced', ({ initial }) => {
-          if (initial) this.#retireFrozen(m, res.key, r, emit);
-          this.#refresh(m);
-        }),
-        r.on('state', () => this.#refresh(m)),
-      );
-      m.current.set(res.key, r);
-      this.#o.onReflector?.(r, 'added');
-      r.start();
+      if (res.optional) {
+        m.optional.set(res.key, 'unknown');
+        void this.#probe(m, res, transport, m.epoch);
+      } else {
+        this.#startOne(m, res, transport);
+      }
     }
+  }
+
+  /** One reflector for one resource of a member. */
+  #startOne(m: Member, res: MemberResource, transport: ReflectorTransport): void {
+    const r = new Reflector({
+      ...this.#o.reflectorDefaults,
+      transport,
+      path: res.path,
+      cluster: m.clusterID,
+      resource: res.key,
+      ...(res.labelSelector ? { labelSelector: res.labelSelector } : {}),
+      ...(res.fieldSelector ? { fieldSelector: res.fieldSelector } : {}),
+      log: this.#log,
+      ...(this.#o.reflectorMetrics ? { metrics: this.#o.reflectorMetrics(m.clusterID, res.key) } : {}),
+    });
+    const emit = (type: MemberEvent['type'], object: StoredObject, meta: EventMeta, oldObject?: StoredObject): void => {
+      if (m.current.get(res.key) !== r) return; // a replaced reflector's late event
+      this.#emit(m, res.key, type, object, meta, oldObject);
+    };
+    m.unsubscribe.push(
+      r.on('add', (o, meta) => emit('add', o, meta)),
+      r.on('update', (a, b, meta) => emit('update', b, meta, a)),
+      r.on('delete', (o, meta) => emit('delete', o, meta)),
+      r.on('synced', ({ initial }) => {
+        if (initial) this.#retireFrozen(m, res.key, r, emit);
+        this.#refresh(m);
+      }),
+      r.on('state', (st) => {
+        // An optional resource whose CRD went away: its objects went with it.
+        if (res.optional && st.phase === 'failing' && st.error.statusCode === 404 && m.current.get(res.key) === r) {
+          this.#dropOptional(m, res, transport, r);
+        }
+        this.#refresh(m);
+      }),
+    );
+    m.current.set(res.key, r);
+    this.#o.onReflector?.(r, 'added');
+    r.start();
+  }
+
+  #emit(m: Member, resource: string, type: MemberEvent['type'], object: StoredObject, meta: EventMeta, oldObject?: StoredObject): void {
+    try {
+      this.#o.onEvent?.({ clusterID: m.clusterID, resource, type, object, meta, ...(oldObject ? { oldObject } : {}) });
+    } catch (err) {
+      this.#log.error({ err: errorMessage(err) }, 'member onEvent threw');
+    }
+  }
+
+  /** Discovery for an optional resource: start its reflector when served, else mark it absent. */
+  async #probe(m: Member, res: MemberResource, transport: ReflectorTransport, epoch: number): Promise<void> {
+    const { doc, plural } = discoveryOf(res.path);
+    let served: boolean | undefined;
+    try {
+      const d = (await transport.list(doc, {}, { signal: m.abort.signal, timeoutMs: DISCOVERY_TIMEOUT_MS })) as { resources?: Array<{ name?: string }> };
+      served = (d.resources ?? []).some((x) => x.name === plural);
+    } catch (err) {
+      if (isNotFound(err)) served = false;
+      else if (m.epoch === epoch && !this.#stopped) this.#log.debug({ member: m.name, resource: res.key, err: errorMessage(err) }, 'discovery failed; retrying');
+    }
+    if (m.epoch !== epoch || this.#stopped) return;
+    if (served === true) {
+      m.optional.delete(res.key);
+      this.#startOne(m, res, transport);
+    } else {
+      if (served === false) {
+        if (m.optional.get(res.key) !== 'absent') this.#log.info({ member: m.name, clusterID: m.clusterID, resource: res.key, path: res.path }, 'optional resource not served by this member; not watched');
+        this.#markAbsent(m, res.key);
+      }
+      this.#later(m, epoch, served === false ? (this.#o.optionalRecheckMs ?? DEFAULT_OPTIONAL_RECHECK_MS) : DISCOVERY_RETRY_MS, () => this.#probe(m, res, transport, epoch));
+    }
+    this.#refresh(m);
+  }
+
+  /** A served optional resource answers 404: stop its reflector, delete what it held, re-check later. */
+  #dropOptional(m: Member, res: MemberResource, transport: ReflectorTransport, r: Reflector): void {
+    r.stop();
+    this.#o.onReflector?.(r, 'removed');
+    m.current.delete(res.key);
+    this.#log.info({ member: m.name, clusterID: m.clusterID, resource: res.key }, 'optional resource no longer served');
+    for (const o of r.list()) this.#emit(m, res.key, 'delete', o, { relist: true });
+    this.#markAbsent(m, res.key);
+    const epoch = m.epoch;
+    this.#later(m, epoch, this.#o.optionalRecheckMs ?? DEFAULT_OPTIONAL_RECHECK_MS, () => this.#probe(m, res, transport, epoch));
+  }
+
+  /** Not served: a frozen copy from an earlier client is gone too (deletes emitted). */
+  #markAbsent(m: Member, key: string): void {
+    m.optional.set(key, 'absent');
+    const old = m.frozen.get(key);
+    if (old === undefined) return;
+    m.frozen.delete(key);
+    for (const o of old.list()) this.#emit(m, key, 'delete', o, { relist: true });
+  }
+
+  #later(m: Member, epoch: number, ms: number, fn: () => Promise<void>): void {
+    const t = setTimeout(() => {
+      m.timers.delete(t);
+      if (m.epoch === epoch && !this.#stopped) void fn();
+    }, ms);
+    t.unref?.();
+    m.timers.add(t);
   }
 
   /** The new reflector has listed: emit deletes for what vanished since the frozen copy, drop it. */
@@ -303,6 +424,12 @@ export class MemberSet {
 
   /** Stop current reflectors; with `keepData` their stores become the frozen copies. */
   #stopReflectors(m: Member, keepData: boolean): void {
+    m.epoch++;
+    m.abort.abort();
+    m.abort = new AbortController();
+    for (const t of m.timers) clearTimeout(t);
+    m.timers.clear();
+    m.optional.clear();
     for (const u of m.unsubscribe.splice(0)) u();
     for (const [key, r] of m.current) {
       r.stop();
@@ -333,6 +460,7 @@ export class MemberSet {
       if (s.phase === 'failing') failing ??= `${r.resource}: ${s.error.message}`;
       if (!r.hasSynced()) pending = true;
     }
+    for (const state of m.optional.values()) if (state === 'unknown') pending = true;
     if (failing) return { state: 'unreachable', message: failing };
     if (pending) return { state: 'pending', message: 'waiting for the first list' };
     return { state: 'reachable' };
@@ -359,6 +487,8 @@ export class MemberSet {
     let synced = true;
     let oldest: number | undefined;
     for (const res of this.#o.resources) {
+      const opt = m.optional.get(res.key);
+      if (opt === 'absent') continue; // not served: nothing to list (unknown: only a frozen copy counts)
       const src = this.#source(m, res.key);
       const t = src?.lastSyncTime();
       if (!src?.hasSynced() || t === undefined) synced = false;

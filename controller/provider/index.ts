@@ -40,13 +40,22 @@ const CONFIG_RESOURCES: readonly ConfigResource[] = [
   { key: 'secrets', group: '', version: 'v1', plural: 'secrets', inControllerNamespace: true },
 ];
 
-/** What every member is watched for (read only, except what the VIP apply and status writer write). */
+/**
+ * What every member is watched for (read only, except what the VIP apply and status writer write).
+ * ServiceExports of both MCS APIs are optional (watched where served): upstream
+ * `multicluster.x-k8s.io` and GKE MCS's `net.gke.io/v1` (DESIGN.md §2; a GKE fleet's members serve
+ * only the latter). Both are exports of the same service to translate (translate/mcs.ts).
+ */
 export const MEMBER_RESOURCES: readonly MemberResource[] = [
   { key: 'nodes', path: '/api/v1/nodes' },
   { key: 'services', path: '/api/v1/services' },
   { key: 'endpointslices', path: '/apis/discovery.k8s.io/v1/endpointslices' },
-  { key: 'serviceexports', path: '/apis/multicluster.x-k8s.io/v1beta1/serviceexports' },
+  { key: 'serviceexports', path: '/apis/multicluster.x-k8s.io/v1beta1/serviceexports', optional: true },
+  { key: 'gkeserviceexports', path: '/apis/net.gke.io/v1/serviceexports', optional: true },
 ];
+
+/** Member resource keys that hold ServiceExports (any MCS group). */
+export const EXPORT_RESOURCES: ReadonlySet<string> = new Set(['serviceexports', 'gkeserviceexports']);
 
 function collectionPath(r: ConfigResource, namespace: string): string {
   const base = r.group === '' ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
@@ -207,7 +216,10 @@ export class FleetProvider {
         reachability: m.reachability,
         frozen: m.frozen,
         ...(lastSyncTime === undefined ? {} : { lastSyncTime }),
-        serviceExports: this.members.list<ServiceExport & StoredObject>(m.clusterID, 'serviceexports'),
+        serviceExports: [
+          ...this.members.list<ServiceExport & StoredObject>(m.clusterID, 'serviceexports'),
+          ...this.members.list<ServiceExport & StoredObject>(m.clusterID, 'gkeserviceexports'),
+        ],
         services: this.members.list<Service & StoredObject>(m.clusterID, 'services'),
         endpointSlices: this.members.list<EndpointSlice & StoredObject>(m.clusterID, 'endpointslices'),
         nodes: this.members.list<Node & StoredObject>(m.clusterID, 'nodes'),

@@ -8,6 +8,15 @@
 // (mcs-api conformance checks both exports).
 // ExternalName Services are invalid (`Valid=False/InvalidServiceType`), a missing Service is
 // `Valid=False/NoService`.
+//
+// GKE MCS fleets (DESIGN.md §2): a member's `net.gke.io/v1` ServiceExport is an export of the same
+// service as a `multicluster.x-k8s.io` one (namespace sameness does not depend on the API group), so
+// the GKE multi-cluster Gateway tutorial's manifests work unchanged. Differences, both because GKE
+// MCS owns those objects: fleet-ilb writes no conditions on `net.gke.io` exports (their status is
+// GKE's, and deploy/member grants no write), and a `net.gke.io` ServiceImport backendRef resolves
+// to GKE's ServiceImport when one exists; when none exists and fleet-ilb is the importer, it
+// resolves to the service as the members export it (the same import fleet-ilb maintains under
+// `multicluster.x-k8s.io`).
 import type { Condition, Service, ServiceExport, ServiceImport, ServiceImportSpec, ServicePortImport } from '../api/index.ts';
 import { GKE_MCS_GROUP, MCS_GROUP, keyOf } from '../api/index.ts';
 import { LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../naming/labels.ts';
@@ -154,12 +163,29 @@ function isHeadless(s: Service): boolean {
   return s.spec.clusterIP === 'None';
 }
 
+/**
+ * One export per service per member (KEP-1645: an export is a `namespace/name`). A member holding
+ * both APIs' export of one service (e.g. while migrating off GKE MCS) counts once, with the
+ * upstream one, which carries fleet-ilb's conditions.
+ */
+function memberExports(m: MemberView): Map<string, ServiceExport> {
+  const out = new Map<string, ServiceExport>();
+  for (const e of m.data?.serviceExports ?? []) {
+    const k = keyOf(e.metadata);
+    const prev = out.get(k);
+    if (prev === undefined || (isGke(prev) && !isGke(e))) out.set(k, e);
+  }
+  return out;
+}
+
+function isGke(e: ServiceExport): boolean {
+  return isGroup(e.apiVersion, GKE_MCS_GROUP);
+}
+
 function exportEntries(ctx: Ctx): Map<string, ExportEntry[]> {
   const out = new Map<string, ExportEntry[]>();
   for (const m of ctx.members) {
-    for (const [k, e] of m.exports) {
-      // Only multicluster.x-k8s.io exports are ours to merge; net.gke.io exports belong to GKE MCS.
-      if (isGroup(e.apiVersion, GKE_MCS_GROUP)) continue;
+    for (const [k, e] of memberExports(m)) {
       const list = out.get(k) ?? [];
       list.push({ member: m, export: e, service: m.services.get(k) });
       out.set(k, list);
@@ -235,8 +261,13 @@ export function computeMcs(ctx: Ctx): McsResult {
       imports.set(importKey(MCS_GROUP, ns, name), { group: MCS_GROUP, namespace: ns, name, ports: merged.spec.ports, clusters });
     }
     if (!ctx.mcsImporter) continue;
+    // GKE MCS names: without GKE's own ServiceImport, the exported service itself (file comment).
+    if (valid.length > 0 && existingImport(ctx, GKE_MCS_GROUP, ns, name) === undefined) {
+      imports.set(importKey(GKE_MCS_GROUP, ns, name), { group: GKE_MCS_GROUP, namespace: ns, name, ports: merged.spec.ports, clusters });
+    }
     for (const e of list) {
       if (e.member.frozen) continue; // its status cannot be written; last written one stays
+      if (isGke(e.export)) continue; // GKE MCS's object: its status is GKE's to write
       const v = validity(e);
       const conds: CondSpec[] = [v];
       if (v.status === 'True') {

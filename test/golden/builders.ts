@@ -144,8 +144,10 @@ export function service(ns: string, name: string, ports: ServicePort[], opts: { 
   return s;
 }
 
-export function serviceExport(ns: string, name: string, created = T0): ServiceExport {
-  return { apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { namespace: ns, name, generation: 1, creationTimestamp: created } };
+/** A ServiceExport; `group: 'net.gke.io'` makes GKE MCS's (`net.gke.io/v1`). */
+export function serviceExport(ns: string, name: string, created = T0, opts: { group?: 'net.gke.io' } = {}): ServiceExport {
+  const apiVersion = opts.group === 'net.gke.io' ? 'net.gke.io/v1' : 'multicluster.x-k8s.io/v1beta1';
+  return { apiVersion, kind: 'ServiceExport', metadata: { namespace: ns, name, generation: 1, creationTimestamp: created } };
 }
 
 export function serviceImport(ns: string, name: string, ports: ServiceImport['spec']['ports'], opts: { group?: string; labels?: Record<string, string> } = {}): ServiceImport {

@@ -23,6 +23,8 @@ interface App {
   on: number[];
   exported?: boolean;
   exportCreated?: string;
+  /** Export with GKE MCS's `net.gke.io/v1` ServiceExport; `both` adds an upstream one too. */
+  exportGroup?: 'net.gke.io' | 'both';
   selector?: Record<string, string> | null;
 }
 
@@ -43,7 +45,14 @@ function stdMember(id: string, octet: number, apps: App[], opts: { nodes?: numbe
       a.ports.map((p) => ({ name: p.name ?? `p${p.port}`, port: typeof p.targetPort === 'number' ? p.targetPort : p.port, protocol: p.protocol ?? 'TCP' })),
     ),
   );
-  const exports = apps.filter((a) => a.exported !== false).map((a) => b.serviceExport(a.ns, a.name, a.exportCreated ?? b.T0));
+  const exports = apps
+    .filter((a) => a.exported !== false)
+    .flatMap((a) => {
+      const gke = b.serviceExport(a.ns, a.name, a.exportCreated ?? b.T0, { group: 'net.gke.io' });
+      if (a.exportGroup === 'net.gke.io') return [gke];
+      const up = b.serviceExport(a.ns, a.name, a.exportCreated ?? b.T0);
+      return a.exportGroup === 'both' ? [gke, up] : [up];
+    });
   return b.member(id, { nodes, services, endpointSlices: slices, serviceExports: exports, ...(opts.extra ?? {}) });
 }
 
@@ -81,6 +90,34 @@ add(
       stdMember('gke-east-1', 2, [
         { ns: NS, name: 'store', ports: [{ port: 8080 }], on: [1] },
         { ns: NS, name: 'store-east-1', ports: [{ port: 8080 }], on: [0, 2] },
+      ], { zones: ['europe-west1-c', 'europe-west1-d'] }),
+    ],
+    programmed: { 'store/store': { ready: true, vip: '10.128.0.50', gatewayUid: 'gw-store-uid' } },
+  }),
+);
+
+const GKE_REF = { group: 'net.gke.io' } as const;
+add(
+  'gke-mcs-store-tutorial',
+  'The GKE multi-cluster Gateway store tutorial in L4: members export with net.gke.io/v1 ServiceExports (store from both, store-west-1 / store-east-1 from one each); three TCP listeners, each TCPRoute to a net.gke.io ServiceImport. No net.gke.io ServiceImport exists (no GKE importer): the references resolve to the exported services, fleet-ilb maintains the multicluster.x-k8s.io imports, and writes no condition on GKE\'s exports. gke-east-1 exports store with both APIs (mid-migration): one export, the upstream one gets the conditions.',
+  b.snapshot({
+    config: {
+      namespaces: [nsStore],
+      gateways: [b.gateway(NS, 'store', [b.listener('store', 8080), b.listener('west', 8081), b.listener('east', 8082)])],
+      tcpRoutes: [
+        b.tcpRoute(NS, 'store', [b.parent('store', { sectionName: 'store' })], [b.svcImportRef('store', 8080, GKE_REF)]),
+        b.tcpRoute(NS, 'store-west-1', [b.parent('store', { sectionName: 'west' })], [b.svcImportRef('store-west-1', 8080, GKE_REF)]),
+        b.tcpRoute(NS, 'store-east-1', [b.parent('store', { sectionName: 'east' })], [b.svcImportRef('store-east-1', 8080, GKE_REF)]),
+      ],
+    },
+    members: [
+      stdMember('gke-west-1', 1, [
+        { ns: NS, name: 'store', ports: [{ port: 8080 }], on: [0, 1], exportGroup: 'net.gke.io' },
+        { ns: NS, name: 'store-west-1', ports: [{ port: 8080 }], on: [2], exportGroup: 'net.gke.io' },
+      ]),
+      stdMember('gke-east-1', 2, [
+        { ns: NS, name: 'store', ports: [{ port: 8080 }], on: [1], exportGroup: 'both' },
+        { ns: NS, name: 'store-east-1', ports: [{ port: 8080 }], on: [0, 2], exportGroup: 'net.gke.io' },
       ], { zones: ['europe-west1-c', 'europe-west1-d'] }),
     ],
     programmed: { 'store/store': { ready: true, vip: '10.128.0.50', gatewayUid: 'gw-store-uid' } },
