@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Scale benchmark (issue: "fleet-ilb at 1000 Gateways"):
+//   npm run bench:scale -- [--n 100,300,1000] [--quick] [--skip resync,restart,slow]
+//                          [--timeout-minutes 20] [--quiet-seconds 5] [--services 20]
+//
+// Per N: a local fleet (config + 3 members × 3 zones × 100 Nodes, written to the member apiservers;
+// the Compute API emulator seeded with one VM per Node), S Services (default 20) exported by every
+// member with an EndpointSlice of 6 ready endpoints (2 per zone), and N Gateways × 2 TCP listeners,
+// each listener with its own TCPRoute to a ServiceImport. Everything exists before the controller
+// starts (a cold start); the controller runs in its own OS process (test/bench/scale-controller.ts),
+// so its RSS is its own. Phases:
+//   create   controller started → every Gateway Programmed=True (for its generation) → GCE quiet
+//            (no Compute call for --quiet-seconds, the work queue empty);
+//   resync   SIGUSR1 → resyncAll() (what the periodic resync does) → every Gateway reconciled again
+//            and GCE quiet;
+//   restart  SIGTERM, then a new controller process on the converged fleet → every Gateway
+//            reconciled and GCE quiet.
+// Printed per N and phase: wall time, GCE reads and writes (the emulator's counters), reconcile
+// duration p50/p99 (the controller's `fleetilb_reconcile_duration_seconds` histogram, interpolated
+// within buckets as Prometheus' histogram_quantile does), controller peak RSS (VmHWM). Then the same
+// at 50 ms per GCE operation for N = 100 (`slow`). Each run is capped by --timeout-minutes: what was
+// reached by then is reported and the run's later phases are skipped.
+// --quick = --n 100 --skip restart,slow. JSON to .cache/bench/scale.json; progress on stderr.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { ControllerOptions } from '../../controller/main.ts';
+import { GATEWAY_API, gatewayCondition, type GatewayObject } from '../fixtures/conditions.ts';
+import { repoRoot } from '../fixtures/example.ts';
+import { Kube, type KObject } from '../fixtures/kube.ts';
+import { startScenario, type Scenario } from '../fixtures/scenario.ts';
+
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    skip: { type: 'string', default: '' },
+    'timeout-minutes': { type: 'string', default: '20' },
+    'quiet-seconds': { type: 'string', default: '5' },
+    services: { type: 'string', default: '20' },
+    'slow-latency-ms': { type: 'string', default: '50' },
+  },
+});
+const NS = values.n ?? (values.quick ? '100' : '100,300,1000');
+const SIZES = NS.split(',').map(Number);
+const SKIP = new Set([...values.skip.split(',').filter((s) => s !== ''), ...(values.quick ? ['restart', 'slow'] : [])]);
+for (const s of SKIP) if (!['resync', 'restart', 'slow'].includes(s)) throw new Error(`--skip: unknown phase ${s} (resync, restart, slow)`);
+if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--n: a comma-separated list of positive integers');
+const TIMEOUT_MS = Number(values['timeout-minutes']) * 60_000;
+const QUIET_MS = Number(values['quiet-seconds']) * 1000;
+const SERVICES = Number(values.services);
+const SLOW_MS = Number(values['slow-latency-ms']);
+
+const MEMBERS = 3;
+const ZONE_SUFFIXES = ['a', 'b', 'c'];
+const NODES_PER_ZONE = 100;
+const ENDPOINTS_PER_ZONE = 2;
+const APP_NS = 'bench';
+const PORT = 8080;
+
+const t0 = performance.now();
+const progress = (m: string): void => void process.stderr.write(`[scale ${((performance.now() - t0) / 1000).toFixed(1).padStart(7)}s] ${m}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// The fleet's objects
+
+function memberObjects(member: string, mi: number, project: string, region: string): KObject[] {
+  const out: KObject[] = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NS } }];
+  const nodeName = (zi: number, k: number): string => `${member}-${ZONE_SUFFIXES[zi]!}-${String(k).padStart(3, '0')}`;
+  ZONE_SUFFIXES.forEach((suffix, zi) => {
+    const zone = `${region}-${suffix}`;
+    for (let k = 0; k < NODES_PER_ZONE; k++) {
+      const name = nodeName(zi, k);
+      out.push({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'topology.kubernetes.io/region': region, 'topology.kubernetes.io/zone': zone } },
+        spec: { providerID: `gce://${project}/${zone}/${name}` },
+        status: {
+          addresses: [{ type: 'InternalIP', address: `10.${200 + mi}.${zi}.${10 + k}` }, { type: 'Hostname', address: name }],
+          conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
+        },
+      });
+    }
+  });
+  for (let s = 0; s < SERVICES; s++) {
+    const svc = `svc-${String(s).padStart(2, '0')}`;
+    out.push({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: svc, namespace: APP_NS },
+      spec: { selector: { app: svc }, ports: [{ name: 'tcp', protocol: 'TCP', port: PORT, targetPort: PORT }] },
+    });
+    out.push({ apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: svc, namespace: APP_NS } });
+    const endpoints = ZONE_SUFFIXES.flatMap((suffix, zi) =>
+      Array.from({ length: ENDPOINTS_PER_ZONE }, (_, j) => ({
+        addresses: [`100.${64 + mi}.${s}.${zi * ENDPOINTS_PER_ZONE + j + 2}`],
+        nodeName: nodeName(zi, (s * 7 + j * 31) % NODES_PER_ZONE),
+        zone: `${region}-${suffix}`,
+        conditions: { ready: true, serving: true, terminating: false },
+      })),
+    );
+    out.push({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: `${svc}-${member}`, namespace: APP_NS, labels: { 'kubernetes.io/service-name': svc, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'tcp', protocol: 'TCP', port: PORT }],
+      endpoints,
+    });
+  }
+  return out;
+}
+
+const gwName = (i: number): string => `gw-${String(i).padStart(4, '0')}`;
+
+function configObjects(n: number): KObject[] {
+  const out: KObject[] = [];
+  for (let i = 0; i < n; i++) {
+    const gw = gwName(i);
+    out.push({
+      apiVersion: GATEWAY_API,
+      kind: 'Gateway',
+      metadata: { name: gw, namespace: APP_NS },
+      spec: {
+        gatewayClassName: 'fleet-ilb',
+        listeners: [0, 1].map((l) => ({ name: `l${l}`, protocol: 'TCP', port: 8000 + l, allowedRoutes: { kinds: [{ kind: 'TCPRoute' }] } })),
+      },
+    });
+    for (const l of [0, 1]) {
+      out.push({
+        apiVersion: GATEWAY_API,
+        kind: 'TCPRoute',
+        metadata: { name: `${gw}-l${l}`, namespace: APP_NS },
+        spec: {
+          parentRefs: [{ name: gw, sectionName: `l${l}` }],
+          rules: [{ backendRefs: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: `svc-${String((i + l) % SERVICES).padStart(2, '0')}`, port: PORT }] }],
+        },
+      });
+    }
+  }
+  return out;
+}
+
+/** Server-side applies `objects` with `width` requests in flight (Namespaces and Nodes first). */
+async function applyConcurrently(kube: Kube, objects: readonly KObject[], width = 8): Promise<void> {
+  const first = objects.filter((o) => o.kind === 'Namespace');
+  for (const o of first) await kube.apply(o);
+  const rest = objects.filter((o) => o.kind !== 'Namespace');
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < rest.length) {
+        const o = rest[next++]!;
+        await kube.apply(o);
+      }
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The controller process and what we read from it
+
+interface ControllerProc {
+  proc: ChildProcess;
+  pid: number;
+  healthUrl: string;
+  exited: Promise<void>;
+}
+
+async function spawnController(s: Scenario, logPath: string): Promise<ControllerProc> {
+  const opts: ControllerOptions = {
+    kubeconfig: s.fleet.config.kubeconfigPath,
+    computeEndpoint: s.emulator.url,
+    project: s.gcp.project,
+    leaderElect: false,
+    metricsAddr: '127.0.0.1:0',
+    fleetId: 'bench',
+    // The bench triggers the one resync it measures (SIGUSR1); no periodic resync or sweep meanwhile.
+    resyncPeriodMs: 0,
+    sweepPeriodMs: 0,
+    logLevel: 'warn',
+  };
+  const fd = openSync(logPath, 'a');
+  const proc = spawn(process.execPath, [fileURLToPath(new URL('./scale-controller.ts', import.meta.url))], {
+    env: { ...process.env, FLEET_ILB_BENCH_OPTIONS: JSON.stringify(opts) },
+    stdio: ['pipe', 'pipe', fd],
+  });
+  closeSync(fd);
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const started = await new Promise<{ healthUrl: string; pid: number }>((resolve, reject) => {
+    let buf = '';
+    proc.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          const ev = JSON.parse(line) as { ev?: string; healthUrl?: string; pid?: number };
+          if (ev.ev === 'started' && ev.healthUrl !== undefined && ev.pid !== undefined) resolve({ healthUrl: ev.healthUrl, pid: ev.pid });
+        } catch {
+          // not ours
+        }
+      }
+    });
+    void exited.then(() => reject(new Error(`controller exited before it started; see ${logPath}`)));
+  });
+  return { proc, pid: started.pid, healthUrl: started.healthUrl, exited };
+}
+
+async function stopController(c: ControllerProc): Promise<void> {
+  c.proc.kill('SIGTERM');
+  const t = setTimeout(() => c.proc.kill('SIGKILL'), 60_000);
+  await c.exited;
+  clearTimeout(t);
+}
+
+/** Peak and current RSS of a process in MiB (VmHWM, VmRSS). */
+function rss(pid: number): { peakMiB: number; nowMiB: number } {
+  try {
+    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(st)?.[1] ?? 0);
+    return { peakMiB: Math.round(kb('VmHWM') / 1024), nowMiB: Math.round(kb('VmRSS') / 1024) };
+  } catch {
+    return { peakMiB: 0, nowMiB: 0 };
+  }
+}
+
+interface Scrape {
+  /** le -> cumulative count (summed over results). */
+  buckets: Map<number, number>;
+  count: number;
+  depth: number;
+}
+
+async function scrape(c: ControllerProc): Promise<Scrape> {
+  const text = await (await fetch(`${c.healthUrl}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+  const buckets = new Map<number, number>();
+  let count = 0;
+  let depth = 0;
+  for (const line of text.split('\n')) {
+    let m = /^fleetilb_reconcile_duration_seconds_bucket\{.*le="([^"]+)".*\} (\S+)$/.exec(line);
+    if (m !== null) {
+      const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+      buckets.set(le, (buckets.get(le) ?? 0) + Number(m[2]));
+      continue;
+    }
+    m = /^fleetilb_reconcile_duration_seconds_count\{.*\} (\S+)$/.exec(line);
+    if (m !== null) {
+      count += Number(m[1]);
+      continue;
+    }
+    m = /^fleetilb_workqueue_depth\{.*\} (\S+)$/.exec(line);
+    if (m !== null) depth += Number(m[1]);
+  }
+  return { buckets, count, depth };
+}
+
+/** histogram_quantile over the difference of two scrapes (seconds). */
+function quantile(q: number, from: Scrape, to: Scrape): number | undefined {
+  const les = [...to.buckets.keys()].sort((a, b) => a - b);
+  const cum = les.map((le) => (to.buckets.get(le) ?? 0) - (from.buckets.get(le) ?? 0));
+  const total = cum.at(-1) ?? 0;
+  if (total <= 0) return undefined;
+  const rank = q * total;
+  for (let i = 0; i < les.length; i++) {
+    if (cum[i]! >= rank) {
+      const upper = les[i]!;
+      const lower = i === 0 ? 0 : les[i - 1]!;
+      if (upper === Infinity) return lower;
+      const below = i === 0 ? 0 : cum[i - 1]!;
+      return lower + ((upper - lower) * (rank - below)) / Math.max(cum[i]! - below, 1);
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring one phase
+
+interface GceCount {
+  reads: number;
+  writes: number;
+  byMethod: Record<string, { reads: number; writes: number }>;
+}
+
+function gceCount(s: Scenario): GceCount {
+  const byMethod = s.emulator.counters();
+  let reads = 0;
+  let writes = 0;
+  for (const c of Object.values(byMethod)) {
+    reads += c.reads;
+    writes += c.writes;
+  }
+  return { reads, writes, byMethod };
+}
+
+interface PhaseResult {
+  phase: 'create' | 'resync' | 'restart';
+  /** create: until every Gateway is Programmed; resync/restart: until every Gateway was reconciled. */
+  doneMs?: number;
+  /** Until the last GCE call before the quiet window. */
+  quietMs?: number;
+  /** Set when the phase hit the run's time cap. */
+  timedOut?: string;
+  gce: GceCount;
+  reconciles: number;
+  reconcileP50s?: number;
+  reconcileP99s?: number;
+  peakRssMiB: number;
+}
+
+interface PhaseInput {
+  s: Scenario;
+  ctl: () => ControllerProc | undefined;
+  n: number;
+  phase: PhaseResult['phase'];
+  deadline: number;
+  /** The phase's "done" condition besides quiet (e.g. all Programmed). */
+  done: (sc: Scrape, since: Scrape) => Promise<boolean>;
+  /** Starts the phase (the audit has been reset). */
+  start: () => Promise<void>;
+}
+
+async function runPhase(p: PhaseInput, label: string): Promise<PhaseResult> {
+  p.s.emulator.resetAudit();
+  const begin = Date.now();
+  await p.start();
+  const c = p.ctl();
+  if (c === undefined) throw new Error('no controller');
+  const first = await scrape(c);
+  let lastTotal = 0;
+  let lastCallAt: number | undefined;
+  let doneAt: number | undefined;
+  let lastProgress = 0;
+  let lastDoneCheck = 0;
+  let last = first;
+  for (;;) {
+    await sleep(250);
+    const g = gceCount(p.s);
+    const total = g.reads + g.writes;
+    if (total !== lastTotal) {
+      lastTotal = total;
+      lastCallAt = Date.now();
+    }
+    const sc = await scrape(c).catch(() => last);
+    last = sc;
+    // The done check may list every Gateway: at most every 2 s.
+    if (doneAt === undefined && Date.now() - lastDoneCheck >= 2_000 && ((lastDoneCheck = Date.now()), await p.done(sc, first).catch(() => false))) {
+      doneAt = Date.now();
+      progress(`${label} ${p.phase}: done after ${((doneAt - begin) / 1000).toFixed(1)} s; waiting for GCE to be quiet`);
+    }
+    const now = Date.now();
+    if (doneAt !== undefined && sc.depth === 0 && now - (lastCallAt ?? begin) >= QUIET_MS && now - doneAt >= QUIET_MS) break;
+    if (now - lastProgress >= 10_000) {
+      lastProgress = now;
+      progress(`${label} ${p.phase}: GCE ${g.reads} reads, ${g.writes} writes; ${sc.count - first.count} reconciles, queue ${sc.depth}; controller RSS ${rss(c.pid).nowMiB} MiB`);
+    }
+    if (now > p.deadline) {
+      const r = finish(p, c, begin, doneAt, lastCallAt, first, sc);
+      r.timedOut = doneAt === undefined ? 'not done' : 'not quiet';
+      return r;
+    }
+  }
+  return finish(p, c, begin, doneAt, lastCallAt, first, await scrape(c));
+}
+
+function finish(p: PhaseInput, c: ControllerProc, begin: number, doneAt: number | undefined, lastCallAt: number | undefined, first: Scrape, sc: Scrape): PhaseResult {
+  const r: PhaseResult = {
+    phase: p.phase,
+    gce: gceCount(p.s),
+    reconciles: sc.count - first.count,
+    peakRssMiB: rss(c.pid).peakMiB,
+  };
+  if (doneAt !== undefined) r.doneMs = doneAt - begin;
+  if (lastCallAt !== undefined) r.quietMs = lastCallAt - begin;
+  const p50 = quantile(0.5, first, sc);
+  const p99 = quantile(0.99, first, sc);
+  if (p50 !== undefined) r.reconcileP50s = p50;
+  if (p99 !== undefined) r.reconcileP99s = p99;
+  return r;
+}
+
+async function programmedCount(config: Kube): Promise<number> {
+  const gws = await config.list<GatewayObject>(GATEWAY_API, 'Gateway', { namespace: APP_NS });
+  return gws.filter((g) => {
+    const c = gatewayCondition(g, 'Programmed');
+    return c?.status === 'True' && c.observedGeneration === g.metadata.generation;
+  }).length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One run: a fresh fleet, N Gateways, the phases
+
+interface RunResult {
+  n: number;
+  latencyMs: number;
+  setupMs: number;
+  phases: PhaseResult[];
+}
+
+async function run(n: number, latencyMs: number): Promise<RunResult> {
+  const label = `N=${n}${latencyMs > 0 ? ` @${latencyMs}ms` : ''}`;
+  const setup0 = Date.now();
+  progress(`${label}: starting a fleet (config + ${MEMBERS} members) and the emulator`);
+  const s = await startScenario({ members: MEMBERS, apply: 'none', controller: false, operationLatencyMs: latencyMs });
+  let ctl: ControllerProc | undefined;
+  const dir = join(repoRoot, '.cache', 'bench');
+  await mkdir(dir, { recursive: true });
+  const logPath = join(dir, `scale-controller-${n}-${latencyMs}ms.log`);
+  try {
+    const members = s.fleet.members.map((m) => m.name);
+    await Promise.all(members.map((m, mi) => applyConcurrently(s.kube(m), memberObjects(m, mi, s.gcp.project, s.gcp.region))));
+    const vms = await s.syncInstances();
+    progress(`${label}: members written (${MEMBERS} × ${ZONE_SUFFIXES.length} zones × ${NODES_PER_ZONE} Nodes, ${SERVICES} exported Services), ${vms} VMs seeded`);
+    const config = s.kube('config');
+    await applyConcurrently(config, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NS } }, ...configObjects(n)], 16);
+    const setupMs = Date.now() - setup0;
+    progress(`${label}: ${n} Gateways and ${2 * n} TCPRoutes written (setup ${(setupMs / 1000).toFixed(0)} s); starting the controller (log: ${logPath})`);
+
+    const deadline = Date.now() + TIMEOUT_MS;
+    const phases: PhaseResult[] = [];
+    const report = (r: PhaseResult): void => {
+      phases.push(r);
+      progress(`${label} ${r.phase}: ${fmtPhase(r)}`);
+    };
+    let lastCount = -1;
+    const create = await runPhase(
+      {
+        s,
+        ctl: () => ctl,
+        n,
+        phase: 'create',
+        deadline,
+        start: async () => {
+          ctl = await spawnController(s, logPath);
+        },
+        done: async () => {
+          const k = await programmedCount(config);
+          if (k !== lastCount) {
+            lastCount = k;
+            progress(`${label} create: ${k}/${n} Programmed`);
+          }
+          return k === n;
+        },
+      },
+      label,
+    );
+    report(create);
+    const reconciledAll = (sc: Scrape, since: Scrape): Promise<boolean> => Promise.resolve(sc.count - since.count >= n && sc.depth === 0);
+    if (create.timedOut === undefined && !SKIP.has('resync')) {
+      report(
+        await runPhase(
+          {
+            s,
+            ctl: () => ctl,
+            n,
+            phase: 'resync',
+            deadline,
+            start: () => {
+              ctl!.proc.kill('SIGUSR1');
+              return Promise.resolve();
+            },
+            done: reconciledAll,
+          },
+          label,
+        ),
+      );
+    }
+    if (create.timedOut === undefined && !SKIP.has('restart') && phases.every((p) => p.timedOut === undefined)) {
+      await stopController(ctl!);
+      ctl = undefined;
+      report(
+        await runPhase(
+          {
+            s,
+            ctl: () => ctl,
+            n,
+            phase: 'restart',
+            deadline,
+            start: async () => {
+              ctl = await spawnController(s, logPath);
+            },
+            done: reconciledAll,
+          },
+          label,
+        ),
+      );
+    }
+    return { n, latencyMs, setupMs, phases };
+  } finally {
+    if (ctl !== undefined) await stopController(ctl).catch(() => undefined);
+    await s.stop();
+  }
+}
+
+const secs = (ms: number | undefined): string => (ms === undefined ? '—' : `${(ms / 1000).toFixed(1)} s`);
+const dur = (s: number | undefined): string => (s === undefined ? '—' : s < 1 ? `${(s * 1000).toFixed(0)} ms` : `${s.toFixed(2)} s`);
+
+function fmtPhase(r: PhaseResult): string {
+  const what = r.phase === 'create' ? 'all Programmed' : 'all reconciled';
+  return (
+    `${what} ${secs(r.doneMs)}, quiet ${secs(r.quietMs)}${r.timedOut === undefined ? '' : ` (TIMED OUT: ${r.timedOut})`}; ` +
+    `GCE ${r.gce.reads} reads, ${r.gce.writes} writes; ${r.reconciles} reconciles p50 ${dur(r.reconcileP50s)} p99 ${dur(r.reconcileP99s)}; peak RSS ${r.peakRssMiB} MiB`
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const runs: Array<[number, number]> = SIZES.map((n) => [n, 0]);
+if (!SKIP.has('slow')) runs.push([100, SLOW_MS]);
+progress(`runs: ${runs.map(([n, l]) => `N=${n} @${l}ms`).join(', ')}; cap ${TIMEOUT_MS / 60_000} min per run; quiet = no GCE call for ${QUIET_MS / 1000} s`);
+const results: RunResult[] = [];
+for (const [n, l] of runs) {
+  try {
+    results.push(await run(n, l));
+  } catch (e) {
+    progress(`N=${n} @${l}ms failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    process.exitCode = 1;
+  }
+}
+
+process.stdout.write(
+  `\nscale: config + ${MEMBERS} members × ${ZONE_SUFFIXES.length} zones × ${NODES_PER_ZONE} nodes, ${SERVICES} exported services, N Gateways × 2 TCP listeners (one TCPRoute each)\n\n`,
+);
+process.stdout.write('N      op     phase     done        quiet       GCE reads  writes   reconciles  p50       p99       peak RSS\n');
+for (const r of results) {
+  for (const p of r.phases) {
+    process.stdout.write(
+      `${String(r.n).padEnd(6)} ${`${r.latencyMs}ms`.padEnd(6)} ${p.phase.padEnd(9)} ${secs(p.doneMs).padEnd(11)} ${secs(p.quietMs).padEnd(11)} ` +
+        `${String(p.gce.reads).padStart(9)} ${String(p.gce.writes).padStart(7)} ${String(p.reconciles).padStart(12)}  ${dur(p.reconcileP50s).padEnd(9)} ${dur(p.reconcileP99s).padEnd(9)} ${p.peakRssMiB} MiB` +
+        `${p.timedOut === undefined ? '' : `  TIMED OUT (${p.timedOut})`}\n`,
+    );
+  }
+}
+for (const r of results) {
+  for (const p of r.phases) {
+    if (p.phase === 'create') continue;
+    const top = Object.entries(p.gce.byMethod)
+      .sort(([, a], [, b]) => b.reads + b.writes - (a.reads + a.writes))
+      .slice(0, 8)
+      .map(([m, c]) => `${m} ${c.reads + c.writes}`)
+      .join(', ');
+    process.stdout.write(`\nN=${r.n} @${r.latencyMs}ms ${p.phase} GCE calls by method: ${top}`);
+  }
+}
+const dir = join(repoRoot, '.cache', 'bench');
+await mkdir(dir, { recursive: true });
+await writeFile(join(dir, 'scale.json'), `${JSON.stringify({ at: new Date().toISOString(), quietMs: QUIET_MS, services: SERVICES, results }, null, 2)}\n`);
+process.stdout.write(`\n\n(JSON: ${join(dir, 'scale.json')})\n`);
