@@ -28,8 +28,14 @@ import type { Ctx, MemberView } from './context.ts';
 import { cmp } from './context.ts';
 import type { RouteStatusOut } from './types.ts';
 
-/** Features fleet-ilb supports (pkg/features: names go into GatewayClass status.supportedFeatures, sorted). */
-export const SUPPORTED_FEATURES: readonly string[] = ['Gateway', 'GatewayStaticAddresses', 'ReferenceGrant', 'TCPRoute', 'UDPRoute'];
+/**
+ * Features fleet-ilb supports (pkg/features: names go into GatewayClass status.supportedFeatures,
+ * sorted). `GatewayStaticAddresses` is not claimed although one static address (IPAddress or
+ * fleetilb.io/address-name) is honoured: the feature's conformance test asks for several addresses
+ * on one Gateway, bound to every listener, and an HTTP listener; a fleet-ilb Gateway is one
+ * internal VIP (docs/conformance.md).
+ */
+export const SUPPORTED_FEATURES: readonly string[] = ['Gateway', 'ReferenceGrant', 'TCPRoute', 'UDPRoute'];
 
 export interface ClassVerdict {
   name: string;

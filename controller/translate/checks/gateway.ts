@@ -97,6 +97,11 @@ export function gatewayAddress(gw: Gateway): { ok: true; request: AddressRequest
   const addrs = gw.spec.addresses ?? [];
   const bad = (message: string): { ok: false; failure: Failure } => ({ ok: false, failure: { reason: Reason.UnsupportedAddress, message } });
   if (addrs.length === 0) return { ok: true, request: { type: 'Auto' } };
+  // An address of a type fleet-ilb does not take is named first: that is what UnsupportedAddress
+  // means ("an address that was provided is a type which is not supported by the implementation",
+  // GatewayReasonUnsupportedAddress; conformance GatewayStaticAddresses, first step).
+  const foreign = addrs.find((x) => (x.type ?? 'IPAddress') !== 'IPAddress' && x.type !== ADDRESS_TYPE_NAME);
+  if (foreign !== undefined) return bad(`address type ${foreign.type ?? ''} is not supported; use IPAddress or ${ADDRESS_TYPE_NAME}`);
   if (addrs.length > 1) return bad('only one address is supported: a Gateway is one internal VIP (one regional address)');
   const a = addrs[0];
   const type = a?.type ?? 'IPAddress';

@@ -4,7 +4,8 @@
 //   * protocol: only TCP and UDP (`Accepted=False/UnsupportedProtocol`, supportedKinds empty);
 //   * route kinds: TCP listeners take TCPRoute, UDP listeners UDPRoute; any other entry in
 //     `allowedRoutes.kinds` gives `ResolvedRefs=False/InvalidRouteKinds` (conformance
-//     GatewayInvalidRouteKind) and is left out of supportedKinds;
+//     GatewayInvalidRouteKind) and is left out of supportedKinds; on a listener with an
+//     unsupported protocol every requested kind is unsupported;
 //   * conflicts: two listeners on one port with the same transport (TCP, or TCP + HTTP/HTTPS/TLS,
 //     which ride on TCP) are both `Conflicted=True/ProtocolConflict`, `Accepted=False/Invalid`
 //     (conformance GatewayListenerProtocolAndRouteKindConflicts); TCP + UDP on one port coexist.
@@ -52,9 +53,14 @@ function transport(protocol: string): 'tcp' | 'udp' {
 }
 
 function kindsOf(l: Listener, protocol: L4Protocol | undefined): { supported: RouteGroupKind[]; invalid: string[] } {
-  if (protocol === undefined) return { supported: [], invalid: [] };
-  const want = ROUTE_KIND[protocol];
   const requested = l.allowedRoutes?.kinds;
+  // A listener whose protocol fleet-ilb does not serve supports no route kind, so every kind it
+  // asks for is unsupported: `ResolvedRefs=False/InvalidRouteKinds` besides `Accepted=False/
+  // UnsupportedProtocol` (ListenerReasonInvalidRouteKinds: "the Listener contains an invalid or
+  // unsupported Route kind"; conformance GatewayInvalidRouteKind, an HTTP listener with kinds
+  // [InvalidRoute]). Without kinds there is nothing to resolve.
+  if (protocol === undefined) return { supported: [], invalid: (requested ?? []).map(kindName) };
+  const want = ROUTE_KIND[protocol];
   if (requested === undefined || requested.length === 0) return { supported: [{ group: GATEWAY_GROUP, kind: want }], invalid: [] };
   const supported: RouteGroupKind[] = [];
   const invalid: string[] = [];
@@ -62,9 +68,15 @@ function kindsOf(l: Listener, protocol: L4Protocol | undefined): { supported: Ro
     const group = k.group ?? GATEWAY_GROUP;
     if (group === GATEWAY_GROUP && k.kind === want) {
       if (!supported.some((s) => s.kind === want)) supported.push({ group, kind: want });
-    } else invalid.push(`${group === '' ? 'core' : group}/${k.kind}`);
+    } else invalid.push(kindName(k));
   }
   return { supported, invalid };
+}
+
+/** `group/Kind` as the condition message names it (the core group as `core`). */
+function kindName(k: { group?: string; kind: string }): string {
+  const group = k.group ?? GATEWAY_GROUP;
+  return `${group === '' ? 'core' : group}/${k.kind}`;
 }
 
 interface ListenerInput {
