@@ -404,13 +404,15 @@ describe('faults', () => {
 
   it('403 rateLimitExceeded is transient, 403 forbidden is a user error', async () => {
     const d = desiredFor(oneListener());
-    emu.faults.inject({ method: 'addresses.insert', action: { kind: 'http', status: 403, reason: 'rateLimitExceeded', message: 'Quota exceeded for quota metric Queries' }, times: 1 });
+    // times: 3 = the first attempt and both in-call retries (GceCloud retries rate limits twice, jittered).
+    emu.faults.inject({ method: 'addresses.insert', action: { kind: 'http', status: 403, reason: 'rateLimitExceeded', message: 'Quota exceeded for quota metric Queries' }, times: 3 });
     const r = await applyGce(d, { cloud: cloud(), fleetId: FLEET });
     expect(gceInfo(r.error)?.category).toBe('rateLimited');
     expect(retryPolicy(r.error).kind).toBe('backoff');
     emu.faults.inject({ method: 'addresses.insert', action: { kind: 'http', status: 403, reason: 'forbidden', message: "Required 'compute.addresses.create' permission" }, times: 1 });
     const r2 = await applyGce(d, { cloud: cloud(), fleetId: FLEET });
-    expect(retryPolicy(r2.error)).toEqual({ kind: 'none', reason: 'user' });
+    // A user error, but one fixed in IAM (no Kubernetes event): re-checked slowly, never a hot loop.
+    expect(retryPolicy(r2.error)).toEqual({ kind: 'none', reason: 'user', recheckAfterMs: 15_000 });
     expect((r2.error as Error).message).toContain("Required 'compute.addresses.create' permission");
   });
 

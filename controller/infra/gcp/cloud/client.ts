@@ -6,9 +6,18 @@
 //     the op's zone/region URL picks the scope; errors from `wait` itself are retried; overall deadline);
 //   - failed operations turned into errors in k8s-cloud-provider's `<code> - <message>` form;
 //   - error classification into UserError / TransientError (errors.ts);
-//   - per-method client-side token buckets (ratelimit.ts), a metrics hook and a write fence hook;
-//   - a `requestId` (UUID) on every mutating call, kept across retries of the same logical insert so
-//     an insert that timed out but was applied is not duplicated (the server replays the original op).
+//   - per-method client-side token buckets plus one shared budget for reads and one for writes sized
+//     from the project's quota, with a low-priority lane for resync traffic (ratelimit.ts);
+//   - bounded, jittered in-call retries of transient failures (5xx, timeouts, not-ready, rate limits);
+//   - a metrics hook and a write fence: writes refused once the fence is closed, and an in-flight
+//     write's deadline never outlives the fence (the request is aborted when the fence closes);
+//   - a `requestId` (UUID) on every mutating call, kept across retries of the same logical insert
+//     ONLY while its fate is unknown (timeout, 5xx, an operation we stopped waiting for), so an
+//     insert that timed out but was applied is not duplicated (the server replays the original op),
+//     while an insert whose operation finished DONE with an error gets a fresh id (replaying that id
+//     would return the same failed operation again, issue 9 defect 6);
+//   - an operation wait bounded by a budget: past it, a transient error naming the still-running
+//     operation, re-observed by the next reconcile (a worker is never held for long).
 import { randomUUID, createHash } from 'node:crypto';
 import {
   AddressesClient,
@@ -27,13 +36,25 @@ import {
   FencedError,
   classifyCallError,
   gceCategory,
+  gceInfo,
+  isAmbiguousWriteError,
   isUserError,
   operationError,
   transientErrorFor,
   type GceErrorCategory,
   type ResourceRef,
 } from './errors.ts';
-import { DEFAULT_RATE_LIMITS, RateLimiter, realClock, type Clock, type RateLimitConfig } from './ratelimit.ts';
+import {
+  DEFAULT_RATE_LIMITS,
+  RateLimiter,
+  budgetsFor,
+  realClock,
+  type CallPriority,
+  type Clock,
+  type GceQuota,
+  type PriorityBudget,
+  type RateLimitConfig,
+} from './ratelimit.ts';
 import { lastSegment } from './urls.ts';
 
 export type IAddress = protos.google.cloud.compute.v1.IAddress;
@@ -129,6 +150,17 @@ export interface GceCallEvent {
   /** Time spent waiting for a rate-limit token before the call. */
   throttledMs: number;
   requestId?: string;
+  /** The lane the call was sent in (`low` = resync / sweep). */
+  priority?: CallPriority;
+  /** 0 for the first attempt, n for the n-th in-call retry. */
+  attempt?: number;
+}
+
+/** The write fence as the client needs it (runtime/fence.ts `Fence` satisfies it). */
+export interface WriteFence {
+  canWrite(): boolean;
+  /** ms until the right to write lapses (Infinity when it never does). */
+  remainingMs(): number;
 }
 
 export interface GceCloudOptions {
@@ -142,16 +174,39 @@ export interface GceCloudOptions {
   onCall?: (e: GceCallEvent) => void;
   /** Write fence: checked before every mutating call; false => FencedError (runtime taxonomy), nothing sent. */
   canWrite?: () => boolean;
+  /**
+   * The leader's fence (runtime/fence.ts). Like `canWrite`, and also caps every write's deadline at
+   * `remainingMs()`, so an in-flight write is aborted when the fence closes, and stops operation
+   * waits of a deposed replica. Takes precedence over `canWrite`.
+   */
+  fence?: WriteFence;
+  /**
+   * The project's rate quota; one shared budget for reads and one for writes is derived from it, on
+   * top of the per-method limits. Default: 1,500/min each, 50 % share. `false` disables the budget.
+   */
+  quota?: GceQuota | false;
   /** Per-HTTP-call deadline. Default 60 s. */
   callTimeoutMs?: number;
-  /** Overall deadline for one operation to reach DONE. Default 10 min. */
+  /**
+   * How long one mutating call waits for its operation to reach DONE (`wait` calls get the remaining
+   * time). Past it the call fails with a transient error naming the running operation; the next
+   * reconcile re-observes it. Default 2 min (GCE's own `wait` returns after ~2 min).
+   */
   operationTimeoutMs?: number;
   /** Pause after a failed `wait` call before polling again. Default 1 s. */
   operationRetryDelayMs?: number;
-  /** In-call retries of a mutating call whose outcome is ambiguous (timeout/5xx), same requestId. Default 2. */
+  /**
+   * In-call retries of a transient failure (5xx, timeout, not-ready, rate limit), with jittered
+   * exponential backoff; a mutating call keeps its requestId while the outcome is ambiguous. Default 2
+   * (3 attempts). Anything still failing goes back to the work queue's per-key backoff.
+   */
   ambiguousRetries?: number;
+  /** First in-call retry delay (then ×2 per attempt, jittered ×[0.5, 1.5)). Default 200 ms; rate limits ×5. */
+  retryBaseDelayMs?: number;
   /** How long the requestId of a failed insert is remembered for the next attempt. Default 30 min. */
   requestIdTtlMs?: number;
+  /** Random source for the retry jitter (tests). */
+  random?: () => number;
 }
 
 interface GaxCallOptions {
@@ -180,11 +235,12 @@ function stableHash(v: unknown): string {
  */
 /** State shared by a GceCloud and its per-project views (forProject). */
 interface Core {
-  opts: Required<Omit<GceCloudOptions, 'project' | 'clientOptions' | 'onCall' | 'canWrite' | 'rateLimits'>> & {
+  opts: Required<Omit<GceCloudOptions, 'project' | 'clientOptions' | 'onCall' | 'canWrite' | 'rateLimits' | 'fence' | 'quota'>> & {
     onCall?: (e: GceCallEvent) => void;
-    canWrite: () => boolean;
+    fence: WriteFence;
   };
   limiter: RateLimiter;
+  budget: { read: PriorityBudget; write: PriorityBudget } | undefined;
   clients: Record<Kind | 'instances' | 'zoneOps' | 'regionOps' | 'globalOps', AnyClient>;
   pendingRequestIds: Map<string, { id: string; at: number }>;
 }
@@ -193,10 +249,13 @@ const SHARE = Symbol('GceCloud.share');
 
 export class GceCloud {
   readonly project: string;
+  /** The lane this view's calls use (see {@link withPriority}). */
+  readonly priority: CallPriority;
   readonly #core: Core;
 
-  constructor(opts: GceCloudOptions & { [SHARE]?: Core }) {
+  constructor(opts: GceCloudOptions & { [SHARE]?: Core; priority?: CallPriority }) {
     this.project = opts.project;
+    this.priority = opts.priority ?? 'high';
     const shared = opts[SHARE];
     if (shared !== undefined) {
       this.#core = shared;
@@ -215,14 +274,17 @@ export class GceCloud {
       opts: {
         clock,
         callTimeoutMs: opts.callTimeoutMs ?? 60_000,
-        operationTimeoutMs: opts.operationTimeoutMs ?? 10 * 60_000,
+        operationTimeoutMs: opts.operationTimeoutMs ?? 2 * 60_000,
         operationRetryDelayMs: opts.operationRetryDelayMs ?? 1000,
         ambiguousRetries: opts.ambiguousRetries ?? 2,
+        retryBaseDelayMs: opts.retryBaseDelayMs ?? 200,
         requestIdTtlMs: opts.requestIdTtlMs ?? 30 * 60_000,
-        canWrite: opts.canWrite ?? (() => true),
+        random: opts.random ?? Math.random,
+        fence: opts.fence ?? { canWrite: opts.canWrite ?? (() => true), remainingMs: () => Number.POSITIVE_INFINITY },
         ...(opts.onCall === undefined ? {} : { onCall: opts.onCall }),
       },
       limiter: new RateLimiter(opts.rateLimits ?? DEFAULT_RATE_LIMITS, clock),
+      budget: opts.quota === false ? undefined : budgetsFor(opts.quota ?? {}, clock),
       clients: {
         address: mk(new AddressesClient(c)),
         healthCheck: mk(new RegionHealthChecksClient(c)),
@@ -245,7 +307,23 @@ export class GceCloud {
    */
   forProject(project: string): GceCloud {
     if (project === this.project) return this;
-    return new GceCloud({ project, [SHARE]: this.#core });
+    return new GceCloud({ project, priority: this.priority, [SHARE]: this.#core });
+  }
+
+  /**
+   * The same client whose calls go in the `low` lane of the shared budget: they wait while any
+   * reconcile call waits and use at most part of the budget. For the periodic resync, inventory
+   * refresh and sweep; everything else stays `high`.
+   */
+  withPriority(priority: CallPriority): GceCloud {
+    if (priority === this.priority) return this;
+    return new GceCloud({ project: this.project, priority, [SHARE]: this.#core });
+  }
+
+  /** Calls waiting for the shared budget, per group and lane (metrics, tests). */
+  budgetWaiting(): { read: { high: number; low: number }; write: { high: number; low: number } } | undefined {
+    const b = this.#core.budget;
+    return b === undefined ? undefined : { read: b.read.waiting(), write: b.write.waiting() };
   }
 
   /** Closes every underlying client (shared with every forProject view). */
@@ -288,16 +366,25 @@ export class GceCloud {
   async insert<K extends Kind>(kind: K, scope: string | undefined, body: KindTypes[K] & { name: string }): Promise<void> {
     const info = KIND_INFO[kind];
     const key = `${kind}/${scope ?? 'global'}/${body.name}/${stableHash(body)}`;
-    const requestId = this.#requestIdFor(key);
     const req = this.#req(kind, scope, { [info.body]: body });
+    const ids = {
+      current: this.#requestIdFor(key),
+      // The operation of the current id finished DONE with an error: a retry needs a new id.
+      renew: (): string => {
+        const id = randomUUID();
+        this.#core.pendingRequestIds.set(key, { id, at: this.#core.opts.clock.now() });
+        return id;
+      },
+    };
     try {
-      await this.#mutate(`${info.service}.insert`, this.#fn(kind, 'insert'), req, this.#ref(kind, scope, body.name), requestId);
+      await this.#mutate(`${info.service}.insert`, this.#fn(kind, 'insert'), req, this.#ref(kind, scope, body.name), ids);
       this.#core.pendingRequestIds.delete(key);
     } catch (e) {
-      // Keep the requestId only while the outcome is unknown (timeout / 5xx): the next attempt of the
-      // same logical insert then replays instead of duplicating.
-      const cat = gceCategory(e);
-      if (cat !== 'timeout' && cat !== 'server') this.#core.pendingRequestIds.delete(key);
+      // Keep the requestId only while the outcome is unknown (timeout, 5xx without an operation, an
+      // operation still running): the next attempt of the same logical insert then replays instead
+      // of duplicating. An operation that finished DONE with an error must not be replayed: GCE
+      // would return that same failed operation for as long as it remembers the id.
+      if (!isAmbiguousWriteError(e)) this.#core.pendingRequestIds.delete(key);
       throw e;
     }
   }
@@ -306,14 +393,14 @@ export class GceCloud {
   async update<K extends Kind>(kind: K, scope: string | undefined, name: string, body: KindTypes[K]): Promise<void> {
     const info = KIND_INFO[kind];
     const req = this.#req(kind, scope, { [info.param]: name, [info.body]: body });
-    await this.#mutate(`${info.service}.update`, this.#fn(kind, 'update'), req, this.#ref(kind, scope, name), randomUUID());
+    await this.#mutate(`${info.service}.update`, this.#fn(kind, 'update'), req, this.#ref(kind, scope, name), freshIds());
   }
 
   /** PATCH (JSON merge; empty lists are not sent by the client, so a patch cannot clear a list). */
   async patch<K extends Kind>(kind: K, scope: string | undefined, name: string, body: KindTypes[K]): Promise<void> {
     const info = KIND_INFO[kind];
     const req = this.#req(kind, scope, { [info.param]: name, [info.body]: body });
-    await this.#mutate(`${info.service}.patch`, this.#fn(kind, 'patch'), req, this.#ref(kind, scope, name), randomUUID());
+    await this.#mutate(`${info.service}.patch`, this.#fn(kind, 'patch'), req, this.#ref(kind, scope, name), freshIds());
   }
 
   /** DELETE; 'absent' when it was already gone (404 on delete = done). */
@@ -321,7 +408,7 @@ export class GceCloud {
     const info = KIND_INFO[kind];
     const req = this.#req(kind, scope, { [info.param]: name });
     try {
-      await this.#mutate(`${info.service}.delete`, this.#fn(kind, 'delete'), req, this.#ref(kind, scope, name), randomUUID());
+      await this.#mutate(`${info.service}.delete`, this.#fn(kind, 'delete'), req, this.#ref(kind, scope, name), freshIds());
       return 'deleted';
     } catch (e) {
       if (gceCategory(e) === 'notFound') return 'absent';
@@ -391,7 +478,7 @@ export class GceCloud {
     if (endpoints.length === 0) return;
     if (endpoints.length > MAX_ENDPOINTS_PER_CALL) throw new Error(`${verb}: ${endpoints.length} endpoints > ${MAX_ENDPOINTS_PER_CALL} per call`);
     const req = { project: this.project, zone, networkEndpointGroup: neg, [bodyKey]: { networkEndpoints: endpoints } };
-    await this.#mutate(`NetworkEndpointGroups.${verb}`, this.#fn('networkEndpointGroup', verb), req, this.#ref('networkEndpointGroup', zone, neg), randomUUID());
+    await this.#mutate(`NetworkEndpointGroups.${verb}`, this.#fn('networkEndpointGroup', verb), req, this.#ref('networkEndpointGroup', zone, neg), freshIds());
   }
 
   // ---- instances (node tags discovery, NIC checks) ----------------------------------------
@@ -464,7 +551,10 @@ export class GceCloud {
     return id;
   }
 
-  /** One rate-limited, classified, metered HTTP call. */
+  /**
+   * A read with bounded, jittered in-call retries of transient failures (gax itself retries only
+   * 503/504 on get/list: gcp-ilb-api.md §3.2).
+   */
   async #call(
     method: string,
     write: boolean,
@@ -473,17 +563,52 @@ export class GceCloud {
     resource?: ResourceRef,
     extraOpts: GaxCallOptions = {},
   ): Promise<unknown[]> {
-    const throttledMs = await this.#core.limiter.acquire(method);
+    if (write) return this.#send(method, true, fn, req, resource, extraOpts, 0);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#send(method, false, fn, req, resource, extraOpts, attempt);
+      } catch (e) {
+        const cat = gceCategory(e);
+        if (attempt >= this.#core.opts.ambiguousRetries || !IN_CALL_RETRY.has(cat ?? 'unknown')) throw e;
+        await this.#core.opts.clock.sleep(this.#retryDelay(attempt, cat));
+      }
+    }
+  }
+
+  /** Jittered exponential delay before in-call retry `attempt + 1` (rate limits wait longer). */
+  #retryDelay(attempt: number, cat: GceErrorCategory | undefined): number {
+    const base = this.#core.opts.retryBaseDelayMs * (cat === 'rateLimited' ? 5 : 1) * 2 ** attempt;
+    return base * (0.5 + this.#core.opts.random());
+  }
+
+  /** One rate-limited, fenced, classified, metered HTTP call. */
+  async #send(
+    method: string,
+    write: boolean,
+    fn: AnyCall,
+    req: Record<string, unknown>,
+    resource: ResourceRef | undefined,
+    extraOpts: GaxCallOptions,
+    attempt: number,
+  ): Promise<unknown[]> {
+    const o = this.#core.opts;
+    let throttledMs = await this.#core.limiter.acquire(method);
+    const budget = this.#core.budget?.[write ? 'write' : 'read'];
+    if (budget !== undefined) throttledMs += await budget.acquire(this.priority);
     // Check the fence after the token wait: a long throttle can outlive our leadership.
-    if (write && !this.#core.opts.canWrite()) {
-      this.#emit({ method, write, outcome: 'permission', latencyMs: 0, throttledMs });
+    const remaining = write ? o.fence.remainingMs() : Number.POSITIVE_INFINITY;
+    if (write && (!o.fence.canWrite() || !(remaining > 0))) {
+      this.#emit({ method, write, outcome: 'permission', latencyMs: 0, throttledMs, priority: this.priority, attempt });
       throw new FencedError(`write refused: ${method} (this replica may not write: leader lease not held)`);
     }
-    const start = this.#core.opts.clock.now();
+    const start = o.clock.now();
     const requestId = typeof req['requestId'] === 'string' ? req['requestId'] : undefined;
+    // A write never outlives the fence: its deadline is the fence's, so the request is aborted when
+    // the fence closes (battery C1: no write by a deposed leader after its renew deadline).
+    const timeout = Math.max(1, Math.floor(Math.min(extraOpts.timeout ?? o.callTimeoutMs, remaining)));
     try {
-      const res = await fn(req, { timeout: this.#core.opts.callTimeoutMs, ...extraOpts });
-      this.#emit({ method, write, outcome: 'ok', latencyMs: this.#core.opts.clock.now() - start, throttledMs, ...(requestId ? { requestId } : {}) });
+      const res = await fn(req, { ...extraOpts, timeout });
+      this.#emit({ method, write, outcome: 'ok', latencyMs: o.clock.now() - start, throttledMs, priority: this.priority, attempt, ...(requestId ? { requestId } : {}) });
       return res;
     } catch (e) {
       const err = classifyCallError(e, method, resource);
@@ -491,10 +616,14 @@ export class GceCloud {
         method,
         write,
         outcome: err.gce?.category ?? 'unknown',
-        latencyMs: this.#core.opts.clock.now() - start,
+        latencyMs: o.clock.now() - start,
         throttledMs,
+        priority: this.priority,
+        attempt,
         ...(requestId ? { requestId } : {}),
       });
+      // Aborted because the fence closed: the replica is deposed, not the call transiently failed.
+      if (write && !o.fence.canWrite()) throw new FencedError(`write aborted: ${method} (the leader lease lapsed while the call was in flight)`);
       throw err;
     }
   }
@@ -508,13 +637,18 @@ export class GceCloud {
   }
 
   /**
-   * Sends a mutating call and waits for its operation. Ambiguous failures (timeout, 5xx) are retried
-   * a few times with the SAME requestId, so the server deduplicates an attempt that did land.
+   * Sends a mutating call and waits for its operation, with bounded, jittered in-call retries of
+   * transient failures. An ambiguous failure (timeout, 5xx before an operation) is retried with the
+   * SAME requestId, so the server deduplicates an attempt that did land. An operation that finished
+   * DONE with a transient error (INTERNAL_ERROR, RESOURCE_NOT_READY, ...) is retried with a NEW id:
+   * the old one would only replay that failure. An operation we stopped waiting for is not retried
+   * here: the caller re-observes it on the next reconcile.
    */
-  async #mutate(method: string, fn: AnyCall, req: Record<string, unknown>, resource: ResourceRef, requestId: string): Promise<IOperation> {
+  async #mutate(method: string, fn: AnyCall, req: Record<string, unknown>, resource: ResourceRef, ids: RequestIds): Promise<IOperation> {
+    let requestId = ids.current;
     for (let attempt = 0; ; attempt++) {
       try {
-        const [lro] = await this.#call(method, true, fn, { ...req, requestId }, resource);
+        const [lro] = await this.#send(method, true, fn, { ...req, requestId }, resource, {}, attempt);
         const op = (lro as { latestResponse?: IOperation } | undefined)?.latestResponse;
         if (op === undefined) throw transientErrorFor('unknown', method, `${method}: no operation in the response`, resource);
         const done = await this.#waitOperation(op, method, resource);
@@ -522,29 +656,38 @@ export class GceCloud {
         if (err !== undefined) throw err;
         return done;
       } catch (e) {
-        const cat = gceCategory(e);
-        if ((cat === 'timeout' || cat === 'server') && attempt < this.#core.opts.ambiguousRetries) {
-          await this.#core.opts.clock.sleep(200 * 2 ** attempt);
-          continue;
-        }
-        throw e;
+        const info = gceInfo(e);
+        const retryable =
+          attempt < this.#core.opts.ambiguousRetries && info !== undefined && info.pendingOperation === undefined && IN_CALL_RETRY.has(info.category);
+        if (!retryable) throw e;
+        if (info.fromOperation) requestId = ids.renew();
+        await this.#core.opts.clock.sleep(this.#retryDelay(attempt, info.category));
       }
     }
   }
 
-  /** Loops on `wait` until DONE or the deadline (`wait` may return early: gcp-ilb-api.md §2). */
+  /**
+   * Loops on `wait` until DONE or the operation budget is spent (`wait` may return early:
+   * gcp-ilb-api.md §2); each `wait` call gets the remaining budget as its deadline. Stops at once
+   * when the write fence closes (a deposed replica must not hold a worker for the operation).
+   */
   async #waitOperation(first: IOperation, method: string, resource: ResourceRef): Promise<IOperation> {
     let op = first;
-    const deadline = this.#core.opts.clock.now() + this.#core.opts.operationTimeoutMs;
+    const o = this.#core.opts;
+    const deadline = o.clock.now() + o.operationTimeoutMs;
     let lastErr: string | undefined;
     while (String(op.status) !== 'DONE') {
-      if (this.#core.opts.clock.now() > deadline) {
-        throw transientErrorFor(
+      if (!o.fence.canWrite()) throw new FencedError(`${method}: stopped waiting for operation ${op.name ?? '?'} (leader lease not held)`);
+      const remaining = deadline - o.clock.now();
+      if (remaining <= 0) {
+        const e = transientErrorFor(
           'timeout',
           method,
-          `${method}: operation ${op.name ?? '?'} not DONE after ${this.#core.opts.operationTimeoutMs} ms (status ${String(op.status)})${lastErr === undefined ? '' : `; last wait error: ${lastErr}`}`,
+          `${method}: operation ${op.name ?? '?'} not DONE after ${o.operationTimeoutMs} ms (status ${String(op.status)}); re-checked on the next reconcile${lastErr === undefined ? '' : `; last wait error: ${lastErr}`}`,
           resource,
         );
+        e.gce.pendingOperation = op.name ?? '?';
+        throw e;
       }
       const scope = opScope(op);
       const [client, svc, req] =
@@ -554,19 +697,44 @@ export class GceCloud {
             ? [this.#core.clients.regionOps, 'RegionOperations', { project: this.project, region: scope.name, operation: op.name }]
             : [this.#core.clients.globalOps, 'GlobalOperations', { project: this.project, operation: op.name }];
       try {
-        const [next] = await this.#call(`${svc}.wait`, false, (r, o) => (client['wait'] as AnyCall).call(client, r, o), req, resource);
+        const [next] = await this.#send(
+          `${svc}.wait`,
+          false,
+          (r, co) => (client['wait'] as AnyCall).call(client, r, co),
+          req,
+          resource,
+          { timeout: Math.min(remaining, o.operationTimeoutMs) + 1_000 },
+          0,
+        );
         if (next !== undefined && next !== null) op = next;
       } catch (e) {
         // Errors from `wait` itself are not retried by gax. A user error here (e.g. 400 on a bad
         // op name) will not heal: give up. Anything else: pause and poll again until the deadline.
         if (isUserError(e)) throw e;
         lastErr = e instanceof Error ? e.message : 'unknown';
-        await this.#core.opts.clock.sleep(this.#core.opts.operationRetryDelayMs);
+        await o.clock.sleep(Math.min(o.operationRetryDelayMs * (0.5 + o.random()), Math.max(0, deadline - o.clock.now())));
       }
     }
     return op;
   }
 }
+
+/** The requestId of one logical mutating call; `renew` when its operation failed (see #mutate). */
+interface RequestIds {
+  current: string;
+  renew(): string;
+}
+
+/** A fresh id per logical call (patch, update, delete, attach/detach: not replayed across reconciles). */
+function freshIds(): RequestIds {
+  return { current: randomUUID(), renew: () => randomUUID() };
+}
+
+/**
+ * Failures worth an immediate (jittered, bounded) retry inside the call: outcomes that are ambiguous
+ * or heal within seconds. Everything else goes back to the work queue as is.
+ */
+const IN_CALL_RETRY: ReadonlySet<GceErrorCategory> = new Set(['server', 'timeout', 'notReady', 'rateLimited']);
 
 /** The API's per-call limit on attach/detach (ingress-gce MAX_NETWORK_ENDPOINTS_PER_BATCH, terraform). */
 export const MAX_ENDPOINTS_PER_CALL = 500;

@@ -16,6 +16,9 @@ describe('categorize (HTTP status + reason + message)', () => {
     [404, 'notFound', "The resource 'projects/p/regions/r/backendServices/x' was not found", 'notFound'],
     [409, 'alreadyExists', "The resource 'projects/p/regions/r/backendServices/x' already exists", 'alreadyExists'],
     [409, undefined, 'IP_IN_USE_BY_ANOTHER_RESOURCE: 10.0.0.5', 'ipInUse'],
+    // GCE's own wording of the IP conflict also says "being used by": it must not read as in-use (transient).
+    [409, 'IP_IN_USE_BY_ANOTHER_RESOURCE', "IP '10.0.0.2' is already being used by another resource.", 'ipInUse'],
+    [409, undefined, "IP '10.0.0.2' is already being used by another resource.", 'ipInUse'],
     [412, 'conditionNotMet', 'Invalid fingerprint.', 'fingerprintConflict'],
     [412, undefined, "Constraint constraints/compute.restrictX violated for project p", 'constraint'],
     [400, 'resourceInUseByAnotherResource', "The health_check resource 'x' is already being used by 'y'", 'inUse'],
@@ -77,6 +80,18 @@ describe('operationError', () => {
     expect(isTransientError(e)).toBe(true);
     expect(e.message).toBe("ForwardingRules.insert forwardingRule r/fr: Error 403: QUOTA_EXCEEDED - Quota 'FORWARDING_RULES' exceeded. (operation op-7)");
     expect(retryPolicy(e)).toEqual({ kind: 'backoff', minDelayMs: QUOTA_BACKOFF_MS });
+  });
+
+  it('IP_IN_USE_BY_ANOTHER_RESOURCE in an operation is AddressNotUsable, a user error (no retry loop)', () => {
+    const e = operationError(
+      { httpErrorStatusCode: 409, error: { errors: [{ code: 'IP_IN_USE_BY_ANOTHER_RESOURCE', message: "IP '10.0.0.2' is already being used by another resource." }] } },
+      'Addresses.insert',
+      { kind: 'address', name: 'a', scope: 'r' },
+    )!;
+    expect(gceCategory(e)).toBe('ipInUse');
+    expect(isUserError(e)).toBe(true);
+    expect((e as { reason?: string }).reason).toBe('AddressNotUsable');
+    expect(retryPolicy(e)).toEqual({ kind: 'none', reason: 'user' });
   });
 
   it('RESOURCE_IN_USE_BY_ANOTHER_RESOURCE in an operation is the in-use category (retry later)', () => {

@@ -65,16 +65,32 @@ export interface GceErrorInfo {
   fromOperation: boolean;
   /** The server's message, verbatim. */
   gceMessage: string;
+  /**
+   * Set when we stopped waiting for an operation that is still running (its fate is unknown): the
+   * operation's name. The next attempt of the same insert replays its requestId and so re-observes it.
+   */
+  pendingOperation?: string;
 }
 
 /** Categories that are the user's to fix: reported in a condition, retried only at the slow resync. */
 const USER_CATEGORIES: ReadonlySet<GceErrorCategory> = new Set(['invalid', 'constraint', 'ipInUse', 'permission', 'foreign']);
 
 /**
- * Minimum backoff for quota errors: quotas refill per 60 s window at best (compute/docs/api-rate-limits)
+ * Minimum backoff for quota errors: quotas refill per 60 s window at best (cloud.google.com/compute/api-quota)
  * and allocation quotas only when someone raises them (kubernetes/kubernetes#17464): never a hot loop.
+ * Not longer than this either: the user who raised the quota gets no event from us, and the Gateway
+ * should move within a minute of the fix (the runtime caps every per-key backoff at 60 s).
  */
-export const QUOTA_BACKOFF_MS = 5 * 60_000;
+export const QUOTA_BACKOFF_MS = 30_000;
+
+/**
+ * How soon a user error that is fixed outside Kubernetes is re-checked (IAM role granted, org policy
+ * changed): at least this long, growing with the key's backoff, at most 60 s (runtime/workers.ts).
+ * Errors fixed by editing Kubernetes objects (invalid field, IP in use, a name held by a foreign
+ * resource) are not re-checked in a loop: the edit sends an event.
+ */
+export const CLOUD_FIX_RECHECK_MS = 15_000;
+const RECHECK_CATEGORIES: ReadonlySet<GceErrorCategory> = new Set(['permission', 'constraint']);
 
 /**
  * Bad input or a configuration problem (invalid field, org-policy constraint, IP taken, permission,
@@ -85,7 +101,10 @@ export class GceUserError extends UserError {
   readonly gce: GceErrorInfo;
   readonly resource?: ResourceRef;
   constructor(reason: string, message: string, gce: GceErrorInfo, resource?: ResourceRef, cause?: unknown) {
-    super(reason, message, cause === undefined ? {} : { cause });
+    super(reason, message, {
+      ...(cause === undefined ? {} : { cause }),
+      ...(RECHECK_CATEGORIES.has(gce.category) ? { recheckAfterMs: CLOUD_FIX_RECHECK_MS } : {}),
+    });
     this.gce = gce;
     if (resource !== undefined) this.resource = resource;
   }
@@ -190,9 +209,15 @@ export function categorize(httpStatus: number | undefined, reason: string | unde
     return 'rateLimited';
   }
   if (r === 'quotaexceeded' || (m.includes('quota') && m.includes('exceeded'))) return 'quota';
+  // Before the in-use check: GCE's IP conflict message also says "is already being used by another
+  // resource" (`IP '10.0.0.2' is already being used by another resource.`, op code
+  // IP_IN_USE_BY_ANOTHER_RESOURCE, HTTP 409: gcp-ilb-api.md §3.1, ingress-gce
+  // `addressAlreadyInUseMessageInternal`). Read as in-use it was retried as transient forever.
+  if (r === 'ipinusebyanotherresource' || m.includes('ip_in_use_by_another_resource') || /^ip '[^']*' is already being used/.test(m)) {
+    return 'ipInUse';
+  }
   if (r === 'resourceinusebyanotherresource' || m.includes('being used by')) return 'inUse';
   if (r === 'resourcenotready' || /\bis not ready\b/.test(m)) return 'notReady';
-  if (r === 'ipinusebyanotherresource' || m.includes('ip_in_use_by_another_resource')) return 'ipInUse';
   if (httpStatus === undefined) return 'timeout';
   if (httpStatus === 404) return 'notFound';
   if (httpStatus === 409) {
@@ -319,4 +344,34 @@ export function addressNotUsable(resource: ResourceRef, message: string): GceUse
 /** A transient error fleet-ilb itself detects (e.g. an operation past our deadline). */
 export function transientErrorFor(category: GceErrorCategory, method: string, message: string, resource?: ResourceRef): GceTransientError {
   return new GceTransientError(message, { category, method, fromOperation: false, gceMessage: message }, resource);
+}
+
+/**
+ * The Gateway `Programmed=False` reason for a failed apply (Gateway API v1.6 GatewayConditionReason):
+ * `NoResources` for an exhausted allocation quota ("insufficient infrastructure resources", e.g.
+ * `QUOTA_EXCEEDED` / 403 quotaExceeded), `AddressNotUsable` for an address problem (IP in use, a
+ * foreign address), `Invalid` for any other user error, `Pending` for a transient error (5xx, rate
+ * limit, timeout, in use, not ready) that the runtime retries. `undefined` when `err` is not a
+ * classified GCE error. For the status composer (compose) to call on an apply outcome.
+ */
+export function gatewayReasonFor(err: unknown): 'NoResources' | 'AddressNotUsable' | 'Invalid' | 'Pending' | undefined {
+  const info = gceInfo(err);
+  if (info === undefined) return undefined;
+  if (info.category === 'quota') return 'NoResources';
+  let x: unknown = err;
+  for (let i = 0; i < 8 && isCloudResourceError(x); i++) x = x.cause;
+  if (isUserError(x)) return x.reason === 'AddressNotUsable' ? 'AddressNotUsable' : 'Invalid';
+  return 'Pending';
+}
+
+/** True for an exhausted allocation quota (not a rate limit): `Programmed=False/NoResources`. */
+export function isQuotaError(err: unknown): boolean {
+  return gceCategory(err) === 'quota';
+}
+
+/** True when the outcome of a mutating call is unknown (timeout, 5xx before an operation, an operation we stopped waiting for). */
+export function isAmbiguousWriteError(err: unknown): boolean {
+  const info = gceInfo(err);
+  if (info === undefined || info.fromOperation) return false;
+  return info.category === 'timeout' || info.category === 'server' || info.category === 'unknown';
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
-import { RateLimiter, TokenBucket, parseRateLimitFlags, type Clock } from './ratelimit.ts';
+import { PriorityBudget, RateLimiter, TokenBucket, budgetsFor, parseRateLimitFlags, type Clock } from './ratelimit.ts';
 
 function fakeClock(): Clock & { t: number; slept: number[] } {
   const c = {
@@ -61,5 +61,37 @@ describe('parseRateLimitFlags', () => {
     expect(c).toEqual({ 'Operations.wait': { qps: 10, burst: 100 }, 'ForwardingRules.insert': { qps: 1.5, burst: 5 } });
     expect(() => parseRateLimitFlags(['X.y,qps,0,1'])).toThrow(/qps must be > 0/);
     expect(() => parseRateLimitFlags(['X.y,10,1'])).toThrow(/want Service.method,qps/);
+  });
+});
+
+describe('PriorityBudget (one budget shared by every method; resync yields)', () => {
+  it('serves waiting reconcile calls before any resync call, and resync calls at most their share of the rate', async () => {
+    const clock = fakeClock();
+    const b = new PriorityBudget({ qps: 10, burst: 1 }, clock, 0.5);
+    const order: string[] = [];
+    const all: Array<Promise<void>> = [];
+    // 10 low first, then 5 high: the highs still go first once the burst token is spent.
+    // acquire() resolves with the time waited (all start at t=0), measured when the token is granted.
+    for (let i = 0; i < 10; i++) all.push(b.acquire('low').then((w) => void order.push(`low@${w}`)));
+    for (let i = 0; i < 5; i++) all.push(b.acquire('high').then((w) => void order.push(`high@${w}`)));
+    await Promise.all(all);
+    order.sort((a, b2) => Number(a.split('@')[1]) - Number(b2.split('@')[1]));
+    const firstLow = order.findIndex((x) => x.startsWith('low'));
+    // One low took the initial token; every high precedes the remaining lows.
+    expect(order.slice(firstLow + 1, firstLow + 6).every((x) => x.startsWith('high'))).toBe(true);
+    const lowTimes = order.filter((x) => x.startsWith('low')).map((x) => Number(x.split('@')[1]));
+    // Low calls alone: 5 qps (half of 10) → ≥ 200 ms apart once the highs are done.
+    const tail = lowTimes.slice(2);
+    for (let i = 1; i < tail.length; i++) expect(tail[i]! - tail[i - 1]!).toBeGreaterThanOrEqual(199);
+  });
+
+  it('sized from the quota: 1,500/min at a 50 % share is 12.5 calls/s per group', async () => {
+    const clock = fakeClock();
+    const { write } = budgetsFor({}, clock);
+    for (let i = 0; i < 25; i++) await write.acquire('high'); // the burst (2 s of rate)
+    const t0 = clock.t;
+    for (let i = 0; i < 125; i++) await write.acquire('high');
+    expect(clock.t - t0).toBeGreaterThanOrEqual(9_900);
+    expect(clock.t - t0).toBeLessThanOrEqual(10_200);
   });
 });

@@ -131,3 +131,132 @@ export function parseRateLimitFlags(values: readonly string[], base: RateLimitCo
   }
   return out;
 }
+
+// ---- the shared GCE budget ---------------------------------------------------------------------
+
+/** Who a call is for: reconcile traffic (`high`) or a resync / sweep (`low`), which yields. */
+export type CallPriority = 'high' | 'low';
+
+/**
+ * The project's Compute API rate quotas (cloud.google.com/compute/api-quota, "Rate quotas": per
+ * project, per group, enforced per 60 s window; over it the API answers 403 `rateLimitExceeded` until
+ * the next window). The classic defaults are 1,500 requests/min for the mutation group ("Queries")
+ * and 1,500/min for each read group (Read requests, List requests, Operation read requests); newer
+ * projects often have more — read the project's Quotas page and configure these.
+ */
+export interface GceQuota {
+  /** Mutating calls per minute (insert, patch, update, delete, attach/detach). Default 1,500. */
+  writesPerMinute?: number;
+  /** Read calls per minute (get, list, aggregatedList, listNetworkEndpoints, operation waits). Default 1,500. */
+  readsPerMinute?: number;
+  /**
+   * Fraction of the quota fleet-ilb may use (the project is shared with GKE's own controllers and
+   * people). Default 0.5 (reliability battery A3: ≤ 50 % of the project's per-minute quota).
+   */
+  share?: number;
+  /** Fraction of the budget low-priority calls may take, and only when no reconcile call waits. Default 0.5. */
+  lowPriorityShare?: number;
+}
+
+/** A simple refilling bucket that can be inspected before taking (unlike TokenBucket's reservations). */
+class Refill {
+  readonly #qps: number;
+  readonly #burst: number;
+  #tokens: number;
+  #last: number;
+  constructor(qps: number, burst: number, now: number) {
+    this.#qps = qps;
+    this.#burst = burst;
+    this.#tokens = burst;
+    this.#last = now;
+  }
+  /** ms until one token is available (0 = now). */
+  delay(now: number): number {
+    this.#tokens = Math.min(this.#burst, this.#tokens + (Math.max(0, now - this.#last) / 1000) * this.#qps);
+    this.#last = Math.max(this.#last, now);
+    return this.#tokens >= 1 ? 0 : Math.ceil(((1 - this.#tokens) / this.#qps) * 1000);
+  }
+  take(): void {
+    this.#tokens -= 1;
+  }
+}
+
+/**
+ * One budget shared by every method of a group (reads or writes), with two lanes: a `low` call is
+ * served only when no `high` call is waiting, and low calls together get at most
+ * `lowPriorityShare` of the rate — so a resync of 1,000 Gateways cannot delay a fresh edit's calls
+ * (controller-runtime `designs/priorityqueue.md`; battery F2), and the whole controller stays under
+ * its share of the project's quota however many methods are busy (battery A3).
+ */
+export class PriorityBudget {
+  readonly #clock: Clock;
+  readonly #all: Refill;
+  readonly #low: Refill;
+  readonly #waiting: { high: Array<() => void>; low: Array<() => void> } = { high: [], low: [] };
+  #pumping = false;
+
+  constructor(limit: RateLimit, clock: Clock = realClock, lowShare = 0.5) {
+    if (!(limit.qps > 0) || !(limit.burst >= 1)) throw new Error(`invalid budget qps=${limit.qps} burst=${limit.burst}`);
+    this.#clock = clock;
+    const now = clock.now();
+    this.#all = new Refill(limit.qps, limit.burst, now);
+    const share = Math.min(1, Math.max(0.01, lowShare));
+    this.#low = new Refill(limit.qps * share, Math.max(1, Math.floor(limit.burst * share)), now);
+  }
+
+  /** Calls waiting for a token, per lane. */
+  waiting(): { high: number; low: number } {
+    return { high: this.#waiting.high.length, low: this.#waiting.low.length };
+  }
+
+  /** Waits for a token in `priority`'s lane; returns the time waited in ms. */
+  acquire(priority: CallPriority = 'high'): Promise<number> {
+    const start = this.#clock.now();
+    if (this.#waiting.high.length === 0 && this.#waiting.low.length === 0 && this.#tryTake(priority, start)) return Promise.resolve(0);
+    return new Promise((resolve) => {
+      this.#waiting[priority].push(() => resolve(this.#clock.now() - start));
+      void this.#pump();
+    });
+  }
+
+  #tryTake(priority: CallPriority, now: number): boolean {
+    if (this.#all.delay(now) > 0) return false;
+    if (priority === 'low') {
+      if (this.#low.delay(now) > 0) return false;
+      this.#low.take();
+    }
+    this.#all.take();
+    return true;
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      for (;;) {
+        const { high, low } = this.#waiting;
+        if (high.length === 0 && low.length === 0) return;
+        const now = this.#clock.now();
+        const lane: CallPriority = high.length > 0 ? 'high' : 'low';
+        if (this.#tryTake(lane, now)) {
+          this.#waiting[lane].shift()?.();
+          continue;
+        }
+        const d = Math.max(this.#all.delay(now), lane === 'low' ? this.#low.delay(now) : 0, 1);
+        await this.#clock.sleep(d);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+}
+
+/** The read and write budgets for a quota (see {@link GceQuota}); burst = 2 s of rate. */
+export function budgetsFor(q: GceQuota = {}, clock: Clock = realClock): { read: PriorityBudget; write: PriorityBudget } {
+  const share = q.share ?? 0.5;
+  const mk = (perMinute: number): PriorityBudget => {
+    const qps = (perMinute * share) / 60;
+    return new PriorityBudget({ qps, burst: Math.max(1, Math.floor(qps * 2)) }, clock, q.lowPriorityShare ?? 0.5);
+  };
+  return { read: mk(q.readsPerMinute ?? 1500), write: mk(q.writesPerMinute ?? 1500) };
+}
