@@ -8,7 +8,7 @@ import { KubeHttpError } from './errors.ts';
 import type { ReflectorTransport } from '../runtime/reflector.ts';
 import type { MemberReachability } from '../snapshot/types.ts';
 import { ClusterClient } from './client.ts';
-import { type MemberEvent, MemberSet, type SecretLike } from './memberset.ts';
+import { type MemberEvent, MemberSet, type MemberSetOptions, type SecretLike } from './memberset.ts';
 
 type Node = { metadata: { name: string; resourceVersion: string } };
 const node = (name: string, rv = '1'): Node => ({ metadata: { name, resourceVersion: rv } });
@@ -69,7 +69,7 @@ const fm = (name: string, clusterID: string, secret = `${name}-kubeconfig`): Fle
 
 const secretOf = (tag: string): SecretLike => ({ data: { kubeconfig: Buffer.from(kubeconfigFor(tag)).toString('base64') } });
 
-function setup() {
+function setup(extra: Partial<MemberSetOptions> = {}) {
   const clusters = new Map<string, FakeCluster>(); // by token tag
   const cluster = (tag: string): FakeCluster => {
     let c = clusters.get(tag);
@@ -89,6 +89,9 @@ function setup() {
     onEvent: (e) => events.push(e),
     onReachability: (id, _fm, r) => reach.push([id, r]),
     onReflector: (r, change) => reflectorChanges.push(`${change} ${r.cluster}/${r.resource}`),
+    // Most tests look at reachability right after a fault; the hysteresis has its own tests.
+    unreachablePublishDelayMs: 0,
+    ...extra,
   });
   return { set, cluster, events, reach, reflectorChanges };
 }
@@ -406,5 +409,184 @@ describe('MemberSet optional resources (a CRD a member may not serve)', () => {
     await vi.advanceTimersByTimeAsync(5_000);
     expect(set.member('cluster-a')?.reachability.state).toBe('reachable');
     set.stop();
+  });
+});
+
+describe('MemberSet: empty relists, hysteresis, TTL, leaving members (issue 9, battery D1/D2/D5/D6)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const names = (set: MemberSet): string[] => set.list('cluster-a', 'nodes').map((n) => n.metadata?.name ?? '');
+
+  it('one successful EMPTY relist of a serving member changes nothing; the real list that follows emits no deletes', async () => {
+    const { set, cluster, events } = setup({
+      emptyListConfirmMs: 60_000,
+      reflectorDefaults: { clock: { now: () => Date.now() }, random: () => 0, relistIntervalMs: 10_000 },
+    });
+    const c = cluster('tok-a');
+    c.nodes = [node('n1'), node('n2')];
+    set.sync([fm('a', 'cluster-a')], () => secretOf('tok-a'));
+    await vi.advanceTimersByTimeAsync(0);
+    events.length = 0;
+    const real = c.nodes;
+    c.nodes = []; // e.g. a proxy or a restored etcd answers one list with nothing
+    await vi.advanceTimersByTimeAsync(10_000); // the periodic relist
+    expect(names(set)).toEqual(['n1', 'n2']);
+    expect(events).toEqual([]);
+    expect(set.member('cluster-a')!.reachability.state).toBe('reachable');
+    c.nodes = real;
+    await vi.advanceTimersByTimeAsync(70_000); // the confirming list finds the data again
+    expect(names(set)).toEqual(['n1', 'n2']);
+    expect(events.filter((e) => e.type === 'delete')).toEqual([]);
+    set.stop();
+  });
+
+  it('an emptiness that holds for two lists ≥ the confirm delay apart is applied (the data really was deleted)', async () => {
+    const { set, cluster, events } = setup({
+      emptyListConfirmMs: 60_000,
+      reflectorDefaults: { clock: { now: () => Date.now() }, random: () => 0, relistIntervalMs: 10_000 },
+    });
+    const c = cluster('tok-a');
+    c.nodes = [node('n1'), node('n2')];
+    set.sync([fm('a', 'cluster-a')], () => secretOf('tok-a'));
+    await vi.advanceTimersByTimeAsync(0);
+    events.length = 0;
+    c.nodes = [];
+    await vi.advanceTimersByTimeAsync(10_000 + 30_000);
+    expect(names(set)).toEqual(['n1', 'n2']);
+    await vi.advanceTimersByTimeAsync(40_000);
+    expect(names(set)).toEqual([]);
+    expect(events.map((e) => `${e.type} ${e.object.metadata?.name}`).sort()).toEqual(['delete n1', 'delete n2']);
+    set.stop();
+  });
+
+  it('an empty FIRST list of a replacement client (rotated Secret) keeps serving the old copy until confirmed', async () => {
+    const { set, cluster, events } = setup({ emptyListConfirmMs: 60_000 });
+    cluster('tok-old').nodes = [node('n1')];
+    let secret = secretOf('tok-old');
+    set.sync([fm('a', 'cluster-a')], () => secret);
+    await vi.advanceTimersByTimeAsync(0);
+    events.length = 0;
+    const fresh = cluster('tok-new');
+    fresh.nodes = [];
+    secret = secretOf('tok-new');
+    set.sync([fm('a', 'cluster-a')], () => secret);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(names(set)).toEqual(['n1']);
+    expect(set.member('cluster-a')!.frozen).toBe(true);
+    fresh.nodes = [node('n1')];
+    await vi.advanceTimersByTimeAsync(70_000);
+    expect(names(set)).toEqual(['n1']);
+    expect(events.filter((e) => e.type === 'delete')).toEqual([]);
+    expect(set.member('cluster-a')!.frozen).toBe(false);
+    set.stop();
+  });
+
+  it('hysteresis: frozen at once, published (and fanned out) only after 30 s; a shorter blip is never published', async () => {
+    const { set, cluster, reach } = setup({ unreachablePublishDelayMs: 30_000 });
+    const c = cluster('tok-a');
+    c.nodes = [node('n1')];
+    set.sync([fm('a', 'cluster-a')], () => secretOf('tok-a'));
+    await vi.advanceTimersByTimeAsync(0);
+    reach.length = 0;
+    // A 10 s apiserver restart.
+    c.crash(refused());
+    await vi.advanceTimersByTimeAsync(100);
+    let v = set.member('cluster-a')!;
+    expect(v.frozen).toBe(true);
+    expect(v.observed.state).toBe('unreachable');
+    expect(v.reachability.state).toBe('reachable');
+    c.down = undefined;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(set.member('cluster-a')!.frozen).toBe(false);
+    expect(reach).toEqual([]);
+    // A real outage.
+    c.crash(refused());
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect(reach).toEqual([]);
+    expect(set.member('cluster-a')!.frozen).toBe(true);
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(reach.map(([, r]) => r.state)).toEqual(['unreachable']);
+    v = set.member('cluster-a')!;
+    expect(v.reachability.state).toBe('unreachable');
+    // Recovery is published at once.
+    c.down = undefined;
+    await vi.advanceTimersByTimeAsync(31_000);
+    expect(reach.map(([, r]) => r.state)).toEqual(['unreachable', 'reachable']);
+    set.stop();
+  });
+
+  it('TTL: a member frozen longer than frozenTtlMs is expired with a callback, its objects deleted; it is served again when back', async () => {
+    const expired: string[] = [];
+    const { set, cluster, events } = setup({ frozenTtlMs: 3_600_000, onExpired: (id, f) => expired.push(`${id}/${f}`) });
+    const c = cluster('tok-a');
+    c.nodes = [node('n1'), node('n2')];
+    set.sync([fm('a', 'cluster-a')], () => secretOf('tok-a'));
+    await vi.advanceTimersByTimeAsync(0);
+    events.length = 0;
+    c.crash(refused());
+    await vi.advanceTimersByTimeAsync(3_599_000);
+    expect(names(set)).toEqual(['n1', 'n2']);
+    expect(expired).toEqual([]);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(expired).toEqual(['cluster-a/a']);
+    expect(names(set)).toEqual([]);
+    const v = set.member('cluster-a')!;
+    expect(v.expired).toBe(true);
+    expect(v.frozen).toBe(false); // its endpoints may leave now
+    expect(events.map((e) => `${e.type} ${e.object.metadata?.name}`).sort()).toEqual(['delete n1', 'delete n2']);
+    c.down = undefined;
+    await vi.advanceTimersByTimeAsync(31_000);
+    expect(names(set)).toEqual(['n1', 'n2']);
+    expect(set.member('cluster-a')!.expired).toBe(false);
+    set.stop();
+  });
+
+  it('a deleted FleetMember leaves: gone from members() at once, its client kept until drain succeeds (retried)', async () => {
+    const drained: string[] = [];
+    let fail = 2;
+    const { set, cluster } = setup({
+      drain: ({ clusterID, client }) => {
+        if (fail-- > 0) return Promise.reject(new Error('member apiserver busy'));
+        drained.push(`${clusterID} via ${client.server}`);
+        return Promise.resolve();
+      },
+    });
+    cluster('tok-a').nodes = [node('n1')];
+    set.sync([fm('a', 'cluster-a')], () => secretOf('tok-a'));
+    await vi.advanceTimersByTimeAsync(0);
+    set.sync([], () => undefined);
+    expect(set.members()).toEqual([]);
+    expect(set.list('cluster-a', 'nodes')).toEqual([]);
+    expect(set.client('cluster-a')?.server).toBe('https://tok-a.invalid:6443');
+    expect(set.leaving().map((l) => l.clusterID)).toEqual(['cluster-a']);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(drained).toEqual(['cluster-a via https://tok-a.invalid:6443']);
+    expect(set.client('cluster-a')).toBeUndefined();
+    expect(set.leaving()).toEqual([]);
+    set.stop();
+  });
+
+  it('release() drops a leaving member at once; without a drain hook the client goes with the FleetMember', async () => {
+    const a = setup({ drain: () => new Promise<void>(() => {}) });
+    a.cluster('tok-a').nodes = [node('n1')];
+    a.set.sync([fm('a', 'cluster-a')], () => secretOf('tok-a'));
+    await vi.advanceTimersByTimeAsync(0);
+    a.set.sync([], () => undefined);
+    expect(a.set.client('cluster-a')).toBeDefined();
+    a.set.release('cluster-a');
+    expect(a.set.client('cluster-a')).toBeUndefined();
+    a.set.stop();
+    const b = setup();
+    b.cluster('tok-a').nodes = [node('n1')];
+    b.set.sync([fm('a', 'cluster-a')], () => secretOf('tok-a'));
+    await vi.advanceTimersByTimeAsync(0);
+    b.set.sync([], () => undefined);
+    expect(b.set.client('cluster-a')).toBeUndefined();
+    b.set.stop();
   });
 });

@@ -14,9 +14,24 @@
 // * Secret missing or unusable (invalid kubeconfig) → the reflectors stop (we do not keep using
 //   credentials the user removed) but their stores stay, frozen, with the matching reachability.
 // * FleetMember gone → reflectors stopped and data dropped (battery D5: intentional removal is
-//   the one case where a member's endpoints leave).
+//   the one case where a member's endpoints leave). With a `drain` hook the member LEAVES instead
+//   of vanishing: it is gone from `members()` at once (its endpoints leave), but its client stays
+//   (`client()`, `leaving()`) until `drain` — deleting fleet-ilb's VIP Services there — has
+//   succeeded (retried with backoff, bounded by `drainTimeoutMs`) or `release()` is called. Dropping
+//   the client first left those Services, VIP in their status, in the member forever (issue 12).
+// * A successful but EMPTY list after data is held back until a second list `emptyListConfirmMs`
+//   later confirms it (runtime/reflector.ts `confirmEmptyListMs`; battery D2).
 // Reachability (snapshot `MemberReachabilityState`) is derived from the reflectors' connection
 // states: any 401/403 → authFailed; any failing → unreachable; all synced → reachable; else pending.
+// * Hysteresis: a serving member that stops answering is frozen internally AT ONCE (`frozen`,
+//   `observed`), but the change is published (`reachability`, `onReachability`, which fans out to
+//   every Gateway) only once it has lasted `unreachablePublishDelayMs` (default 30 s), so an
+//   apiserver restart during an upgrade does not rewrite every Gateway's status twice. A recovery,
+//   and any change of a member that was not serving, is published at once.
+// * TTL: a member frozen for longer than `frozenTtlMs` (off by default; KEP-1645 "Endpoint TTL",
+//   reliability battery D6: ≥ 1 h) is EXPIRED: its data is dropped (deletes emitted), it no longer
+//   counts as frozen (so its endpoints leave), `onExpired` is called (an Event) and its reflectors
+//   keep trying, so a member that comes back is served again.
 // * Optional resources (a CRD a member may not have, e.g. GKE's `net.gke.io` ServiceExport next to
 //   the upstream MCS one) are watched only where served: discovery (`/apis/<group>/<version>`,
 //   readable by every authenticated user through the default `system:discovery` role) decides
@@ -76,7 +91,34 @@ export interface MemberSetOptions {
   reflectorMetrics?: (cluster: string, resource: string) => ReflectorOptions['metrics'];
   /** How often an optional resource a member does not serve is looked up again (default 60 s). */
   optionalRecheckMs?: number;
+  /**
+   * An empty list after data is applied only when a second list this much later is empty too
+   * (default 60 s, battery D2; 0 disables the guard).
+   */
+  emptyListConfirmMs?: number;
+  /** How long a serving member must stay unreachable before that is published (default 30 s; 0 = at once). */
+  unreachablePublishDelayMs?: number;
+  /** A member frozen this long is expired: its data dropped (default: never). */
+  frozenTtlMs?: number;
+  /** A member expired after `frozenTtlMs` (record an Event on its FleetMember). */
+  onExpired?: (clusterID: string, fleetMember: string, frozenSince: string) => void;
+  /**
+   * Called when a FleetMember is deleted, with the member's still-working client: delete what
+   * fleet-ilb wrote there (VIP Services). The client is dropped once it resolves. Rejections are
+   * retried with backoff (1 s → 30 s, jittered) until `drainTimeoutMs`. Absent: dropped at once.
+   */
+  drain?: (leaving: LeavingMember & { client: ClusterClient }) => Promise<void>;
+  /** Give up draining a leaving member after this long (default 10 min), logged. */
+  drainTimeoutMs?: number;
   log?: Log;
+}
+
+/** A member whose FleetMember was deleted and whose client is kept until it is drained. */
+export interface LeavingMember {
+  clusterID: string;
+  fleetMember: string;
+  /** Wall-clock ISO time the FleetMember went away. */
+  since: string;
 }
 
 /** An object event from a member. */
@@ -93,9 +135,14 @@ export interface MemberEvent {
 export interface MemberView {
   clusterID: string;
   fleetMember: string;
+  /** The PUBLISHED reachability (conditions, metrics): changes to "down" only after the hysteresis delay. */
   reachability: MemberReachability;
-  /** True unless reachable: the data is the last known copy. */
+  /** The reachability observed right now (logs, debugging); `frozen` follows this one. */
+  observed: MemberReachability;
+  /** True unless reachable right now: the data is the last known copy. False once expired. */
   frozen: boolean;
+  /** Frozen longer than `frozenTtlMs`: its data was dropped. */
+  expired: boolean;
   /** Every resource has data (listed at least once, by this or a previous client). */
   synced: boolean;
   /** Wall-clock ISO time of the oldest of the resources' last full lists. */
@@ -127,9 +174,26 @@ interface Member {
   /** Aborts in-flight discovery requests of the current client. */
   abort: AbortController;
   timers: Set<ReturnType<typeof setTimeout>>;
+  /** What was last published (see the hysteresis rule in the file comment). */
+  published: MemberReachability;
+  publishTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Monotonic-ish wall time (ms) the member stopped being reachable; undefined while reachable. */
+  frozenSince: number | undefined;
+  ttlTimer: ReturnType<typeof setTimeout> | undefined;
+  expired: boolean;
+}
+
+interface Leaving extends LeavingMember {
+  client: ClusterClient;
+  started: number;
+  attempts: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 const DEFAULT_SECRET_KEY = 'kubeconfig';
+const DEFAULT_EMPTY_LIST_CONFIRM_MS = 60_000;
+const DEFAULT_UNREACHABLE_PUBLISH_DELAY_MS = 30_000;
+const DEFAULT_DRAIN_TIMEOUT_MS = 10 * 60_000;
 const DEFAULT_OPTIONAL_RECHECK_MS = 60_000;
 /** Retry of a discovery request that failed (not a 404): the member may be briefly unreachable. */
 const DISCOVERY_RETRY_MS = 5_000;
@@ -152,6 +216,7 @@ export class MemberSet {
   readonly #o: MemberSetOptions;
   readonly #log: Log;
   readonly #members = new Map<string, Member>();
+  readonly #leaving = new Map<string, Leaving>();
   #stopped = false;
 
   constructor(opts: MemberSetOptions) {
@@ -199,9 +264,23 @@ export class MemberSet {
     return (this.#source(m, resource)?.list() ?? []) as T[];
   }
 
-  /** The current client of a member (for writes: VIP Services). */
+  /** The current client of a member (for writes: VIP Services); also of a member still leaving. */
   client(clusterID: string): ClusterClient | undefined {
-    return this.#byClusterID(clusterID)?.client;
+    return this.#byClusterID(clusterID)?.client ?? this.#leaving.get(clusterID)?.client;
+  }
+
+  /** Members whose FleetMember was deleted and that are not drained yet (their clients are kept). */
+  leaving(): LeavingMember[] {
+    return [...this.#leaving.values()].map(({ clusterID, fleetMember, since }) => ({ clusterID, fleetMember, since }));
+  }
+
+  /** Drop a leaving member's client now (the caller drained it itself). */
+  release(clusterID: string): void {
+    const l = this.#leaving.get(clusterID);
+    if (l === undefined) return;
+    clearTimeout(l.timer);
+    this.#leaving.delete(clusterID);
+    this.#log.info({ member: l.fleetMember, clusterID }, 'leaving member released');
   }
 
   /** The current reflectors of a member (tests, readiness). */
@@ -212,7 +291,13 @@ export class MemberSet {
   /** Stop every reflector; the set accepts no more syncs. */
   stop(): void {
     this.#stopped = true;
-    for (const m of this.#members.values()) this.#stopReflectors(m, false);
+    for (const m of this.#members.values()) {
+      this.#stopReflectors(m, false);
+      clearTimeout(m.publishTimer);
+      clearTimeout(m.ttlTimer);
+    }
+    for (const l of this.#leaving.values()) clearTimeout(l.timer);
+    this.#leaving.clear();
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -262,7 +347,13 @@ export class MemberSet {
         epoch: 0,
         abort: new AbortController(),
         timers: new Set(),
+        published: { state: 'pending', since: new Date().toISOString() },
+        publishTimer: undefined,
+        frozenSince: Date.now(),
+        ttlTimer: undefined,
+        expired: false,
       };
+      this.#armTtl(m);
       this.#members.set(name, m);
     }
     if (m.fingerprint === fingerprint) return;
@@ -308,8 +399,12 @@ export class MemberSet {
 
   /** One reflector for one resource of a member. */
   #startOne(m: Member, res: MemberResource, transport: ReflectorTransport): void {
+    const confirm = this.#o.emptyListConfirmMs ?? this.#o.reflectorDefaults?.confirmEmptyListMs ?? DEFAULT_EMPTY_LIST_CONFIRM_MS;
     const r = new Reflector({
       ...this.#o.reflectorDefaults,
+      confirmEmptyListMs: confirm,
+      // A replacement reflector's empty first list is a drop from what the frozen copy holds.
+      priorCount: () => m.frozen.get(res.key)?.size() ?? 0,
       transport,
       path: res.path,
       cluster: m.clusterID,
@@ -443,8 +538,40 @@ export class MemberSet {
 
   #remove(m: Member): void {
     this.#stopReflectors(m, false);
+    clearTimeout(m.publishTimer);
+    clearTimeout(m.ttlTimer);
     this.#members.delete(m.name);
     this.#log.info({ member: m.name, clusterID: m.clusterID }, 'member removed');
+    if (this.#o.drain !== undefined && m.client !== undefined && !this.#stopped) {
+      const l: Leaving = { clusterID: m.clusterID, fleetMember: m.name, since: new Date().toISOString(), client: m.client, started: Date.now(), attempts: 0, timer: undefined };
+      clearTimeout(this.#leaving.get(m.clusterID)?.timer);
+      this.#leaving.set(m.clusterID, l);
+      void this.#drain(l);
+    }
+  }
+
+  /** Drain a leaving member: call the hook until it succeeds or the timeout passes, then drop the client. */
+  async #drain(l: Leaving): Promise<void> {
+    if (this.#leaving.get(l.clusterID) !== l) return;
+    l.attempts++;
+    try {
+      await this.#o.drain!({ clusterID: l.clusterID, fleetMember: l.fleetMember, since: l.since, client: l.client });
+      if (this.#leaving.get(l.clusterID) !== l) return;
+      this.#leaving.delete(l.clusterID);
+      this.#log.info({ member: l.fleetMember, clusterID: l.clusterID, attempts: l.attempts }, 'leaving member drained; client dropped');
+    } catch (err) {
+      if (this.#leaving.get(l.clusterID) !== l) return;
+      const timeout = this.#o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+      if (Date.now() - l.started >= timeout) {
+        this.#leaving.delete(l.clusterID);
+        this.#log.warn({ member: l.fleetMember, clusterID: l.clusterID, attempts: l.attempts, err: errorMessage(err) }, 'giving up draining a deleted member; what fleet-ilb wrote there stays');
+        return;
+      }
+      const delay = Math.min(1000 * 2 ** (l.attempts - 1), 30_000) * (0.8 + 0.4 * Math.random());
+      this.#log.warn({ member: l.fleetMember, clusterID: l.clusterID, attempts: l.attempts, retryInMs: Math.round(delay), err: errorMessage(err) }, 'draining a deleted member failed; retrying');
+      l.timer = setTimeout(() => void this.#drain(l), delay);
+      l.timer.unref?.();
+    }
   }
 
   #compute(m: Member): { state: MemberReachabilityState; message?: string } {
@@ -476,10 +603,82 @@ export class MemberSet {
       since: prev.state === next.state && prev.since ? prev.since : new Date().toISOString(),
     };
     if (prev.state !== next.state) this.#log.info({ member: m.name, clusterID: m.clusterID, from: prev.state, to: next.state, message: next.message }, 'member reachability changed');
+    if (next.state === 'reachable') {
+      m.frozenSince = undefined;
+      clearTimeout(m.ttlTimer);
+      m.ttlTimer = undefined;
+      if (m.expired) this.#log.info({ member: m.name, clusterID: m.clusterID }, 'expired member is back');
+      m.expired = false;
+    } else if (m.frozenSince === undefined) {
+      m.frozenSince = Date.now();
+      this.#armTtl(m);
+    }
+    this.#publish(m);
+  }
+
+  /** Publish `m.reachability` now, or after the hysteresis delay when a serving member went down. */
+  #publish(m: Member): void {
+    const obs = m.reachability;
+    const pub = m.published;
+    if (obs.state === pub.state && obs.message === pub.message) {
+      clearTimeout(m.publishTimer);
+      m.publishTimer = undefined;
+      return;
+    }
+    const delay = this.#o.unreachablePublishDelayMs ?? DEFAULT_UNREACHABLE_PUBLISH_DELAY_MS;
+    const hold = pub.state === 'reachable' && (obs.state === 'unreachable' || obs.state === 'authFailed' || obs.state === 'pending') && delay > 0;
+    if (hold) {
+      m.publishTimer ??= setTimeout(() => {
+        m.publishTimer = undefined;
+        if (this.#members.get(m.name) === m && !this.#stopped) this.#publishNow(m);
+      }, delay);
+      m.publishTimer.unref?.();
+      return;
+    }
+    clearTimeout(m.publishTimer);
+    m.publishTimer = undefined;
+    this.#publishNow(m);
+  }
+
+  #publishNow(m: Member): void {
+    const obs = m.reachability;
+    if (obs.state === m.published.state && obs.message === m.published.message) return;
+    m.published = obs;
     try {
-      this.#o.onReachability?.(m.clusterID, m.name, m.reachability);
+      this.#o.onReachability?.(m.clusterID, m.name, m.published);
     } catch (err) {
       this.#log.error({ err: errorMessage(err) }, 'onReachability threw');
+    }
+  }
+
+  /** Expire the member once it has been frozen for `frozenTtlMs`. */
+  #armTtl(m: Member): void {
+    const ttl = this.#o.frozenTtlMs;
+    if (ttl === undefined || !(ttl > 0) || m.frozenSince === undefined) return;
+    clearTimeout(m.ttlTimer);
+    m.ttlTimer = setTimeout(() => this.#expire(m), Math.max(0, m.frozenSince + ttl - Date.now()));
+    m.ttlTimer.unref?.();
+  }
+
+  /** Drop an expired member's data (deletes emitted); its reflectors keep trying to reach it. */
+  #expire(m: Member): void {
+    m.ttlTimer = undefined;
+    if (this.#members.get(m.name) !== m || this.#stopped || m.frozenSince === undefined || m.expired) return;
+    const since = new Date(m.frozenSince).toISOString();
+    for (const res of this.#o.resources) {
+      if (m.optional.get(res.key) === 'absent') continue;
+      for (const o of this.#source(m, res.key)?.list() ?? []) this.#emit(m, res.key, 'delete', o, { relist: true });
+    }
+    this.#stopReflectors(m, false);
+    m.expired = true;
+    this.#log.warn({ member: m.name, clusterID: m.clusterID, frozenSince: since, ttlMs: this.#o.frozenTtlMs }, 'member frozen longer than its TTL: its endpoints are removed');
+    if (m.client !== undefined) this.#startReflectors(m, m.client);
+    m.reachability = { ...m.reachability, message: `frozen since ${since}, longer than the TTL: its endpoints were removed` };
+    this.#publishNow(m);
+    try {
+      this.#o.onExpired?.(m.clusterID, m.name, since);
+    } catch (err) {
+      this.#log.error({ err: errorMessage(err) }, 'onExpired threw');
     }
   }
 
@@ -497,8 +696,10 @@ export class MemberSet {
     return {
       clusterID: m.clusterID,
       fleetMember: m.name,
-      reachability: m.reachability,
-      frozen: m.reachability.state !== 'reachable',
+      reachability: m.published,
+      observed: m.reachability,
+      frozen: m.reachability.state !== 'reachable' && !m.expired,
+      expired: m.expired,
       synced,
       ...(synced && oldest !== undefined ? { lastSyncTime: new Date(oldest).toISOString() } : {}),
     };

@@ -26,6 +26,14 @@
 //   watch may have dropped (cilium/cilium#48050).
 // * The store is only replaced by a *complete, successful* list: an unreachable cluster keeps its
 //   last known contents (DESIGN.md §6 "frozen"), and a failed or partial list never wipes it.
+// * With `confirmEmptyListMs`, not even a successful list wipes it at once: a list that comes back
+//   EMPTY while the store (or `priorCount`, the copy a replaced reflector left) held objects is held
+//   back, the store kept and no watch opened, and the list is repeated after that delay; only a
+//   second empty list at least that much later is applied (reliability battery D2: "no detach
+//   unless the emptiness holds for ≥ 2 consecutive full relists"; a proxy, a restored etcd or an
+//   apiserver mid-restart can answer one list with nothing — kubernetes/ingress-gce#1192 detached
+//   every NEG endpoint after one bad computation, cilium/cilium#26912 dropped backends after a
+//   partial list). Deletions seen as watch events are real and applied at once.
 // * `stop()` is final: an own `stopped` flag plus a generation counter make every late callback of
 //   an old attempt a no-op, so stop() never resurrects a watch (client-node 1.x fires `error` on
 //   stop) and no duplicate watch is ever opened (client-node #3052).
@@ -114,6 +122,8 @@ export interface ReflectorMetrics {
   watchRestart?(reason: string): void;
   /** A list completed. */
   listed?(count: number, durationMs: number): void;
+  /** An empty list was held back, unconfirmed (the store kept `had` objects). */
+  emptyListHeld?(had: number): void;
 }
 
 /** Options of {@link Reflector}. */
@@ -141,6 +151,16 @@ export interface ReflectorOptions {
   backoffMaxMs?: number;
   /** Periodic full relist; 0 disables. Defaults to 10 min (± 10 % jitter). */
   relistIntervalMs?: number;
+  /**
+   * Hold back a successful but EMPTY list while there was data, until a second empty list at least
+   * this much later confirms it (see the file comment). 0 / absent: apply every list at once.
+   */
+  confirmEmptyListMs?: number;
+  /**
+   * Objects a previous holder of this data had (a replaced reflector's frozen copy): an empty FIRST
+   * list counts as a drop from that many. Only with `confirmEmptyListMs`.
+   */
+  priorCount?: () => number;
   log?: Log;
   metrics?: ReflectorMetrics;
   clock?: Clock;
@@ -188,8 +208,12 @@ export class Reflector<T extends StoredObject = StoredObject> {
       | 'backoffInitialMs'
       | 'backoffMaxMs'
       | 'relistIntervalMs'
+      | 'confirmEmptyListMs'
     >
   >;
+  readonly #priorCount: (() => number) | undefined;
+  /** Monotonic time of the first empty list that is still unconfirmed. */
+  #emptySince: number | undefined;
   readonly #transport: ReflectorTransport;
   readonly #selectors: Query;
   readonly #log: Log;
@@ -234,7 +258,9 @@ export class Reflector<T extends StoredObject = StoredObject> {
       backoffInitialMs: opts.backoffInitialMs ?? 1000,
       backoffMaxMs: opts.backoffMaxMs ?? 30_000,
       relistIntervalMs: opts.relistIntervalMs ?? 600_000,
+      confirmEmptyListMs: opts.confirmEmptyListMs ?? 0,
     };
+    this.#priorCount = opts.priorCount;
     this.#log = (opts.log ?? silentLog).child({ cluster: this.cluster, resource: this.resource });
     this.#metrics = opts.metrics ?? {};
     this.#clock = opts.clock ?? monotonicClock;
@@ -346,14 +372,22 @@ export class Reflector<T extends StoredObject = StoredObject> {
     let needList = true;
     while (this.#live(gen)) {
       if (needList) {
+        let applied: boolean;
         try {
-          await this.#listAndReplace(gen);
+          applied = await this.#listAndReplace(gen);
         } catch (err) {
           if (!this.#live(gen)) return;
           await this.#fail(gen, err, 'list');
           continue;
         }
         if (!this.#live(gen)) return;
+        if (!applied) {
+          // An empty list while we had data: keep the store, ask again later (no watch meanwhile,
+          // it would apply events to a store the list said is gone).
+          this.#setState({ phase: 'reconnecting', reason: 'empty list held back until a second list confirms it' });
+          await this.#sleep(gen, jitter(this.#o.confirmEmptyListMs, 0.1, this.#random));
+          continue;
+        }
         needList = false;
         this.#failures = 0;
         this.#setState({ phase: 'connected' });
@@ -429,7 +463,8 @@ export class Reflector<T extends StoredObject = StoredObject> {
       this.#o.relistIntervalMs > 0 ? this.#clock.now() + jitter(this.#o.relistIntervalMs * 0.9, 0.2 / 0.9, this.#random) : Infinity;
   }
 
-  async #listAndReplace(gen: number): Promise<void> {
+  /** One full list; false when it was an unconfirmed empty list that was held back. */
+  async #listAndReplace(gen: number): Promise<boolean> {
     const started = this.#clock.now();
     const items: T[] = [];
     let rv: string | undefined;
@@ -450,7 +485,7 @@ export class Reflector<T extends StoredObject = StoredObject> {
         }
         throw err;
       }
-      if (!this.#live(gen)) return;
+      if (!this.#live(gen)) return true;
       if (!page || !Array.isArray(page.items)) throw new Error(`LIST ${this.path}: response has no items array`);
       for (const it of page.items) items.push(strip(it as T));
       rv = page.metadata?.resourceVersion;
@@ -458,8 +493,23 @@ export class Reflector<T extends StoredObject = StoredObject> {
       if (!cont) break;
     }
     if (!rv) throw new Error(`LIST ${this.path}: response has no resourceVersion`);
+    if (this.#o.confirmEmptyListMs > 0) {
+      const had = this.#synced ? this.#store.size : (this.#priorCount?.() ?? 0);
+      if (items.length === 0 && had > 0) {
+        const now = this.#clock.now();
+        if (this.#emptySince === undefined || now - this.#emptySince < this.#o.confirmEmptyListMs) {
+          this.#emptySince ??= now;
+          this.#metrics.emptyListHeld?.(had);
+          this.#log.warn({ had, confirmAfterMs: this.#o.confirmEmptyListMs }, 'list returned no objects while we had some: held back until a second list confirms it');
+          return false;
+        }
+        this.#log.warn({ had, unconfirmedForMs: Math.round(now - this.#emptySince) }, 'empty list confirmed: applying it');
+      }
+      this.#emptySince = undefined;
+    }
     this.#replace(items, rv);
     this.#metrics.listed?.(items.length, this.#clock.now() - started);
+    return true;
   }
 
   /** Swap in a complete list, then emit the diff (adds, changed updates, synthesized deletes). */
