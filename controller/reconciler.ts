@@ -31,6 +31,7 @@ import type { EventRecorder } from './telemetry/events.ts';
 import { type Log, silentLog } from './telemetry/logger.ts';
 import type { ControllerMetrics } from './telemetry/metrics.ts';
 import { translate, type TranslateResult } from './translate/index.ts';
+import { BACKENDS_SERVING } from './translate/serving.ts';
 import { FINALIZER, GCE_ANNOTATIONS } from './gateway/index.ts';
 
 export const GLOBAL_KEY = 'global';
@@ -248,6 +249,7 @@ export class Reconciler {
     if (await this.#o.writers.setAnnotations(gw, desired)) kubeWrites++;
     this.outcomes.set(gwKey, { gceWrites, kubeWrites, programmed: state });
     this.#report(gw, res);
+    this.#reportServing(gw, result);
     this.#observeNegs(gwKey, desired);
     if (res.error === undefined) this.#recordNegs(desired);
     if (res.error !== undefined && !isUserError(unwrap(res.error))) throw asError(res.error);
@@ -422,6 +424,16 @@ export class Reconciler {
     this.#observeNegs(gwKey, undefined);
     if (this.#programmed.delete(gwKey)) this.#programmedVersion++;
     this.outcomes.delete(gwKey);
+  }
+
+  /**
+   * A Warning Event while the Gateway's traffic has nowhere to go (translate/serving.ts): the
+   * recorder folds repeats of the same message into one Event's series.
+   */
+  #reportServing(gw: Gateway, result: TranslateResult): void {
+    const st = result.statuses.gateways.find((g) => g.namespace === (gw.metadata.namespace ?? '') && g.name === gw.metadata.name)?.status;
+    const c = st?.conditions?.find((x) => x.type === BACKENDS_SERVING);
+    if (c?.status === 'False') this.#o.events?.record(objectRef(gw), 'Warning', c.reason, 'Serve', c.message);
   }
 
   #report(gw: Gateway, res: GceApplyResult): void {

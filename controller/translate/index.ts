@@ -28,6 +28,7 @@ import { buildContext } from './context.ts';
 import { buildGatewayIR, routeKey } from './build.ts';
 import { hcPortAllocator } from './hcports.ts';
 import { computeMcs } from './mcs.ts';
+import { gatewayServing } from './serving.ts';
 import type { ClassVerdict, GatewayWork } from './status.ts';
 import {
   fleetMemberStatuses,
@@ -122,6 +123,7 @@ export function translate(snapshot: Snapshot, opts: TranslateOptions = {}): Tran
       invalidGateways.push({ key: w.key, uid: w.gateway.metadata.uid ?? '', reason: f.reason, message: f.message });
     }
   }
+  for (const w of work) if (w.ir !== undefined) w.serving = gatewayServing(ctx, w.ir);
 
   return {
     gateways,
@@ -129,7 +131,7 @@ export function translate(snapshot: Snapshot, opts: TranslateOptions = {}): Tran
     statuses: {
       gatewayClasses: [...classes.values()].map((c) => ({ name: c.name, status: gatewayClassStatus(ctx, c) })),
       gateways: work.map((w) => ({ namespace: w.gateway.metadata.namespace ?? '', name: w.gateway.metadata.name, status: gatewayStatus(ctx, w) })),
-      routes: [...routeStatuses(ctx, routes), ...staleRouteStatuses(ctx, routeMap)],
+      routes: [...routeStatuses(ctx, routes, work), ...staleRouteStatuses(ctx, routeMap)],
       fleetMembers: fleetMemberStatuses(ctx),
       ilbConfigs: ilbConfigStatuses(ctx, ilb),
       serviceImports: mcs.desiredImports,

@@ -27,6 +27,7 @@ import type { RouteEval } from './checks/routes.ts';
 import type { Ctx, MemberView } from './context.ts';
 import { cmp } from './context.ts';
 import type { RouteStatusOut } from './types.ts';
+import { gatewayBackendsServing, routeBackendsServing, type ListenerServing } from './serving.ts';
 
 /**
  * Features fleet-ilb supports (pkg/features: names go into GatewayClass status.supportedFeatures,
@@ -58,6 +59,8 @@ export interface GatewayWork {
   address?: AddressRequest;
   ir?: GatewayIR;
   irErrors?: string[];
+  /** Per programmed listener: whether its traffic has anywhere to go (serving.ts). */
+  serving?: ListenerServing[];
 }
 
 export function gatewayClassStatus(ctx: Ctx, c: ClassVerdict): GatewayClassStatus {
@@ -179,6 +182,7 @@ export function gatewayStatus(ctx: Ctx, w: GatewayWork): GatewayStatus {
   const prog = programmedState(ctx, w);
   const conds: CondSpec[] = [gatewayAccepted(w), gatewayProgrammed(w, prog)];
   if (w.ir !== undefined) conds.push(membersReachable(ctx, w.ir), withinLimits(w, w.ir));
+  if (w.serving !== undefined) conds.push(gatewayBackendsServing(w.serving));
   const listeners: ListenerStatus[] = w.listeners.map((l) => {
     const prev = gw.status?.listeners?.find((x) => x.name === l.listener.name)?.conditions;
     return {
@@ -207,13 +211,15 @@ function sameParent(a: ParentReference, b: ParentReference): boolean {
   );
 }
 
-export function routeStatuses(ctx: Ctx, routes: readonly RouteEval[]): RouteStatusOut[] {
+export function routeStatuses(ctx: Ctx, routes: readonly RouteEval[], work: readonly GatewayWork[] = []): RouteStatusOut[] {
+  const serving = new Map(work.flatMap((w) => (w.serving === undefined ? [] : [[w.key, w.serving] as const])));
   return routes.map((r) => {
+    const bs = routeBackendsServing(r, serving);
     const gen = r.route.metadata.generation;
     const existing = (r.route.status?.parents ?? []).filter((p) => p.controllerName === CONTROLLER_NAME);
-    const parents: RouteParentStatus[] = r.parents.map((p) => {
+    const parents: RouteParentStatus[] = r.parents.map((p, i) => {
       const prev = existing.find((e) => sameParent(e.parentRef, p.parentRef) || sameParent(e.parentRef, { ...p.parentRef, namespace: e.parentRef.namespace ?? '' }))?.conditions;
-      return { parentRef: p.parentRef, controllerName: CONTROLLER_NAME, conditions: stampConditions([p.accepted, r.resolvedRefs], prev, gen, ctx.now) };
+      return { parentRef: p.parentRef, controllerName: CONTROLLER_NAME, conditions: stampConditions([p.accepted, r.resolvedRefs, ...(bs[i] === undefined ? [] : [bs[i]])], prev, gen, ctx.now) };
     });
     return { kind: r.kind, namespace: r.namespace, name: r.name, parents };
   });

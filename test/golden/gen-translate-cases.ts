@@ -125,6 +125,31 @@ add(
 );
 
 add(
+  'backends-not-serving',
+  'Never green when nothing serves: listener orphan routes to a net.gke.io ServiceImport no member exports (m1 has the Service without a ServiceExport), listener idle to an import whose only exporter has no ready endpoint, listener spare has no route, listener ok serves. Gateway fleetilb.io/BackendsServing=False/NoServingClusters naming each listener and what to do; each route carries the condition for its listener.',
+  b.snapshot({
+    config: {
+      namespaces: [nsStore],
+      serviceImports: [b.serviceImport(NS, 'orphan', [{ name: 'p8080', port: 8080, protocol: 'TCP' }], { group: 'net.gke.io' })],
+      gateways: [b.gateway(NS, 'shop', [b.listener('orphan', 8080), b.listener('idle', 8081), b.listener('spare', 8082), b.listener('ok', 8083)])],
+      tcpRoutes: [
+        b.tcpRoute(NS, 'orphan', [b.parent('shop', { sectionName: 'orphan' })], [b.svcImportRef('orphan', 8080, { group: 'net.gke.io' })]),
+        b.tcpRoute(NS, 'idle', [b.parent('shop', { sectionName: 'idle' })], [b.svcImportRef('idle', 8080)]),
+        b.tcpRoute(NS, 'ok', [b.parent('shop', { sectionName: 'ok' })], [b.svcImportRef('ok', 8080)]),
+      ],
+    },
+    members: [
+      stdMember('m1', 1, [
+        { ns: NS, name: 'orphan', ports: [{ port: 8080 }], on: [0], exported: false },
+        { ns: NS, name: 'idle', ports: [{ port: 8080 }], on: [] },
+        { ns: NS, name: 'ok', ports: [{ port: 8080 }], on: [1] },
+      ]),
+    ],
+    programmed: { 'store/shop': { ready: true, vip: '10.128.0.60', gatewayUid: 'gw-shop-uid' } },
+  }),
+);
+
+add(
   'design-app-8080-two-clusters-one-vip',
   'DESIGN scenario 2: an app on port 8080 in two clusters behind one VIP (one ServiceImport, one TCP listener, NEGs per member x zone).',
   b.snapshot({
