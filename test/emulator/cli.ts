@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// `fleet-ilb gce-emulator [--port P] [--seed FILE] [--operation-latency-ms N] [--wait-timeout-ms N] [--random-seed N]`
+// `fleet-ilb gce-emulator [--port P] [--seed FILE] [--operation-latency-ms N] [--wait-timeout-ms N] [--random-seed N] [--chaos-rate P]`
 // Runs the Compute API emulator in the foreground. Prints one JSON line when ready:
 //   {"url":"http://127.0.0.1:P","port":P,"computeEndpoint":"http://127.0.0.1:P/compute/v1/","randomSeed":1}
 // and stops on SIGINT/SIGTERM. Drive it through the admin endpoints under /_emulator/ (see README).
@@ -8,7 +8,8 @@
 import { parseArgs } from 'node:util';
 import { startEmulator } from './index.ts';
 
-const USAGE = `usage: fleet-ilb gce-emulator [--port P] [--seed FILE] [--operation-latency-ms N] [--wait-timeout-ms N] [--random-seed N]
+const USAGE = `usage: fleet-ilb gce-emulator [--port P] [--seed FILE] [--operation-latency-ms N] [--wait-timeout-ms N] [--random-seed N] [--chaos-rate P]
+  --chaos-rate P   fail each Compute call with probability P (0..1) with a seeded random fault of the battery's mix
 `;
 
 /** Entry point of `fleet-ilb gce-emulator`. Resolves with the exit code when the emulator stops. */
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
         'operation-latency-ms': { type: 'string' },
         'wait-timeout-ms': { type: 'string' },
         'random-seed': { type: 'string' },
+        'chaos-rate': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -54,7 +56,13 @@ export async function main(argv: string[]): Promise<number> {
       ...(wait === undefined ? {} : { waitTimeoutMs: wait }),
       ...(seedN === undefined ? {} : { randomSeed: seedN }),
     });
+    if (values['chaos-rate'] !== undefined) {
+      const rate = Number(values['chaos-rate']);
+      if (!(rate >= 0 && rate <= 1)) throw new Error('--chaos-rate must be in [0,1]');
+      emu.faults.inject({ action: { kind: 'chaos', rate } });
+    }
   } catch (e) {
+    await emu?.stop();
     process.stderr.write(`gce-emulator: ${(e as Error).message}\n`);
     return 1;
   }

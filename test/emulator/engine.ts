@@ -60,6 +60,8 @@ export interface OpRecord {
   timers: NodeJS.Timeout[];
   waiters: Set<() => void>;
   forcedError?: ApiError;
+  /** ms since the epoch when the operation was created (requestId memory). */
+  createdAt?: number;
 }
 
 /** Built-in regions and zones (a subset of real GCP). Seeds add theirs. */
@@ -96,6 +98,12 @@ export class Engine {
   waitTimeoutMs: number;
   /** Operations retained (and requestIds remembered) before the oldest finished ones are forgotten. */
   opCap = 50_000;
+  /**
+   * How long a requestId replays its operation — also a FAILED one: a retry with the same id gets the
+   * same DONE-with-error operation back, nothing is attempted again. [U] Compute's proto does not say
+   * for how long; other Google Cloud APIs document "at least 60 minutes after the first request".
+   */
+  requestIdTtlMs = 60 * 60_000;
   prober: Prober = () => 'HEALTHY';
   private readonly idRng: Rng;
   private fpCounter = 0;
@@ -239,7 +247,12 @@ export class Engine {
   /** The operation a requestId was first used for (idempotent replay, compute.proto `requestId` docs). */
   replay(project: string, requestId: string | undefined): OpRecord | undefined {
     if (requestId === undefined) return undefined;
-    return this.requestIds.get(`${project}/${requestId}`);
+    const op = this.requestIds.get(`${project}/${requestId}`);
+    if (op !== undefined && op.createdAt !== undefined && Date.now() - op.createdAt > this.requestIdTtlMs) {
+      this.requestIds.delete(`${project}/${requestId}`);
+      return undefined;
+    }
+    return op;
   }
 
   /**
@@ -268,7 +281,7 @@ export class Engine {
     };
     if (m.scope.kind === 'regions') data.region = url(`projects/${project}/regions/${m.scope.name}`);
     if (m.scope.kind === 'zones') data.zone = url(`projects/${project}/zones/${m.scope.name}`);
-    const op: OpRecord = { path, project, scope: m.scope, data, mutation: m, timers: [], waiters: new Set() };
+    const op: OpRecord = { path, project, scope: m.scope, data, mutation: m, timers: [], waiters: new Set(), createdAt: t };
     if (forcedError !== undefined) op.forcedError = forcedError;
     this.pruneOps();
     this.ops.set(path, op);

@@ -157,3 +157,75 @@ describe('limits and replay', () => {
     expect(emu.faults.list()).toEqual([]);
   });
 });
+
+describe('seeded random faults (chaos)', () => {
+  /** A fixed mixed call sequence: inserts, gets, deletes of health checks. */
+  async function run(e: Emulator, cl: Clients): Promise<string[]> {
+    for (let i = 0; i < 60; i++) {
+      const name = `hc-${i % 6}`;
+      const op = i % 3;
+      const p =
+        op === 0
+          ? cl.hcs.insert({ project: P, region: REGION, healthCheckResource: hcBody(name) })
+          : op === 1
+            ? cl.hcs.get({ project: P, region: REGION, healthCheck: name }, { retry: null } as never)
+            : cl.hcs.delete({ project: P, region: REGION, healthCheck: name });
+      await p.catch(() => undefined);
+    }
+    return e.audit().filter((a) => a.method.startsWith('regionHealthChecks.')).map((a) => `${a.method} ${a.status} ${(a.chaos ?? []).join(',')}`);
+  }
+
+  it('fails about `rate` of the calls with faults that fit each call, and replays exactly from the seed', async () => {
+    await emu.stop();
+    const runs: string[][] = [];
+    for (let k = 0; k < 2; k++) {
+      emu = await start({ randomSeed: 42 });
+      c = clients(emu);
+      emu.faults.inject({ method: 'regionHealthChecks.*', action: { kind: 'chaos', rate: 0.5, hangMs: 50, latencyMs: 10 } });
+      runs.push(await run(emu, c));
+      const audit = emu.audit().filter((a) => a.chaos !== undefined);
+      for (const a of audit) {
+        for (const k2 of a.chaos!) {
+          if (k2.startsWith('op-')) expect(a.access).toBe('write');
+          if (k2 === '409-applied') expect(a.method).toBe('regionHealthChecks.insert');
+          if (k2 === '404-delete' || k2 === '400-in-use') expect(a.method).toBe('regionHealthChecks.delete');
+        }
+      }
+      const faulted = audit.length / runs[k]!.length;
+      expect(faulted).toBeGreaterThan(0.3);
+      expect(faulted).toBeLessThan(0.7);
+      if (k === 0) await emu.stop();
+    }
+    expect(runs[1]).toEqual(runs[0]);
+    const kinds = new Set(runs[0]!.flatMap((l) => l.split(' ')[2]!.split(',').filter(Boolean)));
+    expect(kinds.size).toBeGreaterThanOrEqual(8);
+  });
+
+  it('409-applied inserts the resource and answers alreadyExists; 404-delete deletes it and answers notFound', async () => {
+    emu.faults.inject({ method: 'regionHealthChecks.insert', action: { kind: 'chaos', rate: 1, kinds: ['409-applied'] } });
+    await expectApiError(insertHc('hc9'), 409, 'alreadyExists', /already exists/);
+    expect(emu.inventory().healthChecks.map((h) => h['name'])).toEqual(['hc9']);
+    emu.faults.clear();
+    emu.faults.inject({ method: 'regionHealthChecks.delete', action: { kind: 'chaos', rate: 1, kinds: ['404-delete'] } });
+    await expectApiError(c.hcs.delete({ project: P, region: REGION, healthCheck: 'hc9' }), 404, 'notFound', /was not found/);
+    expect(emu.inventory().healthChecks).toEqual([]);
+  });
+});
+
+describe('requestId replay of a FAILED operation', () => {
+  it('a retry with the same requestId gets the same failed operation back (nothing attempted) until the id is forgotten', async () => {
+    const requestId = '5d1c1a3e-8c1b-4f0e-9a61-2a7f1c0b9e77';
+    emu.faults.inject({ method: 'regionHealthChecks.insert', action: { kind: 'operationError', code: 'INTERNAL_ERROR' }, times: 1 });
+    const ins = (): Promise<unknown> => c.hcs.insert({ project: P, region: REGION, requestId, healthCheckResource: hcBody('hc7') });
+    const first = await done(c, ins());
+    expectOpError(first, 'INTERNAL_ERROR', 500, /Internal error/);
+    const again = await done(c, ins());
+    expectOpError(again, 'INTERNAL_ERROR', 500, /Internal error/);
+    expect(again.name).toBe(first.name);
+    expect(emu.inventory().healthChecks).toEqual([]);
+    emu.setRequestIdTtl(0);
+    await new Promise((r) => setTimeout(r, 5));
+    await done(c, ins());
+    expect(emu.inventory().healthChecks.map((h) => h['name'])).toEqual(['hc7']);
+  });
+});

@@ -6,7 +6,7 @@
 
 import { ApiError } from './errors.ts';
 import { Rng } from './rng.ts';
-import type { FaultSpec, FaultState } from './types.ts';
+import type { ChaosKind, FaultAction, FaultSpec, FaultState } from './types.ts';
 
 /** What a call looks like to the matcher. */
 export interface FaultTarget {
@@ -14,7 +14,84 @@ export interface FaultTarget {
   path: string;
   httpMethod: string;
   caller?: string;
+  /** A read or a write (mutation); chaos picks only faults that fit. Defaults to read. */
+  access?: 'read' | 'write' | 'admin';
 }
+
+/** Every chaos kind, in the order the PRNG indexes them. */
+export const CHAOS_KINDS: readonly ChaosKind[] = [
+  '500',
+  '503',
+  '429',
+  '403-rate',
+  '403-quota',
+  'timeout-applied',
+  'timeout-lost',
+  'op-error',
+  'op-quota',
+  'op-not-ready',
+  '409-applied',
+  '404-delete',
+  '400-in-use',
+  'latency',
+];
+
+/** True when chaos kind `k` makes sense for the call `t`. */
+function chaosFits(k: ChaosKind, t: FaultTarget): boolean {
+  const write = t.access === 'write';
+  const verb = t.method.slice(t.method.lastIndexOf('.') + 1);
+  switch (k) {
+    case 'op-error':
+    case 'op-quota':
+    case 'op-not-ready':
+      return write;
+    case '409-applied':
+      return write && verb === 'insert';
+    case '404-delete':
+    case '400-in-use':
+      return write && verb === 'delete';
+    default:
+      return true;
+  }
+}
+
+/** The concrete action of chaos kind `k` (the battery's A1 fault list, in the real API's shapes). */
+export function chaosAction(k: ChaosKind, opts: { latencyMs?: number; hangMs?: number } = {}): FaultAction {
+  const hang = opts.hangMs ?? 2_000;
+  switch (k) {
+    case '500':
+      return { kind: 'http', status: 500 };
+    case '503':
+      return { kind: 'http', status: 503 };
+    case '429':
+      return { kind: 'http', status: 429, reason: 'rateLimitExceeded' };
+    case '403-rate':
+      return { kind: 'http', status: 403, reason: 'rateLimitExceeded' };
+    case '403-quota':
+      return { kind: 'http', status: 403, reason: 'quotaExceeded' };
+    case 'timeout-applied':
+      return { kind: 'timeout', applied: true, mode: 'hang', ms: hang };
+    case 'timeout-lost':
+      return { kind: 'timeout', applied: false, mode: 'hang', ms: hang };
+    case 'op-error':
+      return { kind: 'operationError', code: 'INTERNAL_ERROR' };
+    case 'op-quota':
+      return { kind: 'operationError', code: 'QUOTA_EXCEEDED' };
+    case 'op-not-ready':
+      return { kind: 'operationError', code: 'RESOURCE_NOT_READY' };
+    case '409-applied':
+      return { kind: 'http', status: 409, reason: 'alreadyExists', applied: true };
+    case '404-delete':
+      return { kind: 'http', status: 404, reason: 'notFound', applied: true };
+    case '400-in-use':
+      return { kind: 'http', status: 400, reason: 'resourceInUseByAnotherResource' };
+    case 'latency':
+      return { kind: 'latency', ms: opts.latencyMs ?? 2_000 };
+  }
+}
+
+/** A fired rule: the rule's state, with the concrete action (a chaos rule's drawn fault). */
+export type FiredFault = FaultState & { chaosKind?: ChaosKind };
 
 function globToRegex(glob: string): RegExp {
   return new RegExp(`^${glob.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
@@ -36,6 +113,10 @@ export function validateFault(f: FaultSpec): void {
       break;
     case 'timeout':
       if (typeof a.applied !== 'boolean') throw new Error('fault: timeout needs applied: boolean');
+      break;
+    case 'chaos':
+      if (!(a.rate >= 0 && a.rate <= 1)) throw new Error('fault: chaos rate must be in [0,1]');
+      for (const k of a.kinds ?? []) if (!CHAOS_KINDS.includes(k)) throw new Error(`fault: unknown chaos kind ${String(k)}`);
       break;
     default:
       throw new Error(`fault: unknown action kind ${String((a as { kind?: unknown }).kind)}`);
@@ -77,8 +158,8 @@ export class Faults {
   }
 
   /** The rules that fire for a call (counters updated), in insertion order. */
-  fire(t: FaultTarget): FaultState[] {
-    const out: FaultState[] = [];
+  fire(t: FaultTarget): FiredFault[] {
+    const out: FiredFault[] = [];
     for (const r of this.rules) {
       if (r.method !== undefined && !globToRegex(r.method).test(t.method)) continue;
       if (r.path !== undefined && !new RegExp(r.path).test(t.path)) continue;
@@ -88,6 +169,20 @@ export class Faults {
       if (r.skip !== undefined && r.matched <= r.skip) continue;
       if (r.times !== undefined && r.fired >= r.times) continue;
       if (r.probability !== undefined && this.rng.next() >= r.probability) continue;
+      if (r.action.kind === 'chaos') {
+        const a = r.action;
+        // Two draws per matching call, whether or not it fires, so a seed replays the same faults
+        // for the same sequence of calls.
+        const hit = this.rng.next() < a.rate;
+        const pick = this.rng.next();
+        if (!hit) continue;
+        const fits = (a.kinds ?? CHAOS_KINDS).filter((k) => chaosFits(k, t));
+        const k = fits[Math.floor(pick * fits.length)];
+        if (k === undefined) continue;
+        r.fired++;
+        out.push({ ...r, action: chaosAction(k, a), chaosKind: k });
+        continue;
+      }
       r.fired++;
       out.push(r);
     }

@@ -43,6 +43,8 @@ export interface Emulator {
   setProberRules(r: ProberRules): void;
   setOperationLatency(ms: number): void;
   setWaitTimeout(ms: number): void;
+  /** How long a requestId replays its (possibly failed) operation (default 60 min). */
+  setRequestIdTtl(ms: number): void;
   faults: { inject(f: FaultSpec): string; clear(id?: string): void; list(): FaultState[] };
   audit(): AuditEntry[];
   resetAudit(): void;
@@ -83,6 +85,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
     setWaitTimeout: (ms) => {
       server.engine.waitTimeoutMs = ms;
+    },
+    setRequestIdTtl: (ms) => {
+      server.engine.requestIdTtlMs = ms;
     },
     faults: {
       inject: (f) => server.faults.inject(f),

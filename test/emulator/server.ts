@@ -373,13 +373,15 @@ export class EmulatorServer {
 
     // Faults.
     const callerHeader = r.headers['x-emulator-caller'];
-    const fired = this.faults.fire({ method, path, httpMethod: r.method, ...(callerHeader === undefined ? {} : { caller: callerHeader }) });
+    const fired = this.faults.fire({ method, path, httpMethod: r.method, access, ...(callerHeader === undefined ? {} : { caller: callerHeader }) });
     if (fired.length > 0) entry.faults = fired.map((f) => f.id);
+    const chaos = fired.flatMap((f) => (f.chaosKind === undefined ? [] : [f.chaosKind]));
+    if (chaos.length > 0) entry.chaos = chaos;
     const delay = fired.reduce((ms, f) => (f.action.kind === 'latency' ? ms + f.action.ms : ms), 0);
     if (delay > 0) await sleep(delay, r.signal);
     const terminal: FaultState | undefined = fired.find((f) => f.action.kind !== 'latency');
     const target = resource ?? `projects/${project}`;
-    if (terminal?.action.kind === 'http') {
+    if (terminal?.action.kind === 'http' && terminal.action.applied !== true) {
       const e = httpFaultError(terminal.action, target);
       return finish(errorResult(e), { error: e.reason });
     }
@@ -442,6 +444,12 @@ export class EmulatorServer {
       if (!(e instanceof ApiError)) throw e;
       extra.error = e.reason;
       result = errorResult(e);
+    }
+    if (terminal?.action.kind === 'http') {
+      // Served (an insert or delete applied), but the client hears an error: a 409 / 404 as if a
+      // retry or another actor had got there first.
+      const e = httpFaultError(terminal.action, target);
+      return finish(errorResult(e), { ...extra, error: e.reason });
     }
     if (terminal?.action.kind === 'timeout') {
       // The call was served (the mutation is applied) but the client never hears back.

@@ -52,8 +52,13 @@ export interface ProberRules {
 
 /** What a fault does when it fires. */
 export type FaultAction =
-  /** Answer with this HTTP error instead of serving the call (nothing applied). */
-  | { kind: 'http'; status: number; reason?: string; message?: string }
+  /**
+   * Answer with this HTTP error instead of serving the call (nothing applied). With `applied: true`
+   * the call IS served first and only the answer is replaced (a 409 for an insert that landed, a 404
+   * for a delete that landed: what a client sees when its first answer was lost and a retry, or
+   * another actor, got there first).
+   */
+  | { kind: 'http'; status: number; reason?: string; message?: string; applied?: boolean }
   /** Delay the call by `ms`, then serve it normally. */
   | { kind: 'latency'; ms: number }
   /** Accept the mutation, return its operation, and end the operation with this error (nothing applied). */
@@ -63,7 +68,39 @@ export type FaultAction =
    * (default) keeps the connection open past the client's timeout (closed after `ms`, default when the emulator
    * stops); `mode: 'reset'` destroys the connection at once.
    */
-  | { kind: 'timeout'; applied: boolean; mode?: 'hang' | 'reset'; ms?: number };
+  | { kind: 'timeout'; applied: boolean; mode?: 'hang' | 'reset'; ms?: number }
+  /**
+   * Seeded random faults: each matching call fails with probability `rate`, with one fault drawn
+   * (from the same seeded PRNG) among the `kinds` that make sense for the call (see {@link ChaosKind}).
+   */
+  | { kind: 'chaos'; rate: number; kinds?: ChaosKind[]; latencyMs?: number; hangMs?: number };
+
+/**
+ * The faults of the reliability battery's A1 mix (`../README.md` "Seeded random faults"): which calls each can hit.
+ * - `500`, `503`, `429`, `403-rate` (403 rateLimitExceeded), `403-quota` (403 quotaExceeded): any call, nothing applied.
+ * - `timeout-applied`, `timeout-lost`: any call; the client gets no answer, the mutation happened / did not.
+ * - `op-error` (INTERNAL_ERROR), `op-quota` (QUOTA_EXCEEDED), `op-not-ready` (RESOURCE_NOT_READY): mutations;
+ *   the operation ends DONE with that error, nothing applied.
+ * - `409-applied`: inserts; the insert is applied, the answer is 409 alreadyExists.
+ * - `404-delete`: deletes; the delete is applied, the answer is 404 notFound.
+ * - `400-in-use`: deletes; 400 resourceInUseByAnotherResource, nothing applied.
+ * - `latency`: any call; served normally after `latencyMs` (default 2 s).
+ */
+export type ChaosKind =
+  | '500'
+  | '503'
+  | '429'
+  | '403-rate'
+  | '403-quota'
+  | 'timeout-applied'
+  | 'timeout-lost'
+  | 'op-error'
+  | 'op-quota'
+  | 'op-not-ready'
+  | '409-applied'
+  | '404-delete'
+  | '400-in-use'
+  | 'latency';
 
 /** A fault rule. All given matchers must match. */
 export interface FaultSpec {
@@ -117,6 +154,8 @@ export interface AuditEntry {
   error?: string;
   /** Ids of the faults that fired. */
   faults?: string[];
+  /** The chaos kinds that fired (seeded random faults). */
+  chaos?: string[];
   /** Served as part of a `/batch/compute/v1` request. */
   batch?: boolean;
   /** A read (get/list/wait/getHealth/…) or a write (a mutation). */
