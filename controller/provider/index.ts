@@ -3,16 +3,26 @@
 // The provider (DESIGN.md §5): watches every cluster and turns what it sees into a Snapshot. It makes
 // no decisions. Config-cluster resources come from one reflector each; member resources come from the
 // MemberSet (one client + reflectors per FleetMember, frozen when unreachable). Every object event
-// bumps `generation` (so the reconciler can memoise translate per generation) and is reported through
-// `onChange`, which the controller maps to work-queue keys.
+// bumps `generation`, updates the incremental indexes (indexes.ts) and is reported through
+// `onChange`, which the controller maps to work-queue keys (keys.ts).
+//
+// Three snapshots, all plain data (translate may keep references to them):
+//   snapshot()            the whole fleet (goldens, tests, tools);
+//   scopedSnapshot(key)   what translate needs for ONE Gateway, read from the indexes: its cost
+//                         follows the Gateway's own routes and backends and the members' Nodes, not
+//                         the number of Gateways;
+//   globalSnapshot()      what the global pass needs (GatewayClasses, FleetMembers, ILBConfigs, the
+//                         MCS importer): no Gateways, routes or EndpointSlices.
 import type { EndpointSlice, FleetMember, Gateway, GatewayClass, ILBConfig, Namespace, Node, ReferenceGrant, Service, ServiceExport, ServiceImport, TCPRoute, UDPRoute } from '../api/index.ts';
 import type { ClusterClient } from '../clusters/client.ts';
-import { MemberSet, type MemberEvent, type MemberReflectorDefaults, type MemberResource, type SecretLike } from '../clusters/memberset.ts';
+import { MemberSet, type MemberEvent, type MemberView, type MemberReflectorDefaults, type MemberResource, type SecretLike } from '../clusters/memberset.ts';
 import { errorMessage } from '../errors/index.ts';
 import { kubeTransport, Reflector, type StoredObject } from '../runtime/reflector.ts';
 import type { ConfigClusterSnapshot, MemberSnapshot, Snapshot, TranslateSettings } from '../snapshot/types.ts';
 import { reflectorMetrics, type ControllerMetrics } from '../telemetry/metrics.ts';
 import { type Log, silentLog } from '../telemetry/logger.ts';
+import { FleetIndex } from './indexes.ts';
+import { globalSnapshot, scopedSnapshot, type MemberHeader, type ScopeSource } from './scoped.ts';
 
 /** A config-cluster collection the provider reflects. `optional` ones are skipped when not served. */
 interface ConfigResource {
@@ -90,6 +100,8 @@ export class FleetProvider {
   readonly #log: Log;
   readonly #config = new Map<ConfigResource['key'], Reflector>();
   readonly members: MemberSet;
+  /** Incremental indexes (routes by parent, backends by service, member objects by service, ...). */
+  readonly index = new FleetIndex();
   #generation = 0;
   #stopped = false;
 
@@ -102,6 +114,7 @@ export class FleetProvider {
       ...(opts.makeMemberClient === undefined ? {} : { makeClient: opts.makeMemberClient }),
       onEvent: (e: MemberEvent) => {
         this.#generation++;
+        this.index.onMember(e.clusterID, e.resource, e.type, e.object, e.oldObject);
         opts.onChange({
           scope: 'member',
           clusterID: e.clusterID,
@@ -141,15 +154,16 @@ export class FleetProvider {
         log: this.#log,
         ...(this.#o.metrics === undefined ? {} : { metrics: reflectorMetrics(this.#o.metrics, 'config', r.key) }),
       });
-      const changed = (object: StoredObject, oldObject?: StoredObject): void => {
+      const changed = (type: 'add' | 'update' | 'delete', object: StoredObject, oldObject?: StoredObject): void => {
         this.#generation++;
+        this.index.onConfig(r.key, type, object);
         if (r.key === 'fleetMembers' || r.key === 'secrets') this.#syncMembers();
         this.#o.onChange({ scope: 'config', resource: r.key, object, ...(oldObject === undefined ? {} : { oldObject }) });
       };
       if (r.key === 'fleetMembers' || r.key === 'secrets') refl.on('synced', () => this.#syncMembers());
-      refl.on('add', (o) => changed(o));
-      refl.on('update', (o, n) => changed(n, o));
-      refl.on('delete', (o) => changed(o));
+      refl.on('add', (o) => changed('add', o));
+      refl.on('update', (o, n) => changed('update', n, o));
+      refl.on('delete', (o) => changed('delete', o));
       this.#config.set(r.key, refl);
       this.#o.onReflector?.(refl, 'added');
       refl.start();
@@ -198,24 +212,8 @@ export class FleetProvider {
     };
     const members: Record<string, MemberSnapshot> = {};
     for (const m of this.members.members()) {
-      // FleetMember `status.lastSyncTime`: for a reachable member, when its current connection
-      // first synced (the watches keep it current from then on); for a frozen one, its last full
-      // list. Not every periodic relist: that would make each relist a status write, and a resync
-      // must write nothing when nothing changed. Nor every new connection of a restarted controller
-      // (or a new leader): while the published status still says Ready=True, the member has been in
-      // sync since the time it shows, so that time is kept and a restart writes nothing.
-      let lastSyncTime = m.reachability.state === 'reachable' ? (m.reachability.since ?? m.lastSyncTime) : m.lastSyncTime;
-      if (m.reachability.state === 'reachable') {
-        const published = config.fleetMembers.find((f) => f.metadata.name === m.fleetMember)?.status;
-        const wasReady = (published?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-        if (wasReady && published?.lastSyncTime !== undefined) lastSyncTime = published.lastSyncTime;
-      }
       members[m.clusterID] = {
-        clusterId: m.clusterID,
-        fleetMember: m.fleetMember,
-        reachability: m.reachability,
-        frozen: m.frozen,
-        ...(lastSyncTime === undefined ? {} : { lastSyncTime }),
+        ...this.#memberHeader(m, config.fleetMembers),
         serviceExports: [
           ...this.members.list<ServiceExport & StoredObject>(m.clusterID, 'serviceexports'),
           ...this.members.list<ServiceExport & StoredObject>(m.clusterID, 'gkeserviceexports'),
@@ -234,12 +232,66 @@ export class FleetProvider {
     };
   }
 
+  /**
+   * What translate needs for one Gateway (`namespace/name`), from the indexes: see scoped.ts. The
+   * reconciler translates each Gateway from this, never from snapshot().
+   */
+  scopedSnapshot(gatewayKey: string): Snapshot {
+    return scopedSnapshot(this.#scopeSource(), gatewayKey);
+  }
+
+  /** What the global pass needs (no Gateways, routes or EndpointSlices): see scoped.ts. */
+  globalSnapshot(): Snapshot {
+    return globalSnapshot(this.#scopeSource());
+  }
+
+  #scopeSource(): ScopeSource {
+    return {
+      fleetId: this.#o.fleetId,
+      ...(this.#o.settings === undefined ? {} : { settings: this.#o.settings }),
+      get: (resource, key) => this.#config.get(resource)?.get(key),
+      list: (resource) => this.list(resource),
+      members: (fleetMembers) => this.members.members().map((m) => this.#memberHeader(m, fleetMembers)),
+      index: this.index,
+    };
+  }
+
+  /** Every Gateway key (`namespace/name`). */
+  gatewayKeys(): string[] {
+    return this.list<Gateway>('gateways').map((g) => `${g.metadata.namespace ?? ''}/${g.metadata.name}`);
+  }
+
+  /** A member's reachability and sync state as every Snapshot carries it. */
+  #memberHeader(m: MemberView, fleetMembers: readonly FleetMember[]): MemberHeader {
+    // FleetMember `status.lastSyncTime`: for a reachable member, when its current connection
+    // first synced (the watches keep it current from then on); for a frozen one, its last full
+    // list. Not every periodic relist: that would make each relist a status write, and a resync
+    // must write nothing when nothing changed. Nor every new connection of a restarted controller
+    // (or a new leader): while the published status still says Ready=True, the member has been in
+    // sync since the time it shows, so that time is kept and a restart writes nothing.
+    let lastSyncTime = m.reachability.state === 'reachable' ? (m.reachability.since ?? m.lastSyncTime) : m.lastSyncTime;
+    if (m.reachability.state === 'reachable') {
+      const published = fleetMembers.find((f) => f.metadata.name === m.fleetMember)?.status;
+      const wasReady = (published?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+      if (wasReady && published?.lastSyncTime !== undefined) lastSyncTime = published.lastSyncTime;
+    }
+    return {
+      clusterId: m.clusterID,
+      fleetMember: m.fleetMember,
+      reachability: m.reachability,
+      frozen: m.frozen,
+      ...(lastSyncTime === undefined ? {} : { lastSyncTime }),
+    };
+  }
+
   #syncMembers(): void {
     if (this.#stopped) return;
     // Judge members only once both FleetMembers and their Secrets have listed: before that a
     // member's Secret would look missing (a false SecretNotFound, and a client torn down for it).
     if (!this.#config.get('fleetMembers')?.hasSynced() || !this.#config.get('secrets')?.hasSynced()) return;
     this.members.sync(this.list<FleetMember>('fleetMembers'), (name) => this.secret(name));
+    // A removed member's reflectors emit no deletes: drop its index.
+    this.index.retainMembers(new Set(this.members.members().map((m) => m.clusterID)));
   }
 
   async #served(r: ConfigResource): Promise<boolean> {

@@ -107,6 +107,14 @@ export interface CurrentNeg {
   instances: string[];
 }
 
+/** The node ports held in one member (see `Snapshot.nodePorts`). */
+export interface MemberNodePorts {
+  /** Ports held by anything but a fleet-ilb VIP Service's healthCheckNodePort (nodePorts included), sorted. */
+  other: number[];
+  /** healthCheckNodePorts of fleet-ilb VIP Services: port -> VIP Service names holding it, sorted. */
+  vip: Record<string, string[]>;
+}
+
 /** Controller settings that change translate's output (so goldens carry them). */
 export interface TranslateSettings {
   /**
@@ -127,6 +135,13 @@ export interface Snapshot {
   config: ConfigClusterSnapshot;
   /** Keyed by cluster id. */
   members: Record<string, MemberSnapshot>;
+  /**
+   * Node ports in use in each member (keyed by cluster id), for pinned UDP health-check node ports
+   * (translate/hcports.ts). Set by the provider's per-Gateway scoped snapshot, whose `members` hold
+   * only the Services that Gateway references: the port choice must still see every member Service.
+   * Absent: derived from `members[*].services`.
+   */
+  nodePorts?: Record<string, MemberNodePorts>;
   /** Keyed by Gateway `namespace/name`. Optional: absent = nothing applied yet. */
   programmed?: Record<string, ProgrammedState>;
   /** GCE state apply/runtime observed; optional. */

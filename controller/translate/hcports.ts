@@ -6,16 +6,57 @@
 // unique per cluster, so the port must be free in every member.
 //
 // Choice, stable across passes: (1) the port the VIP Service already has, when every member that
-// has it agrees; (2) ILBConfig `healthCheck.udpHealthCheckNodePort`; (3) a hash of the VIP Service
-// name into the NodePort range; (2) and (3) probe upwards past ports in use by any Service of any
-// member or already handed out in this pass.
+// has it agrees and no other Service holds it (two VIP Services holding one port in different
+// members — two Gateways that raced — : the smallest name keeps it, the other moves, so the pair
+// converges instead of both moving); (2) ILBConfig `healthCheck.udpHealthCheckNodePort`; (3) a hash
+// of the VIP Service name into the NodePort range; (2) and (3) probe upwards past ports in use by
+// any Service of any member or already handed out to the same Gateway in this pass.
+//
+// The choice for one Gateway depends only on the members' Services and that Gateway, never on other
+// Gateways translated in the same pass: a per-Gateway translate (the provider's scoped snapshot,
+// which carries every member's node ports in `Snapshot.nodePorts`) gives the same port as a
+// whole-fleet one. Two new Gateways may then pick one port; the member apiserver refuses the second
+// VIP Service ("provided port is already allocated"), and the retry sees the port held.
+import type { Service } from '../api/index.ts';
 import { LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../naming/labels.ts';
 import { hash32 } from '../naming/hash.ts';
+import { vipServiceName } from '../naming/names.ts';
+import type { MemberNodePorts } from '../snapshot/types.ts';
 import type { Ctx } from './context.ts';
+import { cmp } from './context.ts';
 
 export interface HcPortAllocator {
   /** Returns the pinned port for the VIP Service `name` (same name in every member). */
   allocate(name: string, preferred: number | undefined): number;
+}
+
+/** The node ports one member's Services hold, in `Snapshot.nodePorts` form. */
+export function memberNodePorts(services: Iterable<Service>): MemberNodePorts {
+  const other = new Set<number>();
+  const vip = new Map<number, Set<string>>();
+  for (const svc of services) {
+    for (const [port, holder] of servicePortHolders(svc)) {
+      if (holder === '') other.add(port);
+      else vip.set(port, (vip.get(port) ?? new Set<string>()).add(holder));
+    }
+  }
+  return {
+    other: [...other].sort((a, b) => a - b),
+    vip: Object.fromEntries([...vip].sort(([a], [b]) => a - b).map(([p, names]) => [String(p), [...names].sort(cmp)])),
+  };
+}
+
+/**
+ * What node ports a Service holds and for whom: `''` = anything but a fleet-ilb VIP Service's
+ * health-check port (a VIP Service's own nodePorts included), else the VIP Service's name.
+ */
+export function servicePortHolders(svc: Service): Array<[number, string]> {
+  const out: Array<[number, string]> = [];
+  const ours = svc.metadata.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_VALUE;
+  for (const p of svc.spec.ports ?? []) if (p.nodePort !== undefined && p.nodePort > 0) out.push([p.nodePort, '']);
+  const hc = svc.spec.healthCheckNodePort;
+  if (hc !== undefined && hc > 0) out.push([hc, ours ? svc.metadata.name : '']);
+  return out;
 }
 
 /** Builds the allocator from every Service of every member (frozen ones included: their ports stay taken). */
@@ -28,44 +69,63 @@ export function hcPortAllocator(ctx: Ctx): HcPortAllocator {
     holders.set(port, s);
   };
   const existing = new Map<string, Set<number>>();
+  const own = (name: string, port: number): void => {
+    const s = existing.get(name) ?? new Set<number>();
+    s.add(port);
+    existing.set(name, s);
+  };
   for (const m of ctx.members) {
-    for (const svc of m.services.values()) {
-      const ours = svc.metadata.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_VALUE;
-      for (const p of svc.spec.ports ?? []) if (p.nodePort !== undefined && p.nodePort > 0) hold(p.nodePort, '');
-      const hc = svc.spec.healthCheckNodePort;
-      if (hc === undefined || hc <= 0) continue;
-      hold(hc, ours ? svc.metadata.name : '');
-      if (ours) {
-        const s = existing.get(svc.metadata.name) ?? new Set<number>();
-        s.add(hc);
-        existing.set(svc.metadata.name, s);
+    const given = ctx.snapshot.nodePorts?.[m.clusterId];
+    const ports = given ?? memberNodePorts(m.services.values());
+    for (const p of ports.other) hold(p, '');
+    for (const [p, names] of Object.entries(ports.vip)) {
+      for (const n of names) {
+        hold(Number(p), n);
+        own(n, Number(p));
       }
     }
   }
+  // Which Gateway a VIP Service name belongs to (handed-out ports are per Gateway, see above).
+  let owners: Map<string, string> | undefined;
+  const ownerOf = (name: string): string => {
+    if (owners === undefined) {
+      owners = new Map();
+      for (const gw of ctx.gateways) {
+        const g = { fleetId: ctx.fleetId, namespace: gw.metadata.namespace ?? '', name: gw.metadata.name };
+        for (const l of gw.spec.listeners) owners.set(vipServiceName(g, l.name), `${g.namespace}/${g.name}`);
+      }
+    }
+    return owners.get(name) ?? name;
+  };
   const { min, max } = ctx.nodePortRange;
   const size = max - min + 1;
-  const handedOut = new Set<number>();
-  const free = (p: number): boolean => !holders.has(p) && !handedOut.has(p);
-  const probe = (start: number): number => {
+  /** owner -> ports handed out to that Gateway in this pass. */
+  const handedOut = new Map<string, Set<number>>();
+  const probe = (start: number, mine: Set<number>): number => {
     for (let i = 0; i < size; i++) {
       const p = min + ((start - min + i) % size);
-      if (free(p)) return p;
+      if (!holders.has(p) && !mine.has(p)) return p;
     }
     return start; // range exhausted: give the start; the member apiserver will refuse and say so
   };
   return {
     allocate(name, preferred) {
-      // Keep the port the VIP Service already has when every member agrees and nothing else
-      // holds it in any member (it must be free fleet-wide to be the one health-check port).
-      const mine = existing.get(name);
-      const [p] = mine !== undefined && mine.size === 1 ? [...mine] : [];
-      if (p !== undefined && !handedOut.has(p) && [...(holders.get(p) ?? [])].every((who) => who === name)) {
-        handedOut.add(p);
+      const owner = ownerOf(name);
+      const mine = handedOut.get(owner) ?? new Set<number>();
+      handedOut.set(owner, mine);
+      // Keep the port the VIP Service already has when every member agrees and no other Service
+      // holds it in any member (it must be free fleet-wide to be the one health-check port); when
+      // only VIP Services hold it, the smallest name keeps it.
+      const has = existing.get(name);
+      const [p] = has !== undefined && has.size === 1 ? [...has] : [];
+      const who = p === undefined ? [] : [...(holders.get(p) ?? [])];
+      if (p !== undefined && !mine.has(p) && !who.includes('') && who.every((w) => cmp(name, w) <= 0)) {
+        mine.add(p);
         return p;
       }
       const start = preferred !== undefined && preferred >= min && preferred <= max ? preferred : min + (hash32(name) % size);
-      const q = probe(start);
-      handedOut.add(q);
+      const q = probe(start, mine);
+      mine.add(q);
       return q;
     },
   };
