@@ -8,6 +8,11 @@
 //   3. KUBEBUILDER_ASSETS: a directory holding `fleet-apiserver`, or `kube-apiserver` and `etcd`.
 //   4. Otherwise build test/apiserver (Go, from the upstream modules) into .cache/bin/, keyed by a
 //      hash of its go.mod, go.sum and Go sources and the Go version, so a checkout builds it once.
+//
+// One `go build` makes every Go binary the tests run (buildTestBinaries): fleet-apiserver, the
+// upstream kube-proxy (k8s.io/kubernetes/cmd/kube-proxy from the same module version, for the
+// data-path tests, docs/datapath.md) and fleet-datapath (the data-path helper). Sharing one
+// invocation compiles the packages they share once; kube-proxy adds ~60 packages to the apiserver's.
 
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -33,7 +38,10 @@ export type ControlPlaneBinaries =
 
 /** Timing record written next to a built binary (read by the benchmark). */
 export interface BuildRecord {
+  /** fleet-apiserver (kept for readers of older records). */
   binary: string;
+  /** Every binary of the build (absent in records written before kube-proxy joined it). */
+  binaries?: TestBinaries;
   key: string;
   goVersion: string;
   kubernetesVersion: string;
@@ -111,16 +119,40 @@ export async function requiredVersion(module: string): Promise<string> {
   return m[1];
 }
 
-/** Cache key of the binary: go.mod, go.sum, every .go file of the module, and the Go version. */
+/** Cache key of the binaries: go.mod, go.sum, every .go file of the module (subdirectories too), and the Go version. */
 export async function buildKey(goVer: string): Promise<string> {
   const h = createHash('sha256');
   h.update(goVer);
-  const files = (await readdir(apiserverModuleDir)).filter((f) => f === 'go.mod' || f === 'go.sum' || f.endsWith('.go')).sort();
+  const files = (await readdir(apiserverModuleDir, { recursive: true }))
+    .filter((f) => f === 'go.mod' || f === 'go.sum' || f.endsWith('.go'))
+    .sort();
   for (const f of files) {
     h.update(f);
     h.update(await readFile(join(apiserverModuleDir, f)));
   }
   return h.digest('hex').slice(0, 16);
+}
+
+/** The Go binaries one build makes, by the name they get in .cache/bin (`<name>-<key>`). */
+export interface TestBinaries {
+  fleetApiserver: string;
+  /** Upstream kube-proxy of the same k8s.io/kubernetes version as the apiserver. */
+  kubeProxy: string;
+  /** The data-path helper (test/apiserver/fleet-datapath). */
+  datapath: string;
+}
+
+/** Package built → file name in .cache/bin (without the key) and its field in {@link TestBinaries}. */
+const BUILT: ReadonlyArray<{ pkg: string; out: string; name: string; field: keyof TestBinaries }> = [
+  // `go build -o DIR` names each binary after the last element of its import path (fleetilb.io/test/apiserver).
+  { pkg: '.', out: 'apiserver', name: 'fleet-apiserver', field: 'fleetApiserver' },
+  { pkg: 'k8s.io/kubernetes/cmd/kube-proxy', out: 'kube-proxy', name: 'kube-proxy', field: 'kubeProxy' },
+  { pkg: './fleet-datapath', out: 'fleet-datapath', name: 'fleet-datapath', field: 'datapath' },
+];
+
+function binariesFor(key: string): TestBinaries {
+  const b = Object.fromEntries(BUILT.map((x) => [x.field, join(binCacheDir, `${x.name}-${key}`)]));
+  return b as unknown as TestBinaries;
 }
 
 /** Path of the record of the build that produced the current binary, if any. */
@@ -135,33 +167,55 @@ export async function currentBuildRecord(): Promise<BuildRecord | undefined> {
 
 /** Builds fleet-apiserver unless the binary for the current sources already exists; returns its path. */
 export async function buildFleetApiserver(log: (msg: string) => void = () => {}): Promise<string> {
+  return (await buildTestBinaries(log)).fleetApiserver;
+}
+
+/**
+ * Builds fleet-apiserver, kube-proxy and fleet-datapath in one `go build` unless the binaries for
+ * the current sources already exist; returns their paths. Progress (elapsed time, packages compiled)
+ * goes to `log` every 30 s while it builds: a cold build is many minutes on 2 cores.
+ */
+export async function buildTestBinaries(log: (msg: string) => void = () => {}): Promise<TestBinaries> {
   const goVer = await goVersion();
   const key = await buildKey(goVer);
-  const out = join(binCacheDir, `fleet-apiserver-${key}`);
-  if (isFile(out)) return out;
+  const bins = binariesFor(key);
+  const built = (): boolean => Object.values(bins).every((p) => isFile(p));
+  if (built()) return bins;
   await mkdir(binCacheDir, { recursive: true });
   const lock = join(binCacheDir, `.build-${key}.lock`);
   await acquireLock(lock, log);
   try {
-    if (isFile(out)) return out; // another process built it while we waited
+    if (built()) return bins; // another process built them while we waited
     const k8s = await requiredVersion('k8s.io/kubernetes');
     const [, major = '1', minor = '0'] = /^v(\d+)\.(\d+)/.exec(k8s) ?? [];
     const ldflags = [
       '-s', '-w',
-      // Without these, /version reports v0.0.0-master (reference §1.4).
+      // Without these, /version reports v0.0.0-master (reference §1.4); kube-proxy reads the same variables.
       `-X k8s.io/component-base/version.gitVersion=${k8s}`,
       `-X k8s.io/component-base/version.gitMajor=${major}`,
       `-X k8s.io/component-base/version.gitMinor=${minor}`,
       `-X k8s.io/client-go/pkg/version.gitVersion=${k8s}`,
     ].join(' ');
     const goCacheBytesBefore = await goCacheSize();
-    log(`building fleet-apiserver (k8s.io/kubernetes ${k8s}, ${goVer}) into ${out}; a cold build takes several minutes`);
+    const pkgs = BUILT.map((b) => b.pkg);
+    const total = await depCount(pkgs);
+    log(
+      `building ${BUILT.map((b) => b.name).join(', ')} (k8s.io/kubernetes ${k8s}, ${goVer}) into ${binCacheDir} (key ${key}); ` +
+        `${total ?? '?'} packages, a cold build takes 20+ minutes on 2 cores, a warm one seconds`,
+    );
     const started = performance.now();
-    const tmp = `${out}.tmp-${process.pid}`;
-    await run(goCommand(), ['build', '-trimpath', '-ldflags', ldflags, '-o', tmp, '.'], apiserverModuleDir, log);
-    await rename(tmp, out);
+    const tmpDir = join(binCacheDir, `.build-${key}-${process.pid}`);
+    await rm(tmpDir, { recursive: true, force: true });
+    await mkdir(tmpDir);
+    try {
+      await run(goCommand(), ['build', '-v', '-trimpath', '-ldflags', ldflags, '-o', `${tmpDir}/`, ...pkgs], apiserverModuleDir, log, started, total);
+      for (const b of BUILT) await rename(join(tmpDir, b.out), bins[b.field]);
+    } finally {
+      await rm(tmpDir, { recursive: true, force: true });
+    }
     const record: BuildRecord = {
-      binary: out,
+      binary: bins.fleetApiserver,
+      binaries: bins,
       key,
       goVersion: goVer,
       kubernetesVersion: k8s,
@@ -169,11 +223,21 @@ export async function buildFleetApiserver(log: (msg: string) => void = () => {})
       builtAt: new Date().toISOString(),
       goCacheBytesBefore,
     };
-    await writeFile(`${out}.json`, `${JSON.stringify(record, null, 2)}\n`);
-    log(`built fleet-apiserver in ${record.buildSeconds}s`);
-    return out;
+    await writeFile(`${bins.fleetApiserver}.json`, `${JSON.stringify(record, null, 2)}\n`);
+    log(`built ${BUILT.map((b) => b.name).join(', ')} in ${record.buildSeconds}s`);
+    return bins;
   } finally {
     await rm(lock, { recursive: true, force: true });
+  }
+}
+
+/** How many packages the build involves (an upper bound of what `go build -v` prints), or undefined. */
+async function depCount(pkgs: string[]): Promise<number | undefined> {
+  try {
+    const { stdout } = await execFileAsync(goCommand(), ['list', '-deps', ...pkgs], { cwd: apiserverModuleDir, env: goEnv(), maxBuffer: 32 * 1024 * 1024 });
+    return new Set(stdout.split('\n').filter((l) => l !== '')).size;
+  } catch {
+    return undefined;
   }
 }
 
@@ -186,18 +250,44 @@ async function goCacheSize(): Promise<number | null> {
   }
 }
 
-function run(cmd: string, args: string[], cwd: string, log: (msg: string) => void): Promise<void> {
+/**
+ * Runs `go build -v`, which prints each package as it compiles it (cache hits are not printed):
+ * every 30 s, log the elapsed time, how many packages were compiled, and the last one.
+ */
+function run(cmd: string, args: string[], cwd: string, log: (msg: string) => void, started: number, total: number | undefined): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { cwd, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
+    let compiled = 0;
+    let last = '';
+    let partial = '';
     const collect = (b: Buffer): void => {
-      output += b.toString();
+      const text = b.toString();
+      output += text;
       if (output.length > 100_000) output = output.slice(-50_000);
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) {
+        // -v lines are bare import paths; anything with a space or colon is a diagnostic.
+        if (/^[\w.\-/]+$/.test(l)) {
+          compiled++;
+          last = l;
+        }
+      }
     };
+    const timer = setInterval(() => {
+      const secs = Math.round((performance.now() - started) / 1000);
+      log(`  go build: ${Math.floor(secs / 60)}m${String(secs % 60).padStart(2, '0')}s, ${compiled} packages compiled${total === undefined ? '' : ` (of at most ${total})`}${last === '' ? '' : `, last ${last}`}`);
+    }, 30_000);
+    timer.unref();
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
-    child.on('error', reject);
+    child.on('error', (e) => {
+      clearInterval(timer);
+      reject(e);
+    });
     child.on('close', (code) => {
+      clearInterval(timer);
       if (code === 0) resolvePromise();
       else {
         log(output);
@@ -230,7 +320,7 @@ async function acquireLock(lock: string, log: (msg: string) => void): Promise<vo
       if (age > 60_000) await rm(lock, { recursive: true, force: true });
     }
     if (!announced) {
-      log(`waiting for another process (pid ${owner}) to finish building fleet-apiserver`);
+      log(`waiting for another process (pid ${owner}) to finish building the test binaries`);
       announced = true;
     }
     await new Promise((r) => setTimeout(r, 1000));
