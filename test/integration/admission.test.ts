@@ -161,6 +161,87 @@ describe('fleet-ilb-member-scope: fleet-ilb writes only its own objects', () => 
   });
 });
 
+describe('fleet-ilb-vip-neighbours: the default install (no vipCIDRs) guards the VIPs of a namespace', () => {
+  // A VIP outside any configured range: nothing here depends on vipCIDRs.
+  const VIP2 = '10.0.5.5';
+  const labelled = (name: string, extra: object = {}): string =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: NS, labels: { 'fleetilb.io/managed-by': 'fleet-ilb', 'fleetilb.io/fleet': 'f1' } },
+      spec: { type: 'LoadBalancer', loadBalancerClass: 'fleetilb.io/vip', externalTrafficPolicy: 'Local', allocateLoadBalancerNodePorts: false, ports: [{ name: 'tcp', port: 9090, protocol: 'TCP' }] },
+      ...extra,
+    });
+  const slice = (name: string, service: string, labels: Record<string, string> = {}): string =>
+    JSON.stringify({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name, namespace: NS, labels: { 'kubernetes.io/service-name': service, ...labels } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.244.9.9'], conditions: { ready: true } }],
+      ports: [{ name: 'tcp', port: 9090, protocol: 'TCP' }],
+    });
+
+  beforeAll(async () => {
+    // alice may also write Endpoints (a broad app-team role): only admission stands in her way.
+    await kubectlOk(member.kubeconfigPath, ['create', 'clusterrole', 'endpoints-admin', '--verb=get,list,create,update,patch,delete', '--resource=endpoints']);
+    await kubectlOk(member.kubeconfigPath, ['create', 'clusterrolebinding', 'alice-endpoints-admin', '--clusterrole=endpoints-admin', '--user=alice']);
+    // What fleet-ilb does for a Gateway: a labelled VIP Service whose status carries the VIP.
+    expectAllowed(await create(fleetIlb, labelled('store-vip')));
+    expectAllowed(await patchStatusIngress(fleetIlb, 'store-vip', VIP2));
+    // The policy reads its params (the VIP Services) from the apiserver's informer: wait until a
+    // request that must be denied is denied (dry-run, nothing stored).
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const r = await kubectl(alice.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], service('probe3', { externalIPs: [VIP2] }));
+      if (r.code !== 0 && r.stderr.includes('fleet-ilb-vip-neighbours')) break;
+      if (Date.now() > deadline) throw new Error(`fleet-ilb-vip-neighbours not in force after 30s: ${r.stderr || r.stdout}`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  });
+
+  it('denies alice claiming the VIP in another Service of the namespace (externalIPs or status)', async () => {
+    expectDenied(await create(alice, service('hijack', { externalIPs: [VIP2] })), 'fleet-ilb-vip-neighbours',
+      /only fleet-ilb may put the VIP 10\.0\.5\.5 of store-vip into spec\.externalIPs or status\.loadBalancer\.ingress of another Service/);
+    expectAllowed(await create(alice, service('neighbour-lb')));
+    expectDenied(await patchStatusIngress(alice, 'neighbour-lb', VIP2), 'fleet-ilb-vip-neighbours', /only fleet-ilb may put the VIP 10\.0\.5\.5/);
+    expect(await ingressOf('neighbour-lb')).toBe('');
+    // Any other address is still hers to use.
+    expectAllowed(await patchStatusIngress(alice, 'neighbour-lb', '10.0.5.6'));
+  });
+
+  it('denies alice an EndpointSlice or Endpoints for the VIP Service, and any object with fleet-ilb labels', async () => {
+    expectDenied(await create(alice, slice('store-vip-evil', 'store-vip')), 'fleet-ilb-vip-neighbours',
+      /only fleet-ilb may create or change EndpointSlices of the VIP Service store-vip/);
+    expectDenied(
+      await create(alice, JSON.stringify({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'store-vip', namespace: NS }, subsets: [{ addresses: [{ ip: '10.244.9.9' }], ports: [{ port: 9090 }] }] })),
+      'fleet-ilb-vip-neighbours',
+      /only fleet-ilb may create or change Endpoints named like the VIP Service store-vip/,
+    );
+    expectDenied(await create(alice, slice('mirror-lookalike', 'neighbour-lb', { 'endpointslice.kubernetes.io/managed-by': 'gateway-controller.fleetilb.io' })),
+      'fleet-ilb-vip-guard', /only fleet-ilb may create or change an EndpointSlice labelled/);
+    expectDenied(await create(alice, JSON.stringify({ ...JSON.parse(service('fake-owned')), metadata: { name: 'fake-owned', namespace: NS, labels: { 'fleetilb.io/managed-by': 'fleet-ilb' } } })),
+      'fleet-ilb-vip-guard', /only fleet-ilb may create or change a Service labelled fleetilb\.io\/managed-by/);
+    // Her own Services' slices are fine.
+    expectAllowed(await create(alice, slice('neighbour-lb-1', 'neighbour-lb')));
+    const got = await kubectl(member.kubeconfigPath, ['-n', NS, 'get', 'endpointslice', 'store-vip-evil']);
+    expect(got.stderr).toMatch(/NotFound|not found/);
+  });
+
+  it('lets fleet-ilb write its mirrored slices of the VIP Service', async () => {
+    expectAllowed(await create(fleetIlb, slice('store-vip-ep', 'store-vip', { 'endpointslice.kubernetes.io/managed-by': 'gateway-controller.fleetilb.io' })));
+  });
+
+  it('scope: a namespace without fleet-ilb VIP Services is not covered without vipCIDRs (documented in deploy/README.md)', async () => {
+    await kubectlOk(member.kubeconfigPath, ['create', 'namespace', 'elsewhere']);
+    const r = await kubectl(alice.kubeconfigPath, ['-n', 'elsewhere', 'create', '--dry-run=server', '-f', '-'],
+      JSON.stringify({ ...JSON.parse(service('x', { externalIPs: [VIP2] })), metadata: { name: 'x', namespace: 'elsewhere' } }));
+    // Allowed (the apiserver only warns that externalIPs is deprecated).
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('denied');
+  });
+});
+
 describe('vipCIDRs: no Service may claim an address from the VIP range', () => {
   beforeAll(async () => {
     // The platform team's recommended setting (deploy/README.md "VIP ranges"): the same policy with
