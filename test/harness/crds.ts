@@ -179,3 +179,111 @@ export async function waitCrdsServed(
   }
   log(`CRDs served after ${Math.round(performance.now() - t0)} ms (${rounds} discovery rounds)`);
 }
+
+// ---- GKE MCS's CRDs (test only) ---------------------------------------------------------------
+//
+// GKE's multi-cluster Services install `net.gke.io` CRDs in every fleet cluster: `ServiceExport`
+// (v1alpha1 storage with `spec.superclusterIP`; v1 served, no spec, `status.conditions`) and
+// `ServiceImport` v1 (`spec.ips`/`ports`/`sessionAffinity`/`sessionAffinityConfig`/`type`,
+// `status.clusters`). GKE publishes no Go module or manifest to install them from, so a GKE-shaped
+// stand-in is written here: the versions, names and fields users' manifests and fleet-ilb touch
+// (https://cloud.google.com/kubernetes-engine/docs/how-to/multi-cluster-services: `kind:
+// ServiceExport`, `apiVersion: net.gke.io/v1`, metadata only). Never shipped: a real GKE fleet has
+// GKE's own.
+
+const conditionsSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: {
+      lastTransitionTime: { type: 'string', format: 'date-time' },
+      message: { type: 'string' },
+      reason: { type: 'string' },
+      status: { type: 'string' },
+      type: { type: 'string' },
+    },
+  },
+};
+
+const servicePortsSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['port'],
+    properties: { appProtocol: { type: 'string' }, name: { type: 'string' }, port: { type: 'integer', format: 'int32' }, protocol: { type: 'string' } },
+  },
+};
+
+function gkeCrd(plural: string, kind: string, versions: unknown[]): V1CustomResourceDefinition {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${plural}.net.gke.io`, labels: { 'fleetilb.io/test-only': 'gke-mcs' } },
+    spec: {
+      group: 'net.gke.io',
+      scope: 'Namespaced',
+      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
+      versions,
+    },
+  } as V1CustomResourceDefinition;
+}
+
+/** GKE-shaped `serviceexports.net.gke.io` and `serviceimports.net.gke.io` (test only; see above). */
+export const GKE_MCS_CRDS: readonly V1CustomResourceDefinition[] = [
+  gkeCrd('serviceexports', 'ServiceExport', [
+    {
+      name: 'v1alpha1',
+      served: true,
+      storage: true,
+      subresources: { status: {} },
+      schema: {
+        openAPIV3Schema: {
+          type: 'object',
+          properties: {
+            spec: { type: 'object', properties: { superclusterIP: { type: 'string' } } },
+            status: { type: 'object', properties: { conditions: conditionsSchema, superclusterIP: { type: 'string' } } },
+          },
+        },
+      },
+    },
+    {
+      name: 'v1',
+      served: true,
+      storage: false,
+      subresources: { status: {} },
+      schema: { openAPIV3Schema: { type: 'object', properties: { status: { type: 'object', properties: { conditions: conditionsSchema } } } } },
+    },
+  ]),
+  gkeCrd('serviceimports', 'ServiceImport', [
+    {
+      name: 'v1',
+      served: true,
+      storage: true,
+      subresources: { status: {} },
+      schema: {
+        openAPIV3Schema: {
+          type: 'object',
+          properties: {
+            spec: {
+              type: 'object',
+              required: ['ports', 'type'],
+              properties: {
+                ips: { type: 'array', maxItems: 1, items: { type: 'string' } },
+                ports: servicePortsSchema,
+                sessionAffinity: { type: 'string' },
+                sessionAffinityConfig: { type: 'object', properties: { clientIP: { type: 'object', properties: { timeoutSeconds: { type: 'integer', format: 'int32' } } } } },
+                type: { type: 'string' },
+              },
+            },
+            status: { type: 'object', properties: { clusters: { type: 'array', items: { type: 'object', required: ['cluster'], properties: { cluster: { type: 'string' } } } } } },
+          },
+        },
+      },
+    },
+  ]),
+];
+
+/** Installs the GKE-shaped MCS CRDs into one cluster and waits until they are served. */
+export async function installGkeMcsCrds(kc: KubeConfig, log: (msg: string) => void = () => {}): Promise<void> {
+  await installManifests(kc, { crds: [...GKE_MCS_CRDS], others: [], sources: { gatewayApi: '', mcsApi: '', ours: 'test/harness/crds.ts (GKE MCS stand-in)' } }, 60_000, log);
+}

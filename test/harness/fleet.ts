@@ -71,6 +71,8 @@ export interface Fleet {
 export interface StartFleetOptions {
   /** Number of member clusters (default 2). */
   members?: number;
+  /** Member cluster names (DNS labels) instead of `member-a`, `member-b`, ...; overrides `members`. */
+  memberNames?: readonly string[];
   /** Fleet directory (default: a new temp dir). Created if missing. */
   dir?: string;
   /** Progress messages (default: only the one-time binary build is reported, on stderr). */
@@ -84,7 +86,7 @@ const ADMIN_GROUPS = ['system:masters'];
 
 /** Starts a fleet; resolves once every cluster is ready and every CRD is Established and served. */
 export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
-  const members = opts.members ?? 2;
+  const members = opts.memberNames?.length ?? opts.members ?? 2;
   if (!Number.isInteger(members) || members < 0) throw new Error(`members must be a non-negative integer, got ${members}`);
   const log = opts.log ?? ((msg: string) => process.stderr.write(`[fleet] ${msg}\n`));
   sweepStaleFleets();
@@ -94,7 +96,7 @@ export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
 
   const fleet = await FleetImpl.create(opts.dir, binaries, opts.log ?? (() => {}));
   try {
-    const names = ['config', ...Array.from({ length: members }, (_, i) => memberName(i))];
+    const names = ['config', ...(opts.memberNames ?? Array.from({ length: members }, (_, i) => memberName(i)))];
     const clusters = await Promise.all(names.map((n) => fleet.newCluster(n)));
     fleet.configCluster = clusters[0]!;
     fleet.memberClusters.push(...clusters.slice(1));

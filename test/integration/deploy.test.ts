@@ -192,6 +192,7 @@ describe('RBAC as the controller identity', () => {
       q('create', 'endpointslices.discovery.k8s.io', { namespace: 'shop' }),
       q('watch', 'serviceexports.multicluster.x-k8s.io'),
       q('patch', 'serviceexports.multicluster.x-k8s.io', { subresource: 'status', namespace: 'shop' }),
+      q('watch', 'serviceexports.net.gke.io'), // M7: GKE MCS exports are read
     ];
     for (const a of allowed) expect(await canI(memId, a), JSON.stringify(a)).toBe(true);
     const denied: AccessQuery[] = [
@@ -204,7 +205,7 @@ describe('RBAC as the controller identity', () => {
       q('patch', 'nodes'),
       q('create', 'serviceexports.multicluster.x-k8s.io', { namespace: 'shop' }),
       q('patch', 'serviceexports.net.gke.io', { subresource: 'status', namespace: 'shop' }),
-      q('list', 'serviceexports.net.gke.io'), // not read (RBAC.md: removed M7)
+      q('create', 'serviceexports.net.gke.io', { namespace: 'shop' }), // GKE's objects: read only
       q('update', 'services', { namespace: 'shop' }), // server-side apply is patch (+ create)
       q('update', 'endpointslices.discovery.k8s.io', { namespace: 'shop' }),
       q('list', 'namespaces'),

@@ -7,8 +7,8 @@
 // the apiserver refusing exactly that resource. A rule no behaviour needs would fail here: it does
 // not belong in deploy/ (and was removed: see RBAC.md).
 //
-// Each case, on ONE fleet (config + one member, the store example, a stand-in net.gke.io
-// ServiceImport CRD so the GKE MCS read is exercised too):
+// Each case, on ONE fleet (config + one member, the store example, GKE MCS's net.gke.io CRDs in
+// their test-only shape (test/harness/crds.ts) so the GKE MCS reads are exercised too):
 //   1. full roles: undo the behaviour (`reset`), start the controller, time until it is back
 //      (`done`): the positive control, which also proves the check can pass;
 //   2. roles minus the rule (applied, then confirmed with a SelfSubjectAccessReview as the
@@ -227,19 +227,7 @@ const TABLE: Record<string, { behaviour: Behaviour; forbidden: { resource: strin
   M4: { behaviour: MEMBER_READY, forbidden: { resource: 'endpointslices', group: 'discovery.k8s.io' }, memberFrozen: true },
   M5: { behaviour: MEMBER_READY, forbidden: { resource: 'serviceexports', group: 'multicluster.x-k8s.io' }, memberFrozen: true },
   M6: { behaviour: EXPORT_CONDITIONS, forbidden: { resource: 'serviceexports/status', group: 'multicluster.x-k8s.io' } },
-};
-
-/** A stand-in for GKE MCS's ServiceImport CRD (net.gke.io/v1), so the controller watches it. */
-const GKE_SERVICEIMPORT_CRD: KObject = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: 'serviceimports.net.gke.io' },
-  spec: {
-    group: 'net.gke.io',
-    scope: 'Namespaced',
-    names: { plural: 'serviceimports', singular: 'serviceimport', kind: 'ServiceImport', listKind: 'ServiceImportList' },
-    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-  },
+  M7: { behaviour: MEMBER_READY, forbidden: { resource: 'serviceexports', group: 'net.gke.io' }, memberFrozen: true },
 };
 
 describe('RBAC minimality: without any one rule of deploy/, a named behaviour fails', () => {
@@ -298,12 +286,10 @@ describe('RBAC minimality: without any one rule of deploy/, a named behaviour fa
   };
 
   beforeAll(async () => {
-    s = await startScenario({ members: 1, memberIdentity: 'least-privilege', controller: false });
+    s = await startScenario({ members: 1, memberIdentity: 'least-privilege', controller: false, gkeMcs: true });
     cfg = s.kube('config');
     mem = s.kube(MEMBER);
     memberIdentity = s.registered[0]!.identity!;
-    await cfg.apply(GKE_SERVICEIMPORT_CRD);
-    await waitFor(async () => (await cfg.request<{ resources: Array<{ name: string }> }>('GET', '/apis/net.gke.io/v1')).resources.some((r) => r.name === 'serviceimports'), 30_000, 'net.gke.io/v1 served');
     const applied = await applyBase(s.fleet.config, 'deploy/config');
     if (applied.code !== 0) throw new Error(`apply deploy/config: ${applied.stderr}`);
     ctlIdentity = await mintControllerIdentity(s.fleet, s.fleet.config);
