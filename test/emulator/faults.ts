@@ -129,6 +129,8 @@ export function validateFault(f: FaultSpec): void {
 export class Faults {
   private readonly rules: FaultState[] = [];
   private readonly rng: Rng;
+  /** Chaos rules with their own seed. */
+  private readonly ruleRngs = new Map<string, Rng>();
   private next = 1;
 
   constructor(seed: number) {
@@ -173,8 +175,9 @@ export class Faults {
         const a = r.action;
         // Two draws per matching call, whether or not it fires, so a seed replays the same faults
         // for the same sequence of calls.
-        const hit = this.rng.next() < a.rate;
-        const pick = this.rng.next();
+        const rng = a.seed === undefined ? this.rng : (this.ruleRngs.get(r.id) ?? this.ruleRngs.set(r.id, new Rng(a.seed)).get(r.id)!);
+        const hit = rng.next() < a.rate;
+        const pick = rng.next();
         if (!hit) continue;
         const fits = (a.kinds ?? CHAOS_KINDS).filter((k) => chaosFits(k, t));
         const k = fits[Math.floor(pick * fits.length)];

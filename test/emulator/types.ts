@@ -72,8 +72,9 @@ export type FaultAction =
   /**
    * Seeded random faults: each matching call fails with probability `rate`, with one fault drawn
    * (from the same seeded PRNG) among the `kinds` that make sense for the call (see {@link ChaosKind}).
+   * `seed`: the rule's own PRNG seed (default: the emulator's `randomSeed` stream).
    */
-  | { kind: 'chaos'; rate: number; kinds?: ChaosKind[]; latencyMs?: number; hangMs?: number };
+  | { kind: 'chaos'; rate: number; kinds?: ChaosKind[]; latencyMs?: number; hangMs?: number; seed?: number };
 
 /**
  * The faults of the reliability battery's A1 mix (`../README.md` "Seeded random faults"): which calls each can hit.

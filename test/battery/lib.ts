@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The reliability battery's shared pieces (docs: test/battery/README.md): how an item reports its
+// row, quick vs full mode, and the loss measures read from the Compute API emulator — the stamped
+// inventory, duplicate inserts, writes where none were allowed. Every item is an ordinary vitest
+// file (`*.battery.test.ts`); `npm run battery` runs them all and prints one table.
+import { appendFileSync } from 'node:fs';
+import { decodeStamp } from '../../controller/naming/stamp.ts';
+import type { AuditEntry, Emulator, Inventory } from '../emulator/index.ts';
+
+/** One row of the battery table. */
+export interface BatteryRow {
+  /** Battery item id, e.g. `A1`, `D2`, `G2`. */
+  id: string;
+  /** What the item does, in a few words. */
+  what: string;
+  /** Runs (seeds, inputs, kill points) executed. */
+  runs: number;
+  /** Fleet-ilb-stamped GCE resources left behind that no Gateway wants. */
+  gceLeaks: number;
+  /** GCE names inserted twice (request-id replays aside). */
+  duplicates: number;
+  /** Kubernetes objects left behind (VIP Services, finalizers) that should be gone. */
+  kubeLeaks: number;
+  /** GCE (or Kubernetes) writes where the item allows none. */
+  forbiddenWrites: number;
+  /** Worst time to converge after the fault ended, ms (undefined: not measured by this item). */
+  convergeMs?: number;
+  /** Failed checks, one line each (empty = pass). */
+  failures: string[];
+  /** Extra figures worth printing (e.g. Programmed-under-faults median). */
+  notes?: string;
+}
+
+/** True in quick mode (`BATTERY_QUICK=1`, CI): fewer seeds and inputs, same checks. */
+export function quick(): boolean {
+  return process.env['BATTERY_QUICK'] === '1';
+}
+
+/** The seeds to run: `BATTERY_SEEDS` (comma list) or `quickN` / `fullN` consecutive seeds from 1. */
+export function seeds(quickN: number, fullN: number): number[] {
+  const env = process.env['BATTERY_SEEDS'];
+  if (env !== undefined && env.trim() !== '') return env.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n));
+  return Array.from({ length: quick() ? quickN : fullN }, (_, i) => i + 1);
+}
+
+/** Appends the row to `BATTERY_OUT` (the runner's table) and returns it. */
+export function recordRow(row: BatteryRow): BatteryRow {
+  const out = process.env['BATTERY_OUT'];
+  if (out !== undefined && out !== '') appendFileSync(out, `${JSON.stringify(row)}\n`);
+  return row;
+}
+
+/** A loss means the item failed: any leak, duplicate, forbidden write or failed check. */
+export function lost(row: BatteryRow): boolean {
+  return row.gceLeaks > 0 || row.duplicates > 0 || row.kubeLeaks > 0 || row.forbiddenWrites > 0 || row.failures.length > 0;
+}
+
+type Res = Record<string, unknown>;
+
+/** Every GCE resource of the inventory whose description carries fleet-ilb's stamp for `fleet` (any fleet when absent). */
+export function stamped(inv: Inventory, fleet?: string): Array<{ kind: string; name: string; gatewayUid: string; gateway: string }> {
+  const out: Array<{ kind: string; name: string; gatewayUid: string; gateway: string }> = [];
+  const kinds: Array<[string, Res[]]> = [
+    ['address', inv.addresses],
+    ['healthCheck', inv.healthChecks],
+    ['backendService', inv.backendServices],
+    ['networkEndpointGroup', inv.networkEndpointGroups],
+    ['forwardingRule', inv.forwardingRules],
+    ['firewall', inv.firewalls],
+  ];
+  for (const [kind, list] of kinds) {
+    for (const r of list) {
+      const s = decodeStamp(typeof r['description'] === 'string' ? r['description'] : undefined);
+      if (s === undefined || (fleet !== undefined && s.fleet !== fleet)) continue;
+      out.push({ kind, name: String(r['name']), gatewayUid: s.gatewayUid, gateway: s.gateway });
+    }
+  }
+  return out;
+}
+
+/**
+ * GCE names that were created twice without a delete in between, from the audit log: an insert
+ * that succeeded (200, or a 409 after an applied insert: the emulator still created it) while the
+ * name already existed from an earlier successful insert of ANOTHER requestId. Replays of one
+ * requestId are the same insert.
+ */
+export function duplicateInserts(audit: readonly AuditEntry[]): string[] {
+  const live = new Map<string, string | undefined>(); // resource → requestId of the insert that created it
+  const dups: string[] = [];
+  for (const a of audit) {
+    if (a.resource === undefined || a.access !== 'write') continue;
+    const verb = a.method.slice(a.method.lastIndexOf('.') + 1);
+    const applied = a.status === 200 || (a.chaos ?? []).some((k) => k === '409-applied' || k === '404-delete' || k === 'timeout-applied');
+    if (!applied) continue;
+    if (verb === 'insert') {
+      if (live.has(a.resource) && live.get(a.resource) !== a.requestId) dups.push(a.resource);
+      live.set(a.resource, a.requestId);
+    } else if (verb === 'delete') {
+      live.delete(a.resource);
+    }
+  }
+  return dups;
+}
+
+/** Audit entries after `seq` that are GCE writes (mutations). */
+export function writesSince(emu: Emulator, seq: number): AuditEntry[] {
+  return emu.audit().filter((a) => a.seq > seq && a.access === 'write');
+}
+
+/** The audit log's last sequence number (a mark to measure from). */
+export function auditMark(emu: Emulator): number {
+  return emu.audit().at(-1)?.seq ?? 0;
+}
+
+/** Median and max of a list of numbers (undefined when empty). */
+export function medianMax(xs: readonly number[]): { median?: number; max?: number } {
+  if (xs.length === 0) return {};
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)]!, max: s.at(-1)! };
+}
