@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"os"
 	"regexp"
 	"testing"
 	"testing/fstest"
@@ -30,7 +31,36 @@ import (
 const baseOverride = "fleetilb/base-manifests.yaml"
 
 func main() {
+	// The suite sends traffic to the Gateways' addresses. In the tests those exist only inside the
+	// data path's network namespaces: from the root namespace the packets would leave the machine.
+	// So it runs only inside the namespace the runner names, and proves it is there.
+	if err := outsideRootNetns(); err != nil {
+		fmt.Fprintf(os.Stderr, "fleet-conformance: %v: refusing to run; `npm run test:conformance` starts it inside the data path's client namespace\n", err)
+		os.Exit(2)
+	}
 	testing.Main(regexp.MatchString, []testing.InternalTest{{Name: "TestConformance", F: TestConformance}}, nil, nil)
+}
+
+// outsideRootNetns fails unless this process runs inside the network namespace named by
+// FLEET_ILB_NETNS (a namespace of `ip netns`, /run/netns/<name>), which the runner sets to the data
+// path's client namespace: the same nsfs inode as /proc/self/ns/net proves it.
+func outsideRootNetns() error {
+	name := os.Getenv("FLEET_ILB_NETNS")
+	if name == "" {
+		return fmt.Errorf("FLEET_ILB_NETNS is not set")
+	}
+	want, err := os.Stat("/run/netns/" + name)
+	if err != nil {
+		return fmt.Errorf("network namespace %s: %w", name, err)
+	}
+	self, err := os.Stat("/proc/self/ns/net")
+	if err != nil {
+		return fmt.Errorf("cannot tell which network namespace this is: %w", err)
+	}
+	if !os.SameFile(want, self) {
+		return fmt.Errorf("not running inside network namespace %s", name)
+	}
+	return nil
 }
 
 // TestConformance runs the suite as upstream's conformance_test.go does, with the base manifests
