@@ -140,7 +140,7 @@ describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
       if (converged === undefined || converged > CONVERGE_LIMIT_MS) failures.push(`not converged ${CONVERGE_LIMIT_MS / 1000} s after the faults ended (${converged ?? 'never'} ms)`);
       const leaks = stamped(emu.inventory()).filter(mine);
       const audit = emu.audit().filter((a) => a.seq > mark);
-      const dups = duplicateInserts(audit.filter((a) => names.some((n) => a.resource?.includes(`-${NS}-${n}-`))));
+      const dups = duplicateInserts(audit.filter((a) => names.some((n) => a.resource?.includes(`-${NS}-${n}-`))), emu.inventory());
       const sibling = audit.filter((a) => a.access === 'write' && a.resource !== undefined && /-store-store-/.test(a.resource));
       let vipLeft = 0;
       for (const m of s.fleet.members) {

@@ -85,13 +85,17 @@ export function stamped(inv: Inventory, fleet?: string): Array<{ kind: string; n
  * name already existed from an earlier successful insert of ANOTHER requestId. Replays of one
  * requestId are the same insert.
  */
-export function duplicateInserts(audit: readonly AuditEntry[]): string[] {
+export function duplicateInserts(audit: readonly AuditEntry[], inv?: Inventory): string[] {
+  // Operations that ended DONE with an error applied nothing (a 200 on the call does not mean applied).
+  const failedOps = new Set((inv?.operations ?? []).filter((o) => o['error'] !== undefined).map((o) => String(o['name'])));
   const live = new Map<string, string | undefined>(); // resource → requestId of the insert that created it
   const dups: string[] = [];
   for (const a of audit) {
     if (a.resource === undefined || a.access !== 'write') continue;
     const verb = a.method.slice(a.method.lastIndexOf('.') + 1);
-    const applied = a.status === 200 || (a.chaos ?? []).some((k) => k === '409-applied' || k === '404-delete' || k === 'timeout-applied');
+    const chaos = a.chaos ?? [];
+    if (chaos.some((k) => k.startsWith('op-')) || (a.operation !== undefined && failedOps.has(a.operation))) continue;
+    const applied = a.status === 200 || chaos.some((k) => k === '409-applied' || k === '404-delete' || k === 'timeout-applied');
     if (!applied) continue;
     if (verb === 'insert') {
       if (live.has(a.resource) && live.get(a.resource) !== a.requestId) dups.push(a.resource);
