@@ -1,98 +1,165 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Maps an observed change in any cluster to the work-queue keys it affects (controller-runtime's
-// multi-cluster map functions, style.md §7.8). Over-approximating is safe (reconciles are
-// level-triggered and write nothing when nothing changed); missing a key is not. So anything that
-// can change every Gateway's outcome (classes, ILBConfigs, grants, namespaces, members, imports,
-// nodes, reachability) maps to every Gateway, and only the frequent, local events are narrowed:
-// a Gateway to itself, a route to its parents, a member Service/EndpointSlice to the Gateways whose
-// backends name it (a Service also to the global pass: it defines its ServiceExport, KEP-1645).
+// multi-cluster map functions, style.md §7.8), from the provider's incremental indexes
+// (provider/indexes.ts), never by walking the fleet. Missing a key is a bug (reconciles are
+// level-triggered, but nothing else would bring the Gateway up to date); an extra key costs a
+// reconcile that writes nothing. The narrow rules (docs/architecture.md "Per-Gateway work"):
+//   * a Gateway -> itself; a route -> the Gateways its old and new spec.parentRefs name;
+//   * a ServiceImport or a member ServiceExport -> the Gateways whose routes' backendRefs name that
+//     `namespace/name` (+ the global pass: imports and export conditions are its outputs);
+//   * a member Service / EndpointSlice -> the Gateways whose backends name its service (a Service
+//     also -> the global pass: it defines its ServiceExport, KEP-1645; a Service whose node ports
+//     changed also -> every Gateway with a UDP listener, whose pinned health-check port depends on
+//     every member's node ports, translate/hcports.ts); fleet-ilb's own VIP Services and mirrored
+//     slices -> their Gateway (drift repair);
+//   * a ReferenceGrant -> the Gateways whose routes reach into its namespace from another one;
+//   * a Node -> the Gateways that use its member, and only when a field translate reads changed
+//     (labels, taints, providerID, addresses, Ready, unschedulable, deletion) — never heartbeat
+//     churn (lastHeartbeatTime, images, allocatable, other conditions); + the global pass when the
+//     FleetMember's node count or zones change;
+//   * a member's reachability -> the Gateways that use it (+ global); all Gateways when it had or
+//     has no synced data, because a never-synced member is named in every Gateway's condition;
+//   * GatewayClasses, ILBConfigs, FleetMembers, Namespaces, Secrets (rare) -> every Gateway + global.
+import type { Node } from './api/index.ts';
 import { LABEL_GATEWAY_NAME, LABEL_GATEWAY_NAMESPACE } from './naming/labels.ts';
+import type { FleetIndex } from './provider/indexes.ts';
+import { sliceService, specParents } from './provider/indexes.ts';
 import { EXPORT_RESOURCES, type Change } from './provider/index.ts';
 import { GLOBAL_KEY, gatewayKey } from './reconciler.ts';
 import type { StoredObject } from './runtime/reflector.ts';
+import { servicePortHolders } from './translate/hcports.ts';
+import { nodeZone } from './translate/checks/nodes.ts';
 
-/** What the mapper needs to know about the fleet. */
+/** What the mapper needs to know about the fleet (the provider). */
 export interface KeySource {
-  list<T>(key: 'gateways' | 'tcpRoutes' | 'udpRoutes'): T[];
+  /** Every Gateway as `namespace/name` (work-queue keys are made with reconciler.ts gatewayKey). */
+  gatewayKeys(): string[];
+  readonly index: Pick<FleetIndex, 'gatewaysForBackend' | 'gatewaysForGrantNamespace' | 'gatewaysUsingMember' | 'udpGateways'>;
 }
 
-function allGateways(src: KeySource): string[] {
-  return src.list<StoredObject>('gateways').map((g) => gatewayKey(g.metadata?.namespace ?? '', g.metadata?.name ?? ''));
+function labelsOf(o: StoredObject | undefined): Record<string, string> {
+  return (o?.metadata as { labels?: Record<string, string> } | undefined)?.labels ?? {};
 }
 
-interface ParentRef {
-  group?: string;
-  kind?: string;
-  namespace?: string;
-  name: string;
+function nsName(o: StoredObject): string {
+  return `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 }
 
-function routeParents(o: StoredObject | undefined): string[] {
-  if (o === undefined) return [];
-  const spec = (o as { spec?: { parentRefs?: ParentRef[] } }).spec;
-  const ns = o.metadata?.namespace ?? '';
-  return (spec?.parentRefs ?? [])
-    .filter((p) => (p.kind ?? 'Gateway') === 'Gateway' && (p.group ?? 'gateway.networking.k8s.io') === 'gateway.networking.k8s.io')
-    .map((p) => gatewayKey(p.namespace ?? ns, p.name));
-}
-
-/** The service a member object belongs to (`namespace/name`), if it is a Service or EndpointSlice. */
-function serviceOf(resource: string, o: StoredObject): string | undefined {
-  const ns = o.metadata?.namespace ?? '';
-  if (resource === 'services') return `${ns}/${o.metadata?.name ?? ''}`;
-  if (resource === 'endpointslices') {
-    const svc = (o.metadata as { labels?: Record<string, string> } | undefined)?.labels?.['kubernetes.io/service-name'];
-    return svc === undefined ? undefined : `${ns}/${svc}`;
-  }
+/** The service (`namespace/name`) a member Service or EndpointSlice belongs to. */
+function serviceOf(resource: string, o: StoredObject | undefined): string | undefined {
+  if (o === undefined) return undefined;
+  if (resource === 'services') return nsName(o);
+  if (resource === 'endpointslices') return sliceService(o);
   return undefined;
 }
 
-interface BackendRef {
-  group?: string;
-  kind?: string;
-  namespace?: string;
-  name: string;
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+function readyStatus(n: Node | undefined): string | undefined {
+  return n?.status?.conditions?.find((c) => c.type === 'Ready')?.status;
 }
 
-/** Parents of every route with a backendRef naming `namespace/name` (any backend kind). */
-function gatewaysUsing(src: KeySource, service: string): string[] {
-  const out = new Set<string>();
-  for (const r of [...src.list<StoredObject>('tcpRoutes'), ...src.list<StoredObject>('udpRoutes')]) {
-    const ns = r.metadata?.namespace ?? '';
-    const rules = (r as { spec?: { rules?: Array<{ backendRefs?: BackendRef[] }> } }).spec?.rules ?? [];
-    const names = rules.some((rule) => (rule.backendRefs ?? []).some((b) => `${b.namespace ?? ns}/${b.name}` === service));
-    if (names) for (const k of routeParents(r)) out.add(k);
-  }
-  return [...out];
+/**
+ * Whether a Node change matters: to the Gateways of its member (a field node selection reads,
+ * translate/checks/nodes.ts: labels — exclusion and zone —, taints, providerID, addresses, Ready,
+ * unschedulable, deletion), and to the global pass (FleetMember nodeCount and zones). An add or a
+ * delete matters to both. Heartbeats (lastHeartbeatTime, other conditions' times), images,
+ * allocatable, capacity, annotations and resourceVersion never do.
+ */
+export function nodeChangeMatters(oldNode: Node | undefined, node: Node | undefined): { gateways: boolean; global: boolean } {
+  if (oldNode === undefined || node === undefined) return { gateways: true, global: true };
+  const gateways =
+    !same(oldNode.metadata.labels, node.metadata.labels) ||
+    !same(oldNode.metadata.deletionTimestamp, node.metadata.deletionTimestamp) ||
+    !same(oldNode.spec?.taints, node.spec?.taints) ||
+    !same(oldNode.spec?.providerID, node.spec?.providerID) ||
+    !same((oldNode.spec)?.unschedulable, (node.spec)?.unschedulable) ||
+    !same(oldNode.status?.addresses, node.status?.addresses) ||
+    readyStatus(oldNode) !== readyStatus(node);
+  return { gateways, global: nodeZone(oldNode) !== nodeZone(node) };
 }
 
-/** The keys one change affects. */
+/** True when a Service's node ports (nodePorts, healthCheckNodePort) differ between two versions. */
+function nodePortsChanged(oldSvc: StoredObject | undefined, svc: StoredObject | undefined): boolean {
+  const ports = (o: StoredObject | undefined): string =>
+    o === undefined ? '[]' : JSON.stringify(servicePortHolders(o as Parameters<typeof servicePortHolders>[0]).sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1)));
+  return ports(oldSvc) !== ports(svc);
+}
+
+/** The keys one change affects (unordered, no duplicates). */
 export function keysForChange(c: Change, src: KeySource): string[] {
-  if (c.scope === 'reachability') return [GLOBAL_KEY, ...allGateways(src)];
+  const out = new Set<string>();
+  /** Adds Gateways given as `namespace/name` (the indexes' form) as work-queue keys. */
+  const add = (gateways: Iterable<string>): void => {
+    for (const g of gateways) {
+      const i = g.indexOf('/');
+      out.add(gatewayKey(g.slice(0, i), g.slice(i + 1)));
+    }
+  };
+  const all = (): void => {
+    out.add(GLOBAL_KEY);
+    add(src.gatewayKeys());
+  };
+
+  if (c.scope === 'reachability') {
+    out.add(GLOBAL_KEY);
+    if (c.synced === undefined || !c.synced.before || !c.synced.after) add(src.gatewayKeys());
+    else add(src.index.gatewaysUsingMember(c.clusterID));
+    return [...out];
+  }
+
   if (c.scope === 'config') {
     switch (c.resource) {
       case 'gateways':
-        return [gatewayKey(c.object.metadata?.namespace ?? '', c.object.metadata?.name ?? '')];
+        add([nsName(c.object)]);
+        break;
       case 'tcpRoutes':
       case 'udpRoutes':
-        return [...new Set([...routeParents(c.object), ...routeParents(c.oldObject)])];
+        add(specParents(c.object));
+        add(specParents(c.oldObject));
+        break;
+      case 'serviceImports':
+      case 'gkeServiceImports':
+        out.add(GLOBAL_KEY);
+        add(src.index.gatewaysForBackend(nsName(c.object)));
+        break;
+      case 'referenceGrants':
+        add(src.index.gatewaysForGrantNamespace(c.object.metadata?.namespace ?? ''));
+        break;
       default:
-        return [GLOBAL_KEY, ...allGateways(src)];
+        all();
     }
+    return [...out];
   }
+
   // Member objects.
-  if (EXPORT_RESOURCES.has(c.resource) || c.resource === 'nodes') return [GLOBAL_KEY, ...allGateways(src)];
-  const labels = (c.object.metadata as { labels?: Record<string, string> } | undefined)?.labels ?? {};
+  if (EXPORT_RESOURCES.has(c.resource)) {
+    out.add(GLOBAL_KEY);
+    add(src.index.gatewaysForBackend(nsName(c.object)));
+    return [...out];
+  }
+  if (c.resource === 'nodes') {
+    const m = nodeChangeMatters(c.oldObject as Node | undefined, c.object as Node);
+    if (m.gateways) add(src.index.gatewaysUsingMember(c.clusterID));
+    if (m.global) out.add(GLOBAL_KEY);
+    return [...out];
+  }
+  const labels = labelsOf(c.object);
   const ownerNs = labels[LABEL_GATEWAY_NAMESPACE];
   const ownerName = labels[LABEL_GATEWAY_NAME];
   // Our own VIP Services and mirrored slices: their Gateway repairs drift.
   if (ownerNs !== undefined && ownerName !== undefined) return [gatewayKey(ownerNs, ownerName)];
-  const svc = serviceOf(c.resource, c.object);
-  const gateways = svc === undefined ? allGateways(src) : gatewaysUsing(src, svc);
-  // A member Service also defines its export (KEP-1645): the ServiceImport's ports, type and
-  // session affinity and the export's Valid/Conflict conditions, which the global pass writes. A
-  // Service created after its ServiceExport, or changed later, must reach it even when no route
-  // names it yet.
-  return c.resource === 'services' ? [GLOBAL_KEY, ...gateways] : gateways;
+  for (const svc of new Set([serviceOf(c.resource, c.object), serviceOf(c.resource, c.oldObject)])) {
+    if (svc !== undefined) add(src.index.gatewaysForBackend(svc));
+  }
+  if (c.resource === 'services') {
+    // A member Service also defines its export (KEP-1645): the ServiceImport's ports, type and
+    // session affinity and the export's Valid/Conflict conditions, which the global pass writes. A
+    // Service created after its ServiceExport, or changed later, must reach it even when no route
+    // names it yet.
+    out.add(GLOBAL_KEY);
+    if (nodePortsChanged(c.oldObject, c.object)) add(src.index.udpGateways);
+  }
+  return [...out];
 }

@@ -76,7 +76,12 @@ function collectionPath(r: ConfigResource, namespace: string): string {
 export type Change =
   | { scope: 'config'; resource: ConfigResource['key']; object: StoredObject; oldObject?: StoredObject }
   | { scope: 'member'; clusterID: string; resource: string; object: StoredObject; oldObject?: StoredObject }
-  | { scope: 'reachability'; clusterID: string };
+  | {
+      scope: 'reachability';
+      clusterID: string;
+      /** Whether the member had fully synced data before this change and has now (see keys.ts). */
+      synced?: { before: boolean; after: boolean };
+    };
 
 export interface ProviderOptions {
   config: ClusterClient;
@@ -102,6 +107,8 @@ export class FleetProvider {
   readonly members: MemberSet;
   /** Incremental indexes (routes by parent, backends by service, member objects by service, ...). */
   readonly index = new FleetIndex();
+  /** Members that have had a full sync under their current cluster id. */
+  readonly #everSynced = new Set<string>();
   #generation = 0;
   #stopped = false;
 
@@ -125,7 +132,12 @@ export class FleetProvider {
       },
       onReachability: (clusterID) => {
         this.#generation++;
-        opts.onChange({ scope: 'reachability', clusterID });
+        // Whether the member had data before and after: a never-synced member is named in every
+        // Gateway's MembersReachable condition (translate/build.ts), a synced one only where used.
+        const before = this.#everSynced.has(clusterID);
+        const after = this.members.member(clusterID)?.lastSyncTime !== undefined;
+        if (after) this.#everSynced.add(clusterID);
+        opts.onChange({ scope: 'reachability', clusterID, synced: { before, after } });
       },
       ...(opts.onReflector === undefined ? {} : { onReflector: opts.onReflector }),
       ...(opts.metrics === undefined ? {} : { reflectorMetrics: (c: string, r: string) => reflectorMetrics(opts.metrics!, c, r) }),
@@ -291,7 +303,9 @@ export class FleetProvider {
     if (!this.#config.get('fleetMembers')?.hasSynced() || !this.#config.get('secrets')?.hasSynced()) return;
     this.members.sync(this.list<FleetMember>('fleetMembers'), (name) => this.secret(name));
     // A removed member's reflectors emit no deletes: drop its index.
-    this.index.retainMembers(new Set(this.members.members().map((m) => m.clusterID)));
+    const present = new Set(this.members.members().map((m) => m.clusterID));
+    this.index.retainMembers(present);
+    for (const id of [...this.#everSynced]) if (!present.has(id)) this.#everSynced.delete(id);
   }
 
   async #served(r: ConfigResource): Promise<boolean> {

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// keysForChange: each event maps to exactly the Gateways (and the global pass) it can affect, from
+// the provider's indexes. The fleet: gw1 (ns-a) routes to ns-a/app, gw2 (ns-a) to ns-a/db, gw3
+// (ns-a, a UDP listener) to ns-b/cache across namespaces, gw4 to nothing; member m1 runs app and
+// cache, m2 runs db.
+import { describe, expect, it } from 'vitest';
+import type { Node } from './api/index.ts';
+import { keysForChange, type KeySource } from './keys.ts';
+import type { Change } from './provider/index.ts';
+import { FleetIndex } from './provider/indexes.ts';
+import { GLOBAL_KEY, gatewayKey } from './reconciler.ts';
+import type { StoredObject } from './runtime/reflector.ts';
+
+const route = (kind: 'TCPRoute' | 'UDPRoute', ns: string, name: string, parents: string[], backend: { ns?: string; name: string }): StoredObject =>
+  ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind,
+    metadata: { namespace: ns, name, resourceVersion: '1' },
+    spec: { parentRefs: parents.map((p) => ({ name: p })), rules: [{ backendRefs: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: backend.name, ...(backend.ns === undefined ? {} : { namespace: backend.ns }), port: 80 }] }] },
+  }) as StoredObject;
+const gateway = (name: string, protocol = 'TCP'): StoredObject =>
+  ({ metadata: { namespace: 'ns-a', name }, spec: { gatewayClassName: 'fleet-ilb', listeners: [{ name: 'l', port: 80, protocol }] } }) as StoredObject;
+const service = (ns: string, name: string, extra: Record<string, unknown> = {}, labels?: Record<string, string>): StoredObject =>
+  ({ metadata: { namespace: ns, name, resourceVersion: '1', ...(labels === undefined ? {} : { labels }) }, spec: { ports: [{ port: 80 }], ...extra } }) as StoredObject;
+const slice = (ns: string, svc: string | undefined, name: string): StoredObject =>
+  ({ metadata: { namespace: ns, name, labels: svc === undefined ? {} : { 'kubernetes.io/service-name': svc } }, endpoints: [] }) as StoredObject;
+const exportOf = (ns: string, name: string): StoredObject => ({ apiVersion: 'multicluster.x-k8s.io/v1beta1', metadata: { namespace: ns, name } }) as StoredObject;
+
+function node(name: string, over: (n: Node) => void = () => {}): Node {
+  const n: Node = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'topology.kubernetes.io/zone': 'z-b' }, annotations: { 'node.alpha.kubernetes.io/ttl': '0' }, resourceVersion: '10' },
+    spec: { providerID: `gce://p/z-b/${name}` },
+    // As a kubelet writes it: heartbeat times on every condition (not in our API type).
+    status: JSON.parse(
+      JSON.stringify({
+        conditions: [
+          { type: 'Ready', status: 'True', lastHeartbeatTime: '2026-01-01T00:00:00Z' },
+          { type: 'MemoryPressure', status: 'False', lastHeartbeatTime: '2026-01-01T00:00:00Z' },
+        ],
+        addresses: [{ type: 'InternalIP', address: '10.0.0.1' }],
+      }),
+    ) as Node['status'],
+  };
+  over(n);
+  return n;
+}
+
+function fleet(): KeySource & { index: FleetIndex } {
+  const index = new FleetIndex();
+  for (const g of [gateway('gw1'), gateway('gw2'), gateway('gw3', 'UDP'), gateway('gw4')]) index.onConfig('gateways', 'add', g);
+  index.onConfig('tcpRoutes', 'add', route('TCPRoute', 'ns-a', 'r1', ['gw1'], { name: 'app' }));
+  index.onConfig('tcpRoutes', 'add', route('TCPRoute', 'ns-a', 'r2', ['gw2'], { name: 'db' }));
+  index.onConfig('udpRoutes', 'add', route('UDPRoute', 'ns-a', 'r3', ['gw3'], { ns: 'ns-b', name: 'cache' }));
+  for (const [m, svcs] of [['m1', [['ns-a', 'app'], ['ns-b', 'cache']]], ['m2', [['ns-a', 'db']]]] as const) {
+    for (const [ns, name] of svcs) {
+      index.onMember(m, 'services', 'add', service(ns, name));
+      index.onMember(m, 'serviceexports', 'add', exportOf(ns, name));
+      index.onMember(m, 'endpointslices', 'add', slice(ns, name, `${name}-x`));
+    }
+    index.onMember(m, 'nodes', 'add', node(`${m}-n0`));
+  }
+  return { gatewayKeys: () => ['ns-a/gw1', 'ns-a/gw2', 'ns-a/gw3', 'ns-a/gw4'], index };
+}
+
+const G = (name: string): string => gatewayKey('ns-a', name);
+const keys = (c: Change, src: KeySource = fleet()): string[] => keysForChange(c, src).sort();
+const nodeUpdate = (clusterID: string, over: (n: Node) => void): Change => ({ scope: 'member', clusterID, resource: 'nodes', object: node(`${clusterID}-n0`, over), oldObject: node(`${clusterID}-n0`) });
+const ALL = [GLOBAL_KEY, G('gw1'), G('gw2'), G('gw3'), G('gw4')].sort();
+
+describe('keysForChange: Nodes', () => {
+  it('maps a heartbeat-only Node update to no key', () => {
+    const c = nodeUpdate('m1', (n) => {
+      n.metadata.resourceVersion = '11';
+      for (const cond of n.status?.conditions ?? []) (cond as { lastHeartbeatTime?: string }).lastHeartbeatTime = '2026-01-01T00:00:40Z';
+      (n.status as Record<string, unknown>)['images'] = [{ names: ['x'], sizeBytes: 1 }];
+      (n.status as Record<string, unknown>)['allocatable'] = { cpu: '3' };
+      (n.metadata as { annotations?: Record<string, string> }).annotations = { 'node.alpha.kubernetes.io/ttl': '30' };
+      n.status!.conditions![1]!.status = 'True'; // MemoryPressure: not read by node selection
+    });
+    expect(keys(c)).toEqual([]);
+  });
+  it('maps a Ready flip to the Gateways using the member only (not the global pass)', () => {
+    expect(keys(nodeUpdate('m1', (n) => (n.status!.conditions![0]!.status = 'False')))).toEqual([G('gw1'), G('gw3')]);
+    expect(keys(nodeUpdate('m2', (n) => (n.status!.conditions![0]!.status = 'False')))).toEqual([G('gw2')]);
+  });
+  it('maps labels, taints, providerID, addresses, unschedulable and deletion to the Gateways using the member', () => {
+    const cases: Array<(n: Node) => void> = [
+      (n) => (n.metadata.labels = { ...n.metadata.labels, 'node.kubernetes.io/exclude-from-external-load-balancers': '' }),
+      (n) => (n.spec = { ...n.spec, taints: [{ key: 'ToBeDeletedByClusterAutoscaler', effect: 'NoSchedule' }] }),
+      (n) => (n.status!.addresses = [{ type: 'InternalIP', address: '10.0.0.2' }]),
+      (n) => ((n.spec as { unschedulable?: boolean }).unschedulable = true),
+      (n) => (n.metadata.deletionTimestamp = '2026-01-01T00:00:00Z'),
+    ];
+    for (const over of cases) expect(keys(nodeUpdate('m2', over))).toEqual([G('gw2')]);
+  });
+  it('adds the global pass when the zone changes (FleetMember zones) or a Node comes or goes', () => {
+    expect(keys(nodeUpdate('m2', (n) => (n.spec = { providerID: 'gce://p/z-c/m2-n0' })))).toEqual([GLOBAL_KEY, G('gw2')].sort());
+    expect(keys({ scope: 'member', clusterID: 'm2', resource: 'nodes', object: node('m2-n1') })).toEqual([GLOBAL_KEY, G('gw2')].sort());
+  });
+  it('maps a Node of a member no route uses to the global pass only when it is added', () => {
+    expect(keys({ scope: 'member', clusterID: 'm9', resource: 'nodes', object: node('m9-n0') })).toEqual([GLOBAL_KEY]);
+    expect(keys(nodeUpdate('m9', (n) => (n.status!.conditions![0]!.status = 'False')))).toEqual([]);
+  });
+});
+
+describe('keysForChange: member services', () => {
+  it('maps a ServiceExport to the Gateways whose backends name it, and the global pass', () => {
+    expect(keys({ scope: 'member', clusterID: 'm2', resource: 'serviceexports', object: exportOf('ns-a', 'app') })).toEqual([GLOBAL_KEY, G('gw1')].sort());
+    expect(keys({ scope: 'member', clusterID: 'm1', resource: 'gkeserviceexports', object: exportOf('ns-b', 'cache') })).toEqual([GLOBAL_KEY, G('gw3')].sort());
+    expect(keys({ scope: 'member', clusterID: 'm1', resource: 'serviceexports', object: exportOf('ns-a', 'unused') })).toEqual([GLOBAL_KEY]);
+  });
+  it('maps a Service to the Gateways naming it + global; a node-port change also to every UDP Gateway', () => {
+    const old = service('ns-a', 'db');
+    expect(keys({ scope: 'member', clusterID: 'm2', resource: 'services', object: service('ns-a', 'db', { selector: { app: 'x' } }), oldObject: old })).toEqual([GLOBAL_KEY, G('gw2')].sort());
+    expect(keys({ scope: 'member', clusterID: 'm2', resource: 'services', object: service('ns-a', 'db', { healthCheckNodePort: 30001 }), oldObject: old })).toEqual([GLOBAL_KEY, G('gw2'), G('gw3')].sort());
+    expect(keys({ scope: 'member', clusterID: 'm2', resource: 'services', object: service('ns-x', 'other', { ports: [{ port: 1, nodePort: 30002 }] }) })).toEqual([GLOBAL_KEY, G('gw3')].sort());
+  });
+  it("maps fleet-ilb's own VIP Services and mirrored slices to their Gateway only", () => {
+    const labels = { 'fleetilb.io/gateway-namespace': 'ns-a', 'fleetilb.io/gateway-name': 'gw4', 'fleetilb.io/managed-by': 'fleet-ilb' };
+    expect(keys({ scope: 'member', clusterID: 'm1', resource: 'services', object: service('ns-a', 'fl-vip', { healthCheckNodePort: 30003 }, labels) })).toEqual([G('gw4')]);
+    const s = slice('ns-a', 'fl-vip', 'fl-vip-ep');
+    (s.metadata as { labels: Record<string, string> }).labels = { ...labels, 'kubernetes.io/service-name': 'fl-vip' };
+    expect(keys({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: s })).toEqual([G('gw4')]);
+  });
+  it('maps an EndpointSlice to the Gateways naming its service (old and new), a slice of no service to none', () => {
+    expect(keys({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: slice('ns-a', 'app', 'app-x') })).toEqual([G('gw1')]);
+    expect(keys({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: slice('ns-a', 'db', 's'), oldObject: slice('ns-a', 'app', 's') })).toEqual([G('gw1'), G('gw2')]);
+    expect(keys({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: slice('ns-a', undefined, 'orphan') })).toEqual([]);
+  });
+});
+
+describe('keysForChange: reachability and config', () => {
+  it('maps a reachability change of a synced member to the Gateways using it + global', () => {
+    expect(keys({ scope: 'reachability', clusterID: 'm2', synced: { before: true, after: true } })).toEqual([GLOBAL_KEY, G('gw2')].sort());
+  });
+  it('maps a reachability change of a member without synced data (before or after) to every Gateway', () => {
+    expect(keys({ scope: 'reachability', clusterID: 'm2', synced: { before: false, after: true } })).toEqual(ALL);
+    expect(keys({ scope: 'reachability', clusterID: 'm3', synced: { before: false, after: false } })).toEqual(ALL);
+  });
+  it('maps a Gateway to itself and a route to its old and new parents', () => {
+    expect(keys({ scope: 'config', resource: 'gateways', object: gateway('gw4') })).toEqual([G('gw4')]);
+    expect(keys({ scope: 'config', resource: 'tcpRoutes', object: route('TCPRoute', 'ns-a', 'r1', ['gw4'], { name: 'app' }), oldObject: route('TCPRoute', 'ns-a', 'r1', ['gw1'], { name: 'app' }) })).toEqual([G('gw1'), G('gw4')]);
+  });
+  it('maps a ServiceImport to the Gateways naming it + global, a ReferenceGrant to the routes reaching into its namespace', () => {
+    expect(keys({ scope: 'config', resource: 'serviceImports', object: exportOf('ns-a', 'db') })).toEqual([GLOBAL_KEY, G('gw2')].sort());
+    expect(keys({ scope: 'config', resource: 'referenceGrants', object: { metadata: { namespace: 'ns-b', name: 'g' } } })).toEqual([G('gw3')]);
+    expect(keys({ scope: 'config', resource: 'referenceGrants', object: { metadata: { namespace: 'ns-a', name: 'g' } } })).toEqual([]);
+  });
+  it('maps rare fleet-wide inputs (GatewayClass, ILBConfig, FleetMember, Namespace) to every Gateway + global', () => {
+    for (const resource of ['gatewayClasses', 'ilbConfigs', 'fleetMembers', 'namespaces'] as const) {
+      expect(keys({ scope: 'config', resource, object: { metadata: { name: 'x' } } })).toEqual(ALL);
+    }
+  });
+  it('follows the index: a route deleted no longer maps its backend to its Gateway', () => {
+    const src = fleet();
+    src.index.onConfig('tcpRoutes', 'delete', route('TCPRoute', 'ns-a', 'r1', ['gw1'], { name: 'app' }));
+    expect(keys({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: slice('ns-a', 'app', 'app-x') }, src)).toEqual([]);
+    expect(keys(nodeUpdate('m1', (n) => (n.status!.conditions![0]!.status = 'False')), src)).toEqual([G('gw3')]);
+  });
+});
