@@ -19,6 +19,7 @@ import { errorMessage } from './errors/index.ts';
 import { GceCloud, type ComputeClientOptions } from './infra/gcp/cloud/client.ts';
 import { FleetProvider, type Change } from './provider/index.ts';
 import { GLOBAL_KEY, gatewayKey, Reconciler } from './reconciler.ts';
+import type { RefreshStats } from './infra/gcp/inventory.ts';
 import { openFence, type Fence } from './runtime/fence.ts';
 import { kubeLeaseClient, LeaderElector } from './runtime/leaderelection.ts';
 import { runWorkers } from './runtime/workers.ts';
@@ -76,8 +77,11 @@ export interface RunningController {
   readonly healthUrl: string;
   isLeader(): boolean;
   ready(): boolean;
-  /** Enqueue every Gateway (what the periodic resync does). */
-  resyncAll(): void;
+  /**
+   * What the periodic resync does, now: refresh the shared GCE inventory, then enqueue every Gateway
+   * (low priority). Resolves with what the refresh read, once every key is enqueued.
+   */
+  resyncAll(): Promise<RefreshStats>;
   /** Resolves when the controller stopped by itself (lease lost) or by stop(). */
   readonly done: Promise<'stopped' | 'lease-lost'>;
   stop(): Promise<void>;
@@ -159,6 +163,12 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
       queue.add(gatewayKey(g.metadata.namespace ?? '', g.metadata.name), { priority: 'low' });
     }
   };
+  const resync = async (): Promise<RefreshStats> => {
+    const stats = await reconciler.refreshInventory();
+    logger.debug({ ...stats }, 'inventory refreshed');
+    resyncAll();
+    return stats;
+  };
   const every = (periodMs: number, fn: () => void | Promise<void>): void => {
     if (periodMs <= 0) return;
     const tick = (): void => {
@@ -204,7 +214,12 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
       },
     }).finished;
     resyncAll();
-    every(o.resyncPeriodMs, resyncAll);
+    // The periodic resync first refreshes the shared GCE inventory (one list per kind per
+    // project/region, one endpoint list per NEG), then re-reconciles every Gateway against it at
+    // low priority: drift made outside the controller is found without a list per Gateway.
+    every(o.resyncPeriodMs, async () => {
+      await resync();
+    });
     every(o.sweepPeriodMs, async () => {
       const n = await reconciler.sweep();
       if (n > 0) logger.info({ deleted: n }, 'sweep deleted orphaned GCE resources');
@@ -254,7 +269,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     healthUrl: `http://127.0.0.1:${port}`,
     isLeader: () => leading && fence.canWrite(),
     ready: () => health.ready(),
-    resyncAll,
+    resyncAll: resync,
     done,
     stop: () => stop('stopped'),
   };

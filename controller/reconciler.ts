@@ -1,32 +1,32 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The reconcile loop body (DESIGN.md §5): key → snapshot → translate (pure) → render → apply → status.
-// Keys are level-triggered: `gateway:<ns>/<name>` for one Gateway and `global` for the statuses that
-// belong to no single Gateway (GatewayClasses, FleetMembers, ILBConfigs, the MCS importer's
-// ServiceImports and ServiceExport conditions). A reconcile re-reads everything from the provider's
-// caches, so missed or duplicate events are harmless.
+// The reconcile loop body, one way (docs/architecture.md): key → scoped snapshot → translate (pure)
+// → IR → facts → render(IR, facts) → plan → apply → compose(statuses, outcome) → status. Keys are
+// level-triggered: `gateway:<ns>/<name>` for one Gateway and `global` for the statuses that belong
+// to no single Gateway (GatewayClasses, FleetMembers, ILBConfigs, the MCS importer's ServiceImports
+// and ServiceExport conditions). A reconcile re-reads its inputs from the provider's caches and its
+// facts from the shared GCE inventory, so missed or duplicate events are harmless.
 //
-// Order for one Gateway (DESIGN.md §4, §6):
-//   1. bad input (no IR) → status only, no cloud call;
-//   2. finalizer added before the first cloud call;
-//   3. GCE in dependency order (applyGce), the VIP it learns is fed back into translate
-//      (`Snapshot.programmed`) so `Programmed`/`addresses` are computed in one place;
-//   4. member VIP Services (frozen members untouched);
-//   5. status, annotations, events.
-// Deletion: GCE teardown in reverse order, VIP Services deleted, then the finalizer removed last.
-import type { Gateway, ILBConfig } from './api/index.ts';
+// Nothing apply learns is fed back into translate: the VIP, the NEGs' members and the node tags are
+// facts of the inventory, read by render and compose. The one ordering edge: the member VIP Services
+// are written when the VIP is known and before GCE can send traffic to it (apply's beforeTraffic).
+// Deletion: GCE teardown in reverse order in every scope the Gateway may own something, VIP
+// Services deleted, then the finalizer removed last.
+import type { FleetMember, Gateway, ILBConfig } from './api/index.ts';
 import { errorMessage, isCloudResourceError, isFencedError, isUserError } from './errors/index.ts';
 import type { GceCloud } from './infra/gcp/cloud/client.ts';
+import { gatewayReasonFor } from './infra/gcp/cloud/errors.ts';
 import { applyGce, teardownGce, type GceApplyResult } from './infra/gcp/apply.ts';
 import type { DesiredGce } from './infra/gcp/desired.ts';
-import { renderGce, type RenderContext } from './infra/gcp/render.ts';
+import { GceInventory, type RefreshStats } from './infra/gcp/inventory.ts';
+import { renderGce, type GceFacts, type RenderContext } from './infra/gcp/render.ts';
 import { sweepGce } from './infra/gcp/sweep.ts';
 import { renderVip, type DesiredVip } from './infra/vip/render.ts';
 import type { GatewayIR } from './ir/types.ts';
 import type { FleetProvider } from './provider/index.ts';
 import type { Fence } from './runtime/fence.ts';
 import type { ReconcileResult } from './runtime/workers.ts';
-import type { ProgrammedState, Snapshot } from './snapshot/types.ts';
+import { composeGatewayStatus, type GceOutcome } from './status/compose.ts';
 import type { EventRecorder } from './telemetry/events.ts';
 import { type Log, silentLog } from './telemetry/logger.ts';
 import type { ControllerMetrics } from './telemetry/metrics.ts';
@@ -67,8 +67,13 @@ export interface Writers {
   vipApply(desired: DesiredVip): Promise<{ writes: number }>;
   /** Delete every VIP object of one Gateway; `done` is false while a member that holds some is frozen. */
   vipDelete(gw: GatewayRef): Promise<{ done: boolean; pending: string[]; writes: number }>;
-  /** Add our finalizer; true when it wrote. */
+  /**
+   * Add our finalizer; true when the live Gateway carries it afterwards (written now). False when
+   * the Gateway is gone or being deleted: then no cloud call may follow.
+   */
   ensureFinalizer(gw: Gateway): Promise<boolean>;
+  /** Record where the Gateway's GCE resources live (project/region annotations); true when it wrote. */
+  setScope(gw: Gateway, scope: { project: string; region: string }): Promise<boolean>;
   /** Remove our finalizer; true when it wrote. */
   removeFinalizer(gw: Gateway): Promise<boolean>;
   /** The annotations listing the Gateway's GCE resources (GKE style); true when it wrote. */
@@ -82,6 +87,8 @@ export interface ReconcilerOptions {
   fleetId: string;
   writers: Writers;
   fence: Fence;
+  /** The shared GCE inventory; default: one built on `cloud`. */
+  inventory?: GceInventory;
   render?: RenderContext;
   events?: EventRecorder;
   metrics?: ControllerMetrics;
@@ -90,67 +97,36 @@ export interface ReconcilerOptions {
   retryDelayMs?: number;
   /** Orphans younger than this are not swept (in-flight creates). Default 10 min. */
   sweepMinAgeMs?: number;
+  /** The clock for status times. Default: now. */
+  now?: () => string;
 }
 
 /** What a reconcile did; tests and the demo read it. */
 export interface GatewayOutcome {
   gceWrites: number;
   kubeWrites: number;
-  programmed?: ProgrammedState;
-}
-
-/**
- * Memoised translate: one translate per (provider generation, programmed-state version). Translate
- * is pure and covers the whole fleet, so N Gateway keys in one generation share one result.
- */
-class TranslateCache {
-  #gen = -1;
-  #ver = -1;
-  #result: TranslateResult | undefined;
-  get(gen: number, ver: number, make: () => TranslateResult): TranslateResult {
-    if (this.#result === undefined || gen !== this.#gen || ver !== this.#ver) {
-      this.#result = make();
-      this.#gen = gen;
-      this.#ver = ver;
-    }
-    return this.#result;
-  }
+  outcome?: GceOutcome;
 }
 
 export class Reconciler {
   readonly #o: ReconcilerOptions;
   readonly #log: Log;
-  readonly #programmed = new Map<string, ProgrammedState>();
-  #programmedVersion = 0;
-  readonly #cache = new TranslateCache();
-  /** Network tags per member cluster id, discovered from the members' node VMs. */
-  readonly #tags = new Map<string, { tags: string[]; instances: string }>();
-  /** Last outcome per Gateway (tests, demo). */
+  readonly inventory: GceInventory;
+  /** Last outcome per Gateway (tests, demo). Written, never read back into a reconcile. */
   readonly outcomes = new Map<string, GatewayOutcome>();
 
   constructor(opts: ReconcilerOptions) {
     this.#o = opts;
     this.#log = (opts.log ?? silentLog).child({ component: 'reconciler' });
-  }
-
-  /** The current translate result (memoised). */
-  translate(): TranslateResult {
-    return this.#cache.get(this.#o.provider.generation, this.#programmedVersion, () => translate(this.snapshot()));
-  }
-
-  /** The snapshot translate reads: the provider's view plus what apply achieved and observed. */
-  snapshot(): Snapshot {
-    const programmed: Record<string, ProgrammedState> = Object.fromEntries(this.#programmed);
-    const memberNetworkTags: Record<string, string[]> = {};
-    for (const [c, t] of this.#tags) memberNetworkTags[c] = t.tags;
-    const negs: Record<string, { instances: string[] }> = Object.fromEntries(this.#negInstances);
-    return this.#o.provider.snapshot({ programmed, current: { memberNetworkTags, negs } });
+    this.inventory = opts.inventory ?? new GceInventory({ cloud: opts.cloud, fleetId: opts.fleetId, log: this.#log });
   }
 
   /** Reconcile one key (runtime/workers.ts calls it). */
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
     if (key === GLOBAL_KEY) {
-      await this.#o.writers.globalStatus(this.translate());
+      // GatewayClasses, FleetMembers, ILBConfigs, ServiceImports, export conditions: a snapshot
+      // without Gateways or routes, so the global pass costs the same in any fleet size.
+      await this.#o.writers.globalStatus(translate(this.#o.provider.globalSnapshot(), this.#topts()));
       this.#observeMembers();
       return undefined;
     }
@@ -162,112 +138,204 @@ export class Reconciler {
     return this.#reconcileGateway(gwKey);
   }
 
+  /**
+   * One Gateway, top to bottom (docs/architecture.md): scoped snapshot → translate → finalizer and
+   * scope annotations → facts → render → apply (member VIP Services before traffic) → compose →
+   * status, annotations, events.
+   */
   async #reconcileGateway(gwKey: string): Promise<ReconcileResult | undefined> {
+    // 1. Intent: translate what this Gateway's inputs say (pure, scoped to them).
+    const result = translate(this.#o.provider.scopedSnapshot(gwKey), this.#topts());
     const gw = this.#gateway(gwKey);
     if (gw === undefined) {
-      // Gone without our finalizer (never programmed, or removed by force): the periodic sweep
-      // removes any GCE leftovers by ownership stamp; nothing is addressable here.
+      // Gone without our finalizer (never programmed, or removed by force): the sweep removes any
+      // GCE leftovers by ownership stamp. Routes that named it lose our parent entries.
       this.#forget(gwKey);
-      // Routes that named it lose our parent entries (translate lists them with `parents: []`).
-      await this.#o.writers.gatewayStatus(this.translate(), gwKey);
+      await this.#o.writers.gatewayStatus(result, gwKey);
       return undefined;
     }
     const hasFinalizer = (gw.metadata.finalizers ?? []).includes(FINALIZER);
-    let result = this.translate();
     const invalid = result.invalidGateways.find((g) => g.key === gwKey);
-    let ir = result.gateways.find((g) => g.key === gwKey);
+    const ir = result.gateways.find((g) => g.key === gwKey);
     if (gw.metadata.deletionTimestamp !== undefined || (ir === undefined && invalid === undefined)) {
       // Being deleted, or no longer of our class: tear down what we own, then let go.
       if (!hasFinalizer) return undefined;
       return this.#teardown(gwKey, gw);
     }
     if (ir === undefined) {
-      // Bad input: the spec's condition and reason, and no cloud call on its behalf (DESIGN.md §6).
+      // Bad input: the spec's condition and reason, and no cloud call on its behalf (DESIGN §6).
       // Resources an earlier valid spec created stay until the Gateway is fixed or deleted.
       const kubeWrites = await this.#o.writers.gatewayStatus(result, gwKey);
       this.outcomes.set(gwKey, { gceWrites: 0, kubeWrites });
       return undefined;
     }
 
+    // 2. Before the first cloud call: our finalizer, and where the resources will live. A Gateway
+    // deleted meanwhile (the cache is behind) gets neither: no cloud call then, or its resources
+    // would have no finalizer to clean them up (issue 9 defect 3).
     let kubeWrites = 0;
-    if (!hasFinalizer && (await this.#o.writers.ensureFinalizer(gw))) kubeWrites++;
-
-    // What apply and tag discovery learn feed translate, which owns every status and the IR.
-    const retranslate = (): void => {
-      result = this.translate();
-      ir = result.gateways.find((g) => g.key === gwKey) ?? ir;
-    };
-
-    await this.#discoverNetworkTags(ir);
-    if (this.#tagsChanged) {
-      this.#tagsChanged = false;
-      this.#programmedVersion++;
-      retranslate();
+    if (!hasFinalizer) {
+      if (!(await this.#o.writers.ensureFinalizer(gw))) {
+        this.#log.info({ gateway: gwKey }, 'finalizer not added (Gateway gone or being deleted); no cloud call');
+        return undefined;
+      }
+      kubeWrites++;
+    }
+    const project = ir.config.project;
+    const region = ir.config.region;
+    const annotations = gw.metadata.annotations ?? {};
+    const previous = { project: annotations[GCE_ANNOTATIONS.project], region: annotations[GCE_ANNOTATIONS.region] };
+    if (previous.project !== project || previous.region !== region) {
+      if (await this.#o.writers.setScope(gw, { project, region })) kubeWrites++;
     }
 
-    let desired = renderGce(ir, this.#o.render);
-    const cloud = this.#o.cloud.forProject(desired.project);
+    // 3. Facts: what GCE holds that render needs (instance tags, the NEGs' current members).
+    const facts = await this.#facts(ir);
+    const desired = renderGce(ir, facts, this.#o.render);
+
+    // 4. Apply, with the member side made ready before GCE can send traffic to the VIP.
+    const cloud = this.#o.cloud.forProject(project);
     // Frozen members: what GCE holds for them stays, even what translate does not know about (a
-    // member that was already down when this process started has no data here; DESIGN.md §6).
-    const keepClusters = new Set(this.#o.provider.members.members().filter((m) => m.frozen).map((m) => m.clusterID));
-    const deps = { cloud, fleetId: this.#o.fleetId, keepClusters };
-    if (!this.#programmed.has(gwKey)) {
-      // First reconcile of this Gateway in this process (a restarted controller, a new leader): the
-      // VIP is not known yet, and translate renders no firewall without it (destinationRanges is
-      // the VIP), so applying now would delete the live firewalls and re-create them a moment later,
-      // dropping traffic in between. Learn the VIP from GCE first: a dry run reads and writes nothing.
-      const seen = await applyGce(desired, { ...deps, dryRun: true });
-      if (seen.vip !== undefined && this.#setProgrammed(gwKey, programmedState(ir, seen))) {
-        retranslate();
-        desired = renderGce(ir, this.#o.render);
-      }
-    }
-    let res = await applyGce(desired, deps);
-    let state = programmedState(ir, res);
-    let gceWrites = res.changes;
-    if (this.#setProgrammed(gwKey, state)) {
-      retranslate();
-      // Some objects depend on the VIP (the firewalls' destinationRanges): a first create learns it,
-      // so apply once more now instead of waiting for the next event.
-      const again = renderGce(ir, this.#o.render);
-      if (res.error === undefined && JSON.stringify(again) !== JSON.stringify(desired)) {
-        desired = again;
-        res = await applyGce(desired, deps);
-        gceWrites += res.changes;
-        state = programmedState(ir, res);
-        if (this.#setProgrammed(gwKey, state)) retranslate();
-      }
-    }
+    // member that was already down when this process started has no data here; DESIGN §6).
+    const keep = new Set(this.#o.provider.members.members().filter((m) => m.frozen).map((m) => m.clusterID));
+    let vipWritten = false;
+    const res = await applyGce(desired, {
+      cloud,
+      fleetId: this.#o.fleetId,
+      keepClusters: keep,
+      inventory: this.inventory,
+      beforeTraffic: async (vip) => {
+        kubeWrites += (await this.#o.writers.vipApply(renderVip(ir, vip))).writes;
+        vipWritten = true;
+      },
+    });
     if (isFencedError(res.error)) throw asError(res.error);
+    let gceWrites = res.changes;
+    // A changed ILBConfig project or region: what the Gateway owns elsewhere goes (defect 5).
+    gceWrites += await this.#teardownElsewhere(gw, { project, region }, previous);
+    // The VIP Services follow a known VIP even when apply failed later (they were already there).
+    if (!vipWritten && res.vip !== undefined && !res.readFailed) kubeWrites += (await this.#o.writers.vipApply(renderVip(ir, res.vip))).writes;
 
-    // The VIP Services need the VIP; without it they would be created without status.
-    if (state.vip !== undefined) {
-      const vip = await this.#o.writers.vipApply(renderVip(ir));
-      kubeWrites += vip.writes;
+    // 5. Status: translate's statuses with Programmed and the addresses from apply's outcome.
+    const outcome = outcomeOf(res);
+    const gwStatus = result.statuses.gateways.find((g) => `${g.namespace}/${g.name}` === gwKey);
+    if (gwStatus !== undefined) {
+      gwStatus.status = composeGatewayStatus(gwStatus.status, ir, outcome, gw.status, gw.metadata.generation, this.#now());
     }
     kubeWrites += await this.#o.writers.gatewayStatus(result, gwKey);
-    if (await this.#o.writers.setAnnotations(gw, desired)) kubeWrites++;
-    this.outcomes.set(gwKey, { gceWrites, kubeWrites, programmed: state });
+    if (!res.readFailed && (await this.#o.writers.setAnnotations(gw, desired))) kubeWrites++;
+    this.outcomes.set(gwKey, { gceWrites, kubeWrites, outcome });
     this.#report(gw, res);
     this.#reportServing(gw, result);
     this.#observeNegs(gwKey, desired);
-    if (res.error === undefined) this.#recordNegs(desired);
     if (res.error !== undefined && !isUserError(unwrap(res.error))) throw asError(res.error);
     return undefined;
+  }
+
+  /**
+   * The facts render needs for one Gateway: the network tags of the instances that serve it (unknown
+   * when a lookup fails: render keeps the live firewall targets) and, for NEGs with more candidate
+   * nodes than the cap, the instances they hold now.
+   */
+  async #facts(ir: GatewayIR): Promise<GceFacts> {
+    const byProject = new Map<string, Set<string>>();
+    const capped = new Map<string, Array<{ zone: string; name: string }>>();
+    const discover = new Set(ir.firewall.discoverTagsFor);
+    for (const g of ir.groups) {
+      for (const n of g.negs) {
+        if (ir.firewall.managed && discover.has(n.cluster)) {
+          const s = byProject.get(n.project) ?? new Set<string>();
+          for (const e of n.endpoints) s.add(`${n.zone}/${e.instance}`);
+          byProject.set(n.project, s);
+        }
+        if (n.endpoints.length > ir.config.nodeSubsetSize) capped.set(n.project, [...(capped.get(n.project) ?? []), { zone: n.zone, name: n.name }]);
+      }
+    }
+    const instanceTags = new Map<string, string[]>();
+    for (const [project, instances] of byProject) {
+      for (const [zi, tags] of await this.inventory.instanceTags(project, [...instances])) instanceTags.set(`${project}/${zi}`, tags);
+    }
+    const negInstances = new Map<string, string[]>();
+    for (const [project, negs] of capped) {
+      try {
+        for (const [k, v] of await this.inventory.negInstances(project, negs)) negInstances.set(k, v);
+      } catch (err) {
+        // Unknown members: the cap falls back to its deterministic order (apply then reads again).
+        this.#log.info({ gateway: ir.key, project, error: errorMessage(err) }, 'NEG members unknown; capping without them');
+      }
+    }
+    return { instanceTags, negInstances };
+  }
+
+  /**
+   * Where a Gateway's resources may live: the scope it last annotated, every ILBConfig's scope, and
+   * every scope the inventory saw its stamp in; NEGs also in every member's project (Shared VPC).
+   */
+  #scopesOf(gw: Gateway): Array<{ project: string; regions: string[] }> {
+    const uid = gw.metadata.uid ?? '';
+    const a = gw.metadata.annotations ?? {};
+    const scopes = new Map<string, Set<string>>();
+    const add = (p: string | undefined, r: string | undefined): void => {
+      if (p === undefined || p === '') return;
+      const s = scopes.get(p) ?? new Set<string>();
+      if (r !== undefined && r !== '') s.add(r);
+      scopes.set(p, s);
+    };
+    add(a[GCE_ANNOTATIONS.project], a[GCE_ANNOTATIONS.region]);
+    for (const c of this.#o.provider.list<ILBConfig>('ilbConfigs')) {
+      const { project, region } = projectRegion(c.spec);
+      add(project, region);
+    }
+    for (const s of this.inventory.scopesOf(uid)) for (const r of s.regions.length > 0 ? s.regions : [undefined]) add(s.project, r);
+    return [...scopes].filter(([, r]) => r.size > 0).map(([project, r]) => ({ project, regions: [...r].sort() }));
+  }
+
+  /** Projects of member NEGs besides the main one (FleetMember `spec.gcp.project`). */
+  #memberProjects(): string[] {
+    const out = new Set<string>();
+    for (const fm of this.#o.provider.list<FleetMember>('fleetMembers')) {
+      const p = fm.spec?.gcp?.project;
+      if (p !== undefined && p !== '') out.add(p);
+    }
+    return [...out].sort();
+  }
+
+  /** Tears down what the Gateway owns outside its current project/region (an ILBConfig change). */
+  async #teardownElsewhere(gw: Gateway, now: { project: string; region: string }, previous: { project?: string | undefined; region?: string | undefined }): Promise<number> {
+    const uid = gw.metadata.uid ?? '';
+    const stale: Array<{ project: string; region: string }> = [];
+    if (previous.project !== undefined && previous.region !== undefined && (previous.project !== now.project || previous.region !== now.region)) {
+      stale.push({ project: previous.project, region: previous.region });
+    }
+    for (const s of this.inventory.scopesOf(uid)) {
+      for (const r of s.regions) if (s.project !== now.project || r !== now.region) stale.push({ project: s.project, region: r });
+    }
+    let writes = 0;
+    for (const s of new Map(stale.map((x) => [`${x.project}/${x.region}`, x])).values()) {
+      // Firewalls and NEGs are not regional: only regional kinds are torn down in the old scope of
+      // the same project (the current apply owns the project's global ones).
+      const res = await teardownGce(
+        { region: s.region, uid, negProjects: this.#memberProjects(), ...(s.project === now.project ? { regionalOnly: true } : {}) },
+        { cloud: this.#o.cloud.forProject(s.project), fleetId: this.#o.fleetId, inventory: this.inventory },
+      );
+      writes += res.changes;
+      if (res.error !== undefined) this.#log.info({ gateway: `${gw.metadata.namespace ?? ''}/${gw.metadata.name}`, scope: s, error: errorMessage(res.error) }, 'old scope teardown incomplete; will retry');
+    }
+    return writes;
   }
 
   async #teardown(gwKey: string, gw: Gateway): Promise<ReconcileResult | undefined> {
     const uid = gw.metadata.uid ?? '';
     const ref: GatewayRef = { namespace: gw.metadata.namespace ?? '', name: gw.metadata.name, uid };
-    const annotations = gw.metadata.annotations ?? {};
-    const project = annotations[GCE_ANNOTATIONS.project];
-    const regions = this.#regions(annotations[GCE_ANNOTATIONS.region]);
     let gceWrites = 0;
-    if (project !== undefined && regions.length > 0) {
-      const res = await teardownGce({ region: regions, uid }, { cloud: this.#o.cloud.forProject(project), fleetId: this.#o.fleetId });
-      gceWrites = res.changes;
+    for (const s of this.#scopesOf(gw)) {
+      const res = await teardownGce(
+        { region: s.regions, uid, negProjects: this.#memberProjects() },
+        { cloud: this.#o.cloud.forProject(s.project), fleetId: this.#o.fleetId, inventory: this.inventory },
+      );
+      gceWrites += res.changes;
       if (!res.done) {
-        this.#log.info({ gateway: gwKey, error: res.error === undefined ? undefined : errorMessage(res.error) }, 'teardown incomplete; retrying');
+        this.#log.info({ gateway: gwKey, project: s.project, error: res.error === undefined ? undefined : errorMessage(res.error) }, 'teardown incomplete; retrying');
         if (res.error !== undefined) throw asError(res.error);
         return { requeueAfterMs: this.#o.retryDelayMs ?? 15_000 };
       }
@@ -284,27 +352,49 @@ export class Reconciler {
   }
 
   /**
-   * Deletes this fleet's GCE resources that no existing Gateway owns (a Gateway deleted while the
-   * controller was down without finalizer, a crash between create and status). Leader only.
+   * Refreshes the shared inventory (the periodic resync, low priority): one list per kind per
+   * project/region plus one endpoint list per known NEG.
+   */
+  async refreshInventory(): Promise<RefreshStats> {
+    return this.inventory.refresh();
+  }
+
+  /**
+   * Deletes this fleet's GCE resources that no existing Gateway of ours owns (a Gateway deleted
+   * while the controller was down without finalizer, a stripped finalizer, a crash between create
+   * and status). Reads the inventory (refreshed by the resync). Leader only.
    */
   async sweep(): Promise<number> {
-    // Reads the caches directly: a whole Snapshot would copy every object of every cluster.
     const p = this.#o.provider;
-    const wanted = new Set(p.list<Gateway>('gateways').map((g) => g.metadata.uid ?? '').filter((u) => u !== ''));
+    // Wanted = Gateways that still carry our finalizer or are ours to program now; a Gateway that
+    // lost our finalizer and left our class owns nothing any more.
+    const wanted = new Set(
+      p
+        .list<Gateway>('gateways')
+        .filter((g) => (g.metadata.finalizers ?? []).includes(FINALIZER) || g.metadata.deletionTimestamp === undefined)
+        .map((g) => g.metadata.uid ?? '')
+        .filter((u) => u !== ''),
+    );
     const byProject = new Map<string, Set<string>>();
+    const add = (project: string | undefined, region: string | undefined): void => {
+      if (project === undefined || region === undefined) return;
+      const set = byProject.get(project) ?? new Set<string>();
+      set.add(region);
+      byProject.set(project, set);
+    };
     for (const c of p.list<ILBConfig>('ilbConfigs')) {
-      const { project: p, region: r } = projectRegion(c.spec);
-      if (p === undefined || r === undefined) continue;
-      const set = byProject.get(p) ?? new Set<string>();
-      set.add(r);
-      byProject.set(p, set);
+      const { project, region } = projectRegion(c.spec);
+      add(project, region);
     }
+    for (const s of this.inventory.scopes()) for (const r of s.regions) add(s.project, r);
     let deleted = 0;
     for (const [project, regions] of byProject) {
       const res = await sweepGce(this.#o.fleetId, wanted, {
         cloud: this.#o.cloud.forProject(project),
         regions: [...regions],
+        negProjects: this.#memberProjects(),
         minAgeMs: this.#o.sweepMinAgeMs ?? 10 * 60_000,
+        inventory: this.inventory,
       });
       deleted += res.writes.length;
       for (const e of res.errors) this.#log.info({ project, error: errorMessage(e) }, 'sweep: will retry');
@@ -312,92 +402,22 @@ export class Reconciler {
     return deleted;
   }
 
-  #tagsChanged = false;
-
-  /**
-   * Firewall targets are the members' node network tags, discovered from their VMs (DESIGN.md §4;
-   * ingress-gce looks them up from node names). Re-read only when a member's node set changes.
-   */
-  async #discoverNetworkTags(ir: GatewayIR): Promise<void> {
-    const cloud = this.#o.cloud.forProject(ir.config.project);
-    for (const negMember of new Set(ir.groups.flatMap((g) => g.negs.map((n) => n.cluster)))) {
-      const m = this.#o.provider.members.member(negMember);
-      if (m === undefined || m.frozen) continue;
-      const instances = ir.groups
-        .flatMap((g) => g.negs.filter((n) => n.cluster === negMember).flatMap((n) => n.endpoints.map((e) => `${n.zone}/${e.instance}`)))
-        .sort();
-      const sig = [...new Set(instances)].join(',');
-      if (this.#tags.get(negMember)?.instances === sig) continue;
-      const tags = new Set<string>();
-      for (const zi of new Set(instances)) {
-        const [zone, name] = zi.split('/') as [string, string];
-        try {
-          const vm = await cloud.getInstance(zone, name);
-          for (const t of vm?.tags?.items ?? []) tags.add(t);
-        } catch (err) {
-          this.#log.info({ member: negMember, instance: zi, error: errorMessage(err) }, 'instance lookup failed');
-          return;
-        }
-      }
-      const sorted = [...tags].sort();
-      const before = this.#tags.get(negMember)?.tags.join(',');
-      this.#tags.set(negMember, { tags: sorted, instances: sig });
-      if (before !== sorted.join(',')) this.#tagsChanged = true;
-    }
-  }
-
   #gateway(gwKey: string): Gateway | undefined {
-    const [ns, name] = gwKey.split('/') as [string, string];
-    return this.#o.provider.list<Gateway>('gateways').find((g) => g.metadata.namespace === ns && g.metadata.name === name);
+    return this.#o.provider.gateway(gwKey);
   }
 
-  #regions(annotated: string | undefined): string[] {
-    if (annotated !== undefined && annotated !== '') return [annotated];
-    const all = new Set<string>();
-    for (const c of this.#o.provider.list<ILBConfig>('ilbConfigs')) {
-      const r = projectRegion(c.spec).region;
-      if (r !== undefined) all.add(r);
-    }
-    return [...all].sort();
+  #topts(): { now: string } {
+    return { now: this.#now() };
   }
 
-  #setProgrammed(gwKey: string, state: ProgrammedState): boolean {
-    const before = this.#programmed.get(gwKey);
-    if (before !== undefined && JSON.stringify(before) === JSON.stringify(state)) return false;
-    this.#programmed.set(gwKey, state);
-    this.#programmedVersion++;
-    return true;
-  }
-
-  /**
-   * The instances each NEG holds after the last successful apply (`zone/name` → instances): translate
-   * prefers them when a NEG is capped (`nodeSubsetSize`), so a new node does not push out one that
-   * already serves (minimal churn, ingress-gce subsetting). Not persisted: a restarted controller
-   * falls back to translate's deterministic order until its first apply.
-   */
-  readonly #negInstances = new Map<string, { instances: string[] }>();
-
-  #recordNegs(desired: DesiredGce): void {
-    let changed = false;
-    for (const n of desired.negs) {
-      if (n.frozen) continue;
-      const key = `${n.zone}/${n.neg.name}`;
-      const instances = n.endpoints.map((e) => e.instance).sort();
-      if (this.#negInstances.get(key)?.instances.join(',') !== instances.join(',')) {
-        this.#negInstances.set(key, { instances });
-        changed = true;
-      }
-    }
-    if (changed) this.#programmedVersion++;
+  #now(): string {
+    return this.#o.now?.() ?? new Date().toISOString();
   }
 
   /** NEG label sets exported per Gateway (removed when the Gateway or the NEG goes). */
   readonly #negLabels = new Map<string, Array<{ neg: string; zone: string }>>();
 
-  /**
-   * Tracks each Gateway's NEGs: `fleetilb_neg_endpoints` per NEG as last applied (frozen NEGs keep
-   * their last value), and forgets the recorded instances of NEGs the Gateway no longer has.
-   */
+  /** `fleetilb_neg_endpoints` per NEG as last applied (frozen NEGs keep their last value). */
   #observeNegs(gwKey: string, desired: DesiredGce | undefined): void {
     const m = this.#o.metrics;
     const now = (desired?.negs ?? []).map((n) => ({ neg: n.neg.name, zone: n.zone, count: n.endpoints.length, frozen: n.frozen }));
@@ -405,7 +425,6 @@ export class Reconciler {
     for (const l of this.#negLabels.get(gwKey) ?? []) {
       if (keep.has(`${l.zone}/${l.neg}`)) continue;
       m?.negEndpoints.remove(l);
-      this.#negInstances.delete(`${l.zone}/${l.neg}`);
     }
     for (const n of now) if (!n.frozen) m?.negEndpoints.set({ neg: n.neg, zone: n.zone }, n.count);
     if (now.length === 0) this.#negLabels.delete(gwKey);
@@ -422,7 +441,6 @@ export class Reconciler {
 
   #forget(gwKey: string): void {
     this.#observeNegs(gwKey, undefined);
-    if (this.#programmed.delete(gwKey)) this.#programmedVersion++;
     this.outcomes.delete(gwKey);
   }
 
@@ -478,18 +496,16 @@ function objectRef(gw: Gateway): { apiVersion: string; kind: string; namespace: 
   };
 }
 
-/** What apply achieved, in the shape translate reads (`Snapshot.programmed`). */
-export function programmedState(ir: GatewayIR, res: GceApplyResult): ProgrammedState {
-  const base = {
-    gatewayUid: ir.gateway.uid,
-    ...(res.vip === undefined ? {} : { vip: res.vip }),
-    forwardingRules: [...res.forwardingRules].sort(),
-  };
+/** What apply found and did, for compose (status/compose.ts). */
+export function outcomeOf(res: GceApplyResult): GceOutcome {
+  if (res.readFailed) return { kind: 'unknown', message: errorMessage(res.error) };
+  const base = { kind: 'applied' as const, ...(res.vip === undefined ? {} : { vip: res.vip }), forwardingRules: [...res.forwardingRules].sort() };
   if (res.programmed) return { ...base, ready: true };
   const err = res.error;
-  if (err === undefined) return { ...base, ready: false, reason: res.vip === undefined ? 'AddressNotAssigned' : 'Pending', message: 'waiting for GCE resources' };
+  if (err === undefined) return { ...base, ready: false };
+  const reason = gatewayReasonFor(err);
   const msg = errorMessage(err);
+  if (reason === undefined || reason === 'Pending') return { ...base, ready: false, ...(res.vip === undefined ? { reason: 'AddressNotAssigned' as const } : { reason: 'Pending' as const }), message: msg };
   const addressFailed = isCloudResourceError(err) && err.resourceKind === 'address';
-  if (isUserError(unwrap(err))) return { ...base, ready: false, reason: addressFailed ? 'AddressNotUsable' : 'Invalid', message: msg };
-  return { ...base, ready: false, reason: res.vip === undefined ? 'AddressNotAssigned' : 'Pending', message: msg };
+  return { ...base, ready: false, reason: reason === 'Invalid' && addressFailed ? 'AddressNotUsable' : reason, message: msg };
 }

@@ -73,3 +73,20 @@ export async function setGceAnnotations(gw: GatewayLike, desired: DesiredGce | u
     throw err;
   }
 }
+
+/**
+ * Record where the Gateway's GCE resources live (project and region annotations) before the first
+ * cloud call, so a teardown knows the scope even when a reconcile dies right after its first write.
+ * Resolves true when it wrote.
+ */
+export async function setGceScope(gw: GatewayLike, scope: { project: string; region: string }, deps: GatewayHelperDeps): Promise<boolean> {
+  const patch = annotationPatch(gw.metadata.annotations, { [GCE_ANNOTATIONS.project]: scope.project, [GCE_ANNOTATIONS.region]: scope.region });
+  if (patch === undefined) return false;
+  try {
+    await gatewayApi(deps).mergePatch(objectPath(RT.gateways, gw.metadata.namespace ?? '', gw.metadata.name), { metadata: { annotations: patch } });
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}

@@ -2,5 +2,5 @@
 //
 // Gateway object helpers: the cleanup finalizer and the GCE resource annotations.
 export { FINALIZER, addFinalizer, hasFinalizer, removeFinalizer } from './finalizer.ts';
-export { GCE_ANNOTATIONS, annotationPatch, gceAnnotations, setGceAnnotations } from './annotations.ts';
+export { GCE_ANNOTATIONS, annotationPatch, gceAnnotations, setGceAnnotations, setGceScope } from './annotations.ts';
 export type { GatewayHelperDeps, GatewayLike } from './deps.ts';

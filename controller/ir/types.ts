@@ -51,7 +51,10 @@ export interface AddressIR {
   /** GCE address name: ours (namer) or the user's existing address. */
   name: string;
   request: AddressRequest;
-  /** The VIP when known (requested IP, or reported by apply in `Snapshot.programmed`). */
+  /**
+   * The VIP when the Gateway asks for an IP (`IPAddress`). Otherwise GCE allocates it: it is a fact
+   * (the inventory's address), never fed back into translate (docs/architecture.md).
+   */
   vip?: string;
 }
 
@@ -106,7 +109,10 @@ export interface NegIR {
   cluster: string;
   /** Member unreachable: apply keeps the NEG's endpoints as they are (DESIGN.md §6). */
   frozen: boolean;
-  /** Sorted by instance. */
+  /**
+   * Every eligible node hosting a ready endpoint, sorted by instance, NOT capped: render caps at
+   * `config.nodeSubsetSize` keeping the nodes the NEG already holds (a fact translate cannot know).
+   */
   endpoints: NegEndpointIR[];
 }
 
@@ -163,10 +169,13 @@ export interface FirewallIR {
   /** False = ILBConfig `firewall.managed: false`: render no firewall. */
   managed: boolean;
   priority: number;
-  /** Union of the network tags of every member that serves this Gateway, sorted. */
+  /** Union of the FleetMember `spec.gcp.networkTags` overrides of the members that serve, sorted. */
   targetTags: string[];
-  /** Members that serve the Gateway but whose node tags are unknown (no rule targets them). */
-  membersWithoutTags: string[];
+  /**
+   * Members that serve the Gateway without an override: render takes their tags from their NEG
+   * instances (inventory facts), sorted.
+   */
+  discoverTagsFor: string[];
   healthCheck: FirewallRuleIR;
   /** Present only when ILBConfig `clientSourceRanges` is non-empty. */
   clients?: FirewallRuleIR;

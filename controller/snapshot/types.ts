@@ -80,33 +80,6 @@ export interface MemberSnapshot {
   nodes: Node[];
 }
 
-/**
- * What apply achieved for one Gateway on the previous pass (apply reports it; the runtime copies it
- * here so `Programmed` and `status.addresses` are computed in one place).
- */
-export interface ProgrammedState {
-  /** The Gateway's uid the report is about; a report for another uid (re-created Gateway) is ignored. */
-  gatewayUid?: string;
-  /** The VIP once known (the reserved address' IP). */
-  vip?: string;
-  /** True once the address is reserved and every forwarding rule exists. */
-  ready: boolean;
-  /**
-   * When not ready: a Gateway `Programmed` reason (`Pending`, `AddressNotAssigned`,
-   * `AddressNotUsable`, `NoResources`, `Invalid`). Default `Pending`.
-   */
-  reason?: 'Pending' | 'AddressNotAssigned' | 'AddressNotUsable' | 'NoResources' | 'Invalid';
-  message?: string;
-  /** Names of the forwarding rules that exist (listeners whose rule exists are `Programmed`). */
-  forwardingRules?: string[];
-}
-
-/** The GCE endpoint set of one NEG as it is now (for stable capping: prefer nodes already in). */
-export interface CurrentNeg {
-  /** Instance names currently attached. */
-  instances: string[];
-}
-
 /** The node ports held in one member (see `Snapshot.nodePorts`). */
 export interface MemberNodePorts {
   /** Ports held by anything but a fleet-ilb VIP Service's healthCheckNodePort (nodePorts included), sorted. */
@@ -142,18 +115,6 @@ export interface Snapshot {
    * Absent: derived from `members[*].services`.
    */
   nodePorts?: Record<string, MemberNodePorts>;
-  /** Keyed by Gateway `namespace/name`. Optional: absent = nothing applied yet. */
-  programmed?: Record<string, ProgrammedState>;
-  /** GCE state apply/runtime observed; optional. */
-  current?: {
-    /** `zone/negName` -> instances in that NEG now (for stable capping: minimal churn). */
-    negs?: Record<string, CurrentNeg>;
-    /**
-     * Cluster id -> network tags discovered on the member's node VMs (firewall targets). A
-     * FleetMember's `spec.gcp.networkTags` overrides it.
-     */
-    memberNetworkTags?: Record<string, string[]>;
-  };
 }
 
 /** An empty config-cluster snapshot (builders and tests start from it). */

@@ -42,7 +42,7 @@ import {
 import { Reason } from '../status/conditions.ts';
 import type { AttachedRoute, ListenerState } from './checks/listeners.ts';
 import type { NodeTarget } from './checks/nodes.ts';
-import { capNodes, eligibleNodes, endpointNodes } from './checks/nodes.ts';
+import { eligibleNodes, endpointNodes } from './checks/nodes.ts';
 import type { RouteEval } from './checks/routes.ts';
 import type { Ctx, MemberView } from './context.ts';
 import { byAge, cmp } from './context.ts';
@@ -173,7 +173,8 @@ function buildNegs(i: BuildInput, g: GatewayRef, id: string, backends: Effective
     for (const zone of eligible.zones) {
       const nodes = byZone.get(zone) ?? [];
       const project = m.fleetMember.spec.gcp?.project ?? eligible.projectOfZone.get(zone) ?? i.settings.project;
-      const chosen = capNodes(nodes, i.settings.nodeSubsetSize, `${zone}/${name}`, i.ctx.currentNegs[`${zone}/${name}`]?.instances);
+      // Not capped here: render caps with the NEG's current members (facts) for minimal churn.
+      const chosen = [...nodes].sort((a, b) => cmp(a.instance, b.instance));
       negs.push({
         name,
         project,
@@ -261,13 +262,13 @@ function vipServices(i: BuildInput, g: GatewayRef, l: ListenerIR, hcNodePort: nu
 
 function firewallPlan(i: BuildInput, g: GatewayRef, groups: BackendGroupIR[], listeners: ListenerIR[]): FirewallIR {
   const clusters = [...new Set(groups.flatMap((x) => x.negs.map((n) => n.cluster)))].sort(cmp);
+  // Overrides are known here; every other member's tags are facts of its instances (render).
   const tags = new Set<string>();
-  const without: string[] = [];
+  const discover: string[] = [];
   for (const c of clusters) {
-    const fm = i.ctx.members.find((m) => m.clusterId === c)?.fleetMember;
-    const t = fm?.spec.gcp?.networkTags ?? i.ctx.memberNetworkTags[c] ?? [];
-    if (t.length === 0) without.push(c);
-    for (const x of t) tags.add(x);
+    const t = i.ctx.members.find((m) => m.clusterId === c)?.fleetMember.spec.gcp?.networkTags;
+    if (t === undefined || t.length === 0) discover.push(c);
+    else for (const x of t) tags.add(x);
   }
   // Only groups with backends are probed; an empty backend service needs no firewall hole.
   const hcPorts = [...new Set(groups.filter((x) => x.negs.length > 0).map((x) => x.healthCheck.port))].sort((a, b) => a - b);
@@ -275,7 +276,7 @@ function firewallPlan(i: BuildInput, g: GatewayRef, groups: BackendGroupIR[], li
     managed: i.settings.firewall.managed,
     priority: i.settings.firewall.priority,
     targetTags: [...tags].sort(cmp),
-    membersWithoutTags: without,
+    discoverTagsFor: discover,
     healthCheck: { name: firewallName(g, 'hc'), sourceRanges: [...HEALTH_CHECK_SOURCE_RANGES], allowed: [{ protocol: 'tcp', ports: hcPorts }] },
   };
   if (i.settings.firewall.clientSourceRanges.length > 0) {
@@ -361,10 +362,7 @@ export function buildGatewayIR(i: BuildInput): GatewayIR {
     name: i.address.type === 'ExistingAddress' ? i.address.name : addressName(g),
     request: i.address,
   };
-  const p = i.ctx.programmed[`${ns}/${gw.metadata.name}`];
-  const vipKnown = p !== undefined && (p.gatewayUid === undefined || p.gatewayUid === gw.metadata.uid) ? p.vip : undefined;
-  if (vipKnown !== undefined) address.vip = vipKnown;
-  else if (i.address.type === 'IPAddress') address.vip = i.address.ip;
+  if (i.address.type === 'IPAddress') address.vip = i.address.ip;
   // A frozen member that never synced (no data at all: e.g. the controller started during its
   // outage) may serve this Gateway without translate being able to tell; apply keeps whatever GCE
   // holds for it, and the condition names it too, so the outage is never silent.

@@ -78,22 +78,11 @@ export function gatewayClassStatus(ctx: Ctx, c: ClassVerdict): GatewayClassStatu
   };
 }
 
-function programmedState(ctx: Ctx, w: GatewayWork): { ready: boolean; vip?: string; reason: string; message: string; rules?: string[] } {
-  const p = ctx.programmed[w.key];
-  if (p === undefined || (p.gatewayUid !== undefined && p.gatewayUid !== w.gateway.metadata.uid)) {
-    return { ready: false, reason: Reason.Pending, message: 'waiting for the load balancer to be programmed' };
-  }
-  const out: { ready: boolean; vip?: string; reason: string; message: string; rules?: string[] } = {
-    ready: p.ready && p.vip !== undefined,
-    reason: p.ready && p.vip !== undefined ? Reason.Programmed : (p.reason ?? Reason.Pending),
-    message: p.message ?? (p.ready && p.vip !== undefined ? `VIP ${p.vip} programmed` : 'waiting for the load balancer to be programmed'),
-  };
-  if (p.vip !== undefined) out.vip = p.vip;
-  if (p.forwardingRules !== undefined) out.rules = p.forwardingRules;
-  return out;
-}
-
-function listenerConditions(l: ListenerState, w: GatewayWork, prog: ReturnType<typeof programmedState>): CondSpec[] {
+/**
+ * `Programmed` depends on GCE: translate says Pending (or Invalid when there is nothing to program)
+ * and status/compose.ts sets it from apply's outcome (docs/architecture.md).
+ */
+function listenerConditions(l: ListenerState, w: GatewayWork): CondSpec[] {
   const accepted = l.rejected === undefined ? cond(CondType.Accepted, true, Reason.Accepted, 'listener accepted') : cond(CondType.Accepted, false, l.rejected.reason, l.rejected.message);
   const inIR = w.ir?.listeners.find((x) => x.name === l.listener.name);
   let programmed: CondSpec;
@@ -105,8 +94,6 @@ function listenerConditions(l: ListenerState, w: GatewayWork, prog: ReturnType<t
           ? 'the listener supports no route kind, so it is not programmed'
           : 'the listener is not accepted';
     programmed = cond(CondType.Programmed, false, Reason.Invalid, why);
-  } else if (prog.ready && (prog.rules === undefined || prog.rules.includes(inIR.forwardingRule))) {
-    programmed = cond(CondType.Programmed, true, Reason.Programmed, `forwarding rule ${inIR.forwardingRule} exists`);
   } else {
     programmed = cond(CondType.Programmed, false, Reason.Pending, `waiting for forwarding rule ${inIR.forwardingRule}`);
   }
@@ -129,17 +116,12 @@ function gatewayAccepted(w: GatewayWork): CondSpec {
   return cond(CondType.Accepted, true, Reason.ListenersNotValid, `some listeners are not valid: ${names}`);
 }
 
-function gatewayProgrammed(w: GatewayWork, prog: ReturnType<typeof programmedState>): CondSpec {
+function gatewayProgrammed(w: GatewayWork): CondSpec {
   if (w.ir === undefined) {
     const why = w.irErrors !== undefined ? `internal validation failed: ${w.irErrors.join('; ')}` : 'the Gateway is not accepted';
     return cond(CondType.Programmed, false, Reason.Invalid, why);
   }
-  const rules = prog.rules;
-  const missing = rules === undefined ? [] : w.ir.forwardingRules.filter((f) => !rules.includes(f.name)).map((f) => f.name);
-  if (prog.ready && missing.length > 0) {
-    return cond(CondType.Programmed, false, Reason.Pending, `VIP ${prog.vip ?? ''} reserved; waiting for forwarding rule(s) ${missing.join(', ')}`);
-  }
-  return cond(CondType.Programmed, prog.ready, prog.reason, prog.message);
+  return cond(CondType.Programmed, false, Reason.Pending, 'waiting for the load balancer to be programmed');
 }
 
 function membersReachable(ctx: Ctx, ir: GatewayIR): CondSpec {
@@ -179,8 +161,7 @@ function withinLimits(w: GatewayWork, ir: GatewayIR): CondSpec {
 export function gatewayStatus(ctx: Ctx, w: GatewayWork): GatewayStatus {
   const gw = w.gateway;
   const gen = gw.metadata.generation;
-  const prog = programmedState(ctx, w);
-  const conds: CondSpec[] = [gatewayAccepted(w), gatewayProgrammed(w, prog)];
+  const conds: CondSpec[] = [gatewayAccepted(w), gatewayProgrammed(w)];
   if (w.ir !== undefined) conds.push(membersReachable(ctx, w.ir), withinLimits(w, w.ir));
   if (w.serving !== undefined) conds.push(gatewayBackendsServing(w.serving));
   const listeners: ListenerStatus[] = w.listeners.map((l) => {
@@ -189,14 +170,13 @@ export function gatewayStatus(ctx: Ctx, w: GatewayWork): GatewayStatus {
       name: l.listener.name,
       supportedKinds: l.supportedKinds.map((k) => ({ ...k })),
       attachedRoutes: l.attached.length,
-      conditions: stampConditions(listenerConditions(l, w, prog), prev, gen, ctx.now),
+      conditions: stampConditions(listenerConditions(l, w), prev, gen, ctx.now),
     };
   });
   const status: GatewayStatus = {
     conditions: stampConditions(conds, gw.status?.conditions, gen, ctx.now),
     listeners,
   };
-  if (w.ir !== undefined && prog.vip !== undefined) status.addresses = [{ type: 'IPAddress', value: prog.vip }];
   return status;
 }
 

@@ -136,7 +136,7 @@ try {
       const cp = criticalPath(createAudit, latencyMs, convergedAt);
       // resync
       s.emulator.resetAudit();
-      s.controller!.resyncAll();
+      await s.controller!.resyncAll();
       await quiet(s);
       const resyncAudit = s.emulator.audit();
       // delete

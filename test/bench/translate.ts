@@ -55,7 +55,7 @@ function buildSnapshot(): Snapshot {
     }
     members.push(b.member(id, { nodes, services, endpointSlices, serviceExports }));
   }
-  return b.snapshot({ config: { namespaces, gateways, tcpRoutes }, members, current: { memberNetworkTags: Object.fromEntries(members.map((m) => [m.clusterId, [`${m.clusterId}-node`]])) } });
+  return b.snapshot({ config: { namespaces, gateways, tcpRoutes }, members });
 }
 
 function median(xs: number[]): number {

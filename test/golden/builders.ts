@@ -231,8 +231,6 @@ export interface SnapshotParts {
   settings?: Snapshot['settings'];
   config?: Partial<Snapshot['config']>;
   members?: MemberSnapshot[];
-  programmed?: Snapshot['programmed'];
-  current?: Snapshot['current'];
   /** Default: the fleet-ilb class + default ILBConfig + namespaces + a FleetMember per member. */
   base?: boolean;
 }
@@ -254,7 +252,5 @@ export function snapshot(p: SnapshotParts): Snapshot {
   const s: Snapshot = { fleetId: p.fleetId ?? 'fleet-1', config: cfg, members: Object.fromEntries(members.map((m) => [m.clusterId, m])) };
   if (p.crdBundleVersion !== null) s.crdBundleVersion = p.crdBundleVersion ?? 'v1.6.1';
   if (p.settings !== undefined) s.settings = p.settings;
-  if (p.programmed !== undefined) s.programmed = p.programmed;
-  if (p.current !== undefined) s.current = p.current;
   return s;
 }

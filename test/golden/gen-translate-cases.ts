@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gateway } from '../../controller/api/index.ts';
-import { forwardingRuleName, negName, vipServiceName } from '../../controller/naming/names.ts';
+import { vipServiceName } from '../../controller/naming/names.ts';
 import type { MemberSnapshot, Snapshot } from '../../controller/snapshot/types.ts';
 import * as b from './builders.ts';
 import { dump } from './golden.ts';
@@ -57,10 +57,6 @@ function stdMember(id: string, octet: number, apps: App[], opts: { nodes?: numbe
 }
 
 const cases: Record<string, { description: string; snapshot: Snapshot }> = {};
-/** The NEG name translate gives a group in a member (for snapshot.current). */
-function negNameFor(ns: string, gw: string, group: string, cluster: string): string {
-  return negName({ fleetId: 'fleet-1', namespace: ns, name: gw }, group, cluster);
-}
 function add(name: string, description: string, snapshot: Snapshot): void {
   cases[name] = { description, snapshot };
 }
@@ -92,7 +88,6 @@ add(
         { ns: NS, name: 'store-east-1', ports: [{ port: 8080 }], on: [0, 2] },
       ], { zones: ['europe-west1-c', 'europe-west1-d'] }),
     ],
-    programmed: { 'store/store': { ready: true, vip: '10.128.0.50', gatewayUid: 'gw-store-uid' } },
   }),
 );
 
@@ -120,7 +115,6 @@ add(
         { ns: NS, name: 'store-east-1', ports: [{ port: 8080 }], on: [0, 2], exportGroup: 'net.gke.io' },
       ], { zones: ['europe-west1-c', 'europe-west1-d'] }),
     ],
-    programmed: { 'store/store': { ready: true, vip: '10.128.0.50', gatewayUid: 'gw-store-uid' } },
   }),
 );
 
@@ -145,7 +139,6 @@ add(
         { ns: NS, name: 'ok', ports: [{ port: 8080 }], on: [1] },
       ]),
     ],
-    programmed: { 'store/shop': { ready: true, vip: '10.128.0.60', gatewayUid: 'gw-shop-uid' } },
   }),
 );
 
@@ -198,7 +191,6 @@ function confSnapshot(parts: { gateways: Gateway[]; tcpRoutes?: ReturnType<typeo
       referenceGrants: parts.grants ?? [],
     },
     members: [m],
-    current: { memberNetworkTags: { conformance: ['conformance-node'] } },
   });
 }
 
@@ -662,7 +654,6 @@ add(
   'spec.addresses type fleetilb.io/address-name: the IR uses the existing address by name (render marks it not owned); apply reported it ready with its IP => Programmed=True and status.addresses.',
   b.snapshot({
     config: { namespaces: [b.namespace(A)], gateways: [b.gateway(A, 'named', [b.listener('tcp', 7700)], { addresses: [{ type: 'fleetilb.io/address-name', value: 'team-reserved-vip' }] })] },
-    programmed: { 'addr/named': { ready: true, vip: '10.128.0.77', gatewayUid: 'gw-named-uid' } },
   }),
 );
 add(
@@ -680,35 +671,6 @@ add(
     },
   }),
 );
-add(
-  'programmed-states',
-  'Programmed from what apply reported: VIP known but only one of two forwarding rules exists => Gateway Programmed=False/Pending naming the missing rule, listener a Programmed=True, b Pending, status.addresses has the VIP; AddressNotUsable; NoResources; a report for an older uid (re-created Gateway) is ignored (Pending).',
-  b.snapshot({
-    config: {
-      namespaces: [b.namespace(A)],
-      gateways: [
-        b.gateway(A, 'partial', [b.listener('a', 8000), b.listener('b', 8001)]),
-        b.gateway(A, 'not-usable', [b.listener('tcp', 8000)], { addresses: [{ type: 'IPAddress', value: '192.168.0.1' }] }),
-        b.gateway(A, 'quota', [b.listener('tcp', 8000)]),
-        b.gateway(A, 'recreated', [b.listener('tcp', 8000)]),
-      ],
-    },
-    programmed: {
-      'addr/partial': { ready: true, vip: '10.128.0.5', gatewayUid: 'gw-partial-uid', forwardingRules: [] },
-      'addr/not-usable': { ready: false, reason: 'AddressNotUsable', message: 'IP 192.168.0.1 is not in subnetwork ilb-subnet (10.128.0.0/20)', gatewayUid: 'gw-not-usable-uid' },
-      'addr/quota': { ready: false, reason: 'NoResources', message: 'QUOTA_EXCEEDED: INTERNAL_FORWARDING_RULES_PER_NETWORK', gatewayUid: 'gw-quota-uid' },
-      'addr/recreated': { ready: true, vip: '10.128.0.6', gatewayUid: 'an-older-uid' },
-    },
-  }),
-);
-// the partial case lists the first listener's forwarding rule only: fill it with the real name
-{
-  const c = cases['programmed-states'];
-  const p = c?.snapshot.programmed?.['addr/partial'];
-  if (p !== undefined) p.forwardingRules = [forwardingRuleName({ fleetId: 'fleet-1', namespace: 'addr', name: 'partial' }, 'tcp-8000', 0)];
-}
-
-
 // ---- MCS importer (KEP-1645) ----------------------------------------------------------------
 const M = 'shop';
 const mcsGw = (port: number, importName = 'cart', proto: 'TCP' | 'UDP' = 'TCP'): { gateways: Gateway[]; tcpRoutes: ReturnType<typeof b.tcpRoute>[] } => ({
@@ -922,10 +884,10 @@ add(
 );
 add(
   'node-subset-cap-stable',
-  'nodeSubsetSize 3 with 8 endpoint nodes in one zone: the NEG keeps the 2 nodes it already holds (snapshot.current) and fills up in hash order (minimal churn); the other zone has 2 nodes, under the cap.',
+  'nodeSubsetSize 3 with 8 endpoint nodes in one zone: the IR lists all 8 (uncapped); render caps them keeping the nodes the NEG already holds (a GCE fact, render goldens); the other zone has 2 nodes.',
   (() => {
     const m = stdMember('a', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }], { nodes: 10, zones: ['europe-west1-b', 'europe-west1-b', 'europe-west1-b', 'europe-west1-b', 'europe-west1-c'] });
-    const snap = b.snapshot({ config: oneListener(), members: [m], current: { negs: { [`europe-west1-b/${negNameFor('svc', 'gw', 'tcp-8443', 'a')}`]: { instances: ['a-node-6', 'a-node-7', 'a-node-gone'] } } } });
+    const snap = b.snapshot({ config: oneListener(), members: [m] });
     const cfg = snap.config.ilbConfigs[0];
     if (cfg !== undefined) cfg.spec = { ...(cfg.spec as object), nodeSubsetSize: 3 };
     return snap;
@@ -1016,8 +978,6 @@ add(
         udpRoutes: [b.udpRoute(S, 'dns', [b.parent('gw')], [b.svcImportRef('dns', 53)])],
       },
       members: ['a', 'b', 'c'].map((id, i) => stdMember(id, i + 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0] }, { ns: S, name: 'dns', ports: [{ port: 53, protocol: 'UDP' }], on: [1] }], { nodes: 2 })),
-      current: { memberNetworkTags: { a: ['discovered-a'], b: ['gke-b-node', 'gke-b-pool2'] } },
-      programmed: { 'svc/gw': { ready: true, vip: '10.128.0.20', gatewayUid: 'gw-gw-uid' } },
     });
     const cfg = snap.config.ilbConfigs[0];
     if (cfg !== undefined) cfg.spec = { ...(cfg.spec as object), globalAccess: true, sessionAffinity: 'CLIENT_IP', firewall: { clientSourceRanges: ['10.0.0.0/8', '192.168.0.0/16'], priority: 900 } };

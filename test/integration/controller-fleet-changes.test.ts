@@ -17,7 +17,8 @@ import { FLEETILB_API, registerMembers, waitMembersReady, type FleetMemberObject
 import { startScenario, syntheticMember, type Scenario } from '../fixtures/scenario.ts';
 import { emulatorSeedFromNodes, memberNodeTag, seedDelta } from '../fixtures/seed.ts';
 import type { AuditEntry } from '../emulator/index.ts';
-import { capNodes, type NodeTarget } from '../../controller/translate/checks/nodes.ts';
+import type { NodeTarget } from '../../controller/translate/checks/nodes.ts';
+import { capEndpoints as capNodes } from '../../controller/infra/gcp/render.ts';
 
 const CONVERGE_MS = 90_000;
 type Res = Record<string, unknown>;

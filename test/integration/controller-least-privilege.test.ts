@@ -172,7 +172,7 @@ describe('the store scenario under exactly the deploy/ roles (no admin anywhere 
 
   it('a resync and a sweep run, then deleting the Gateway tears everything down', async () => {
     const seen = s.emulator.audit().length;
-    ctl!.resyncAll();
+    await ctl!.resyncAll();
     await waitFor(() => s.emulator.audit().length > seen, 30_000, 'the resync to read GCE');
     await ctl!.reconciler.sweep();
     await s.kube('config').delete(GATEWAY_API, 'Gateway', 'store', 'store');

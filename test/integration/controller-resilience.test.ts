@@ -264,7 +264,7 @@ describe('controller resilience (store scenario)', () => {
     s.emulator.faults.clear(quota);
     const unavailable = s.emulator.faults.inject({ method: 'forwardingRules.insert', action: { kind: 'http', status: 503 } });
     // What the periodic resync does (a quota error would otherwise wait out its backoff).
-    s.controller!.resyncAll();
+    await s.controller!.resyncAll();
     const u = await waitProgrammedFalse('The service is currently unavailable');
     expect(u.reason).toBe('Pending');
     expect(s.emulator.inventory().backendServices).toHaveLength(1);

@@ -203,12 +203,21 @@ describe('store scenario: one internal passthrough load balancer for two member 
     };
     const before = await versions();
     s.emulator.resetAudit();
-    s.controller!.resyncAll();
-    // Give the workers time to reconcile every key (they re-read, compare, and must not write).
-    await new Promise((r) => setTimeout(r, 3_000));
+    const ctl = s.controller!;
+    const reconciles = async (): Promise<number> =>
+      (await ctl.metrics.reconcileDuration.get()).values.filter((v) => v.metricName?.endsWith('_count')).reduce((n, v) => n + v.value, 0);
+    const depth = async (): Promise<number> => (await ctl.metrics.queueDepth.get()).values.reduce((n, v) => n + v.value, 0);
+    const done = await reconciles();
+    const stats = await ctl.resyncAll();
+    // One list per kind per project/region plus the NEG endpoints: the resync re-read GCE...
+    expect(stats.lists, 'the resync re-read GCE').toBeGreaterThan(0);
+    expect(s.emulator.audit().filter((e) => e.access !== 'write').length).toBeGreaterThanOrEqual(stats.lists);
+    // ...and the workers reconciled both keys (global + the Gateway) against it.
+    await waitFor(async () => (await reconciles()) >= done + 2 && (await depth()) === 0, 30_000, 'the resync reconciles');
     const writes = s.emulator.audit().filter((e) => e.access === 'write');
     expect(writes.map((e) => `${e.method} ${e.resource ?? ''}`)).toEqual([]);
-    expect(s.emulator.audit().length, 'the resync read GCE').toBeGreaterThan(0);
+    // The per-Gateway reconcile read nothing: every read of this resync was the inventory refresh.
+    expect(s.emulator.audit().length).toBe(stats.lists + stats.endpointLists);
     expect(await versions()).toEqual(before);
   });
 
@@ -229,6 +238,28 @@ describe('store scenario: one internal passthrough load balancer for two member 
     expect(s.emulator.inventory().forwardingRules.map((f) => f['IPAddress'])).toEqual([vip]);
     await s.kube(member).apply(slice);
     await waitFor(() => same(actualNegs(s.emulator, members), want(s.objects)), 30_000, 'NEG endpoints to move back');
+  });
+
+  it('GatewayClass: SupportedVersion=True for the installed CRD bundle; a bundle older than v1.6 is UnsupportedVersion (and Accepted=False), fixed again when upgraded', async () => {
+    const config = s.kube('config');
+    const crdApi = 'apiextensions.k8s.io/v1';
+    const crd = 'gateways.gateway.networking.k8s.io';
+    const installed = (await config.get(crdApi, 'CustomResourceDefinition', crd))?.metadata.annotations?.['gateway.networking.k8s.io/bundle-version'];
+    expect(installed).toMatch(/^v1\.\d+\.\d+$/);
+    const classCond = async (type: string): Promise<{ status?: string; reason?: string; message?: string } | undefined> =>
+      ((await config.get<KObject & { status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }> } }>(GATEWAY_API, 'GatewayClass', 'fleet-ilb'))?.status?.conditions ?? []).find((c) => c.type === type);
+    await waitFor(async () => (await classCond('SupportedVersion'))?.status === 'True', 30_000, 'SupportedVersion=True');
+    expect(await classCond('SupportedVersion')).toMatchObject({ reason: 'SupportedVersion', message: `Gateway API CRD bundle ${installed ?? ''} is supported` });
+    const setBundle = (v: string): Promise<KObject> => config.mergePatch({ apiVersion: crdApi, kind: 'CustomResourceDefinition', name: crd }, { metadata: { annotations: { 'gateway.networking.k8s.io/bundle-version': v } } });
+    try {
+      await setBundle('v1.5.1');
+      await waitFor(async () => (await classCond('SupportedVersion'))?.status === 'False', 30_000, 'SupportedVersion=False');
+      expect(await classCond('SupportedVersion')).toMatchObject({ reason: 'UnsupportedVersion' });
+      expect(await classCond('Accepted')).toMatchObject({ status: 'False', reason: 'UnsupportedVersion' });
+    } finally {
+      await setBundle(installed ?? 'v1.6.3');
+    }
+    await waitFor(async () => (await classCond('SupportedVersion'))?.status === 'True' && (await classCond('Accepted'))?.status === 'True', 30_000, 'SupportedVersion=True again');
   });
 
   it('deleting the Gateway removes every GCE resource and VIP Service it owned, then the Gateway', async () => {

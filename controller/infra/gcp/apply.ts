@@ -26,7 +26,9 @@ import { negKey, observeGateway, type Observed } from './observe.ts';
 import { PHASES, WAVES, endpointsToList, negProjects, planGce, wantedNames, type GcePlan, type Phase, type PlanStep } from './plan.ts';
 import { decodeStamp } from '../../naming/stamp.ts';
 import { deleteOwned } from './resource.ts';
-import { keepClusters } from './keep.ts';
+import { keepClusters, keepLiveFirewalls } from './keep.ts';
+import type { GceInventory } from './inventory.ts';
+import { VIP_PLACEHOLDER } from './desired.ts';
 
 /** What applyGce / teardownGce need besides the desired state. */
 export interface GceApplyDeps {
@@ -46,6 +48,18 @@ export interface GceApplyDeps {
   keepClusters?: ReadonlySet<string>;
   /** Called after each executed step (logs, events, metrics). */
   onStep?: (step: PlanStep, outcome: { ok: true } | { ok: false; error: unknown }) => void;
+  /**
+   * The shared inventory (inventory.ts): facts come from it instead of listing per Gateway, and
+   * every write is reported to it. Absent = list what this Gateway needs (tests, the CLI).
+   */
+  inventory?: GceInventory;
+  /**
+   * Runs once the VIP is known and before the first step that can send traffic to it (forwarding
+   * rules): the member side (VIP Services) must translate the VIP before GCE delivers it, or a UDP
+   * flow that arrives first is pinned by conntrack to no translation (docs/architecture.md). An
+   * error stops the apply before any forwarding rule is written.
+   */
+  beforeTraffic?: (vip: string) => Promise<void>;
 }
 
 /** The outcome of one applyGce. */
@@ -70,6 +84,8 @@ export interface GceApplyResult {
   error?: unknown;
   /** Every error met (the first failing phase's, plus blocked NEGs). */
   errors: unknown[];
+  /** True when GCE could not be read: nothing was planned or written, and nothing is known. */
+  readFailed?: boolean;
 }
 
 function pickError(errors: readonly unknown[]): unknown {
@@ -162,10 +178,22 @@ async function execStep(step: PlanStep, env: Env): Promise<void> {
         await deleteFirewall(ctx, step.name, live);
         return;
       }
-      await ensureFirewall(ctx, find(desired.firewalls, step.name), live ?? null);
+      const fw = find(desired.firewalls, step.name);
+      if ((fw.destinationRanges ?? []).includes(VIP_PLACEHOLDER)) {
+        // First create: the address step of this apply reserved the VIP.
+        if (env.vip === undefined) throw new Error(`firewall ${step.name}: the VIP is not known yet`);
+        await ensureFirewall(ctx, withVip(fw, env.vip), live ?? null);
+        return;
+      }
+      await ensureFirewall(ctx, fw, live ?? null);
       return;
     }
   }
+}
+
+/** The firewall with VIP_PLACEHOLDER replaced by the VIP. */
+function withVip<T extends { destinationRanges?: string[] | null }>(fw: T, vip: string): T {
+  return { ...fw, destinationRanges: (fw.destinationRanges ?? []).map((r) => (r === VIP_PLACEHOLDER ? vip : r)) };
 }
 
 /** The same context acting on another project (member NEGs in a Shared VPC service project). */
@@ -187,10 +215,18 @@ async function execute(
   run: (s: PlanStep) => Promise<void>,
   onStep: GceApplyDeps['onStep'],
   done: Set<PlanStep>,
+  beforeWave?: (wave: readonly Phase[]) => Promise<void>,
 ): Promise<unknown[]> {
   for (const wave of waves) {
     const ps = steps.filter((s) => wave.includes(s.phase));
     if (ps.length === 0) continue;
+    if (beforeWave !== undefined) {
+      try {
+        await beforeWave(wave);
+      } catch (e) {
+        return [e];
+      }
+    }
     const results = await mapLimit(ps, concurrency, async (s) => {
       await run(s);
       return s;
@@ -219,18 +255,16 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
   const emptyPlan: GcePlan = { steps: [], conflicts: [], blocked: [], addressProblems: [] };
   let observed: Observed;
   try {
-    observed = await observeGateway(deps.cloud, {
-      region: desired.region,
-      owner,
-      wanted: wantedNames(desired),
-      endpointsFor: endpointsToList(desired),
-      negProjects: negProjects(desired),
-      concurrency,
-    });
+    const q = { region: desired.region, owner, wanted: wantedNames(desired), endpointsFor: endpointsToList(desired), negProjects: negProjects(desired) };
+    observed = deps.inventory !== undefined ? await deps.inventory.observe({ ...q, project: desired.project }) : await observeGateway(deps.cloud, { ...q, concurrency });
   } catch (e) {
-    return { programmed: false, forwardingRules: [], changes: 0, writes: [], plan: emptyPlan, error: withResource(e), errors: [e] };
+    // Facts unknown: plan nothing. A failed read must never look like "nothing exists" (it would
+    // delete live firewalls whose VIP or tags it did not see; docs/architecture.md).
+    return { programmed: false, forwardingRules: [], changes: 0, writes: [], plan: emptyPlan, error: withResource(e), errors: [e], readFailed: true };
   }
   if (deps.keepClusters !== undefined) desired = keepClusters(desired, observed, owner, deps.keepClusters);
+  desired = resolveFirewallVip(desired, observed);
+  if (desired.firewallTagsIncomplete === true) desired = keepLiveFirewalls(desired, observed, owner);
   const plan = planGce(desired, observed, owner);
   const existingFrs = desired.forwardingRules.filter((f) => observed.forwardingRule.has(f.name)).map((f) => f.name);
 
@@ -278,7 +312,37 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
   const env: Env = { ctx, desired, observed, plan, vip: plan.vip };
   const done = new Set<PlanStep>();
   const waves = deps.strictOrder ? PHASES.map((p) => [p]) : WAVES;
-  const phaseErrors = await execute(plan.steps, waves, concurrency, (s) => execStep(s, env), deps.onStep, done);
+  const inv = deps.inventory;
+  let hooked = false;
+  const beforeWave = async (wave: readonly Phase[]): Promise<void> => {
+    if (hooked || deps.beforeTraffic === undefined || !wave.includes('forwardingRules')) return;
+    if (env.vip === undefined) throw new Error('the VIP is not known yet');
+    hooked = true;
+    await deps.beforeTraffic(env.vip);
+  };
+  const run = async (s: PlanStep): Promise<void> => {
+    const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, ...(s.scope === undefined ? {} : { scope: s.scope }) };
+    // The inventory forgets what a step may change (re-read before next use); a delete that
+    // succeeded is known absent; an endpoint sync that succeeded leaves exactly the desired set.
+    if (inv !== undefined && !(s.kind === 'networkEndpointGroup' && s.action === 'endpoints')) inv.beginWrite(ref);
+    if (inv !== undefined && s.kind === 'networkEndpointGroup') inv.forgetEndpoints(ref.project, s.scope ?? '', s.name);
+    await execStep(s, env);
+    if (inv === undefined) return;
+    if (s.action === 'delete') inv.deleted(ref);
+    else if (s.kind === 'networkEndpointGroup') {
+      const d = desired.negs.find((n) => (n.project ?? desired.project) === ref.project && n.zone === s.scope && n.neg.name === s.name);
+      if (d !== undefined && !d.frozen) inv.setEndpoints(ref.project, s.scope ?? '', s.name, d.endpoints);
+    }
+  };
+  const phaseErrors = await execute(plan.steps, waves, concurrency, run, deps.onStep, done, beforeWave);
+  // Nothing to write before the forwarding rules, yet the member side must still be there.
+  if (phaseErrors.length === 0 && !hooked && deps.beforeTraffic !== undefined && env.vip !== undefined) {
+    try {
+      await deps.beforeTraffic(env.vip);
+    } catch (e) {
+      phaseErrors.push(e);
+    }
+  }
   const errors = [...phaseErrors, ...blockedErrors];
 
   // Which desired forwarding rules exist now: those that existed and were not deleted (or whose
@@ -303,6 +367,18 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
   };
 }
 
+/**
+ * Firewalls rendered before the VIP was known carry VIP_PLACEHOLDER: with the live address's IP
+ * (or the pinned one) it is replaced now, so the plan compares real values. Still unknown = the
+ * address is created in this apply; the firewall step fills it in.
+ */
+function resolveFirewallVip(d: DesiredGce, observed: Observed): DesiredGce {
+  if (!d.firewalls.some((f) => (f.destinationRanges ?? []).includes(VIP_PLACEHOLDER))) return d;
+  const vip = observed.address.get(d.address.name)?.address ?? d.address.address ?? undefined;
+  if (!vip) return d;
+  return { ...d, firewalls: d.firewalls.map((f) => withVip(f, vip)) };
+}
+
 /** The Gateway whose GCE resources teardownGce removes. */
 export interface GatewayIdentity {
   /** Region(s) where its regional resources live (NEGs and firewalls are found everywhere). */
@@ -311,6 +387,11 @@ export interface GatewayIdentity {
   uid: string;
   /** Projects besides the cloud's where its NEGs may live (Shared VPC service projects of members). */
   negProjects?: readonly string[];
+  /**
+   * Only the regional kinds (addresses, health checks, backend services, forwarding rules): for a
+   * region the Gateway left while staying in the project, whose NEGs and firewalls are current.
+   */
+  regionalOnly?: boolean;
 }
 
 /** The outcome of one teardownGce. */
@@ -352,7 +433,10 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
   const writes: WriteNote[] = [];
   try {
     for (const region of regions) {
-      const o = await observeGateway(deps.cloud, { region, owner, negProjects: gw.negProjects ?? [] });
+      const o =
+        deps.inventory !== undefined
+          ? await deps.inventory.observe({ project: deps.cloud.project, region, owner, negProjects: gw.negProjects ?? [] })
+          : await observeGateway(deps.cloud, { region, owner, negProjects: gw.negProjects ?? [] });
       const push = (
         phase: PlanStep['phase'],
         kind: PlanStep['kind'],
@@ -376,6 +460,7 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
         lives.set(s, live);
       };
       for (const [phase, kind] of TEARDOWN_ORDER) {
+        if (gw.regionalOnly === true && (kind === 'networkEndpointGroup' || kind === 'firewall')) continue;
         if (kind === 'networkEndpointGroup') {
           for (const x of o.networkEndpointGroup.values()) push(phase, kind, x.neg.name ?? '', x.zone, x.neg, x.project);
         } else {
@@ -403,7 +488,10 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
         owner,
         note: (w) => writes.push(w),
       };
+      const ref = { project, kind: s.kind, name: s.name, ...(s.scope === undefined ? {} : { scope: s.scope }) };
+      deps.inventory?.beginWrite(ref);
       await deleteOwned(ctx, s.kind, s.scope, s.name, lives.get(s));
+      deps.inventory?.deleted(ref);
     },
     deps.onStep,
     done,

@@ -18,6 +18,13 @@ export type BackendService = protos.google.cloud.compute.v1.IBackendService & { 
 export type ForwardingRule = protos.google.cloud.compute.v1.IForwardingRule & { name: string; description: string };
 export type Firewall = protos.google.cloud.compute.v1.IFirewall & { name: string; description: string };
 
+/**
+ * Stands for the VIP in a firewall's `destinationRanges` when render does not know it yet (the
+ * address is reserved in the same apply): apply replaces it with the reserved IP before planning or,
+ * for a first create, when it executes the firewall step (after the address step).
+ */
+export const VIP_PLACEHOLDER = '$VIP';
+
 /** One zonal GCE_VM_IP NEG and the exact endpoint set it must hold. */
 export interface DesiredNeg {
   zone: string;
@@ -61,4 +68,10 @@ export interface DesiredGce {
   backendServices: BackendService[];
   forwardingRules: ForwardingRule[];
   firewalls: Firewall[];
+  /**
+   * True when some member's node tags are unknown (an instance lookup failed): apply keeps the live
+   * firewalls' target tags in addition to the rendered ones (and keeps live firewalls render could
+   * not produce), so a failed read never narrows or deletes a firewall (docs/architecture.md).
+   */
+  firewallTagsIncomplete?: boolean;
 }

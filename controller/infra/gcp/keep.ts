@@ -60,6 +60,17 @@ export function keepClusters(desired: DesiredGce, observed: Observed, owner: Own
     return { ...bs, backends: [...have, ...extra.map((b) => ({ group: b.group ?? '', balancingMode: b.balancingMode ?? 'CONNECTION' }))] };
   });
 
+  return keepLiveFirewalls({ ...desired, negs: [...desired.negs, ...keptNegs], backendServices }, observed, owner);
+}
+
+/**
+ * The desired state with the live firewalls' target tags kept: each rendered firewall targets the
+ * union of its tags and the live ones, and a live firewall of the Gateway that render did not
+ * produce is kept as it is. For members whose node tags are unknown (frozen, or an instance lookup
+ * failed): an unknown must never narrow or delete a firewall (docs/architecture.md). Pure.
+ */
+export function keepLiveFirewalls(desired: DesiredGce, observed: Observed, owner: Owner): DesiredGce {
+  const mine = (description: string | null | undefined): boolean => ownership(description, owner) === 'ours';
   const firewalls: Firewall[] = desired.firewalls.map((fw) => {
     const live = observed.firewall.get(fw.name);
     if (live === undefined || !mine(live.description)) return fw;
@@ -70,8 +81,7 @@ export function keepClusters(desired: DesiredGce, observed: Observed, owner: Own
     if (!mine(live.description) || firewalls.some((f) => f.name === name)) continue;
     firewalls.push(asDesiredFirewall(name, live));
   }
-
-  return { ...desired, negs: [...desired.negs, ...keptNegs], backendServices, firewalls };
+  return { ...desired, firewalls };
 }
 
 /** A live firewall in the shape render produces (owned fields only), so the plan finds no difference. */

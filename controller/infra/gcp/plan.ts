@@ -20,6 +20,7 @@
 // apply.ts runs independent phases together (WAVES) unless asked for strict order.
 import type { INetworkEndpoint, Kind } from './cloud/client.ts';
 import { describeOwner, ownership, type Owner } from './cloud/ownership.ts';
+import { decodeStamp } from '../../naming/stamp.ts';
 import { sameResource, zonalUrl, lastSegment } from './cloud/urls.ts';
 import { addressDiff } from './address.ts';
 import { backendServiceDiff, backendServiceNeedsFrDeletion } from './backendService.ts';
@@ -166,8 +167,13 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
   if (!addressOwned) {
     // The user's reserved address (spec.addresses type fleetilb.io/address-name): read only.
     const where = `address ${region}/${desired.address.name}`;
+    const managed = liveAddr === undefined ? undefined : decodeStamp(liveAddr.description);
     if (liveAddr === undefined) {
       addressProblems.push(`${where} named by the Gateway does not exist`);
+    } else if (managed !== undefined) {
+      // An address fleet-ilb reserved belongs to the Gateway it was reserved for: naming it from
+      // another Gateway would add listeners to that Gateway's VIP (a cross-namespace hijack).
+      addressProblems.push(`${where} is managed by fleet-ilb for Gateway ${managed.gateway}; only a user-reserved address can be named`);
     } else if ((liveAddr.addressType ?? 'INTERNAL') !== 'INTERNAL') {
       addressProblems.push(`${where} is ${String(liveAddr.addressType)}, not INTERNAL`);
     } else if (desired.forwardingRules.length > 1 && liveAddr.purpose !== 'SHARED_LOADBALANCER_VIP') {

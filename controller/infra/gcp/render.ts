@@ -14,13 +14,29 @@
 //   mode");
 // * forwarding rules: INTERNAL, IPAddress = the VIP literal when known, else the address URL,
 //   ports ≤ 5 as strings, network + subnetwork URLs, allowGlobalAccess always sent (false too);
-// * firewalls: only when managed, the VIP is known (destinationRanges must be the VIP: never a rule
-//   that opens every IP of the nodes) and the members' node tags are known (an empty targetTags
-//   would apply the rule to every instance of the network).
+// * NEGs: capped at ILBConfig `nodeSubsetSize`, keeping the nodes the NEG already holds (facts), then
+//   a hash order salted by the NEG name (ingress-gce subsetting: minimal churn);
+// * firewalls: only when managed and the members' node tags are known (an empty targetTags would
+//   apply the rule to every instance of the network); destinationRanges is the VIP (never a rule that
+//   opens every IP of the nodes): the literal when known, else VIP_PLACEHOLDER, which apply replaces
+//   with the IP the address step reserves. Tags of instances whose lookup failed are unknown, not
+//   none: the Gateway's live firewall targets are then kept (`firewallTagsIncomplete`).
+//
+// render(IR, facts): the facts are what GCE holds that the IR cannot know (docs/architecture.md):
+// instance network tags and the instances each NEG holds now, both from the shared inventory.
 import type { GatewayIR, HealthCheckIR, L4Protocol } from '../../ir/types.ts';
 import type { OwnershipStamp } from '../../naming/stamp.ts';
 import { CONTROLLER_NAME, encodeStamp } from '../../naming/stamp.ts';
-import type { Address, BackendService, DesiredGce, DesiredNeg, Firewall, ForwardingRule, HealthCheck } from './desired.ts';
+import { hash32 } from '../../naming/hash.ts';
+import { VIP_PLACEHOLDER, type Address, type BackendService, type DesiredGce, type DesiredNeg, type Firewall, type ForwardingRule, type HealthCheck } from './desired.ts';
+
+/** What GCE holds that render needs (from the inventory). Absent maps = nothing known. */
+export interface GceFacts {
+  /** Network tags per instance, keyed `project/zone/name`; an absent key = unknown (not "none"). */
+  instanceTags?: ReadonlyMap<string, readonly string[]>;
+  /** Instance names each NEG holds now, keyed `project/zone/name` of the NEG (negKey). */
+  negInstances?: ReadonlyMap<string, readonly string[]>;
+}
 
 /** Default API root of fully-qualified resource URLs (backends[].group must be fully qualified). */
 export const COMPUTE_V1 = 'https://www.googleapis.com/compute/v1';
@@ -84,10 +100,29 @@ function renderHealthCheck(ir: GatewayIR, group: string, hc: HealthCheckIR): Hea
   return { ...base, type: 'HTTP', httpHealthCheck: { port: hc.port, portSpecification: 'USE_FIXED_PORT', requestPath: hc.requestPath } };
 }
 
-function renderNegs(ir: GatewayIR, u: Urls): DesiredNeg[] {
+/**
+ * Caps a NEG's endpoints at `cap` with minimal churn: instances already in the NEG first, then a
+ * deterministic hash order salted by the NEG (so different NEGs do not all pick the same nodes).
+ * Output sorted by instance. Pure.
+ */
+export function capEndpoints<T extends { instance: string }>(eps: readonly T[], cap: number, negId: string, current: readonly string[] | undefined): T[] {
+  const byInstance = (a: T, b: T): number => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0);
+  if (eps.length <= cap) return [...eps].sort(byInstance);
+  const inNeg = new Set(current ?? []);
+  return eps
+    .map((t) => ({ t, kept: inNeg.has(t.instance) ? 0 : 1, h: hash32(`${negId}/${t.instance}`) }))
+    .sort((a, b) => a.kept - b.kept || a.h - b.h || byInstance(a.t, b.t))
+    .slice(0, cap)
+    .map((x) => x.t)
+    .sort(byInstance);
+}
+
+function renderNegs(ir: GatewayIR, u: Urls, facts: GceFacts): DesiredNeg[] {
   const out: DesiredNeg[] = [];
   for (const g of ir.groups) {
     for (const n of g.negs) {
+      const current = facts.negInstances?.get(`${n.project}/${n.zone}/${n.name}`);
+      const chosen = capEndpoints(n.endpoints, ir.config.nodeSubsetSize, `${n.zone}/${n.name}`, current);
       const d: DesiredNeg = {
         zone: n.zone,
         cluster: n.cluster,
@@ -97,7 +132,7 @@ function renderNegs(ir: GatewayIR, u: Urls): DesiredNeg[] {
           networkEndpointType: 'GCE_VM_IP',
           network: u.network,
         },
-        endpoints: n.endpoints.map((e) => ({ instance: e.instance, ipAddress: e.ipAddress })),
+        endpoints: chosen.map((e) => ({ instance: e.instance, ipAddress: e.ipAddress })),
         frozen: n.frozen,
       };
       if (n.project !== ir.config.project) d.project = n.project;
@@ -142,10 +177,30 @@ function renderForwardingRules(ir: GatewayIR, u: Urls): ForwardingRule[] {
   }));
 }
 
-function renderFirewalls(ir: GatewayIR, u: Urls): Firewall[] {
+/**
+ * The firewall target tags: the FleetMember overrides plus the tags of every instance of the members
+ * that are discovered (their NEG endpoints). `incomplete` when some instance's tags are unknown.
+ */
+export function firewallTargets(ir: GatewayIR, facts: GceFacts): { tags: string[]; incomplete: boolean } {
+  const tags = new Set(ir.firewall.targetTags);
+  const discover = new Set(ir.firewall.discoverTagsFor);
+  let incomplete = false;
+  for (const g of ir.groups) {
+    for (const n of g.negs) {
+      if (!discover.has(n.cluster)) continue;
+      for (const e of n.endpoints) {
+        const t = facts.instanceTags?.get(`${n.project}/${n.zone}/${e.instance}`);
+        if (t === undefined) incomplete = true;
+        else for (const x of t) tags.add(x);
+      }
+    }
+  }
+  return { tags: [...tags].sort(), incomplete };
+}
+
+function renderFirewalls(ir: GatewayIR, u: Urls, targets: { tags: string[] }): Firewall[] {
   const fw = ir.firewall;
-  const vip = ir.address.vip;
-  if (!fw.managed || vip === undefined || fw.targetTags.length === 0) return [];
+  if (!fw.managed || targets.tags.length === 0) return [];
   const rules = [fw.healthCheck, ...(fw.clients === undefined ? [] : [fw.clients])];
   return rules
     .filter((r) => r.allowed.some((a) => a.ports.length > 0))
@@ -156,26 +211,28 @@ function renderFirewalls(ir: GatewayIR, u: Urls): Firewall[] {
       direction: 'INGRESS',
       priority: fw.priority,
       sourceRanges: [...r.sourceRanges],
-      destinationRanges: [vip],
-      targetTags: [...fw.targetTags],
+      destinationRanges: [ir.address.vip ?? VIP_PLACEHOLDER],
+      targetTags: [...targets.tags],
       allowed: r.allowed.filter((a) => a.ports.length > 0).map((a) => ({ IPProtocol: a.protocol, ports: a.ports.map(String) })),
     }));
 }
 
-/** Renders one Gateway's IR into the GCE objects apply must make true. Pure. */
-export function renderGce(ir: GatewayIR, ctx: RenderContext = {}): DesiredGce {
+/** Renders one Gateway's IR, with the facts GCE holds, into the GCE objects apply must make true. Pure. */
+export function renderGce(ir: GatewayIR, facts: GceFacts = {}, ctx: RenderContext = {}): DesiredGce {
   const u = urls(ir, ctx);
+  const targets = firewallTargets(ir, facts);
   const d: DesiredGce = {
     project: ir.config.project,
     region: ir.config.region,
     gateway: { namespace: ir.gateway.namespace, name: ir.gateway.name, uid: ir.gateway.uid },
     address: renderAddress(ir, u),
     healthChecks: ir.groups.map((g) => renderHealthCheck(ir, g.id, g.healthCheck)),
-    negs: renderNegs(ir, u),
+    negs: renderNegs(ir, u, facts),
     backendServices: renderBackendServices(ir, u),
     forwardingRules: renderForwardingRules(ir, u),
-    firewalls: renderFirewalls(ir, u),
+    firewalls: renderFirewalls(ir, u, targets),
   };
+  if (ir.firewall.managed && targets.incomplete) d.firewallTagsIncomplete = true;
   if (ir.address.request.type === 'ExistingAddress') d.addressOwned = false;
   return d;
 }

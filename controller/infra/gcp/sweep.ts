@@ -16,6 +16,7 @@ import { mapLimit } from './cloud/pool.ts';
 import type { KindContext, WriteNote } from './context.ts';
 import { observeFleet, type FleetResource } from './observe.ts';
 import { deleteOwned } from './resource.ts';
+import type { GceInventory } from './inventory.ts';
 
 export interface SweepDeps {
   cloud: GceCloud;
@@ -31,6 +32,8 @@ export interface SweepDeps {
   dryRun?: boolean;
   /** Clock for the age check. Default Date.now. */
   now?: () => number;
+  /** The shared inventory: read from it (refreshed by the resync) instead of listing, and tell it of deletes. */
+  inventory?: GceInventory;
 }
 
 export interface SweepResult {
@@ -59,7 +62,13 @@ export async function sweepGce(fleetId: string, wantedGatewayUids: Iterable<stri
   const errors: unknown[] = [];
   let all: FleetResource[];
   try {
-    all = await observeFleet(deps.cloud, fleetId, deps.regions, deps.negProjects ?? []);
+    if (deps.inventory !== undefined) {
+      const projects = [deps.cloud.project, ...(deps.negProjects ?? []).filter((p) => p !== deps.cloud.project)];
+      all = [];
+      for (const p of projects) all.push(...(await deps.inventory.fleetResources(p, p === deps.cloud.project ? deps.regions : [])));
+    } else {
+      all = await observeFleet(deps.cloud, fleetId, deps.regions, deps.negProjects ?? []);
+    }
   } catch (e) {
     return { orphans: [], writes, skippedYoung: 0, errors: [withResource(e)] };
   }
@@ -85,7 +94,10 @@ export async function sweepGce(fleetId: string, wantedGatewayUids: Iterable<stri
         owner: { fleet: fleetId, gatewayUid: o.stamp.gatewayUid },
         note: (w) => writes.push(w),
       };
+      const ref = { project: o.project, kind: o.kind, name: o.name, ...(o.scope === undefined ? {} : { scope: o.scope }) };
+      deps.inventory?.beginWrite(ref);
       await deleteOwned(ctx, o.kind, o.scope, o.name, o.live);
+      deps.inventory?.deleted(ref);
     });
     for (const r of results) if (!r.ok) errors.push(withResource(r.error));
   }

@@ -70,7 +70,7 @@ function portName(v: VipServiceIR): string {
   return v.protocol.toLowerCase();
 }
 
-function renderService(ir: GatewayIR, v: VipServiceIR): Service {
+function renderService(ir: GatewayIR, v: VipServiceIR, vip: string | undefined): Service {
   const port: NonNullable<Service['spec']['ports']>[number] = { name: portName(v), protocol: v.protocol, port: v.port };
   if (v.targetPort !== undefined) port.targetPort = v.targetPort;
   const svc: Service = {
@@ -89,7 +89,7 @@ function renderService(ir: GatewayIR, v: VipServiceIR): Service {
   if (Object.keys(ir.infrastructure.annotations).length > 0) svc.metadata.annotations = { ...ir.infrastructure.annotations };
   if (v.selector !== undefined) svc.spec.selector = { ...v.selector };
   if (v.healthCheckNodePort !== undefined) svc.spec.healthCheckNodePort = v.healthCheckNodePort;
-  if (ir.address.vip !== undefined) svc.status = { loadBalancer: { ingress: [{ ip: ir.address.vip, ipMode: 'VIP' }] } };
+  if (vip !== undefined) svc.status = { loadBalancer: { ingress: [{ ip: vip, ipMode: 'VIP' }] } };
   return svc;
 }
 
@@ -118,12 +118,15 @@ function renderSlice(ir: GatewayIR, v: VipServiceIR, m: MirroredSliceIR): Endpoi
   };
 }
 
-/** Renders one Gateway's VIP Services and mirrored slices, grouped per member. Pure. */
-export function renderVip(ir: GatewayIR): DesiredVip {
+/**
+ * Renders one Gateway's VIP Services and mirrored slices, grouped per member. `vip`: the VIP (a GCE
+ * fact, or the requested IP); without it the Services carry no status. Pure.
+ */
+export function renderVip(ir: GatewayIR, vip: string | undefined = ir.address.vip): DesiredVip {
   const byCluster = new Map<string, DesiredVipMember>();
   for (const v of ir.vipServices) {
     const m = byCluster.get(v.cluster) ?? { cluster: v.cluster, frozen: v.frozen, services: [], endpointSlices: [] };
-    m.services.push(renderService(ir, v));
+    m.services.push(renderService(ir, v, vip));
     for (const s of v.mirroredSlices ?? []) m.endpointSlices.push(renderSlice(ir, v, s));
     byCluster.set(v.cluster, m);
   }

@@ -12,7 +12,6 @@
 //   NoZone            nodeMapping NodeName and no `topology.kubernetes.io/zone` label
 import type { Node } from '../../api/index.ts';
 import type { BackendInMember } from '../../ir/types.ts';
-import { hash32 } from '../../naming/hash.ts';
 import type { MemberView } from '../context.ts';
 import { cmp } from '../context.ts';
 import type { Check, Failure } from './chain.ts';
@@ -137,21 +136,4 @@ export function endpointNodes(m: MemberView, backends: readonly BackendInMember[
     }
   }
   return { ready: readyNodes, servingTerminating: terminating };
-}
-
-/**
- * Caps a NEG's nodes at `cap` with minimal churn: nodes already in the NEG first, then a
- * deterministic hash order salted by the NEG name (so different NEGs do not all pick the same
- * nodes). Output sorted by instance.
- */
-export function capNodes(nodes: readonly NodeTarget[], cap: number, negName: string, current: readonly string[] | undefined): NodeTarget[] {
-  if (nodes.length <= cap) return [...nodes].sort((a, b) => cmp(a.instance, b.instance));
-  const inNeg = new Set(current ?? []);
-  const ranked = nodes
-    .map((t) => ({ t, kept: inNeg.has(t.instance) ? 0 : 1, h: hash32(`${negName}/${t.instance}`) }))
-    .sort((a, b) => a.kept - b.kept || a.h - b.h || cmp(a.t.instance, b.t.instance));
-  return ranked
-    .slice(0, cap)
-    .map((x) => x.t)
-    .sort((a, b) => cmp(a.instance, b.instance));
 }

@@ -1,0 +1,549 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The shared GCE inventory (docs/architecture.md, "Facts"): what GCE holds for this fleet, per
+// project and region, read with ONE filtered list per kind and kept current by the controller's own
+// writes, so reconciling one Gateway reads nothing that is already known. Before it, every apply
+// listed whole kinds for one Gateway: a resync of 1000 Gateways was ~10,000 list calls against a
+// project read quota of the order of 1,500 a minute, shared with GKE's own controllers.
+//
+// What it holds, per project:
+//   * per region: addresses, health checks, backend services, forwarding rules whose name carries the
+//     fleet prefix (`fl-{fleetHash6}-`, naming/names.ts) or whose stamp names the fleet;
+//   * global firewalls with the fleet prefix or stamp, every zonal NEG of the project (one
+//     aggregatedList; prefix/stamp filtered client side);
+//   * the endpoints of each NEG, listed once on first need and then kept by our attach/detach calls;
+//   * instance network tags, one aggregatedList per project, each instance `known` or absent.
+//
+// Consistency rules (why each is safe):
+//   * a resource apply is about to write is marked `unknown` first; after a delete that succeeded it
+//     is known absent; after anything else it stays unknown and is re-read with one GET the next time
+//     a Gateway needs it (fingerprints, the VIP and server-set fields are never guessed);
+//   * a refresh (the periodic resync) replaces the lists, except entries written after its list
+//     calls started: those stay unknown (a list racing a write must not resurrect the old state);
+//   * a failed FIRST load throws: apply must not plan from facts it does not have (a failed read that
+//     looked like "nothing exists" deleted live firewalls — issue 9 defect 1). A failed refresh keeps
+//     the previous facts and says so in the log.
+//   * instance tags: `undefined` = unknown (lookup failed or not listed yet), `[]` = known to have
+//     none. Unknown is never taken as none: render keeps the live firewall targets (render.ts).
+import type { GceCloud, IAddress, IBackendService, IFirewall, IForwardingRule, IHealthCheck, INetworkEndpoint, Kind } from './cloud/client.ts';
+import { fleetStamp, ownership, type Owner } from './cloud/ownership.ts';
+import { mapLimit } from './cloud/pool.ts';
+import { fleetPrefix } from '../../naming/names.ts';
+import { negKey, type LiveNeg, type Observed, type WantedNames, type FleetResource } from './observe.ts';
+import { errorMessage } from '../../errors/index.ts';
+import { type Log, silentLog } from '../../telemetry/logger.ts';
+
+type RegionalKind = 'address' | 'healthCheck' | 'backendService' | 'forwardingRule';
+const REGIONAL: readonly RegionalKind[] = ['address', 'healthCheck', 'backendService', 'forwardingRule'];
+
+interface Named {
+  name?: string | null;
+  description?: string | null;
+  creationTimestamp?: string | null;
+}
+
+/** One cached collection: name -> live resource, plus names whose state is unknown (written since). */
+class Collection<T extends Named> {
+  readonly items = new Map<string, T>();
+  /** Names written (or whose write failed) since the last read of them: GET before use. */
+  readonly unknown = new Set<string>();
+  /** Write sequence number per name (refresh keeps names written after its list started unknown). */
+  readonly writtenAt = new Map<string, number>();
+  /** Gateway uid -> names stamped for it (our fleet only): per-Gateway lookups without a scan. */
+  readonly byUid = new Map<string, Set<string>>();
+
+  readonly #fleet: string;
+  constructor(fleet: string) {
+    this.#fleet = fleet;
+  }
+
+  set(name: string, item: T | undefined): void {
+    this.#unindex(name);
+    this.unknown.delete(name);
+    if (item === undefined) {
+      this.items.delete(name);
+      return;
+    }
+    this.items.set(name, item);
+    const uid = fleetStamp(item.description, this.#fleet)?.gatewayUid;
+    if (uid !== undefined) {
+      const s = this.byUid.get(uid) ?? new Set<string>();
+      s.add(name);
+      this.byUid.set(uid, s);
+    }
+  }
+
+  markUnknown(name: string, seq: number): void {
+    this.unknown.add(name);
+    this.writtenAt.set(name, seq);
+  }
+
+  /** Replace everything with a fresh list taken when the write sequence was `since`. */
+  replace(list: readonly T[], since: number): void {
+    const fresh = new Map(list.map((x) => [x.name ?? '', x] as const));
+    const names = new Set([...this.items.keys(), ...fresh.keys(), ...this.unknown]);
+    for (const n of names) {
+      if ((this.writtenAt.get(n) ?? -1) >= since) {
+        this.unknown.add(n); // written while the list was in flight: re-read before use
+        continue;
+      }
+      this.set(n, fresh.get(n));
+      this.writtenAt.delete(n);
+    }
+  }
+
+  #unindex(name: string): void {
+    const old = this.items.get(name);
+    const uid = old === undefined ? undefined : fleetStamp(old.description, this.#fleet)?.gatewayUid;
+    if (uid === undefined) return;
+    const s = this.byUid.get(uid);
+    s?.delete(name);
+    if (s !== undefined && s.size === 0) this.byUid.delete(uid);
+  }
+}
+
+interface RegionState {
+  address: Collection<IAddress>;
+  healthCheck: Collection<IHealthCheck>;
+  backendService: Collection<IBackendService>;
+  forwardingRule: Collection<IForwardingRule>;
+  loaded?: Promise<void>;
+  ok: boolean;
+}
+
+interface ProjectState {
+  project: string;
+  regions: Map<string, RegionState>;
+  firewall: Collection<IFirewall>;
+  /** Keyed by `zone/name`. */
+  neg: Collection<Named & { neg: LiveNeg['neg']; zone: string }>;
+  globalLoaded?: Promise<void>;
+  globalOk: boolean;
+  /** negKey -> endpoints as GCE holds them (absent = not listed yet or unknown). */
+  endpoints: Map<string, INetworkEndpoint[]>;
+  /** `zone/name` -> network tags; absent = unknown. */
+  tags: Map<string, string[]>;
+  instancesLoaded?: Promise<void>;
+}
+
+export interface InventoryOptions {
+  /** Any-project client (forProject picks each project). */
+  cloud: GceCloud;
+  fleetId: string;
+  log?: Log;
+  /** Parallel GETs/endpoint lists for one Gateway. Default 4. */
+  concurrency?: number;
+}
+
+/** What a refresh read (benchmarks and logs). */
+export interface RefreshStats {
+  lists: number;
+  endpointLists: number;
+  failed: number;
+}
+
+/** The shared GCE inventory of one fleet (see the header). */
+export class GceInventory {
+  readonly #o: InventoryOptions;
+  readonly #log: Log;
+  readonly #projects = new Map<string, ProjectState>();
+  readonly #prefix: string;
+  #seq = 0;
+
+  constructor(opts: InventoryOptions) {
+    this.#o = opts;
+    this.#log = (opts.log ?? silentLog).child({ component: 'inventory' });
+    this.#prefix = fleetPrefix(opts.fleetId);
+  }
+
+  /** Projects and regions the inventory has loaded (sweep and teardown scopes). */
+  scopes(): Array<{ project: string; regions: string[] }> {
+    return [...this.#projects.values()].map((p) => ({ project: p.project, regions: [...p.regions.keys()].sort() }));
+  }
+
+  // ---- reads for one Gateway ----------------------------------------------------------------
+
+  /**
+   * Everything stamped for `owner` plus anything holding a wanted name, in `project`/`region` (+
+   * global firewalls, + NEGs of `project` and `negProjects`), with the endpoints of `endpointsFor`.
+   * Loads a scope on first use; throws when a needed read fails (the caller must not plan).
+   */
+  async observe(q: {
+    project: string;
+    region: string;
+    owner: Owner;
+    wanted?: WantedNames;
+    endpointsFor?: ReadonlySet<string>;
+    negProjects?: readonly string[];
+  }): Promise<Observed> {
+    const projects = [...new Set([q.project, ...(q.negProjects ?? [])])];
+    const main = this.#project(q.project);
+    const region = this.#region(main, q.region);
+    await Promise.all([this.#loadRegion(main, q.region, region), ...projects.map((p) => this.#loadGlobal(this.#project(p)))]);
+    const wanted = q.wanted;
+    const pick = async <T extends Named>(kind: Kind, c: Collection<T>, scope: string | undefined, names: ReadonlySet<string> | undefined, project: ProjectState): Promise<Map<string, T>> => {
+      const out = new Map<string, T>();
+      const want = new Set([...(c.byUid.get(q.owner.gatewayUid) ?? []), ...(names ?? [])]);
+      // Names written since they were last read: one GET each (fingerprints, VIPs, server fields).
+      const stale = [...want].filter(
+        (n) => c.unknown.has(n) || (!c.items.has(n) && !n.startsWith(this.#prefix) && !this.#extrasRead.has(this.#extraKey(project, kind, scope, n))),
+      );
+      await this.#refetch(project, kind, scope, c, stale);
+      for (const n of want) {
+        const it = c.items.get(n);
+        if (it === undefined) continue;
+        if (ownership(it.description, q.owner) === 'ours' || names?.has(n)) out.set(n, it);
+      }
+      return out;
+    };
+    const observed: Observed = {
+      address: await pick('address', region.address, q.region, wanted?.address, main),
+      healthCheck: await pick('healthCheck', region.healthCheck, q.region, wanted?.healthCheck, main),
+      backendService: await pick('backendService', region.backendService, q.region, wanted?.backendService, main),
+      forwardingRule: await pick('forwardingRule', region.forwardingRule, q.region, wanted?.forwardingRule, main),
+      firewall: await pick('firewall', main.firewall, undefined, wanted?.firewall, main),
+      networkEndpointGroup: new Map(),
+      endpoints: new Map(),
+    };
+    for (const p of projects) {
+      const ps = this.#project(p);
+      const wantedHere = new Set<string>();
+      for (const k of wanted?.networkEndpointGroup ?? []) {
+        const [proj, zone, name] = k.split('/') as [string, string, string];
+        if (proj === p) wantedHere.add(`${zone}/${name}`);
+      }
+      const negs = await pick('networkEndpointGroup', ps.neg, undefined, wantedHere, ps);
+      for (const [zn, x] of negs) observed.networkEndpointGroup.set(negKey(p, x.zone, zn.slice(x.zone.length + 1)), { project: p, zone: x.zone, neg: x.neg });
+    }
+    const toList = [...(q.endpointsFor ?? [])].filter((k) => {
+      const x = observed.networkEndpointGroup.get(k);
+      return x !== undefined && ownership(x.neg.description, q.owner) === 'ours';
+    });
+    const listed = await mapLimit(toList, this.#o.concurrency ?? 4, async (k) => {
+      const x = observed.networkEndpointGroup.get(k)!;
+      const ps = this.#project(x.project);
+      let eps = ps.endpoints.get(k);
+      if (eps === undefined) {
+        eps = await this.#o.cloud.forProject(x.project).listNetworkEndpoints(x.zone, x.neg.name ?? '');
+        ps.endpoints.set(k, eps);
+      }
+      return [k, eps] as const;
+    });
+    for (const r of listed) {
+      if (!r.ok) throw r.error;
+      observed.endpoints.set(r.value[0], [...r.value[1]]);
+    }
+    return observed;
+  }
+
+  /**
+   * Network tags of instances (`zone/name`) in `project`; the map holds only the known ones. One
+   * aggregatedList per project on first use (refreshed by refresh()), then a GET for each instance not
+   * in it (a node created since). A failed read leaves the instance unknown.
+   */
+  async instanceTags(project: string, instances: readonly string[]): Promise<Map<string, string[]>> {
+    const ps = this.#project(project);
+    const out = new Map<string, string[]>();
+    if (instances.length === 0) return out;
+    try {
+      ps.instancesLoaded ??= this.#loadInstances(ps);
+      await ps.instancesLoaded;
+    } catch (err) {
+      ps.instancesLoaded = undefined;
+      this.#log.info({ project, error: errorMessage(err) }, 'instance list failed; tags unknown');
+      return out;
+    }
+    const missing = [...new Set(instances)].filter((i) => !ps.tags.has(i));
+    const got = await mapLimit(missing, this.#o.concurrency ?? 4, async (zi) => {
+      const [zone, name] = zi.split('/') as [string, string];
+      return [zi, await this.#o.cloud.forProject(project).getInstance(zone, name)] as const;
+    });
+    for (const r of got) {
+      if (!r.ok) {
+        this.#log.info({ project, error: errorMessage(r.error) }, 'instance lookup failed; tags unknown');
+        continue;
+      }
+      const [zi, vm] = r.value;
+      // A VM that does not exist has no tags (its NEG attach fails and says so).
+      ps.tags.set(zi, vm === undefined ? [] : [...(vm.tags?.items ?? [])]);
+    }
+    for (const zi of instances) {
+      const t = ps.tags.get(zi);
+      if (t !== undefined) out.set(zi, t);
+    }
+    return out;
+  }
+
+  // ---- what apply tells it ------------------------------------------------------------------
+
+  /** A write to this resource is about to be made: its state is unknown until read again. */
+  beginWrite(ref: { project: string; kind: Kind; scope?: string; name: string }): void {
+    const seq = ++this.#seq;
+    const c = this.#collection(ref);
+    c?.markUnknown(this.#itemKey(ref), seq);
+  }
+
+  /** The endpoints of this NEG are about to change: list them again before next use. */
+  forgetEndpoints(project: string, zone: string, name: string): void {
+    this.#project(project).endpoints.delete(negKey(project, zone, name));
+  }
+
+  /** Instances each NEG holds, for capping (render facts); NEGs not known are absent. */
+  async negInstances(project: string, negs: ReadonlyArray<{ zone: string; name: string }>): Promise<Map<string, string[]>> {
+    const ps = this.#project(project);
+    await this.#loadGlobal(ps);
+    const out = new Map<string, string[]>();
+    const res = await mapLimit(negs, this.#o.concurrency ?? 4, async (n) => {
+      const k = negKey(project, n.zone, n.name);
+      if (!ps.neg.items.has(`${n.zone}/${n.name}`)) return;
+      let eps = ps.endpoints.get(k);
+      if (eps === undefined) {
+        eps = await this.#o.cloud.forProject(project).listNetworkEndpoints(n.zone, n.name);
+        ps.endpoints.set(k, eps);
+      }
+      out.set(k, eps.map((e) => (e.instance ?? '').split('/').pop() ?? ''));
+    });
+    for (const r of res) if (!r.ok) throw r.error;
+    return out;
+  }
+
+  /** A delete succeeded (or found nothing): known absent. */
+  deleted(ref: { project: string; kind: Kind; scope?: string; name: string }): void {
+    const c = this.#collection(ref);
+    c?.set(this.#itemKey(ref), undefined);
+    if (ref.kind === 'networkEndpointGroup' && ref.scope !== undefined) this.#project(ref.project).endpoints.delete(negKey(ref.project, ref.scope, ref.name));
+  }
+
+  /** After a successful endpoint sync the NEG holds exactly `endpoints`. */
+  setEndpoints(project: string, zone: string, name: string, endpoints: readonly INetworkEndpoint[]): void {
+    this.#project(project).endpoints.set(negKey(project, zone, name), endpoints.map((e) => ({ ...e })));
+  }
+
+  // ---- refresh (resync) and whole-fleet views -----------------------------------------------
+
+  /**
+   * Re-reads every loaded scope: one list per kind per project/region, one NEG aggregatedList and one
+   * instance aggregatedList per project, and the endpoints of each NEG already known. Entries written
+   * while it runs stay unknown. A failed list keeps the previous facts.
+   */
+  async refresh(): Promise<RefreshStats> {
+    const stats: RefreshStats = { lists: 0, endpointLists: 0, failed: 0 };
+    this.#extrasRead.clear();
+    for (const ps of this.#projects.values()) {
+      const since = this.#seq;
+      const cloud = this.#o.cloud.forProject(ps.project);
+      const jobs: Array<Promise<void>> = [];
+      for (const [region, rs] of ps.regions) {
+        if (!rs.ok) continue;
+        for (const kind of REGIONAL) {
+          stats.lists++;
+          jobs.push(
+            cloud.list(kind, region, this.#filter()).then(
+              (xs) => (rs[kind] as Collection<Named>).replace(xs as Named[], since),
+              (err: unknown) => this.#refreshFailed(stats, ps.project, kind, err),
+            ),
+          );
+        }
+      }
+      if (ps.globalOk) {
+        stats.lists += 2;
+        jobs.push(cloud.list('firewall', undefined, this.#filter()).then((xs) => ps.firewall.replace(xs, since), (err: unknown) => this.#refreshFailed(stats, ps.project, 'firewall', err)));
+        jobs.push(
+          cloud.listAllNegs().then(
+            (xs) => ps.neg.replace(this.#negItems(xs), since),
+            (err: unknown) => this.#refreshFailed(stats, ps.project, 'networkEndpointGroup', err),
+          ),
+        );
+      }
+      if (ps.instancesLoaded !== undefined) {
+        stats.lists++;
+        jobs.push(this.#loadInstances(ps).catch((err: unknown) => this.#refreshFailed(stats, ps.project, 'instance', err)));
+      }
+      await Promise.all(jobs);
+      // Endpoints of the NEGs we know (one list each); NEGs gone are forgotten.
+      const keys = [...ps.endpoints.keys()];
+      const res = await mapLimit(keys, this.#o.concurrency ?? 4, async (k) => {
+        const [, zone, name] = k.split('/') as [string, string, string];
+        if (!ps.neg.items.has(`${zone}/${name}`)) {
+          ps.endpoints.delete(k);
+          return;
+        }
+        const seq = this.#seq;
+        const eps = await cloud.listNetworkEndpoints(zone, name);
+        stats.endpointLists++;
+        if (this.#seq === seq || !ps.neg.unknown.has(`${zone}/${name}`)) ps.endpoints.set(k, eps);
+      });
+      for (const r of res) if (!r.ok) this.#refreshFailed(stats, ps.project, 'endpoints', r.error);
+    }
+    return stats;
+  }
+
+  /**
+   * Every resource stamped for this fleet in `project` (loaded scopes of it, plus `regions` loaded
+   * now if needed). For the sweep: reads the cache, refreshed by the resync.
+   */
+  async fleetResources(project: string, regions: readonly string[]): Promise<FleetResource[]> {
+    const ps = this.#project(project);
+    await Promise.all([...regions.map((r) => this.#loadRegion(ps, r, this.#region(ps, r))), this.#loadGlobal(ps)]);
+    const out: FleetResource[] = [];
+    const add = (kind: FleetResource['kind'], live: Named, scope: string | undefined): void => {
+      const stamp = fleetStamp(live.description, this.#o.fleetId);
+      if (stamp === undefined) return;
+      out.push({
+        kind,
+        name: live.name ?? '',
+        stamp,
+        live,
+        project,
+        ...(scope === undefined ? {} : { scope }),
+        ...(live.creationTimestamp ? { creationTimestamp: live.creationTimestamp } : {}),
+      });
+    };
+    for (const [region, rs] of ps.regions) {
+      for (const kind of REGIONAL) for (const x of (rs[kind] as Collection<Named>).items.values()) add(kind, x, region);
+    }
+    for (const x of ps.neg.items.values()) add('networkEndpointGroup', x.neg, x.zone);
+    for (const x of ps.firewall.items.values()) add('firewall', x, undefined);
+    return out;
+  }
+
+  /** Gateway uids holding resources in any loaded scope (sweep/teardown scope discovery). */
+  scopesOf(gatewayUid: string): Array<{ project: string; regions: string[] }> {
+    const out: Array<{ project: string; regions: string[] }> = [];
+    for (const ps of this.#projects.values()) {
+      const regions = [...ps.regions].filter(([, rs]) => REGIONAL.some((k) => (rs[k] as Collection<Named>).byUid.has(gatewayUid))).map(([r]) => r);
+      const global = ps.firewall.byUid.has(gatewayUid) || ps.neg.byUid.has(gatewayUid);
+      if (regions.length > 0 || global) out.push({ project: ps.project, regions: regions.sort() });
+    }
+    return out;
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  #filter(): string {
+    // compute.proto List `filter`: `name eq` takes an RE2 that must match the whole name.
+    return `name eq '${this.#prefix}.*'`;
+  }
+
+  #project(project: string): ProjectState {
+    let ps = this.#projects.get(project);
+    if (ps === undefined) {
+      ps = {
+        project,
+        regions: new Map(),
+        firewall: new Collection(this.#o.fleetId),
+        neg: new Collection(this.#o.fleetId),
+        globalOk: false,
+        endpoints: new Map(),
+        tags: new Map(),
+      };
+      this.#projects.set(project, ps);
+    }
+    return ps;
+  }
+
+  #region(ps: ProjectState, region: string): RegionState {
+    let rs = ps.regions.get(region);
+    if (rs === undefined) {
+      const f = this.#o.fleetId;
+      rs = { address: new Collection(f), healthCheck: new Collection(f), backendService: new Collection(f), forwardingRule: new Collection(f), ok: false };
+      ps.regions.set(region, rs);
+    }
+    return rs;
+  }
+
+  async #loadRegion(ps: ProjectState, region: string, rs: RegionState): Promise<void> {
+    if (rs.ok) return;
+    rs.loaded ??= (async () => {
+      const since = this.#seq;
+      const cloud = this.#o.cloud.forProject(ps.project);
+      const lists = await Promise.all(REGIONAL.map((k) => cloud.list(k, region, this.#filter())));
+      REGIONAL.forEach((k, i) => (rs[k] as Collection<Named>).replace(lists[i] as Named[], since));
+      rs.ok = true;
+    })();
+    try {
+      await rs.loaded;
+    } catch (err) {
+      rs.loaded = undefined; // the next reconcile tries again
+      throw err;
+    }
+  }
+
+  async #loadGlobal(ps: ProjectState): Promise<void> {
+    if (ps.globalOk) return;
+    ps.globalLoaded ??= (async () => {
+      const since = this.#seq;
+      const cloud = this.#o.cloud.forProject(ps.project);
+      const [fws, negs] = await Promise.all([cloud.list('firewall', undefined, this.#filter()), cloud.listAllNegs()]);
+      ps.firewall.replace(fws, since);
+      ps.neg.replace(this.#negItems(negs), since);
+      ps.globalOk = true;
+    })();
+    try {
+      await ps.globalLoaded;
+    } catch (err) {
+      ps.globalLoaded = undefined;
+      throw err;
+    }
+  }
+
+  async #loadInstances(ps: ProjectState): Promise<void> {
+    const all = await this.#o.cloud.forProject(ps.project).listAllInstances();
+    for (const x of all) ps.tags.set(`${x.zone}/${x.instance.name ?? ''}`, [...((x.instance).tags?.items ?? [])]);
+  }
+
+  #negItems(xs: ReadonlyArray<{ zone: string; neg: LiveNeg['neg'] }>): Array<Named & { neg: LiveNeg['neg']; zone: string }> {
+    return xs
+      .filter((x) => (x.neg.name ?? '').startsWith(this.#prefix) || fleetStamp(x.neg.description, this.#o.fleetId) !== undefined)
+      .map((x) => ({ name: `${x.zone}/${x.neg.name ?? ''}`, description: x.neg.description ?? null, creationTimestamp: x.neg.creationTimestamp ?? null, neg: x.neg, zone: x.zone }));
+  }
+
+  #collection(ref: { project: string; kind: Kind; scope?: string }): Collection<Named> | undefined {
+    const ps = this.#project(ref.project);
+    if (ref.kind === 'firewall') return ps.firewall;
+    if (ref.kind === 'networkEndpointGroup') return ps.neg;
+    if (ref.scope === undefined) return undefined;
+    return this.#region(ps, ref.scope)[ref.kind];
+  }
+
+  #itemKey(ref: { kind: Kind; scope?: string; name: string }): string {
+    return ref.kind === 'networkEndpointGroup' ? `${ref.scope ?? ''}/${ref.name}` : ref.name;
+  }
+
+  /**
+   * Names outside the fleet prefix (a user's own reserved address, `fleetilb.io/address-name`) are
+   * not in the filtered lists: read once with a GET, then cached until the next refresh.
+   */
+  readonly #extrasRead = new Set<string>();
+  #extraKey(ps: ProjectState, kind: Kind, scope: string | undefined, name: string): string {
+    return `${ps.project}/${kind}/${scope ?? ''}/${name}`;
+  }
+
+  async #refetch<T extends Named>(ps: ProjectState, kind: Kind, scope: string | undefined, c: Collection<T>, names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    const cloud = this.#o.cloud.forProject(ps.project);
+    const res = await mapLimit(names, this.#o.concurrency ?? 4, async (n) => {
+      const seq = this.#seq;
+      if (kind === 'networkEndpointGroup') {
+        const [zone, name] = n.split('/') as [string, string];
+        const neg = await cloud.get('networkEndpointGroup', zone, name);
+        return { n, seq, item: neg === undefined ? undefined : ({ name: n, description: neg.description ?? null, creationTimestamp: neg.creationTimestamp ?? null, neg, zone } as unknown as T) };
+      }
+      return { n, seq, item: (await cloud.get(kind, scope, n)) as T | undefined };
+    });
+    for (const r of res) {
+      if (!r.ok) throw r.error;
+      const { n, seq, item } = r.value;
+      if (!n.startsWith(this.#prefix)) this.#extrasRead.add(this.#extraKey(ps, kind, scope, n));
+      // A write that started after this GET was sent keeps the name unknown.
+      if ((c.writtenAt.get(n) ?? -1) > seq) continue;
+      c.set(n, item);
+      c.writtenAt.delete(n);
+    }
+  }
+
+  #refreshFailed(stats: RefreshStats, project: string, what: string, err: unknown): void {
+    stats.failed++;
+    this.#log.info({ project, what, error: errorMessage(err) }, 'inventory refresh failed; keeping the previous facts');
+  }
+}
