@@ -145,7 +145,7 @@ export class FleetProvider {
     });
   }
 
-  /** Bumped on every observed change: equal generations mean equal snapshots (minus `programmed`). */
+  /** Bumped on every observed change: equal generations mean equal snapshots. */
   get generation(): number {
     return this.#generation;
   }
@@ -199,6 +199,12 @@ export class FleetProvider {
     return (this.#config.get(key)?.list() ?? []) as T[];
   }
 
+  /** One Gateway by `namespace/name` from the cache (O(1)). */
+  gateway(key: string): Gateway | undefined {
+    const i = key.indexOf('/');
+    return this.#config.get('gateways')?.getByName(key.slice(i + 1), key.slice(0, i)) as Gateway | undefined;
+  }
+
   /** The cache of one config resource (the status writer compares against it before writing). */
   store(key: ConfigResource['key']): Reflector | undefined {
     return this.#config.get(key);
@@ -210,7 +216,7 @@ export class FleetProvider {
   }
 
   /** A Snapshot of everything seen so far. Plain data: translate may keep references to it. */
-  snapshot(extra: Pick<Snapshot, 'programmed' | 'current'> = {}): Snapshot {
+  snapshot(): Snapshot {
     const config: ConfigClusterSnapshot = {
       gatewayClasses: this.list<GatewayClass>('gatewayClasses'),
       gateways: this.list<Gateway>('gateways'),
@@ -240,7 +246,6 @@ export class FleetProvider {
       ...(this.#o.settings === undefined ? {} : { settings: this.#o.settings }),
       config,
       members,
-      ...extra,
     };
   }
 

@@ -20,7 +20,7 @@ import type {
   UDPRoute,
 } from '../api/index.ts';
 import { keyOf } from '../api/index.ts';
-import type { MemberSnapshot, ProgrammedState, Snapshot } from '../snapshot/types.ts';
+import type { MemberSnapshot, Snapshot } from '../snapshot/types.ts';
 
 /** A member as translate sees it: the snapshot data plus its FleetMember. */
 export interface MemberView {
@@ -53,9 +53,6 @@ export interface Ctx {
   namespaces: Map<string, Namespace>;
   /** Sorted by cluster id; only members that have a FleetMember. */
   members: MemberView[];
-  programmed: Record<string, ProgrammedState>;
-  currentNegs: Record<string, { instances: string[] }>;
-  memberNetworkTags: Record<string, string[]>;
 }
 
 /** Sorts objects by `namespace/name` (a copy). */
@@ -136,9 +133,6 @@ export function buildContext(snapshot: Snapshot, now: string): Ctx {
     ilbConfigs: new Map(byKey(c.ilbConfigs).map((x) => [keyOf(x.metadata), x])),
     namespaces: new Map(byKey(c.namespaces).map((x) => [x.metadata.name, x])),
     members,
-    programmed: snapshot.programmed ?? {},
-    currentNegs: snapshot.current?.negs ?? {},
-    memberNetworkTags: snapshot.current?.memberNetworkTags ?? {},
   };
 }
 
