@@ -87,8 +87,25 @@ const COLLECTIONS: Record<string, string> = {
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings',
 };
 
-/** POSTs a cluster-scoped object exactly as written; an existing one (409) is left as it is. */
+/**
+ * POSTs a cluster-scoped object exactly as written; an existing one (409) is left as it is. A 5xx or
+ * 429 is retried (up to 3 tries): on a loaded machine a big CRD's create can hit the apiserver's
+ * request timeout (504) even though it was stored, and the retry then sees 409.
+ */
 async function createRaw(kc: KubeConfig, obj: KubernetesObject): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await createRawOnce(kc, obj);
+      return;
+    } catch (e) {
+      const status = (e as { status?: number }).status ?? 0;
+      if (attempt >= 3 || !(status >= 500 || status === 429)) throw e;
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
+}
+
+async function createRawOnce(kc: KubeConfig, obj: KubernetesObject): Promise<void> {
   const path = COLLECTIONS[`${obj.apiVersion ?? ''}/${obj.kind ?? ''}`];
   if (path === undefined) throw new Error(`harness cannot install ${obj.apiVersion ?? ''} ${obj.kind ?? ''}`);
   const server = kc.getCurrentCluster()?.server;
@@ -108,7 +125,7 @@ async function createRaw(kc: KubeConfig, obj: KubernetesObject): Promise<void> {
     req.end(body);
   });
   if (status === 201 || status === 200 || status === 409) return;
-  throw new Error(`creating ${obj.kind ?? ''} ${obj.metadata?.name ?? ''}: HTTP ${status}: ${text.slice(0, 2000)}`);
+  throw Object.assign(new Error(`creating ${obj.kind ?? ''} ${obj.metadata?.name ?? ''}: HTTP ${status}: ${text.slice(0, 2000)}`), { status });
 }
 
 /**
