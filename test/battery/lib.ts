@@ -51,9 +51,10 @@ export function recordRow(row: BatteryRow): BatteryRow {
   return row;
 }
 
-/** A loss means the item failed: any leak, duplicate, forbidden write or failed check. */
+/** A loss means the item failed: any leak, duplicate, forbidden write or failed check, or no run at all. */
 export function lost(row: BatteryRow): boolean {
-  return row.gceLeaks > 0 || row.duplicates > 0 || row.kubeLeaks > 0 || row.forbiddenWrites > 0 || row.failures.length > 0;
+  // An item that ran nothing (its fleet did not start) proved nothing: a failure too.
+  return row.runs === 0 || row.gceLeaks > 0 || row.duplicates > 0 || row.kubeLeaks > 0 || row.forbiddenWrites > 0 || row.failures.length > 0;
 }
 
 type Res = Record<string, unknown>;

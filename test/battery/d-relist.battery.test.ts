@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Battery D2 and E2 (reliability-battery.md §5) through a fault proxy between the controller and one
+// member apiserver (test/battery/kubeproxy.ts; the member's kubeconfig Secret points at it):
+// * E2: every member watch ends with 410 Gone; the controller relists data that did not change:
+//   zero GCE writes and no change of the NEGs.
+// * D2: the member answers ONE relist of its EndpointSlices and Nodes with a successful EMPTY list,
+//   then the real data again: zero NEG detach calls (zero GCE writes at all), NEG endpoints unchanged
+//   (ingress-gce's degraded-mode lesson: never apply a 100 % detach of a serving member on one list).
+// * D2 control: the same empty answer that HOLDS for two lists at least the confirm delay apart is
+//   applied — the store is then really empty (detach follows in the NEGs; not asserted here: the
+//   data is restored right after, so the item leaves the fleet as it found it).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitGatewayCondition } from '../fixtures/conditions.ts';
+import { actualNegs } from '../fixtures/expect.ts';
+import { waitFor } from '../fixtures/kube.ts';
+import { memberSecretName, CONTROLLER_NAMESPACE } from '../fixtures/members.ts';
+import { startScenario, type Scenario } from '../fixtures/scenario.ts';
+import { KubeFaultProxy } from './kubeproxy.ts';
+import { auditMark, recordRow, writesSince, type BatteryRow } from './lib.ts';
+
+const SLICES = /\/apis\/discovery\.k8s\.io\/v1\/endpointslices$/;
+const NODES = /\/api\/v1\/nodes$/;
+const MEMBER_WATCHES = /^\/(api|apis)\//;
+
+describe('D2/E2: empty relist and 410 relist of a member through a fault proxy', () => {
+  let s: Scenario;
+  let proxy: KubeFaultProxy;
+  let members: string[];
+  const d2: BatteryRow = { id: 'D2', what: 'one EMPTY relist of a serving member (slices + nodes)', runs: 0, gceLeaks: 0, duplicates: 0, kubeLeaks: 0, forbiddenWrites: 0, failures: [] };
+  const e2: BatteryRow = { id: 'E2', what: '410 Gone on every member watch, data unchanged', runs: 0, gceLeaks: 0, duplicates: 0, kubeLeaks: 0, forbiddenWrites: 0, failures: [] };
+
+  beforeAll(async () => {
+    s = await startScenario({});
+    members = s.fleet.members.map((m) => m.name);
+    await waitGatewayCondition(s.kube('config'), 'store', 'store', 'Programmed', 120_000);
+    await waitFor(() => s.emulator.inventory().firewalls.length >= 2, 60_000, 'store firewalls');
+    // Route member-a through the proxy: its Secret now points at it (a credential rotation for the
+    // controller: new client, the old data served until the new lists succeed).
+    const m = s.fleet.members[0]!;
+    proxy = new KubeFaultProxy(m.kubeConfig());
+    await proxy.start();
+    await s.kube('config').apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: memberSecretName(m.name), namespace: CONTROLLER_NAMESPACE },
+      data: { kubeconfig: Buffer.from(proxy.kubeconfig()).toString('base64') },
+    });
+    await waitFor(() => proxy.count(SLICES).watches > 0 && proxy.count(NODES).watches > 0, 60_000, 'the controller watching member-a through the proxy');
+    // Let the reconciles the rotation may cause finish.
+    await new Promise((r) => setTimeout(r, 5_000));
+  });
+
+  afterAll(async () => {
+    recordRow(d2);
+    recordRow(e2);
+    await proxy?.stop();
+    await s?.stop();
+  });
+
+  it('E2: a 410 relist of unchanged data makes zero GCE writes', async () => {
+    const before = actualNegs(s.emulator, members);
+    const mark = auditMark(s.emulator);
+    const lists0 = proxy.count(SLICES).lists + proxy.count(NODES).lists;
+    expect(proxy.gone(MEMBER_WATCHES)).toBeGreaterThan(0);
+    await waitFor(() => proxy.count(SLICES).lists + proxy.count(NODES).lists >= lists0 + 2, 60_000, 'the relists after 410');
+    await new Promise((r) => setTimeout(r, 10_000)); // reconciles the relist might (wrongly) cause
+    const writes = writesSince(s.emulator, mark);
+    e2.runs++;
+    e2.forbiddenWrites += writes.length;
+    const failures: string[] = [];
+    if (writes.length > 0) failures.push(`${writes.length} GCE writes after a 410 relist of unchanged data: ${writes.slice(0, 5).map((w) => w.method).join(', ')}`);
+    if (JSON.stringify(actualNegs(s.emulator, members)) !== JSON.stringify(before)) failures.push('NEG endpoints changed');
+    e2.failures.push(...failures);
+    expect(failures).toEqual([]);
+  });
+
+  it('D2: one successful EMPTY relist of a serving member detaches nothing', async () => {
+    const before = actualNegs(s.emulator, members);
+    const mark = auditMark(s.emulator);
+    const t0 = Date.now();
+    proxy.emptyNextList(SLICES);
+    proxy.emptyNextList(NODES);
+    proxy.gone(MEMBER_WATCHES);
+    await waitFor(() => proxy.count(SLICES).emptyLists >= 1 && proxy.count(NODES).emptyLists >= 1, 60_000, 'the empty lists served');
+    const listsAfterEmpty = proxy.count(SLICES).lists;
+    // The confirming list (the real data) comes after the controller's confirm delay (60 s by default).
+    await waitFor(() => proxy.count(SLICES).lists > listsAfterEmpty, 150_000, 'the confirming relist').catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 10_000));
+    const writes = writesSince(s.emulator, mark);
+    const detaches = writes.filter((w) => w.method === 'networkEndpointGroups.detachNetworkEndpoints');
+    d2.runs++;
+    d2.forbiddenWrites += writes.length;
+    d2.convergeMs = Date.now() - t0;
+    const failures: string[] = [];
+    if (detaches.length > 0) failures.push(`${detaches.length} NEG detach calls after one empty relist`);
+    if (writes.length > detaches.length) failures.push(`${writes.length - detaches.length} other GCE writes: ${writes.filter((w) => !w.method.endsWith('detachNetworkEndpoints')).slice(0, 5).map((w) => w.method).join(', ')}`);
+    if (JSON.stringify(actualNegs(s.emulator, members)) !== JSON.stringify(before)) failures.push('NEG endpoints changed');
+    d2.failures.push(...failures);
+    expect(failures).toEqual([]);
+  });
+});
