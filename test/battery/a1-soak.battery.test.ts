@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Battery A1/A2 (reliability-battery.md §5): seeded random GCE faults while Gateways are created,
+// Battery A1/A2 (test/battery/README.md): seeded random GCE faults while Gateways are created,
 // changed and deleted. Per seed: the emulator fails each Compute call with p = BATTERY_FAULT_RATE
 // (default 0.2) with a seeded fault of the A1 mix (5xx, 429, 403 rate/quota, timeouts with and without
 // the change applied, operation errors, 409 on an applied insert, 404 on an applied delete, 400

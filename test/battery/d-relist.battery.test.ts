@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Battery D2 and E2 (reliability-battery.md §5) through a fault proxy between the controller and one
+// Battery D2 and E2 (test/battery/README.md) through a fault proxy between the controller and one
 // member apiserver (test/battery/kubeproxy.ts; the member's kubeconfig Secret points at it):
 // * E2: every member watch ends with 410 Gone; the controller relists data that did not change:
 //   zero GCE writes and no change of the NEGs.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Battery G1/G2 (reliability-battery.md §5): malformed input. G1: manifests the API server must refuse
+// Battery G1/G2 (test/battery/README.md): malformed input. G1: manifests the API server must refuse
 // (CRD schema and CEL rules of Gateway API v1.6 and fleet-ilb's own CRDs), each applied for real and
 // each refused with a 4xx and a message. G2: inputs that are valid objects but that the controller must
 // judge, each with the Gateway API (or fleet-ilb) condition type/status/reason the spec gives, and ZERO

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// A fault proxy between the controller and one member's kube-apiserver (reliability-battery.md §5
-// "Clusters": partitions and bad answers are injected by a proxy). Plain HTTP on 127.0.0.1 (the
+// A fault proxy between the controller and one member's kube-apiserver (test/battery/README.md:
+// partitions and bad answers are injected between the controller and a cluster). Plain HTTP on 127.0.0.1 (the
 // member's kubeconfig Secret is pointed at it), forwarding to the real apiserver with the admin
 // credentials. It can answer the next LIST of a collection with a successful EMPTY list (the real
 // list's resourceVersion, no items: what a restored etcd, a proxy or an apiserver mid-restart can
