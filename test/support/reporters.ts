@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 type Reporter = string | [string, Record<string, unknown>];
 
-export function reporters(suite: 'unit' | 'integration'): Reporter[] {
+export function reporters(suite: 'unit' | 'integration' | 'datapath' | 'conformance'): Reporter[] {
   const dir = process.env['FLEET_ILB_TEST_REPORT'];
   if (dir === undefined || dir === '') return ['default'];
   return ['default', ['json', { outputFile: join(dir, `${suite}.json`) }]];
