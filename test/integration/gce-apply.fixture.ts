@@ -5,6 +5,7 @@
 // one VPC/subnet in us-central1 and two member "clusters" with nodes in zones a and b.
 import type { DesiredGce, DesiredNeg, NetworkEndpoint } from '../../controller/infra/gcp/desired.ts';
 import { CONTROLLER_NAME, encodeStamp } from '../../controller/naming/stamp.ts';
+import { fleetPrefix } from '../../controller/naming/names.ts';
 import type { Seed } from '../emulator/index.ts';
 
 export const PROJECT = 'fleet-proj';
@@ -70,7 +71,8 @@ const short = (uid: string): string => uid.replace(/[^a-z0-9]/g, '').slice(0, 8)
 
 /** Deterministic names in the spirit of the namer (the real one lives in controller/naming). */
 export function names(g: GatewaySpec) {
-  const base = `fi-${short(g.uid)}-${g.name}`;
+  // The fleet prefix, as every real name has: the shared inventory lists by it (inventory.ts).
+  const base = `${fleetPrefix(FLEET)}${short(g.uid)}-${g.name}`;
   return {
     address: `${base}-vip`,
     hc: (l: string) => `${base}-${l}-hc`,

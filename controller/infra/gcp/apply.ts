@@ -324,9 +324,14 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
     const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, ...(s.scope === undefined ? {} : { scope: s.scope }) };
     // The inventory forgets what a step may change (re-read before next use); a delete that
     // succeeded is known absent; an endpoint sync that succeeded leaves exactly the desired set.
-    if (inv !== undefined && !(s.kind === 'networkEndpointGroup' && s.action === 'endpoints')) inv.beginWrite(ref);
+    const marks = inv !== undefined && !(s.kind === 'networkEndpointGroup' && s.action === 'endpoints');
+    if (marks) inv.beginWrite(ref);
     if (inv !== undefined && s.kind === 'networkEndpointGroup') inv.forgetEndpoints(ref.project, s.scope ?? '', s.name);
-    await execStep(s, env);
+    try {
+      await execStep(s, env);
+    } finally {
+      if (marks) inv.endWrite(ref);
+    }
     if (inv === undefined) return;
     if (s.action === 'delete') inv.deleted(ref);
     else if (s.kind === 'networkEndpointGroup') {
@@ -490,7 +495,11 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
       };
       const ref = { project, kind: s.kind, name: s.name, ...(s.scope === undefined ? {} : { scope: s.scope }) };
       deps.inventory?.beginWrite(ref);
-      await deleteOwned(ctx, s.kind, s.scope, s.name, lives.get(s));
+      try {
+        await deleteOwned(ctx, s.kind, s.scope, s.name, lives.get(s));
+      } finally {
+        deps.inventory?.endWrite(ref);
+      }
       deps.inventory?.deleted(ref);
     },
     deps.onStep,

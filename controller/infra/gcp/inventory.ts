@@ -47,8 +47,10 @@ class Collection<T extends Named> {
   readonly items = new Map<string, T>();
   /** Names written (or whose write failed) since the last read of them: GET before use. */
   readonly unknown = new Set<string>();
-  /** Write sequence number per name (refresh keeps names written after its list started unknown). */
+  /** Sequence number of the last write start or end per name (a list older than it is stale for it). */
   readonly writtenAt = new Map<string, number>();
+  /** Writes in flight per name: no list or GET may settle the state of a name while one runs. */
+  readonly inflight = new Map<string, number>();
   /** Gateway uid -> names stamped for it (our fleet only): per-Gateway lookups without a scan. */
   readonly byUid = new Map<string, Set<string>>();
 
@@ -76,6 +78,19 @@ class Collection<T extends Named> {
   markUnknown(name: string, seq: number): void {
     this.unknown.add(name);
     this.writtenAt.set(name, seq);
+    this.inflight.set(name, (this.inflight.get(name) ?? 0) + 1);
+  }
+
+  endWrite(name: string, seq: number): void {
+    this.writtenAt.set(name, seq);
+    const n = (this.inflight.get(name) ?? 1) - 1;
+    if (n <= 0) this.inflight.delete(name);
+    else this.inflight.set(name, n);
+  }
+
+  /** True when a read that started at `since` cannot tell this name's state (written since, or now). */
+  stale(name: string, since: number): boolean {
+    return this.inflight.has(name) || (this.writtenAt.get(name) ?? -1) > since;
   }
 
   /** Replace everything with a fresh list taken when the write sequence was `since`. */
@@ -83,7 +98,7 @@ class Collection<T extends Named> {
     const fresh = new Map(list.map((x) => [x.name ?? '', x] as const));
     const names = new Set([...this.items.keys(), ...fresh.keys(), ...this.unknown]);
     for (const n of names) {
-      if ((this.writtenAt.get(n) ?? -1) >= since) {
+      if (this.stale(n, since)) {
         this.unknown.add(n); // written while the list was in flight: re-read before use
         continue;
       }
@@ -307,10 +322,16 @@ export class GceInventory {
     return out;
   }
 
-  /** A delete succeeded (or found nothing): known absent. */
+  /** The write begun with beginWrite() is over (whatever its result): the name stays unknown. */
+  endWrite(ref: { project: string; kind: Kind; scope?: string; name: string }): void {
+    this.#collection(ref)?.endWrite(this.#itemKey(ref), ++this.#seq);
+  }
+
+  /** A delete succeeded (or found nothing), and its write ended: known absent. */
   deleted(ref: { project: string; kind: Kind; scope?: string; name: string }): void {
     const c = this.#collection(ref);
-    c?.set(this.#itemKey(ref), undefined);
+    const key = this.#itemKey(ref);
+    if (c !== undefined && !c.inflight.has(key)) c.set(key, undefined);
     if (ref.kind === 'networkEndpointGroup' && ref.scope !== undefined) this.#project(ref.project).endpoints.delete(negKey(ref.project, ref.scope, ref.name));
   }
 
@@ -535,8 +556,8 @@ export class GceInventory {
       if (!r.ok) throw r.error;
       const { n, seq, item } = r.value;
       if (!n.startsWith(this.#prefix)) this.#extrasRead.add(this.#extraKey(ps, kind, scope, n));
-      // A write that started after this GET was sent keeps the name unknown.
-      if ((c.writtenAt.get(n) ?? -1) > seq) continue;
+      // A write that ran while this GET was in flight keeps the name unknown.
+      if (c.stale(n, seq)) continue;
       c.set(n, item);
       c.writtenAt.delete(n);
     }

@@ -96,7 +96,11 @@ export async function sweepGce(fleetId: string, wantedGatewayUids: Iterable<stri
       };
       const ref = { project: o.project, kind: o.kind, name: o.name, ...(o.scope === undefined ? {} : { scope: o.scope }) };
       deps.inventory?.beginWrite(ref);
-      await deleteOwned(ctx, o.kind, o.scope, o.name, o.live);
+      try {
+        await deleteOwned(ctx, o.kind, o.scope, o.name, o.live);
+      } finally {
+        deps.inventory?.endWrite(ref);
+      }
       deps.inventory?.deleted(ref);
     });
     for (const r of results) if (!r.ok) errors.push(withResource(r.error));

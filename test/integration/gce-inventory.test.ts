@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The shared GCE inventory (controller/infra/gcp/inventory.ts) against the Compute API emulator:
+// apply reads its facts from the inventory instead of listing per Gateway, a resync is one list per
+// kind per project/region plus one endpoint list per NEG, and a failed read never deletes anything
+// (issue 9 defect 1: a 403 on firewalls.list once deleted and re-created both live firewalls).
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startEmulator, type Emulator } from '../emulator/index.ts';
+import { GceCloud } from '../../controller/infra/gcp/cloud/client.ts';
+import { applyGce } from '../../controller/infra/gcp/apply.ts';
+import { GceInventory } from '../../controller/infra/gcp/inventory.ts';
+import type { DesiredGce } from '../../controller/infra/gcp/desired.ts';
+import { FLEET, PROJECT, desiredFor, names, oneListener, seed } from './gce-apply.fixture.ts';
+
+let emu: Emulator;
+const clouds: GceCloud[] = [];
+
+function cloud(): GceCloud {
+  const c = new GceCloud({ project: PROJECT, clientOptions: emu.clientOptions(), operationRetryDelayMs: 20 });
+  clouds.push(c);
+  return c;
+}
+
+const reads = (): string[] => emu.audit().filter((a) => a.access !== 'write').map((a) => a.method);
+const writes = (): string[] => emu.audit().filter((a) => a.access === 'write').map((a) => `${a.method} ${a.resource ?? ''}`);
+
+/** The fixture Gateway with client ranges (two firewalls) and the VIP as render gives it. */
+function gateway(): { desired: DesiredGce; n: ReturnType<typeof names> } {
+  const g = oneListener({ clientRanges: ['10.0.0.0/8'] });
+  return { desired: desiredFor(g), n: names(g) };
+}
+
+beforeEach(async () => {
+  emu = await startEmulator({ seed: seed(), operationLatencyMs: 0 });
+});
+
+afterEach(async () => {
+  await Promise.all(clouds.splice(0).map((c) => c.close()));
+  await emu.stop();
+});
+
+describe('shared inventory', () => {
+  it('a converged Gateway re-applied from the inventory reads nothing and writes nothing', async () => {
+    const { desired } = gateway();
+    const c = cloud();
+    const inv = new GceInventory({ cloud: c, fleetId: FLEET });
+    const first = await applyGce(desired, { cloud: c, fleetId: FLEET, inventory: inv });
+    expect(first.error).toBeUndefined();
+    expect(first.programmed).toBe(true);
+    // The next apply re-reads (one GET each) only what the first one wrote...
+    await applyGce(desired, { cloud: c, fleetId: FLEET, inventory: inv });
+    emu.resetAudit();
+    // ...and the one after that needs no call at all.
+    const third = await applyGce(desired, { cloud: c, fleetId: FLEET, inventory: inv });
+    expect(third.changes).toBe(0);
+    expect(third.programmed).toBe(true);
+    expect(emu.audit()).toEqual([]);
+  });
+
+  it('a resync is one list per kind per project/region plus one endpoint list per NEG, and writes nothing', async () => {
+    const { desired } = gateway();
+    const c = cloud();
+    const inv = new GceInventory({ cloud: c, fleetId: FLEET });
+    await applyGce(desired, { cloud: c, fleetId: FLEET, inventory: inv });
+    emu.resetAudit();
+    const stats = await inv.refresh();
+    const negs = desired.negs.length;
+    // addresses, health checks, backend services, forwarding rules (region) + firewalls + NEGs (aggregated).
+    expect(stats).toMatchObject({ lists: 6, endpointLists: negs, failed: 0 });
+    expect(reads().sort()).toEqual(
+      [
+        'addresses.list',
+        'firewalls.list',
+        'networkEndpointGroups.aggregatedList',
+        'regionBackendServices.list',
+        'regionHealthChecks.list',
+        'forwardingRules.list',
+        ...Array.from({ length: negs }, () => 'networkEndpointGroups.listNetworkEndpoints'),
+      ].sort(),
+    );
+    emu.resetAudit();
+    const again = await applyGce(desired, { cloud: c, fleetId: FLEET, inventory: inv });
+    expect(again.changes).toBe(0);
+    expect(emu.audit()).toEqual([]);
+  });
+
+  it('a failed read never deletes a live firewall: 403 on firewalls.list at a restart and during a resync', async () => {
+    const { desired, n } = gateway();
+    const c = cloud();
+    const inv = new GceInventory({ cloud: c, fleetId: FLEET });
+    expect((await applyGce(desired, { cloud: c, fleetId: FLEET, inventory: inv })).programmed).toBe(true);
+    const live = (): string[] => emu.inventory().firewalls.map((f) => String(f['name'])).sort();
+    expect(live()).toEqual([n.fwClients, n.fwHc].sort());
+
+    // A resync whose firewall list is refused keeps the facts it had; the apply after it writes nothing.
+    const forbidden = { kind: 'http' as const, status: 403, reason: 'rateLimitExceeded', message: 'Rate Limit Exceeded' };
+    const f1 = emu.faults.inject({ method: 'firewalls.list', action: forbidden });
+    emu.resetAudit();
+    const stats = await inv.refresh();
+    expect(stats.failed).toBe(1);
+    const res = await applyGce(desired, { cloud: c, fleetId: FLEET, inventory: inv });
+    expect(writes()).toEqual([]);
+    expect(res.programmed).toBe(true);
+    expect(live()).toEqual([n.fwClients, n.fwHc].sort());
+
+    // A restarted controller (empty inventory) whose first firewall list fails plans nothing at all.
+    const fresh = new GceInventory({ cloud: c, fleetId: FLEET });
+    const r2 = await applyGce(desired, { cloud: c, fleetId: FLEET, inventory: fresh });
+    expect(r2.readFailed).toBe(true);
+    expect(r2.changes).toBe(0);
+    expect(writes()).toEqual([]);
+    emu.faults.clear(f1);
+    // Once the list answers, the same inventory converges with no write.
+    const r3 = await applyGce(desired, { cloud: c, fleetId: FLEET, inventory: fresh });
+    expect(r3.readFailed).toBeUndefined();
+    expect(r3.changes).toBe(0);
+    expect(live()).toEqual([n.fwClients, n.fwHc].sort());
+  });
+
+  it('unknown node tags keep the live firewall targets (firewallTagsIncomplete); known tags may narrow them', async () => {
+    const { desired, n } = gateway();
+    const c = cloud();
+    const inv = new GceInventory({ cloud: c, fleetId: FLEET });
+    await applyGce(desired, { cloud: c, fleetId: FLEET, inventory: inv });
+    const targets = (): string[] => (emu.inventory().firewalls.find((f) => f['name'] === n.fwHc)?.['targetTags'] as string[]).slice().sort();
+    const before = targets();
+    expect(before.length).toBeGreaterThan(1);
+    // Render saw only the first tag (the other members' instance lookups failed): incomplete.
+    const narrowed = (d: DesiredGce): DesiredGce => ({ ...d, firewalls: d.firewalls.map((f) => ({ ...f, targetTags: [before[0]!] })) });
+    const kept = await applyGce({ ...narrowed(desired), firewallTagsIncomplete: true }, { cloud: c, fleetId: FLEET, inventory: inv });
+    expect(kept.changes).toBe(0);
+    expect(targets()).toEqual(before);
+    // Positive control: with every tag known, the same desired state does narrow the targets.
+    const known = await applyGce(narrowed(desired), { cloud: c, fleetId: FLEET, inventory: inv });
+    expect(known.changes).toBeGreaterThan(0);
+    expect(targets()).toEqual([before[0]]);
+  });
+
+  it('instance tags: one aggregatedList per project, then known per instance; a failed lookup stays unknown', async () => {
+    const c = cloud();
+    const inv = new GceInventory({ cloud: c, fleetId: FLEET });
+    emu.resetAudit();
+    const tags = await inv.instanceTags(PROJECT, ['us-central1-a/a-za-1', 'us-central1-a/b-za-1', 'us-central1-a/no-such-vm']);
+    expect(Object.fromEntries(tags)).toEqual({ 'us-central1-a/a-za-1': ['a-node'], 'us-central1-a/b-za-1': ['b-node'], 'us-central1-a/no-such-vm': [] });
+    expect(reads().filter((m) => m !== 'instances.get')).toEqual(['instances.aggregatedList']);
+    // A fresh inventory whose instance list fails knows no tag at all (unknown, not "none").
+    const f = emu.faults.inject({ method: 'instances.aggregatedList', action: { kind: 'http', status: 403, reason: 'forbidden', message: 'Required compute.instances.list permission' } });
+    const other = new GceInventory({ cloud: c, fleetId: FLEET });
+    expect((await other.instanceTags(PROJECT, ['us-central1-a/a-za-1'])).size).toBe(0);
+    emu.faults.clear(f);
+  });
+});
