@@ -8,7 +8,7 @@
 import type { EndpointSlice, FleetMember, Gateway, GatewayClass, ILBConfig, Namespace, Service, ServiceImport, TCPRoute, UDPRoute } from '../api/index.ts';
 import type { StoredObject } from '../runtime/reflector.ts';
 import type { ConfigClusterSnapshot, MemberNodePorts, MemberSnapshot, Snapshot, TranslateSettings } from '../snapshot/types.ts';
-import type { FleetIndex } from './indexes.ts';
+import { FleetIndex } from './indexes.ts';
 
 /** A member's reachability and sync state, as every Snapshot carries it. */
 export type MemberHeader = Omit<MemberSnapshot, 'serviceExports' | 'services' | 'endpointSlices' | 'nodes'>;
@@ -176,5 +176,56 @@ export function globalSnapshot(src: ScopeSource): Snapshot {
     ...(src.settings === undefined ? {} : { settings: src.settings }),
     config,
     members,
+  };
+}
+
+/**
+ * A ScopeSource over a whole Snapshot (tools, benchmarks, tests): its index is fed one 'add' event
+ * per object, as the provider's reflectors feed it on the first list.
+ */
+export function snapshotSource(s: Snapshot, index: FleetIndex = new FleetIndex()): ScopeSource {
+  const stores = new Map<ScopeResource, Map<string, StoredObject>>();
+  const put = (resource: ScopeResource | undefined, o: StoredObject): void => {
+    if (resource === undefined) return;
+    let m = stores.get(resource);
+    if (m === undefined) stores.set(resource, (m = new Map<string, StoredObject>()));
+    const ns = o.metadata?.namespace;
+    m.set(ns === undefined || ns === '' ? (o.metadata?.name ?? '') : `${ns}/${o.metadata?.name ?? ''}`, o);
+  };
+  const c = s.config;
+  const config: Array<[string, ScopeResource | undefined, StoredObject[]]> = [
+    ['gatewayClasses', 'gatewayClasses', c.gatewayClasses],
+    ['gateways', 'gateways', c.gateways],
+    ['tcpRoutes', undefined, c.tcpRoutes],
+    ['udpRoutes', undefined, c.udpRoutes],
+    ['referenceGrants', undefined, c.referenceGrants],
+    ['fleetMembers', 'fleetMembers', c.fleetMembers],
+    ['ilbConfigs', 'ilbConfigs', c.ilbConfigs],
+    ['namespaces', 'namespaces', c.namespaces],
+  ];
+  for (const [resource, store, list] of config) {
+    for (const o of list) {
+      index.onConfig(resource, 'add', o);
+      put(store, o);
+    }
+  }
+  for (const si of c.serviceImports) put((si.apiVersion ?? '').startsWith('net.gke.io/') ? 'gkeServiceImports' : 'serviceImports', si);
+  const headers: MemberHeader[] = [];
+  for (const m of Object.values(s.members)) {
+    const { serviceExports, services, endpointSlices, nodes, ...header } = m;
+    headers.push(header);
+    for (const o of nodes) index.onMember(m.clusterId, 'nodes', 'add', o);
+    for (const o of services) index.onMember(m.clusterId, 'services', 'add', o);
+    for (const o of endpointSlices) index.onMember(m.clusterId, 'endpointslices', 'add', o);
+    for (const o of serviceExports) index.onMember(m.clusterId, (o.apiVersion ?? '').startsWith('net.gke.io/') ? 'gkeserviceexports' : 'serviceexports', 'add', o);
+  }
+  return {
+    fleetId: s.fleetId,
+    ...(s.crdBundleVersion === undefined ? {} : { crdBundleVersion: s.crdBundleVersion }),
+    ...(s.settings === undefined ? {} : { settings: s.settings }),
+    get: (resource, key) => stores.get(resource)?.get(key),
+    list: (resource) => [...(stores.get(resource)?.values() ?? [])],
+    members: () => headers,
+    index,
   };
 }
