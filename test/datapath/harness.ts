@@ -267,7 +267,8 @@ export async function startDataPath(env: { fleet: Fleet; emulator: Emulator }, o
     await p2p({ ns: clientNs, ifname: 'eth0', ip: clientIp }, { ns: vpcNs, ifname: 'c0', gw: VPC_GW });
     // Every cluster's apiserver on the client's loopback too (same port): a test program running in
     // the client namespace (the conformance suite) reads and writes the clusters with their kubeconfigs.
-    for (const c of [env.fleet.config, ...env.fleet.members]) {
+    // A Set: the config cluster may be its own member (the conformance run), one relay per port.
+    for (const c of new Set([env.fleet.config, ...env.fleet.members])) {
       const port = new URL(c.server).port;
       const relay = track(startProc(`relay client ${c.name}`, dp, ['relay', '--netns', `/run/netns/${clientNs}`, '--listen', `127.0.0.1:${port}`, '--to', `127.0.0.1:${port}`], verbose));
       await relay.waitLine(/^READY$/, 10_000);
