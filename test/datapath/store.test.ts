@@ -48,7 +48,13 @@ describe('data path: the store example carries traffic (member-a iptables, membe
     vip = gw.status?.addresses?.[0]?.value ?? '';
     await waitFor(() => s.emulator.inventory().firewalls.length >= 2, 30_000, 'the firewalls');
     await dp.waitProgrammed(vip);
-    await waitFor(allHealthy, 30_000, 'every NEG endpoint healthy');
+    // Converged: the load balancer's backends are nodes of both members (the controller attaches
+    // each member's NEGs when its VIP Service exists) and every one of them passes its health check.
+    const backendMembers = (): string[] => {
+      const rule = dp.plan()?.rules.find((r) => r.ip === vip);
+      return [...new Set((rule?.backends ?? []).map((i) => dp.nodes.find((n) => n.index === i)?.member))].filter((m) => m !== undefined).sort();
+    };
+    await waitFor(() => backendMembers().length === 2 && allHealthy(), 60_000, 'NEG endpoints of both members, all healthy');
   });
 
   afterAll(async () => {

@@ -3,6 +3,7 @@
 // Prints the closing line of a CI run from the suites' JSON reports (test/support/reporters.ts):
 //   unit: 380 passed, 0 failed
 //   integration: 204 passed, 0 failed
+//   datapath: 12 passed, 0 failed
 //   total: 584 passed, 0 failed
 // Exits non-zero when a report is missing or ran no test.
 import { readFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ const dir = process.argv[2] ?? '.cache/test-results';
 let passed = 0;
 let failed = 0;
 let ok = true;
-for (const suite of ['unit', 'integration']) {
+for (const suite of ['unit', 'integration', 'datapath']) {
   try {
     const r = JSON.parse(readFileSync(join(dir, `${suite}.json`), 'utf8')) as { numPassedTests: number; numFailedTests: number; numTotalTests: number };
     console.log(`${suite}: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
