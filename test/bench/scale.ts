@@ -409,7 +409,16 @@ async function run(n: number, latencyMs: number): Promise<RunResult> {
   const label = `N=${n}${latencyMs > 0 ? ` @${latencyMs}ms` : ''}`;
   const setup0 = Date.now();
   progress(`${label}: starting a fleet (config + ${MEMBERS} members) and the emulator`);
-  const s = await startScenario({ members: MEMBERS, apply: 'none', controller: false, operationLatencyMs: latencyMs });
+  // A loaded machine can time the fleet's start out (CRD creation 504): try again, twice.
+  let s: Scenario | undefined;
+  for (let attempt = 1; s === undefined; attempt++) {
+    try {
+      s = await startScenario({ members: MEMBERS, apply: 'none', controller: false, operationLatencyMs: latencyMs });
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      progress(`${label}: the fleet did not start (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); again`);
+    }
+  }
   let ctl: ControllerProc | undefined;
   const dir = join(repoRoot, '.cache', 'bench');
   await mkdir(dir, { recursive: true });
