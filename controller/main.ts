@@ -11,7 +11,6 @@
 //   4. on SIGTERM: stop the workers (drain), release the lease, stop the watches.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { PassThroughClient } from 'google-auth-library';
 import { z } from 'zod';
 import { ClusterClient } from './clusters/client.ts';
@@ -31,41 +30,10 @@ import { HealthServer } from './telemetry/server.ts';
 import { CONTROLLER_NAME } from './naming/stamp.ts';
 import { makeWriters } from './writers.ts';
 import { keysForChange } from './keys.ts';
+import { ControllerOptionsSchema, controllerFlagsMarkdown, controllerUsage, parseControllerArgs, UsageRequested, type ControllerOptions } from './options.ts';
 
-/** The controller's settings (flags and environment), validated at the boundary. */
-export const ControllerOptionsSchema = z.object({
-  /** Kubeconfig of the config cluster; absent = in-cluster service account. */
-  kubeconfig: z.string().optional(),
-  /** Namespace of member kubeconfig Secrets and the leader Lease. */
-  namespace: z.string().min(1).default('fleet-ilb-system'),
-  /** Fleet id (part of every GCE name and ownership stamp). Default: the config cluster's kube-system UID. */
-  fleetId: z.string().regex(/^[a-z0-9][-a-z0-9]{0,62}$/, 'fleet id: lowercase letters, digits and dashes').optional(),
-  /** Compute API endpoint override, e.g. `http://127.0.0.1:8085` for the emulator. Absent = Google. */
-  computeEndpoint: z.url().optional(),
-  /** Default GCP project for calls that name none (each Gateway uses its ILBConfig's project). */
-  project: z.string().default('unset'),
-  /** `host:port` of /healthz, /readyz and /metrics. Port 0 = any free port. */
-  metricsAddr: z.string().regex(/^[^:]*:\d+$/).default('0.0.0.0:8080'),
-  leaderElect: z.boolean().default(true),
-  leaseName: z.string().default('fleet-ilb-controller'),
-  leaseDurationMs: z.number().int().positive().default(15_000),
-  renewDeadlineMs: z.number().int().positive().default(10_000),
-  retryPeriodMs: z.number().int().positive().default(2_000),
-  /** Unique per replica (pod name). */
-  identity: z.string().optional(),
-  workers: z.number().int().min(1).max(64).default(4),
-  /** Periodic jittered resync of every Gateway; it must write nothing when nothing changed. */
-  resyncPeriodMs: z.number().int().min(0).default(10 * 60_000),
-  /** Periodic sweep of GCE resources no Gateway owns. */
-  sweepPeriodMs: z.number().int().min(0).default(30 * 60_000),
-  sweepMinAgeMs: z.number().int().min(0).default(10 * 60_000),
-  /** How long the first reconciles wait for members that have not listed yet. */
-  memberSyncTimeoutMs: z.number().int().min(0).default(30_000),
-  /** Maintain multicluster.x-k8s.io ServiceImports from the members' ServiceExports. */
-  mcsImporter: z.boolean().default(true),
-  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
-});
-export type ControllerOptions = z.input<typeof ControllerOptionsSchema>;
+// Settings, flags, environment and help are declared once, in options.ts.
+export { ControllerOptionsSchema, parseControllerArgs, type ControllerOptions } from './options.ts';
 
 /** A running controller. */
 export interface RunningController {
@@ -288,68 +256,6 @@ function hostPort(addr: string): { host: string; port: number } {
   return { host: addr.slice(0, i) || '0.0.0.0', port: Number(addr.slice(i + 1)) };
 }
 
-const USAGE = `usage: fleet-ilb controller [flags]
-
-  --kubeconfig PATH          config cluster kubeconfig (default: in-cluster service account)
-  --namespace NS             controller namespace: member Secrets, leader Lease (fleet-ilb-system)
-  --fleet-id ID              fleet id in GCE names and stamps (default: config kube-system UID)
-  --compute-endpoint URL     Compute API endpoint override, e.g. http://127.0.0.1:8085 (emulator)
-  --project ID               default GCP project (each Gateway uses its ILBConfig's project)
-  --metrics-addr HOST:PORT   /healthz /readyz /metrics (0.0.0.0:8080)
-  --leader-elect=false       run without leader election (single replica only)
-  --lease-name NAME          leader Lease name (fleet-ilb-controller)
-  --workers N                concurrent reconciles (4)
-  --resync-period SECONDS    periodic resync of every Gateway (600)
-  --sweep-period SECONDS     periodic sweep of orphaned GCE resources (1800)
-  --mcs-importer=false       do not maintain ServiceImports (another MCS implementation does)
-  --log-level LEVEL          trace|debug|info|warn|error (info)
-
-Every flag can also be set by environment: FLEET_ILB_<FLAG> (e.g. FLEET_ILB_COMPUTE_ENDPOINT).
-`;
-
-const FLAGS = ['kubeconfig', 'namespace', 'fleet-id', 'compute-endpoint', 'project', 'metrics-addr', 'leader-elect', 'lease-name', 'workers', 'resync-period', 'sweep-period', 'mcs-importer', 'log-level', 'identity'] as const;
-
-/** Parses flags (then FLEET_ILB_* environment variables) into ControllerOptions. */
-export function parseControllerArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ControllerOptions {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
-  for (const f of FLAGS) options[f] = { type: 'string' };
-  const { values: parsed } = parseArgs({
-    args: argv,
-    options,
-    strict: true,
-    allowPositionals: false,
-  });
-  const values = parsed as Record<string, string | boolean | undefined>;
-  if (values['help'] === true) throw new UsageRequested();
-  const get = (f: (typeof FLAGS)[number]): string | undefined => {
-    const v = values[f];
-    if (typeof v === 'string') return v;
-    return env[`FLEET_ILB_${f.toUpperCase().replaceAll('-', '_')}`];
-  };
-  const bool = (v: string | undefined): boolean | undefined => (v === undefined ? undefined : v === 'true' || v === '1');
-  const seconds = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v) * 1000);
-  const opts: Record<string, unknown> = {
-    kubeconfig: get('kubeconfig'),
-    namespace: get('namespace'),
-    fleetId: get('fleet-id'),
-    computeEndpoint: get('compute-endpoint'),
-    project: get('project'),
-    metricsAddr: get('metrics-addr'),
-    leaderElect: bool(get('leader-elect')),
-    leaseName: get('lease-name'),
-    workers: get('workers') === undefined ? undefined : Number(get('workers')),
-    resyncPeriodMs: seconds(get('resync-period')),
-    sweepPeriodMs: seconds(get('sweep-period')),
-    mcsImporter: bool(get('mcs-importer')),
-    logLevel: get('log-level'),
-    identity: get('identity') ?? env['POD_NAME'],
-  };
-  for (const k of Object.keys(opts)) if (opts[k] === undefined) delete opts[k];
-  return opts;
-}
-
-class UsageRequested extends Error {}
-
 /** `fleet-ilb controller` entry point. */
 export async function main(argv: string[]): Promise<number> {
   let opts: ControllerOptions;
@@ -357,11 +263,11 @@ export async function main(argv: string[]): Promise<number> {
     opts = ControllerOptionsSchema.parse(parseControllerArgs(argv));
   } catch (err) {
     if (err instanceof UsageRequested) {
-      process.stdout.write(USAGE);
+      process.stdout.write(err.format === 'markdown' ? controllerFlagsMarkdown() : controllerUsage());
       return 0;
     }
     const msg = err instanceof z.ZodError ? z.prettifyError(err) : errorMessage(err);
-    process.stderr.write(`fleet-ilb controller: ${msg}\n\n${USAGE}`);
+    process.stderr.write(`fleet-ilb controller: ${msg}\n\n${controllerUsage()}`);
     return 2;
   }
   const log = createLogger({ level: opts.logLevel ?? 'info' });
