@@ -6,27 +6,32 @@
 # The token comes from the TokenRequest API and expires (--duration); re-run before it does and
 # replace the Secret (deploy/README.md, "Rotating member credentials"). No long-lived token Secret.
 #
-#   deploy/scripts/member-kubeconfig.sh --context MEMBER_CONTEXT [--duration 720h] [--server URL] > member.kubeconfig
+#   deploy/scripts/member-kubeconfig.sh [--kubeconfig FILE] [--context MEMBER_CONTEXT] [--duration 720h] [--server URL] > member.kubeconfig
 #
+# --kubeconfig kubeconfig file of the member (default: $KUBECONFIG / ~/.kube/config), e.g. a local
+#            fleet's <dir>/member-a.kubeconfig
 # --context  kubectl context of the member (default: the current context)
 # --duration token lifetime (default 720h; the apiserver may cap it, see --service-account-max-token-expiration)
 # --server   API server URL as the config cluster's Pods must reach it (default: the context's server)
 set -euo pipefail
 
+kubeconfig=""
 context=""
 duration="720h"
 server=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --kubeconfig) kubeconfig="$2"; shift 2 ;;
     --context) context="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --server) server="$2"; shift 2 ;;
-    -h|--help) sed -n '3,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '3,16p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
 
 kc=(kubectl)
+if [ -n "$kubeconfig" ]; then kc+=(--kubeconfig "$kubeconfig"); fi
 if [ -n "$context" ]; then kc+=(--context "$context"); fi
 
 # The cluster entry of the chosen context, with its CA inlined (--raw keeps certificate data).

@@ -294,7 +294,7 @@ async function report(s: Scenario, gateways: GatewayObject[]): Promise<{ text: s
   say(`  gcloud compute forwarding-rules list`);
   say(`  gcloud compute network-endpoint-groups list`);
   for (const bs of s.emulator.inventory().backendServices) say(`  gcloud compute backend-services get-health ${String(bs['name'])} --region ${s.gcp.region}`);
-  say(`  curl -s ${health}/metrics | grep ^fleet_ilb`);
+  say(`  curl -s ${health}/metrics | grep ^fleetilb_`);
   say(`  (new Nodes get a VM in the emulator within 2 s; Ctrl-C stops everything)`);
   say('');
 
