@@ -68,10 +68,10 @@ export interface Writers {
   /** Delete every VIP object of one Gateway; `done` is false while a member that holds some is frozen. */
   vipDelete(gw: GatewayRef): Promise<{ done: boolean; pending: string[]; writes: number }>;
   /**
-   * Add our finalizer; true when the live Gateway carries it afterwards (written now). False when
-   * the Gateway is gone or being deleted: then no cloud call may follow.
+   * Make sure the live Gateway carries our finalizer: 'added' (written now), 'present' (the cache
+   * was behind), 'gone' (deleted or being deleted: then no cloud call may follow).
    */
-  ensureFinalizer(gw: Gateway): Promise<boolean>;
+  ensureFinalizer(gw: Gateway): Promise<'added' | 'present' | 'gone'>;
   /** Record where the Gateway's GCE resources live (project/region annotations); true when it wrote. */
   setScope(gw: Gateway, scope: { project: string; region: string }): Promise<boolean>;
   /** Remove our finalizer; true when it wrote. */
@@ -175,11 +175,13 @@ export class Reconciler {
     // would have no finalizer to clean them up (issue 9 defect 3).
     let kubeWrites = 0;
     if (!hasFinalizer) {
-      if (!(await this.#o.writers.ensureFinalizer(gw))) {
-        this.#log.info({ gateway: gwKey }, 'finalizer not added (Gateway gone or being deleted); no cloud call');
+      const fin = await this.#o.writers.ensureFinalizer(gw);
+      if (fin === 'gone') {
+        // Its deletion (or a new uid's creation) is another event: that reconcile tears down.
+        this.#log.info({ gateway: gwKey }, 'Gateway gone or being deleted before its first cloud call; nothing created');
         return undefined;
       }
-      kubeWrites++;
+      if (fin === 'added') kubeWrites++;
     }
     const project = ir.config.project;
     const region = ir.config.region;

@@ -7,7 +7,7 @@
 import type { Gateway } from './api/index.ts';
 import type { ClusterClient } from './clusters/client.ts';
 import { errorMessage } from './errors/index.ts';
-import { addFinalizer, removeFinalizer, setGceAnnotations, setGceScope } from './gateway/index.ts';
+import { ensureFinalizer, removeFinalizer, setGceAnnotations, setGceScope } from './gateway/index.ts';
 import type { DesiredGce } from './infra/gcp/desired.ts';
 import { applyVip, deleteVip, vipOwnerLabels, type VipDeps, type VipMember } from './infra/vip/apply.ts';
 import type { DesiredVip } from './infra/vip/render.ts';
@@ -104,7 +104,7 @@ export function makeWriters(o: WritersOptions): Writers {
       if (r.errors.length > 0) throw r.errors[0]!.error;
       return { done: r.done, pending: r.pending, writes: r.writes };
     },
-    ensureFinalizer: (gw: Gateway) => addFinalizer(gw, gatewayDeps),
+    ensureFinalizer: (gw: Gateway) => ensureFinalizer(gw, gatewayDeps),
     removeFinalizer: (gw: Gateway) => removeFinalizer(gw, gatewayDeps),
     setAnnotations: (gw: Gateway, desired: DesiredGce) => setGceAnnotations(gw, desired, gatewayDeps),
     setScope: (gw: Gateway, scope: { project: string; region: string }) => setGceScope(gw, scope, gatewayDeps),

@@ -105,3 +105,17 @@ export async function removeFinalizer(gw: GatewayLike, deps: GatewayHelperDeps):
     deps.maxAttempts ?? 5,
   );
 }
+
+/**
+ * Make sure the live Gateway carries our finalizer before any cloud call (issue 9 defect 3):
+ * 'added' when this call wrote it, 'present' when the live object already had it (the cache was
+ * behind), 'gone' when the Gateway no longer exists or is being deleted (no cloud call may follow:
+ * nothing would clean up after it).
+ */
+export async function ensureFinalizer(gw: GatewayLike, deps: GatewayHelperDeps): Promise<'added' | 'present' | 'gone'> {
+  if (hasFinalizer(gw) && gw.metadata.deletionTimestamp === undefined) return 'present';
+  if (await addFinalizer(gw, deps)) return 'added';
+  const live = await gatewayApi(deps).get<Gateway>(objectPath(RT.gateways, gw.metadata.namespace ?? '', gw.metadata.name));
+  if (live === undefined || live.metadata.deletionTimestamp !== undefined || live.metadata.uid !== gw.metadata.uid) return 'gone';
+  return hasFinalizer(live) ? 'present' : 'gone';
+}
