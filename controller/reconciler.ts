@@ -163,7 +163,7 @@ export class Reconciler {
       return this.#teardown(gwKey, gw);
     }
     if (ir === undefined) {
-      // Bad input: the spec's condition and reason, and no cloud call on its behalf (DESIGN §6).
+      // Bad input: the spec's condition and reason, and no cloud call on its behalf (docs/architecture.md, failure rules).
       // Resources an earlier valid spec created stay until the Gateway is fixed or deleted.
       const kubeWrites = await this.#o.writers.gatewayStatus(result, gwKey);
       this.outcomes.set(gwKey, { gceWrites: 0, kubeWrites });
@@ -198,7 +198,7 @@ export class Reconciler {
     // 4. Apply, with the member side made ready before GCE can send traffic to the VIP.
     const cloud = this.#o.cloud.forProject(project);
     // Frozen members: what GCE holds for them stays, even what translate does not know about (a
-    // member that was already down when this process started has no data here; DESIGN §6).
+    // member that was already down when this process started has no data here; infra/gcp/keep.ts).
     const keep = new Set(this.#o.provider.members.members().filter((m) => m.frozen).map((m) => m.clusterID));
     let vipWritten = false;
     const res = await applyGce(desired, {
