@@ -23,6 +23,8 @@ import { findCondition, GATEWAY_API, gatewayCondition, routeCondition, waitGatew
 import { ofKind } from '../fixtures/example.ts';
 import type { KObject } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
+import { startDataPath, type DataPath } from '../datapath/harness.ts';
+import { dataPathUnavailable } from '../datapath/netns.ts';
 
 const USAGE = `usage: fleet-ilb demo [flags]
 
@@ -31,7 +33,9 @@ const USAGE = `usage: fleet-ilb demo [flags]
   --example NAME|DIR          example under examples/ (default store)
   --operation-latency-ms N    emulator: time each GCE operation takes (default 0)
   --timeout-seconds N         give up when the Gateways are not Programmed by then (default 300)
-  --exit-after-ready          tear down and exit 0 once every Gateway is Programmed (CI smoke test)
+  --exit-after-ready          tear down and exit 0 once every Gateway is Programmed (CI smoke test; no traffic)
+  --no-traffic                do not start the data path (as root, the demo otherwise sends traffic
+                              through the VIP from a client network namespace: docs/datapath.md)
   --log-level LEVEL           controller log level on stderr (default warn)
   --member-identity ID        least-privilege: install deploy/member in each member (kubectl apply -k) and
                               register the identity it grants; admin: the cluster admin's kubeconfig.
@@ -60,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
         'operation-latency-ms': { type: 'string' },
         'timeout-seconds': { type: 'string' },
         'exit-after-ready': { type: 'boolean' },
+        'no-traffic': { type: 'boolean' },
         'log-level': { type: 'string' },
         'member-identity': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -122,6 +127,7 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   let scenario: Scenario | undefined;
+  let dataPath: DataPath | undefined;
   let code = 0;
   try {
     progress('starting (the first run builds the test control plane from Go sources: several minutes, once)');
@@ -163,6 +169,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(out.info)}\n`);
     if (values['exit-after-ready'] === true) return 0;
 
+    if (values['no-traffic'] !== true) {
+      dataPath = await showTraffic(s, ready, progress).catch((e: unknown) => {
+        progress(`data path failed (the rest keeps running): ${e instanceof Error ? e.message : String(e)}`);
+        return undefined;
+      });
+    }
+
     progress('running; Ctrl-C stops and removes everything');
     // Nodes the user adds get a VM in the emulator (on GCE the VM exists before its Node).
     const sync = setInterval(() => {
@@ -183,6 +196,11 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    if (dataPath !== undefined) {
+      progress('stopping the data path (namespaces, kube-proxy, pods)');
+      const left = await dataPath.stop();
+      if (left.leftoverNamespaces.length > 0) progress(`left behind: ${left.leftoverNamespaces.join(' ')}`);
+    }
     if (scenario !== undefined) {
       progress('stopping the controller, the emulator and the fleet');
       await scenario.stop();
@@ -191,6 +209,49 @@ export async function main(argv: string[]): Promise<number> {
     // The fleet harness may still hold timers of its stop path; they must not delay the exit.
     setTimeout(() => process.exit(process.exitCode ?? code), 1_000).unref();
   }
+}
+
+/**
+ * The data path (docs/datapath.md): every member Node a network namespace with a real kube-proxy,
+ * every pod a namespace with an echo server, a vpc namespace playing Google Cloud's load balancer from
+ * the emulator's state. Ten connections (or datagrams) per listener from a client namespace show
+ * which pod of which member answered and the client address it saw. Skipped, saying why, when the
+ * machine cannot create network namespaces (not root, not Linux, tools missing).
+ */
+async function showTraffic(s: Scenario, gateways: GatewayObject[], progress: (m: string) => void): Promise<DataPath | undefined> {
+  const why = dataPathUnavailable();
+  if (why !== undefined) {
+    progress(`no traffic shown: ${why}`);
+    return undefined;
+  }
+  progress('starting the data path: node and pod network namespaces, kube-proxy per node, the simulated VPC');
+  const dp = await startDataPath(s, { log: progress });
+  const lines: string[] = ['', 'Traffic through the VIP from a client VM (network namespace, IP ' + dp.client.ip + '):'];
+  for (const gw of gateways) {
+    const vip = gw.status?.addresses?.[0]?.value;
+    if (vip === undefined) continue;
+    await dp.waitProgrammed(vip);
+    // Health checks take healthyThreshold x checkIntervalSec; until then GCE spreads over all backends.
+    await new Promise<void>((resolve) => {
+      const end = performance.now() + 30_000;
+      const check = (): void => {
+        const h = [...dp.health().values()];
+        if ((h.length > 0 && h.every((x) => x === 'HEALTHY')) || performance.now() > end) resolve();
+        else setTimeout(check, 250);
+      };
+      check();
+    });
+    for (const l of (gw.spec as { listeners?: Array<{ name: string; protocol: string; port: number }> }).listeners ?? []) {
+      const as = l.protocol === 'UDP' ? await dp.sendUdp(vip, l.port, { count: 10, timeoutMs: 1000 }) : await dp.connectTcp(vip, l.port, { count: 10, timeoutMs: 1000 });
+      lines.push(`  Gateway ${gw.metadata.namespace ?? 'default'}/${gw.metadata.name} listener ${l.name} (${l.protocol} ${vip}:${l.port}): ${as.filter((a) => a.ok).length}/${as.length} answered`);
+      for (const a of as) {
+        const pod = dp.pods().find((p) => p.name === a.pod);
+        lines.push(a.ok ? `    ${a.pod ?? '?'} in ${pod?.member ?? '?'} on ${pod?.node ?? '?'} saw client ${a.peer ?? '?'}` : `    no answer: ${a.err ?? ''}`);
+      }
+    }
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return dp;
 }
 
 /** True when `cmd` is an executable file in a PATH directory. */
