@@ -51,7 +51,8 @@ export class KubeFaultProxy {
     return JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'proxy', cluster: { server: `http://127.0.0.1:${this.port}` } }],
+      // client-node refuses a plain-http server unless TLS verification is (vacuously) skipped.
+      clusters: [{ name: 'proxy', cluster: { server: `http://127.0.0.1:${this.port}`, 'insecure-skip-tls-verify': true } }],
       users: [{ name: 'proxy', user: {} }],
       contexts: [{ name: 'proxy', context: { cluster: 'proxy', user: 'proxy' } }],
       'current-context': 'proxy',
