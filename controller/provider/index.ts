@@ -24,15 +24,22 @@ import { type Log, silentLog } from '../telemetry/logger.ts';
 import { FleetIndex } from './indexes.ts';
 import { globalSnapshot, scopedSnapshot, type MemberHeader, type ScopeSource } from './scoped.ts';
 
+/** The Gateway CRD and the annotation that names its Gateway API release (e.g. `v1.6.3`). */
+export const GATEWAY_CRD = 'gateways.gateway.networking.k8s.io';
+export const BUNDLE_VERSION_ANNOTATION = 'gateway.networking.k8s.io/bundle-version';
+
 /** A config-cluster collection the provider reflects. `optional` ones are skipped when not served. */
 interface ConfigResource {
-  key: keyof ConfigClusterSnapshot | 'secrets' | 'gkeServiceImports';
+  key: keyof ConfigClusterSnapshot | 'secrets' | 'gkeServiceImports' | 'gatewayCrds';
   group: string;
   version: string;
   plural: string;
   /** Namespaced to the controller namespace (Secrets: least privilege, no cluster-wide read). */
   inControllerNamespace?: boolean;
   optional?: boolean;
+  fieldSelector?: string;
+  /** Not needed to reconcile: not waited for (`configSynced`), so a refused read blocks nothing. */
+  informational?: boolean;
 }
 
 const CONFIG_RESOURCES: readonly ConfigResource[] = [
@@ -48,6 +55,16 @@ const CONFIG_RESOURCES: readonly ConfigResource[] = [
   { key: 'ilbConfigs', group: 'fleetilb.io', version: 'v1alpha1', plural: 'ilbconfigs' },
   { key: 'namespaces', group: '', version: 'v1', plural: 'namespaces' },
   { key: 'secrets', group: '', version: 'v1', plural: 'secrets', inControllerNamespace: true },
+  // The Gateway API CRD bundle version (GatewayClass SupportedVersion): the annotation every CRD of
+  // a Gateway API release carries; the Gateway CRD alone is read (RBAC C11: by name).
+  {
+    key: 'gatewayCrds',
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    plural: 'customresourcedefinitions',
+    fieldSelector: `metadata.name=${GATEWAY_CRD}`,
+    informational: true,
+  },
 ];
 
 /**
@@ -163,6 +180,7 @@ export class FleetProvider {
         path: collectionPath(r, this.#o.namespace),
         cluster: 'config',
         resource: r.key,
+        ...(r.fieldSelector === undefined ? {} : { fieldSelector: r.fieldSelector }),
         log: this.#log,
         ...(this.#o.metrics === undefined ? {} : { metrics: reflectorMetrics(this.#o.metrics, 'config', r.key) }),
       });
@@ -191,7 +209,8 @@ export class FleetProvider {
 
   /** True once every config reflector has listed (member readiness is reported per member). */
   configSynced(): boolean {
-    return [...this.#config.values()].every((r) => r.hasSynced());
+    const informational = new Set(CONFIG_RESOURCES.filter((r) => r.informational === true).map((r) => r.key));
+    return [...this.#config.entries()].every(([k, r]) => informational.has(k) || r.hasSynced());
   }
 
   /** Config-cluster objects of one resource. */
@@ -243,6 +262,7 @@ export class FleetProvider {
     }
     return {
       fleetId: this.#o.fleetId,
+      ...this.#bundleVersion(),
       ...(this.#o.settings === undefined ? {} : { settings: this.#o.settings }),
       config,
       members,
@@ -265,12 +285,20 @@ export class FleetProvider {
   #scopeSource(): ScopeSource {
     return {
       fleetId: this.#o.fleetId,
+      ...this.#bundleVersion(),
       ...(this.#o.settings === undefined ? {} : { settings: this.#o.settings }),
       get: (resource, key) => this.#config.get(resource)?.get(key),
       list: (resource) => this.list(resource),
       members: (fleetMembers) => this.members.members().map((m) => this.#memberHeader(m, fleetMembers)),
       index: this.index,
     };
+  }
+
+  /** `Snapshot.crdBundleVersion`, once the Gateway CRD has been read (else SupportedVersion stays Unknown). */
+  #bundleVersion(): { crdBundleVersion?: string } {
+    const crd = this.list<{ metadata?: { annotations?: Record<string, string> } }>('gatewayCrds')[0];
+    const v = crd?.metadata?.annotations?.[BUNDLE_VERSION_ANNOTATION];
+    return v === undefined ? {} : { crdBundleVersion: v };
   }
 
   /** Every Gateway key (`namespace/name`). */

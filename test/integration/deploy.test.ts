@@ -150,6 +150,7 @@ describe('RBAC as the controller identity', () => {
       q('create', 'serviceimports.multicluster.x-k8s.io', { namespace: 'shop' }),
       q('delete', 'serviceimports.multicluster.x-k8s.io', { namespace: 'shop' }),
       q('watch', 'serviceimports.net.gke.io'),
+      q('watch', 'customresourcedefinitions.apiextensions.k8s.io', { name: 'gateways.gateway.networking.k8s.io' }), // C11
       q('create', 'events.events.k8s.io', { namespace: 'shop' }),
       q('create', 'leases.coordination.k8s.io', { namespace: NS }),
       q('update', 'leases.coordination.k8s.io', { namespace: NS, name: 'fleet-ilb-controller' }),
@@ -173,6 +174,8 @@ describe('RBAC as the controller identity', () => {
       q('create', 'serviceimports.net.gke.io', { namespace: 'shop' }),
       q('delete', 'fleetmembers.fleetilb.io'),
       q('update', 'namespaces', { name: 'kube-system' }),
+      q('get', 'customresourcedefinitions.apiextensions.k8s.io', { name: 'tcproutes.gateway.networking.k8s.io' }), // C11: only the Gateway CRD
+      q('list', 'customresourcedefinitions.apiextensions.k8s.io'),
       q('create', 'clusterrolebindings.rbac.authorization.k8s.io'),
       q('impersonate', 'users'),
       q('create', 'events', { namespace: 'shop' }), // core/v1 Events: fleet-ilb uses events.k8s.io/v1

@@ -201,6 +201,13 @@ const LEADER: Behaviour = {
   done: async ({ cfg, identity, ctl }) =>
     ctl.isLeader() && (await cfg.get<KObject & { spec?: { holderIdentity?: string } }>('coordination.k8s.io/v1', 'Lease', LEASE, CONTROLLER_NAMESPACE))?.spec?.holderIdentity === identity,
 };
+const SUPPORTED_VERSION: Behaviour = {
+  name: 'the GatewayClass reports SupportedVersion=True for the installed Gateway API CRD bundle',
+  reset: async ({ cfg }) => {
+    await clearStatus(cfg, GATEWAY_API, 'GatewayClass', 'fleet-ilb');
+  },
+  done: async ({ cfg }) => findCondition((await cfg.get<KObject & { status?: { conditions?: Condition[] } }>(GATEWAY_API, 'GatewayClass', 'fleet-ilb'))?.status?.conditions, 'SupportedVersion')?.status === 'True',
+};
 const LEADER_RENEW: Behaviour = { ...LEADER, name: 'the controller takes over and renews the existing leader Lease', reset: async () => {} };
 
 /**
@@ -218,6 +225,7 @@ const TABLE: Record<string, { behaviour: Behaviour; forbidden: { resource: strin
   C8: { behaviour: SERVICE_IMPORT_STATUS, forbidden: { resource: 'serviceimports/status', group: 'multicluster.x-k8s.io' } },
   C9: { behaviour: GATEWAY_PROGRAMMED, forbidden: { resource: 'serviceimports', group: 'net.gke.io' } },
   C10: { behaviour: EVENTS, forbidden: { resource: 'events', group: 'events.k8s.io' } },
+  C11: { behaviour: SUPPORTED_VERSION, forbidden: { resource: 'customresourcedefinitions', group: 'apiextensions.k8s.io' } },
   N1: { behaviour: LEADER, forbidden: { resource: 'leases', group: 'coordination.k8s.io' } },
   N2: { behaviour: LEADER_RENEW, forbidden: { resource: 'leases', group: 'coordination.k8s.io' } },
   N3: { behaviour: MEMBER_READY, forbidden: { resource: 'secrets' } },
