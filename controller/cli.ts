@@ -22,6 +22,10 @@ const subcommands: Record<string, Subcommand> = {
     summary: 'run the Compute API emulator: `gce-emulator [--port P] [--seed FILE]`',
     load: () => import('../test/emulator/cli.ts'),
   },
+  'gce-seed': {
+    summary: 'print the emulator seed for a fleet: `gce-seed --config CONFIG_KUBECONFIG MEMBER_KUBECONFIG...` (VPC from the ILBConfig, VMs from the Nodes)',
+    load: () => import('../test/harness/seed-from.ts'),
+  },
   demo: {
     summary: 'start a local fleet + emulator, run the controller on it and apply the example',
     load: () => import('../test/harness/demo.ts'),
