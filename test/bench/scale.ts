@@ -563,3 +563,5 @@ const dir = join(repoRoot, '.cache', 'bench');
 await mkdir(dir, { recursive: true });
 await writeFile(join(dir, 'scale.json'), `${JSON.stringify({ at: new Date().toISOString(), quietMs: QUIET_MS, services: SERVICES, results }, null, 2)}\n`);
 process.stdout.write(`\n\n(JSON: ${join(dir, 'scale.json')})\n`);
+// Open keep-alive sockets (Kubernetes clients, the emulator) must not keep the benchmark alive.
+process.exit(process.exitCode ?? 0);
