@@ -4,7 +4,7 @@
 // multi-cluster map functions, style.md §7.8), from the provider's incremental indexes
 // (provider/indexes.ts), never by walking the fleet. Missing a key is a bug (reconciles are
 // level-triggered, but nothing else would bring the Gateway up to date); an extra key costs a
-// reconcile that writes nothing. The narrow rules (docs/architecture.md "Per-Gateway work"):
+// reconcile that writes nothing. The narrow rules (docs/architecture.md "Data flow: one way"):
 //   * a Gateway -> itself; a route -> the Gateways its old and new spec.parentRefs name;
 //   * a ServiceImport or a member ServiceExport -> the Gateways whose routes' backendRefs name that
 //     `namespace/name` (+ the global pass: imports and export conditions are its outputs);

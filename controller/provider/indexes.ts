@@ -2,7 +2,7 @@
 //
 // Incremental indexes over the provider's caches, updated on every reflector event (never by a scan
 // of the fleet), so that the work for one Gateway does not grow with the fleet (docs/architecture.md
-// "Per-Gateway work"):
+// "Data flow: one way"):
 //   * routes by parent Gateway (spec.parentRefs, and status parents fleet-ilb wrote), by backend
 //     name (`namespace/name` of any backendRef kind) and by cross-namespace backend namespace;
 //   * ReferenceGrants by namespace; Gateways with a UDP listener;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Scoped snapshots (docs/architecture.md "Per-Gateway work"): the inputs translate needs for one
+// Scoped snapshots (docs/architecture.md "Data flow: one way"): the inputs translate needs for one
 // Gateway, or for the global pass, read from the provider's stores and incremental indexes
 // (indexes.ts) without walking the fleet. Pure over a ScopeSource, so the provider and the unit
 // tests (test/unit/provider.scoped.test.ts, which compares against a whole-fleet translate) build
