@@ -66,7 +66,7 @@ describe('normalize', () => {
 });
 
 describe('gatewayStatusPart', () => {
-  it('selects the Gateway, the routes that reference it (namespace defaulted to the route’s) and routes with no entry wanted', async () => {
+  it('selects the Gateway and scopes every route to it: only its entries (namespace defaulted to the route’s) are written', async () => {
     const { gatewayStatusPart } = await import('./writer.ts');
     const route = (name: string, parents: RouteParentStatus[]) => ({ kind: 'TCPRoute' as const, namespace: 'ns', name, parents });
     const part = gatewayStatusPart(
@@ -86,7 +86,20 @@ describe('gatewayStatusPart', () => {
       'gw1',
     );
     expect(part.gateways?.map((g) => g.name)).toEqual(['gw1']);
-    expect(part.routes?.map((r) => r.name)).toEqual(['r1', 'r3']);
+    expect(part.routes?.map((r) => [r.name, r.parents.length, r.scope])).toEqual([
+      ['r1', 1, { namespace: 'ns', name: 'gw1' }],
+      ['r2', 0, { namespace: 'ns', name: 'gw1' }],
+      ['r3', 0, { namespace: 'ns', name: 'gw1' }],
+      ['r4', 0, { namespace: 'ns', name: 'gw1' }],
+    ]);
     expect(part.serviceImports).toBeUndefined();
+  });
+
+  it('a scoped merge keeps our entries for other Gateways and replaces only this one', async () => {
+    const { mergeRouteParents } = await import('./parents.ts');
+    const merged = mergeRouteParents([ours('gw1'), ours('gw2')], [], 'ns', { namespace: 'ns', name: 'gw1' });
+    expect(merged.map((p) => p.parentRef.name)).toEqual(['gw2']);
+    const unscoped = mergeRouteParents([ours('gw1'), ours('gw2')], [], 'ns');
+    expect(unscoped).toEqual([]);
   });
 });

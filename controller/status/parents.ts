@@ -21,13 +21,18 @@ export function mergeRouteParents(
   live: readonly RouteParentStatus[] | undefined,
   ours: readonly RouteParentStatus[],
   routeNamespace: string,
+  scope?: { namespace: string; name: string },
 ): RouteParentStatus[] {
+  // A per-Gateway reconcile knows only its own entries: our entries for other Gateways stay.
+  const outOfScope = (p: RouteParentStatus): boolean =>
+    scope !== undefined &&
+    !((p.parentRef.kind ?? 'Gateway') === 'Gateway' && (p.parentRef.namespace ?? routeNamespace) === scope.namespace && p.parentRef.name === scope.name);
   const desired = new Map<string, RouteParentStatus>();
   for (const p of ours) desired.set(parentRefKey(p.parentRef, routeNamespace), p);
   const placed = new Set<string>();
   const out: RouteParentStatus[] = [];
   for (const p of live ?? []) {
-    if (p.controllerName !== CONTROLLER_NAME) {
+    if (p.controllerName !== CONTROLLER_NAME || outOfScope(p)) {
       out.push(p);
       continue;
     }

@@ -109,9 +109,13 @@ export interface StatusWriteResult {
 export function gatewayStatusPart(set: StatusSet, namespace: string, name: string): Partial<StatusSet> {
   return {
     gateways: set.gateways.filter((g) => g.namespace === namespace && g.name === name),
-    routes: set.routes.filter(
-      (r) => r.parents.length === 0 || r.parents.some((p) => (p.parentRef.namespace ?? r.namespace) === namespace && p.parentRef.name === name),
-    ),
+    // The routes that name this Gateway (or carried an entry for it), each with only this Gateway's
+    // entries: a route with several parents is written by each parent's reconcile.
+    routes: set.routes.map((r) => ({
+      ...r,
+      parents: r.parents.filter((p) => (p.parentRef.kind ?? 'Gateway') === 'Gateway' && (p.parentRef.namespace ?? r.namespace) === namespace && p.parentRef.name === name),
+      scope: { namespace, name },
+    })),
   };
 }
 
@@ -310,7 +314,7 @@ export class StatusWriter {
       store,
       (live) => {
         const current = live.status?.parents ?? [];
-        const merged = mergeRouteParents(current, route.parents, route.namespace);
+        const merged = mergeRouteParents(current, route.parents, route.namespace, route.scope);
         if (jsonEqual(current.map(normalizeRouteParent), merged.map(normalizeRouteParent))) return undefined;
         return { ...(live.status ?? {}), parents: merged };
       },

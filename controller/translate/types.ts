@@ -22,6 +22,11 @@ export interface RouteStatusOut {
    * controllerName is ours with these and keeps every other entry untouched.
    */
   parents: RouteParentStatus[];
+  /**
+   * Set for a per-Gateway write: `parents` are this Gateway's entries only, and the writer replaces
+   * only our entries whose parentRef names it (a scoped translate knows no other Gateway).
+   */
+  scope?: { namespace: string; name: string };
 }
 
 export interface StatusSet {

@@ -21,7 +21,7 @@ process.stdin.resume();
 const ctl = await startController(opts, createLogger({ level: opts.logLevel ?? 'warn', destination: process.stderr }));
 out({ ev: 'started', healthUrl: ctl.healthUrl, pid: process.pid });
 process.on('SIGUSR1', () => {
-  ctl.resyncAll();
+  void ctl.resyncAll();
   out({ ev: 'resync' });
 });
 process.once('SIGTERM', () => void ctl.stop());
