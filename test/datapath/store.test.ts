@@ -55,6 +55,8 @@ describe('data path: the store example carries traffic (member-a iptables, membe
       return [...new Set((rule?.backends ?? []).map((i) => dp.nodes.find((n) => n.index === i)?.member))].filter((m) => m !== undefined).sort();
     };
     await waitFor(() => backendMembers().length === 2 && allHealthy(), 60_000, 'NEG endpoints of both members, all healthy');
+    // The vpc ruleset in force is rebuilt from these health states by the next sync.
+    await dp.sync();
   });
 
   afterAll(async () => {

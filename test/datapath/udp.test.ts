@@ -46,6 +46,15 @@ describe('data path: UDP and TCP+UDP on one port (member-a iptables, member-b nf
     programmedAt = performance.now();
     await waitFor(() => s.emulator.inventory().firewalls.length >= 2, 30_000, 'the firewalls');
     await dp.waitProgrammed(VIP);
+    // Converged: every forwarding rule of the VIP has NEG endpoints of both members (the controller
+    // attaches each member's NEGs when its VIP Service exists), and the TCP listener's are healthy.
+    const membersOf = (proto: string): number =>
+      new Set((dp.plan()?.rules.find((r) => r.ip === VIP && r.protocol === proto)?.backends ?? []).map((i) => dp.nodes.find((n) => n.index === i)?.member)).size;
+    await waitFor(() => membersOf('UDP') === 2 && membersOf('TCP') === 2, 60_000, 'NEG endpoints of both members on both rules');
+    const tcp = dp.plan()?.rules.find((r) => r.ip === VIP && r.protocol === 'TCP');
+    await waitFor(() => [...(tcp?.probes.values() ?? [])].every((id) => dp.health().get(id) === 'HEALTHY'), 30_000, 'the TCP listener healthy');
+    // The vpc ruleset in force is rebuilt from these health states by the next sync.
+    await dp.sync();
   });
 
   afterAll(async () => {
