@@ -11,7 +11,7 @@
 // is not frozen for it. Members use deploy/member's identity (RBAC M7 reads GKE's exports).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewayCondition, listenerCondition, routeCondition, waitGatewayCondition, GATEWAY_API, type Condition, type GatewayObject, type RouteObject } from '../fixtures/conditions.ts';
+import { gatewayCondition, getGateway, listenerCondition, routeCondition, waitGatewayCondition, GATEWAY_API, type Condition, type GatewayObject, type RouteObject } from '../fixtures/conditions.ts';
 import { actualNegs, expectedNegs, lastSegment } from '../fixtures/expect.ts';
 import { applyObjects, waitFor, type KObject } from '../fixtures/kube.ts';
 import { FLEETILB_API, waitMembersReady, type FleetMemberObject } from '../fixtures/members.ts';
@@ -48,6 +48,18 @@ describe('GKE MCS fleet: the GKE store tutorial (net.gke.io exports) on fleet-il
     // Programmed needs the forwarding rules; the NEGs of all three listeners carry their nodes once
     // every member's data has been read.
     await waitFor(() => s.emulator.inventory().forwardingRules.length === 3, 30_000, 'three forwarding rules');
+    // Programmed=True needs no route (a listener without one has its forwarding rule too): wait until
+    // every route attached, and assert on that Gateway.
+    await waitFor(
+      async () => {
+        const now = await getGateway(s.kube('config'), NS, 'store');
+        if (!Object.keys(LISTENERS).every((l) => now?.status?.listeners?.find((x) => x.name === l)?.attachedRoutes === 1)) return undefined;
+        gw = now!;
+        return now;
+      },
+      CONVERGE_MS,
+      'the three TCPRoutes to attach',
+    );
   });
 
   afterAll(async () => {
