@@ -13,6 +13,7 @@ import { cond, stampConditions } from '../../controller/status/conditions.ts';
 import { nodeExclusion, nodeTarget } from '../../controller/translate/checks/nodes.ts';
 import { capEndpoints as capNodes } from '../../controller/infra/gcp/render.ts';
 import { buildContext } from '../../controller/translate/context.ts';
+import { vipServiceName } from '../../controller/naming/names.ts';
 import { hcPortAllocator } from '../../controller/translate/hcports.ts';
 import { translate } from '../../controller/translate/index.ts';
 import * as b from '../golden/builders.ts';
@@ -146,10 +147,18 @@ describe('capNodes (minimal churn)', () => {
 });
 
 describe('hcPortAllocator', () => {
-  it('avoids ports any member uses and hands each port out once', () => {
-    const snap = b.snapshot({ members: [b.member('a', { services: [b.service('x', 'np', [b.port(80, { nodePort: 30000 })], { type: 'NodePort' })] })], settings: { nodePortRange: { min: 30000, max: 30002 } } });
+  it('avoids ports any member uses and hands each port out once per Gateway', () => {
+    // Per Gateway, not per pass: a scoped translate sees one Gateway, and the whole-fleet translate
+    // must give it the same ports (test/unit/provider.scoped.test.ts).
+    const gw = b.gateway('x', 'gw', [b.listener('u1', 53, 'UDP'), b.listener('u2', 54, 'UDP')]);
+    const snap = b.snapshot({
+      config: { gateways: [gw] },
+      members: [b.member('a', { services: [b.service('x', 'np', [b.port(80, { nodePort: 30000 })], { type: 'NodePort' })] })],
+      settings: { nodePortRange: { min: 30000, max: 30002 } },
+    });
     const alloc = hcPortAllocator(buildContext(snap, 'NOW'));
-    const ports = [alloc.allocate('s1', 30000), alloc.allocate('s2', 30000)];
+    const g = { fleetId: snap.fleetId, namespace: 'x', name: 'gw' };
+    const ports = [alloc.allocate(vipServiceName(g, 'u1'), 30000), alloc.allocate(vipServiceName(g, 'u2'), 30000)];
     expect(ports).toEqual([30001, 30002]);
   });
   it('keeps the port a VIP Service already has unless another Service holds it in some member', () => {
