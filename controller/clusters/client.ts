@@ -44,7 +44,8 @@ export function requestTimeout(timeoutMs: number, signal?: AbortSignal): Configu
   // "toPromise is not a function".
   const middleware: ObservableMiddleware = {
     pre: (ctx: RequestContext) => {
-      const t = AbortSignal.timeout(timeoutMs);
+      // Whole milliseconds: a fraction (leader election's remaining time) throws ERR_OUT_OF_RANGE.
+      const t = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
       ctx.setSignal(signal ? AbortSignal.any([t, signal]) : t);
       return new Observable(Promise.resolve(ctx));
     },
