@@ -122,7 +122,7 @@ describe('controller resilience (store scenario)', () => {
         kind: 'Gateway',
         metadata: { namespace: 'store', name: `early-${i}` },
         spec: { gatewayClassName: store!.spec.gatewayClassName, listeners: [{ name: 'tcp', port: 9000 + i, protocol: 'TCP' }] },
-      } as GatewayObject);
+      });
       uids.push(created.metadata.uid ?? '');
       await sleep(60);
       await config().delete(GATEWAY_API, 'Gateway', `early-${i}`, 'store');
@@ -131,11 +131,9 @@ describe('controller resilience (store scenario)', () => {
       await waitFor(async () => (await getGateway(config(), 'store', `early-${i}`)) === undefined, CONVERGE_MS, `Gateway early-${i} to be gone`);
     }
     await settle();
+    const inv = s.emulator.inventory();
     const leaked = OWNED_KINDS.flatMap((kind) =>
-      s.emulator
-        .inventory()
-        [kind].filter((r) => uids.some((u) => String(r['description'] ?? '').includes(u)))
-        .map((r) => `${kind} ${String(r['name'])}`),
+      inv[kind].filter((r) => uids.some((u) => JSON.stringify(r['description'] ?? '').includes(u))).map((r) => `${kind} ${JSON.stringify(r['name'])}`),
     );
     expect(leaked).toEqual([]);
   });
