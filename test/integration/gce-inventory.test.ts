@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { GceCloud } from '../../controller/infra/gcp/cloud/client.ts';
-import { applyGce } from '../../controller/infra/gcp/apply.ts';
+import { applyGce, teardownGce } from '../../controller/infra/gcp/apply.ts';
 import { GceInventory } from '../../controller/infra/gcp/inventory.ts';
 import type { DesiredGce } from '../../controller/infra/gcp/desired.ts';
 import { FLEET, PROJECT, desiredFor, names, oneListener, seed } from './gce-apply.fixture.ts';
@@ -148,5 +148,16 @@ describe('shared inventory', () => {
     const other = new GceInventory({ cloud: c, fleetId: FLEET });
     expect((await other.instanceTags(PROJECT, ['us-central1-a/a-za-1'])).size).toBe(0);
     emu.faults.clear(f);
+  });
+
+  it('a teardown right after a create finds what the create wrote (not read back yet) and deletes it all', async () => {
+    const { desired } = gateway();
+    const c = cloud();
+    const inv = new GceInventory({ cloud: c, fleetId: FLEET });
+    expect((await applyGce(desired, { cloud: c, fleetId: FLEET, inventory: inv })).programmed).toBe(true);
+    const td = await teardownGce({ region: desired.region, uid: desired.gateway.uid }, { cloud: c, fleetId: FLEET, inventory: inv });
+    expect(td.done).toBe(true);
+    const left = emu.inventory();
+    for (const kind of ['addresses', 'healthChecks', 'backendServices', 'forwardingRules', 'networkEndpointGroups', 'firewalls'] as const) expect(left[kind], kind).toEqual([]);
   });
 });

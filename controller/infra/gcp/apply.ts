@@ -321,7 +321,7 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
     await deps.beforeTraffic(env.vip);
   };
   const run = async (s: PlanStep): Promise<void> => {
-    const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, ...(s.scope === undefined ? {} : { scope: s.scope }) };
+    const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, uid: owner.gatewayUid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
     // The inventory forgets what a step may change (re-read before next use); a delete that
     // succeeded is known absent; an endpoint sync that succeeded leaves exactly the desired set.
     const marks = inv !== undefined && !(s.kind === 'networkEndpointGroup' && s.action === 'endpoints');
@@ -493,7 +493,7 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
         owner,
         note: (w) => writes.push(w),
       };
-      const ref = { project, kind: s.kind, name: s.name, ...(s.scope === undefined ? {} : { scope: s.scope }) };
+      const ref = { project, kind: s.kind, name: s.name, uid: gw.uid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
       deps.inventory?.beginWrite(ref);
       try {
         await deleteOwned(ctx, s.kind, s.scope, s.name, lives.get(s));

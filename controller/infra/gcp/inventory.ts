@@ -53,6 +53,11 @@ class Collection<T extends Named> {
   readonly inflight = new Map<string, number>();
   /** Gateway uid -> names stamped for it (our fleet only): per-Gateway lookups without a scan. */
   readonly byUid = new Map<string, Set<string>>();
+  /**
+   * Gateway uid -> names written for it and not read since: a resource just created is not in
+   * `items` yet, and a teardown looking by uid must still find (re-read) it.
+   */
+  readonly pendingByUid = new Map<string, Set<string>>();
 
   readonly #fleet: string;
   constructor(fleet: string) {
@@ -62,6 +67,9 @@ class Collection<T extends Named> {
   set(name: string, item: T | undefined): void {
     this.#unindex(name);
     this.unknown.delete(name);
+    for (const [uid, names] of this.pendingByUid) {
+      if (names.delete(name) && names.size === 0) this.pendingByUid.delete(uid);
+    }
     if (item === undefined) {
       this.items.delete(name);
       return;
@@ -75,7 +83,12 @@ class Collection<T extends Named> {
     }
   }
 
-  markUnknown(name: string, seq: number): void {
+  markUnknown(name: string, seq: number, uid?: string): void {
+    if (uid !== undefined) {
+      const p = this.pendingByUid.get(uid) ?? new Set<string>();
+      p.add(name);
+      this.pendingByUid.set(uid, p);
+    }
     this.unknown.add(name);
     this.writtenAt.set(name, seq);
     this.inflight.set(name, (this.inflight.get(name) ?? 0) + 1);
@@ -198,7 +211,7 @@ export class GceInventory {
     const wanted = q.wanted;
     const pick = async <T extends Named>(kind: Kind, c: Collection<T>, scope: string | undefined, names: ReadonlySet<string> | undefined, project: ProjectState): Promise<Map<string, T>> => {
       const out = new Map<string, T>();
-      const want = new Set([...(c.byUid.get(q.owner.gatewayUid) ?? []), ...(names ?? [])]);
+      const want = new Set([...(c.byUid.get(q.owner.gatewayUid) ?? []), ...(c.pendingByUid.get(q.owner.gatewayUid) ?? []), ...(names ?? [])]);
       // Names written since they were last read: one GET each (fingerprints, VIPs, server fields).
       const stale = [...want].filter(
         (n) => c.unknown.has(n) || (!c.items.has(n) && !n.startsWith(this.#prefix) && !this.#extrasRead.has(this.#extraKey(project, kind, scope, n))),
@@ -292,10 +305,10 @@ export class GceInventory {
   // ---- what apply tells it ------------------------------------------------------------------
 
   /** A write to this resource is about to be made: its state is unknown until read again. */
-  beginWrite(ref: { project: string; kind: Kind; scope?: string; name: string }): void {
+  beginWrite(ref: { project: string; kind: Kind; scope?: string; name: string; uid?: string }): void {
     const seq = ++this.#seq;
     const c = this.#collection(ref);
-    c?.markUnknown(this.#itemKey(ref), seq);
+    c?.markUnknown(this.#itemKey(ref), seq, ref.uid);
   }
 
   /** The endpoints of this NEG are about to change: list them again before next use. */
@@ -432,8 +445,9 @@ export class GceInventory {
   scopesOf(gatewayUid: string): Array<{ project: string; regions: string[] }> {
     const out: Array<{ project: string; regions: string[] }> = [];
     for (const ps of this.#projects.values()) {
-      const regions = [...ps.regions].filter(([, rs]) => REGIONAL.some((k) => (rs[k] as Collection<Named>).byUid.has(gatewayUid))).map(([r]) => r);
-      const global = ps.firewall.byUid.has(gatewayUid) || ps.neg.byUid.has(gatewayUid);
+      const has = (c: Collection<Named>): boolean => c.byUid.has(gatewayUid) || c.pendingByUid.has(gatewayUid);
+      const regions = [...ps.regions].filter(([, rs]) => REGIONAL.some((k) => has(rs[k]))).map(([r]) => r);
+      const global = has(ps.firewall) || has(ps.neg);
       if (regions.length > 0 || global) out.push({ project: ps.project, regions: regions.sort() });
     }
     return out;
