@@ -275,7 +275,8 @@ describe('controller resilience (store scenario)', () => {
         `Programmed=False mentioning ${fragment}`,
       );
     const q = await waitProgrammedFalse("Quota 'BACKEND_SERVICES' exceeded");
-    expect(q.reason).toBe('Pending');
+    // Gateway API: Programmed=False/NoResources when the infrastructure lacks capacity (issue 9 defect 8).
+    expect(q.reason).toBe('NoResources');
     // Not hot-looped: quota errors wait out a long backoff (QUOTA_BACKOFF_MS, 5 min); the few
     // attempts are the reconciles the controller's own writes (status, VIP Services) trigger.
     await settle();
