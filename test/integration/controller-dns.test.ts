@@ -7,10 +7,10 @@
 // healthCheckNodePort (GCE has no UDP check; the same port in every member), the TCP one on TCP/53.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewayCondition, listenerCondition, waitGatewayCondition, type GatewayObject } from '../fixtures/conditions.ts';
+import { gatewayCondition, getGateway, listenerCondition, waitGatewayCondition, type GatewayObject } from '../fixtures/conditions.ts';
 import { ofKind } from '../fixtures/example.ts';
 import { actualNegs, backendsOf, expectedNegs, lastSegment } from '../fixtures/expect.ts';
-import type { KObject } from '../fixtures/kube.ts';
+import { waitFor, type KObject } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 
 interface ServiceObj extends KObject {
@@ -30,7 +30,29 @@ describe('dns example: UDP and TCP on one requested VIP', () => {
     members = s.fleet.members.map((m) => m.name);
     const spec = ofKind<KObject & { spec: { addresses: Array<{ value: string }> } }>(s.objects['config'] ?? [], 'Gateway')[0]!.spec;
     requested = spec.addresses[0]!.value;
-    gw = await waitGatewayCondition(s.kube('config'), 'dns', 'dns', 'Programmed', 90_000);
+    await waitGatewayCondition(s.kube('config'), 'dns', 'dns', 'Programmed', 90_000);
+    // Programmed=True needs no route: wait for every listener's route to attach (what a user
+    // checks), then for the member side, before asserting on the converged state.
+    gw = await waitFor(
+      async () => {
+        const g = await getGateway(s.kube('config'), 'dns', 'dns');
+        const ls = g?.status?.listeners ?? [];
+        return ls.length > 0 && ls.every((l) => (l.attachedRoutes ?? 0) >= 1) ? g : undefined;
+      },
+      90_000,
+      'every listener to attach its route',
+    );
+    await waitFor(
+      async () => {
+        for (const m of members) {
+          const vips = (await s.kube(m).list<ServiceObj>('v1', 'Service')).filter((x) => x.spec?.loadBalancerClass === 'fleetilb.io/vip');
+          if (vips.length === 0 || vips.some((v) => (v.status?.loadBalancer?.ingress ?? []).length === 0)) return false;
+        }
+        return true;
+      },
+      90_000,
+      'the VIP Services with the VIP in their status',
+    );
   });
 
   afterAll(async () => {
