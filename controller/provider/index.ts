@@ -70,7 +70,7 @@ const CONFIG_RESOURCES: readonly ConfigResource[] = [
 /**
  * What every member is watched for (read only, except what the VIP apply and status writer write).
  * ServiceExports of both MCS APIs are optional (watched where served): upstream
- * `multicluster.x-k8s.io` and GKE MCS's `net.gke.io/v1` (DESIGN.md §2; a GKE fleet's members serve
+ * `multicluster.x-k8s.io` and GKE MCS's `net.gke.io/v1` (docs/architecture.md; a GKE fleet's members serve
  * only the latter). Both are exports of the same service to translate (translate/mcs.ts).
  */
 export const MEMBER_RESOURCES: readonly MemberResource[] = [

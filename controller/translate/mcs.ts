@@ -9,7 +9,7 @@
 // ExternalName Services are invalid (`Valid=False/InvalidServiceType`), a missing Service is
 // `Valid=False/NoService`.
 //
-// GKE MCS fleets (DESIGN.md §2): a member's `net.gke.io/v1` ServiceExport is an export of the same
+// GKE MCS fleets (README, API): a member's `net.gke.io/v1` ServiceExport is an export of the same
 // service as a `multicluster.x-k8s.io` one (namespace sameness does not depend on the API group), so
 // the GKE multi-cluster Gateway tutorial's manifests work unchanged. Differences, both because GKE
 // MCS owns those objects: fleet-ilb writes no conditions on `net.gke.io` exports (their status is

@@ -11,7 +11,7 @@
 // Reasons: `NoRoutes` (a programmed listener with no route carrying traffic), `NoBackends` (the
 // route's backendRefs all have weight 0), `NoServingClusters` (no member cluster exports / has the
 // backend), `NoEndpoints` (members serve it but no node hosts a ready endpoint), `BackendsServing`.
-// Frozen members count with their last known NEG endpoints (they are kept as they are, DESIGN.md §6).
+// Frozen members count with their last known NEG endpoints (they are kept as they are, docs/architecture.md "Failure rules").
 import type { EffectiveBackend, GatewayIR, ListenerIR } from '../ir/types.ts';
 import type { CondSpec } from '../status/conditions.ts';
 import { cond } from '../status/conditions.ts';

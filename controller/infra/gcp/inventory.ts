@@ -29,7 +29,7 @@ import type { GceCloud, IAddress, IBackendService, IFirewall, IForwardingRule, I
 import { fleetStamp, ownership, type Owner } from './cloud/ownership.ts';
 import { mapLimit } from './cloud/pool.ts';
 import { fleetPrefix } from '../../naming/names.ts';
-import { negKey, type LiveNeg, type Observed, type WantedNames, type FleetResource } from './observe.ts';
+import { fleetResource, negKey, type LiveNeg, type Observed, type WantedNames, type FleetResource } from './observe.ts';
 import { errorMessage } from '../../errors/index.ts';
 import { type Log, silentLog } from '../../telemetry/logger.ts';
 
@@ -421,17 +421,8 @@ export class GceInventory {
     await Promise.all([...regions.map((r) => this.#loadRegion(ps, r, this.#region(ps, r))), this.#loadGlobal(ps)]);
     const out: FleetResource[] = [];
     const add = (kind: FleetResource['kind'], live: Named, scope: string | undefined): void => {
-      const stamp = fleetStamp(live.description, this.#o.fleetId);
-      if (stamp === undefined) return;
-      out.push({
-        kind,
-        name: live.name ?? '',
-        stamp,
-        live,
-        project,
-        ...(scope === undefined ? {} : { scope }),
-        ...(live.creationTimestamp ? { creationTimestamp: live.creationTimestamp } : {}),
-      });
+      const r = fleetResource(this.#o.fleetId, kind, live, scope, project);
+      if (r !== undefined) out.push(r);
     };
     for (const [region, rs] of ps.regions) {
       for (const kind of REGIONAL) for (const x of (rs[kind] as Collection<Named>).items.values()) add(kind, x, region);

@@ -182,27 +182,30 @@ export interface FleetResource {
   live: { name?: string | null; description?: string | null };
 }
 
+type FleetLive = { name?: string | null; description?: string | null; creationTimestamp?: string | null };
+
+/** A live resource as a FleetResource when its stamp names `fleet` (listing and the inventory share it). */
+export function fleetResource(fleet: string, kind: FleetResource['kind'], live: FleetLive, scope: string | undefined, project: string): FleetResource | undefined {
+  const stamp = fleetStamp(live.description, fleet);
+  if (stamp === undefined) return undefined;
+  return {
+    kind,
+    name: live.name ?? '',
+    stamp,
+    live,
+    project,
+    ...(scope === undefined ? {} : { scope }),
+    ...(live.creationTimestamp ? { creationTimestamp: live.creationTimestamp } : {}),
+  };
+}
+
 /** Every resource stamped for `fleet` in `regions` (+ global firewalls, + NEGs in all zones). */
 export async function observeFleet(cloud: GceCloud, fleet: string, regions: readonly string[], negProjects: readonly string[] = []): Promise<FleetResource[]> {
   const raw = await listAll(cloud, regions, negProjects);
   const out: FleetResource[] = [];
-  const add = (
-    kind: FleetResource['kind'],
-    live: { name?: string | null; description?: string | null; creationTimestamp?: string | null },
-    scope: string | undefined,
-    project: string = cloud.project,
-  ): void => {
-    const stamp = fleetStamp(live.description, fleet);
-    if (stamp === undefined) return;
-    out.push({
-      kind,
-      name: live.name ?? '',
-      stamp,
-      live,
-      project,
-      ...(scope === undefined ? {} : { scope }),
-      ...(live.creationTimestamp ? { creationTimestamp: live.creationTimestamp } : {}),
-    });
+  const add = (kind: FleetResource['kind'], live: FleetLive, scope: string | undefined, project: string = cloud.project): void => {
+    const r = fleetResource(fleet, kind, live, scope, project);
+    if (r !== undefined) out.push(r);
   };
   for (const k of ['address', 'healthCheck', 'backendService', 'forwardingRule'] as const) {
     for (const x of raw[k] as Array<Scoped<{ name?: string | null; description?: string | null }>>) add(k, x.item, x.region);
