@@ -25,6 +25,7 @@ import type { KObject } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 import { startDataPath, type DataPath } from '../datapath/harness.ts';
 import { dataPathUnavailable } from '../datapath/netns.ts';
+import { BACKENDS_SERVING } from '../../controller/translate/serving.ts';
 
 const USAGE = `usage: fleet-ilb demo [flags]
 
@@ -158,7 +159,17 @@ export async function main(argv: string[]): Promise<number> {
     if (gateways.length === 0) throw new Error('the example has no Gateway in config/');
     progress(`waiting for ${gateways.map((g) => `Gateway ${g.metadata.namespace ?? 'default'}/${g.metadata.name}`).join(', ')} to be Programmed`);
     const ready = await Promise.race([
-      Promise.all(gateways.map((g) => waitGatewayCondition(s.kube('config'), g.metadata.namespace ?? 'default', g.metadata.name, 'Programmed', timeoutS * 1000))),
+      // Programmed alone can be True before the route attaches (an empty backend service is a
+      // programmed load balancer); the report is about serving, so wait for the Gateway's
+      // fleetilb.io/BackendsServing too: it is written with Programmed after the apply that made
+      // the VIP Services and NEGs.
+      Promise.all(
+        gateways.map(async (g) => {
+          const ns = g.metadata.namespace ?? 'default';
+          await waitGatewayCondition(s.kube('config'), ns, g.metadata.name, 'Programmed', timeoutS * 1000);
+          return waitGatewayCondition(s.kube('config'), ns, g.metadata.name, BACKENDS_SERVING, timeoutS * 1000);
+        }),
+      ),
       interruptedP.then(() => undefined),
     ]);
     if (ready === undefined) return 130;

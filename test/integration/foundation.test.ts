@@ -235,7 +235,7 @@ describe('local fleet (config + 2 members)', () => {
     expect(stdout).toMatch(/^NAME\s+PROJECT\s+REGION\s+NETWORK\s+AGE/);
     expect(stdout).toMatch(/default\s+my-project\s+us-central1\s+vpc-1/);
     const fms = await execFileAsync('kubectl', ['--kubeconfig', c.kubeconfigPath, 'get', 'fleetmembers']);
-    expect(fms.stdout).toMatch(/^NAME\s+CLUSTERID\s+READY\s+NODES\s+ZONES\s+AGE/);
+    expect(fms.stdout).toMatch(/^NAME\s+CLUSTERID\s+READY\s+REASON\s+NODES\s+ZONES\s+EXPORTS\s+AGE/);
   });
 
   it('rejects invalid FleetMembers with the CRD messages', async () => {
