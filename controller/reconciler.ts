@@ -13,7 +13,7 @@
 // Deletion: GCE teardown in reverse order in every scope the Gateway may own something, VIP
 // Services deleted, then the finalizer removed last.
 import type { FleetMember, Gateway, ILBConfig } from './api/index.ts';
-import { errorMessage, isCloudResourceError, isFencedError, isUserError } from './errors/index.ts';
+import { errorMessage, isCloudResourceError, isFencedError, isUserError, retryPolicy } from './errors/index.ts';
 import type { GceCloud } from './infra/gcp/cloud/client.ts';
 import { gatewayReasonFor } from './infra/gcp/cloud/errors.ts';
 import { applyGce, teardownGce, type GceApplyResult } from './infra/gcp/apply.ts';
@@ -99,6 +99,11 @@ export interface ReconcilerOptions {
   sweepMinAgeMs?: number;
   /** The clock for status times. Default: now. */
   now?: () => string;
+  /**
+   * When a failing key will be retried (ms), decided now by the work queue (`queue.planRetry`) so the
+   * Programmed message can say it ("retrying in 40 s"); undefined = no automatic retry.
+   */
+  retryIn?: (key: string, err: unknown) => number | undefined;
 }
 
 /** What a reconcile did; tests and the demo read it. */
@@ -219,7 +224,8 @@ export class Reconciler {
     if (!vipWritten && res.vip !== undefined && !res.readFailed) kubeWrites += (await this.#o.writers.vipApply(renderVip(ir, res.vip))).writes;
 
     // 5. Status: translate's statuses with Programmed and the addresses from apply's outcome.
-    const outcome = outcomeOf(res);
+    const retryMs = res.error === undefined ? undefined : this.#o.retryIn?.(GATEWAY_PREFIX + gwKey, res.error);
+    const outcome = withRetry(outcomeOf(res), retryMs);
     const gwStatus = result.statuses.gateways.find((g) => `${g.namespace}/${g.name}` === gwKey);
     if (gwStatus !== undefined) {
       gwStatus.status = composeGatewayStatus(gwStatus.status, ir, outcome, gw.status, gw.metadata.generation, this.#now());
@@ -230,7 +236,8 @@ export class Reconciler {
     this.#report(gw, res);
     this.#reportServing(gw, result);
     this.#observeNegs(gwKey, desired);
-    if (res.error !== undefined && !isUserError(unwrap(res.error))) throw asError(res.error);
+    // A user error the user may fix outside Kubernetes (a project, a role, a quota) is retried too.
+    if (res.error !== undefined && (!isUserError(unwrap(res.error)) || rechecked(res.error))) throw asError(res.error);
     return undefined;
   }
 
@@ -488,6 +495,18 @@ function unwrap(err: unknown): unknown {
   return e;
 }
 
+/** A user error the runtime re-checks (fixed outside Kubernetes: errors/index.ts retryPolicy). */
+function rechecked(err: unknown): boolean {
+  const p = retryPolicy(err);
+  return p.kind === 'none' && p.recheckAfterMs !== undefined;
+}
+
+/** The outcome's message with when the next retry is, e.g. `...; retrying in 40 s`. */
+function withRetry(o: GceOutcome, retryMs: number | undefined): GceOutcome {
+  if (retryMs === undefined || o.kind !== 'applied' || o.message === undefined) return o;
+  return { ...o, message: `${o.message}; retrying in ${Math.max(1, Math.round(retryMs / 1000))} s` };
+}
+
 function objectRef(gw: Gateway): { apiVersion: string; kind: string; namespace: string; name: string; uid?: string } {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
@@ -500,7 +519,8 @@ function objectRef(gw: Gateway): { apiVersion: string; kind: string; namespace: 
 
 /** What apply found and did, for compose (status/compose.ts). */
 export function outcomeOf(res: GceApplyResult): GceOutcome {
-  if (res.readFailed) return { kind: 'unknown', message: errorMessage(res.error) };
+  // A read refused for a reason the user must fix (no such project, no permission) is news: say it.
+  if (res.readFailed && !isUserError(unwrap(res.error))) return { kind: 'unknown', message: errorMessage(res.error) };
   const base = { kind: 'applied' as const, ...(res.vip === undefined ? {} : { vip: res.vip }), forwardingRules: [...res.forwardingRules].sort() };
   if (res.programmed) return { ...base, ready: true };
   const err = res.error;
