@@ -50,6 +50,18 @@ export interface Workers {
   readonly finished: Promise<void>;
 }
 
+/**
+ * How a failed reconcile is retried (the options of `queue.addRateLimited`), or undefined when it is
+ * not retried automatically. The workers use it, and so does a reconcile that wants to say in its
+ * status when the retry is (`queue.planRetry(key, retryOptionsFor(err))`).
+ */
+export function retryOptionsFor(err: unknown): { minDelayMs?: number; maxDelayMs?: number } | undefined {
+  const policy = retryPolicy(err);
+  if (policy.kind === 'backoff') return policy.minDelayMs === undefined ? {} : { minDelayMs: policy.minDelayMs };
+  if (policy.recheckAfterMs !== undefined) return { minDelayMs: Math.min(policy.recheckAfterMs, USER_RECHECK_MAX_MS), maxDelayMs: USER_RECHECK_MAX_MS };
+  return undefined;
+}
+
 function outcomeOf(policy: RetryPolicy): ReconcileOutcome {
   if (policy.kind === 'backoff') return 'error';
   return policy.reason === 'user' ? 'user_error' : policy.reason;
@@ -81,15 +93,10 @@ export function runWorkers<K extends string>(opts: RunWorkersOptions<K>): Worker
       }
     } catch (err) {
       error = err;
-      const policy = retryPolicy(err);
-      outcome = outcomeOf(policy);
-      if (policy.kind === 'backoff') {
-        retryInMs = queue.addRateLimited(key, policy.minDelayMs === undefined ? {} : { minDelayMs: policy.minDelayMs });
-      } else if (policy.recheckAfterMs !== undefined) {
-        retryInMs = queue.addRateLimited(key, { minDelayMs: Math.min(policy.recheckAfterMs, USER_RECHECK_MAX_MS), maxDelayMs: USER_RECHECK_MAX_MS });
-      } else {
-        queue.forget(key);
-      }
+      outcome = outcomeOf(retryPolicy(err));
+      const retry = retryOptionsFor(err);
+      if (retry !== undefined) retryInMs = queue.addRateLimited(key, retry);
+      else queue.forget(key);
     } finally {
       queue.done(key);
     }

@@ -10,7 +10,7 @@ import {
   MAX_KEY_BACKOFF_MS,
   defaultControllerRateLimiter,
 } from './ratelimit.ts';
-import { type ReconcileOutcome, runWorkers } from './workers.ts';
+import { type ReconcileOutcome, retryOptionsFor, runWorkers } from './workers.ts';
 import { WorkQueue } from './workqueue.ts';
 
 // Fake timers also fake Date, so this clock follows vi.advanceTimersByTime.
@@ -290,6 +290,45 @@ describe('WorkQueue delays and rate limiting (fake timers)', () => {
     expect(outcomes.every((o) => o === 'user_error')).toBe(true);
     q.shutDown();
     await w.finished;
+  });
+
+  it('planRetry decides the next retry while the reconcile runs: the message it writes is when the worker retries', async () => {
+    // A reconcile that fails writes "retrying in N s" into the Gateway status before it returns; the
+    // worker's requeue must then use that very delay (the jitter would otherwise make it differ).
+    const q = new WorkQueue({ clock: fakeClock });
+    const said: number[] = [];
+    const runs: number[] = [];
+    const err = new TransientError('503');
+    const w = runWorkers({
+      queue: q,
+      clock: fakeClock,
+      reconcile: (key) => {
+        runs.push(Date.now());
+        if (runs.length > 6) return Promise.resolve(undefined);
+        said.push(q.planRetry(key, retryOptionsFor(err)));
+        expect(q.retryInfo(key).nextRetryInMs).toBe(said.at(-1));
+        return Promise.reject(err);
+      },
+    });
+    q.add('gw');
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(runs).toHaveLength(7);
+    const gaps = runs.slice(1).map((t, i) => t - runs[i]!);
+    expect(gaps).toEqual(said.map((d) => Math.floor(d))); // timers run at whole milliseconds
+    // Success drops any plan: the next failure starts from the base delay again.
+    expect(q.retryInfo('gw')).toEqual({ retries: 0 });
+    expect(q.planRetry('gw', {})).toBeLessThan(10);
+    q.forget('gw');
+    expect(q.retryInfo('gw')).toEqual({ retries: 0 });
+    q.shutDown();
+    await w.finished;
+  });
+
+  it('a user error re-checked outside Kubernetes gets a floor and the 60 s cap; a plain user error no retry', () => {
+    expect(retryOptionsFor(new UserError('Invalid', 'no such project', { recheckAfterMs: 15_000 }))).toEqual({ minDelayMs: 15_000, maxDelayMs: 60_000 });
+    expect(retryOptionsFor(new UserError('Invalid', 'bad spec'))).toBeUndefined();
+    expect(retryOptionsFor(new TransientError('quota', { retryAfterMs: 30_000 }))).toEqual({ minDelayMs: 30_000 });
+    expect(retryOptionsFor(new Error('x'))).toEqual({});
   });
 
   it('addRateLimited re-adds after the backoff, honours a minimum delay, counts requeues', () => {

@@ -14,6 +14,8 @@
 // * `addRateLimited` = `addAfter(key, limiter.when(key))`; `forget` resets the key's backoff.
 //   `requeueNow` runs a key at once despite a pending backoff (an event that can change a failing
 //   key's outcome), and `retryInfo` tells when the next retry is due (condition messages).
+//   `planRetry` decides the delay of the key's next `addRateLimited` ahead of time, so a reconcile
+//   that is about to fail can write "retrying in 40 s" into its status before the worker requeues it.
 // * Two priorities. controller-runtime's priority queue (`designs/priorityqueue.md`) puts startup
 //   and resync events low so that a full re-reconcile "common for controllers managing cloud
 //   resources" does not delay fresh changes. A low key added again at high priority is promoted.
@@ -99,6 +101,8 @@ export class WorkQueue<K extends string = string> {
   /** When each dirty key became dirty (queue latency). */
   readonly #dirtySince = new Map<K, number>();
   readonly #waiting = new Map<K, Waiting>();
+  /** Delays decided by planRetry, used by the key's next addRateLimited. */
+  readonly #planned = new Map<K, number>();
   readonly #getters: ((item: QueueItem<K>) => void)[] = [];
   readonly #drainers: (() => void)[] = [];
   readonly #limiter: RateLimiter<K>;
@@ -163,11 +167,30 @@ export class WorkQueue<K extends string = string> {
    */
   addRateLimited(key: K, opts: { minDelayMs?: number; maxDelayMs?: number; priority?: Priority } = {}): number {
     if (this.#shuttingDown) return 0;
-    let delay = Math.max(this.#limiter.when(key), opts.minDelayMs ?? 0);
-    if (opts.maxDelayMs !== undefined) delay = Math.min(delay, opts.maxDelayMs);
+    const planned = this.#planned.get(key);
+    this.#planned.delete(key);
+    const delay = planned ?? this.#delayFor(key, opts);
     this.#metrics.retry?.();
     this.addAfter(key, delay, opts.priority === undefined ? {} : { priority: opts.priority });
     return delay;
+  }
+
+  /**
+   * Decide now the delay of `key`'s next {@link addRateLimited} (same options) and return it; that
+   * call then uses it instead of asking the limiter again. Planning twice returns the first plan. A
+   * success (`forget`) or `requeueNow` drops the plan.
+   */
+  planRetry(key: K, opts: { minDelayMs?: number; maxDelayMs?: number } = {}): number {
+    const planned = this.#planned.get(key);
+    if (planned !== undefined) return planned;
+    const delay = this.#delayFor(key, opts);
+    this.#planned.set(key, delay);
+    return delay;
+  }
+
+  #delayFor(key: K, opts: { minDelayMs?: number; maxDelayMs?: number }): number {
+    const delay = Math.max(this.#limiter.when(key), opts.minDelayMs ?? 0);
+    return opts.maxDelayMs === undefined ? delay : Math.min(delay, opts.maxDelayMs);
   }
 
   /**
@@ -184,7 +207,10 @@ export class WorkQueue<K extends string = string> {
       clearTimeout(w.timer);
       this.#waiting.delete(key);
     }
-    if (opts.resetBackoff !== false) this.#limiter.forget(key);
+    if (opts.resetBackoff !== false) {
+      this.#limiter.forget(key);
+      this.#planned.delete(key);
+    }
     this.add(key, { priority: opts.priority ?? 'high' });
   }
 
@@ -195,7 +221,11 @@ export class WorkQueue<K extends string = string> {
   retryInfo(key: K): RetryInfo {
     const retries = this.#limiter.numRequeues(key);
     const w = this.#waiting.get(key);
-    if (w === undefined) return { retries };
+    if (w === undefined) {
+      // Planned but not scheduled yet (the reconcile is still running): due that long after it ends.
+      const planned = this.#planned.get(key);
+      return planned === undefined ? { retries } : { retries, nextRetryInMs: planned, nextRetryAt: new Date(Date.now() + planned) };
+    }
     const inMs = Math.max(0, w.at - this.#clock.now());
     return { retries, nextRetryInMs: inMs, nextRetryAt: new Date(Date.now() + inMs) };
   }
@@ -203,6 +233,7 @@ export class WorkQueue<K extends string = string> {
   /** Reset `key`'s backoff (call after a successful reconcile). */
   forget(key: K): void {
     this.#limiter.forget(key);
+    this.#planned.delete(key);
   }
 
   /** Retries of `key` since the last forget. */

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from 'vitest';
 import { isTransientError, isUserError, retryPolicy } from '../../../errors/index.ts';
-import { QUOTA_BACKOFF_MS, categorize, classifyCallError, gceCategory, operationError, withResource } from './errors.ts';
+import { CLOUD_FIX_RECHECK_MS, QUOTA_BACKOFF_MS, addressNotUsable, categorize, classifyCallError, gatewayReasonFor, gceCategory, operationError, userErrorFor, withResource } from './errors.ts';
 
-/** A gax GoogleError as @google-cloud/compute 7.8 / gax 6.17 surfaces it (gcp-ilb-api.md §3.2). */
+/** A gax GoogleError as @google-cloud/compute 7.8 / gax 6.17 surfaces it (docs/compute-api.md "Errors as the Node client gives them"). */
 function gaxError(status: number, message: string, reason?: string): Error {
   const e = Object.assign(new Error(message), { httpStatusCode: status, code: 3 });
   const body = JSON.stringify({ error: { code: status, message, errors: reason ? [{ message, domain: 'global', reason }] : [] } });
@@ -14,6 +14,7 @@ function gaxError(status: number, message: string, reason?: string): Error {
 describe('categorize (HTTP status + reason + message)', () => {
   it.each([
     [404, 'notFound', "The resource 'projects/p/regions/r/backendServices/x' was not found", 'notFound'],
+    [404, 'notFound', "The resource 'projects/nope' was not found", 'projectNotFound'],
     [409, 'alreadyExists', "The resource 'projects/p/regions/r/backendServices/x' already exists", 'alreadyExists'],
     [409, undefined, 'IP_IN_USE_BY_ANOTHER_RESOURCE: 10.0.0.5', 'ipInUse'],
     // GCE's own wording of the IP conflict also says "being used by": it must not read as in-use (transient).
@@ -46,7 +47,24 @@ describe('classifyCallError', () => {
     expect(isUserError(e)).toBe(true);
     expect(e.message).toBe("RegionBackendServices.insert backendService r/bs: Error 400: Invalid value for field 'resource.x': 'y'., invalid");
     expect(e.gce).toMatchObject({ category: 'invalid', httpStatus: 400, reason: 'invalid', fromOperation: false });
-    expect(retryPolicy(withResource(e))).toEqual({ kind: 'none', reason: 'user' });
+    // Its fix may be outside Kubernetes (e.g. a subnetwork created): re-checked, at most 60 s apart.
+    expect(retryPolicy(withResource(e))).toEqual({ kind: 'none', reason: 'user', recheckAfterMs: CLOUD_FIX_RECHECK_MS });
+  });
+
+  it('404 on the project itself is a user error re-checked (issue 13: a bad ILBConfig project hot-looped as transient)', () => {
+    const e = classifyCallError(gaxError(404, "The resource 'projects/nope' was not found", 'notFound'), 'Addresses.list');
+    expect(isUserError(e)).toBe(true);
+    expect(gceCategory(e)).toBe('projectNotFound');
+    expect(gatewayReasonFor(e)).toBe('Invalid');
+    expect(retryPolicy(e)).toEqual({ kind: 'none', reason: 'user', recheckAfterMs: CLOUD_FIX_RECHECK_MS });
+    // A missing resource of a project that exists stays "absent" (get = undefined, delete = done).
+    expect(gceCategory(classifyCallError(gaxError(404, "The resource 'projects/p/global/firewalls/x' was not found", 'notFound'), 'Firewalls.get'))).toBe('notFound');
+  });
+
+  it('user errors fleet-ilb finds itself in the spec are not re-checked in a loop (an edit sends an event)', () => {
+    const r = { kind: 'networkEndpointGroup', name: 'n', scope: 'z' };
+    expect(retryPolicy(userErrorFor(r, 'immutable'))).toEqual({ kind: 'none', reason: 'user' });
+    expect(retryPolicy(addressNotUsable({ kind: 'address', name: 'a' }, 'taken'))).toEqual({ kind: 'none', reason: 'user' });
   });
 
   it('403 rateLimitExceeded is transient even though 403 is otherwise a permission error', () => {

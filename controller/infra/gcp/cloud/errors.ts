@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Error classification for every Compute API call fleet-ilb makes (DESIGN.md §5: "user error ->
-// condition, no hot loop; transient -> backoff"). The classes are the runtime's branded taxonomy
+// Error classification for every Compute API call fleet-ilb makes (docs/failure-rules.md "Cloud
+// errors": user error -> condition, no hot loop; transient -> backoff). The classes are the
+// runtime's branded taxonomy
 // (controller/errors), extended with the GCE details (category, HTTP status, reason, method, resource),
 // so the work queue's retryPolicy() and the status writer understand them without knowing GCE.
 //
-// Classification follows what the Node client really gives us (gcp-ilb-api.md §3.2): gax drops the
-// JSON `errors[].reason`, so we read `httpStatusCode` plus the raw body kept on the non-enumerable
+// Classification follows what the Node client really gives us (docs/compute-api.md "Errors as the
+// Node client gives them"): gax drops the JSON `errors[].reason`, so we read `httpStatusCode` plus
+// the raw body kept on the non-enumerable
 // symbol `google-gax.rawHttpResponsePayload` (gax >= 6.17), and fall back to message substrings the way
 // ingress-gce does (IsInUsedByError: 400 + "being used by"; IsQuotaExceededError: 429 or
 // rateLimitExceeded; IsConstraintViolationError: 412 + "Constraint").
@@ -29,6 +31,7 @@ const RAW_PAYLOAD = Symbol.for('google-gax.rawHttpResponsePayload');
 /** What went wrong, as far as fleet-ilb's control flow cares. */
 export type GceErrorCategory =
   | 'notFound' // 404: callers treat as "absent" (delete = done, get = undefined)
+  | 'projectNotFound' // 404 on the project itself ("The resource 'projects/x' was not found"): a config error
   | 'alreadyExists' // 409: callers GET and adopt when the stamp is ours
   | 'fingerprintConflict' // 412 conditionNotMet: re-GET and retry once
   | 'inUse' // 400 resourceInUseByAnotherResource: retry later (delete ordering, shared objects)
@@ -73,7 +76,7 @@ export interface GceErrorInfo {
 }
 
 /** Categories that are the user's to fix: reported in a condition, retried only at the slow resync. */
-const USER_CATEGORIES: ReadonlySet<GceErrorCategory> = new Set(['invalid', 'constraint', 'ipInUse', 'permission', 'foreign']);
+const USER_CATEGORIES: ReadonlySet<GceErrorCategory> = new Set(['invalid', 'constraint', 'ipInUse', 'permission', 'foreign', 'projectNotFound']);
 
 /**
  * Minimum backoff for quota errors: quotas refill per 60 s window at best (cloud.google.com/compute/api-quota)
@@ -84,13 +87,19 @@ const USER_CATEGORIES: ReadonlySet<GceErrorCategory> = new Set(['invalid', 'cons
 export const QUOTA_BACKOFF_MS = 30_000;
 
 /**
- * How soon a user error that is fixed outside Kubernetes is re-checked (IAM role granted, org policy
- * changed): at least this long, growing with the key's backoff, at most 60 s (runtime/workers.ts).
- * Errors fixed by editing Kubernetes objects (invalid field, IP in use, a name held by a foreign
- * resource) are not re-checked in a loop: the edit sends an event.
+ * How soon a user error the Compute API reported is re-checked: at least this long, growing with the
+ * key's backoff, at most 60 s (runtime/workers.ts USER_RECHECK_MAX_MS). Its fix may be outside
+ * Kubernetes, where nobody sends us an event (a project created or its API enabled, an IAM role
+ * granted, an org policy changed, a subnetwork created for an `invalid` reference), and a user who
+ * fixed it expects the Gateway to move within a minute (issue 13). A fix made in Kubernetes (an
+ * ILBConfig, a FleetMember, a Secret) re-runs the Gateway at once instead (keys.ts `requeueNow`).
+ * Not re-checked in a loop: errors fleet-ilb detects itself from the spec (`plan`, `ownership`) and
+ * an IP in use: only an edit can change those, and the edit sends an event.
  */
 export const CLOUD_FIX_RECHECK_MS = 15_000;
-const RECHECK_CATEGORIES: ReadonlySet<GceErrorCategory> = new Set(['permission', 'constraint']);
+const RECHECK_CATEGORIES: ReadonlySet<GceErrorCategory> = new Set(['permission', 'constraint', 'invalid', 'projectNotFound']);
+/** Methods of errors fleet-ilb raises itself (not answers of the Compute API). */
+const LOCAL_METHODS: ReadonlySet<string> = new Set(['plan', 'ownership']);
 
 /**
  * Bad input or a configuration problem (invalid field, org-policy constraint, IP taken, permission,
@@ -103,7 +112,7 @@ export class GceUserError extends UserError {
   constructor(reason: string, message: string, gce: GceErrorInfo, resource?: ResourceRef, cause?: unknown) {
     super(reason, message, {
       ...(cause === undefined ? {} : { cause }),
-      ...(RECHECK_CATEGORIES.has(gce.category) ? { recheckAfterMs: CLOUD_FIX_RECHECK_MS } : {}),
+      ...(RECHECK_CATEGORIES.has(gce.category) && !LOCAL_METHODS.has(gce.method) ? { recheckAfterMs: CLOUD_FIX_RECHECK_MS } : {}),
     });
     this.gce = gce;
     if (resource !== undefined) this.resource = resource;
@@ -211,7 +220,7 @@ export function categorize(httpStatus: number | undefined, reason: string | unde
   if (r === 'quotaexceeded' || (m.includes('quota') && m.includes('exceeded'))) return 'quota';
   // Before the in-use check: GCE's IP conflict message also says "is already being used by another
   // resource" (`IP '10.0.0.2' is already being used by another resource.`, op code
-  // IP_IN_USE_BY_ANOTHER_RESOURCE, HTTP 409: gcp-ilb-api.md §3.1, ingress-gce
+  // IP_IN_USE_BY_ANOTHER_RESOURCE, HTTP 409: docs/compute-api.md, ingress-gce
   // `addressAlreadyInUseMessageInternal`). Read as in-use it was retried as transient forever.
   if (r === 'ipinusebyanotherresource' || m.includes('ip_in_use_by_another_resource') || /^ip '[^']*' is already being used/.test(m)) {
     return 'ipInUse';
@@ -219,7 +228,9 @@ export function categorize(httpStatus: number | undefined, reason: string | unde
   if (r === 'resourceinusebyanotherresource' || m.includes('being used by')) return 'inUse';
   if (r === 'resourcenotready' || /\bis not ready\b/.test(m)) return 'notReady';
   if (httpStatus === undefined) return 'timeout';
-  if (httpStatus === 404) return 'notFound';
+  // The project itself is unknown (a typo in the ILBConfig, or not created yet); real GCE and the
+  // emulator word it "The resource 'projects/<id>' was not found" (test/emulator/engine.ts).
+  if (httpStatus === 404) return /^the resource 'projects\/[^/']+' was not found/.test(m) ? 'projectNotFound' : 'notFound';
   if (httpStatus === 409) {
     if (/address\b.*\b(reserved|in use)/.test(m)) return 'ipInUse';
     return r === 'alreadyexists' || r === '' || m.includes('already exists') ? 'alreadyExists' : 'notReady';
