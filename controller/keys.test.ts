@@ -141,7 +141,11 @@ describe('keysForChange: reachability and config', () => {
     expect(keys({ scope: 'reachability', clusterID: 'm3', synced: { before: false, after: false } })).toEqual(ALL);
   });
   it('maps a Gateway to itself and a route to its old and new parents', () => {
-    expect(keys({ scope: 'config', resource: 'gateways', object: gateway('gw4') })).toEqual([G('gw4')]);
+    // Created or deleted (no old object) or moved to another class: + global (the GatewayClass finalizer).
+    expect(keys({ scope: 'config', resource: 'gateways', object: gateway('gw4') })).toEqual([G('gw4'), GLOBAL_KEY].sort());
+    expect(keys({ scope: 'config', resource: 'gateways', object: gateway('gw4'), oldObject: gateway('gw4') })).toEqual([G('gw4')]);
+    const other = { ...gateway('gw4'), spec: { ...(gateway('gw4') as { spec: object }).spec, gatewayClassName: 'other' } } as StoredObject;
+    expect(keys({ scope: 'config', resource: 'gateways', object: other, oldObject: gateway('gw4') })).toEqual([G('gw4'), GLOBAL_KEY].sort());
     expect(keys({ scope: 'config', resource: 'tcpRoutes', object: route('TCPRoute', 'ns-a', 'r1', ['gw4'], { name: 'app' }), oldObject: route('TCPRoute', 'ns-a', 'r1', ['gw1'], { name: 'app' }) })).toEqual([G('gw1'), G('gw4')]);
   });
   it('maps a ServiceImport to the Gateways naming it + global, a ReferenceGrant to the routes reaching into its namespace', () => {

@@ -46,6 +46,10 @@ function nsName(o: StoredObject): string {
   return `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 }
 
+function gatewayClassOf(o: StoredObject): string | undefined {
+  return (o as { spec?: { gatewayClassName?: string } }).spec?.gatewayClassName;
+}
+
 /** The service (`namespace/name`) a member Service or EndpointSlice belongs to. */
 function serviceOf(resource: string, o: StoredObject | undefined): string | undefined {
   if (o === undefined) return undefined;
@@ -113,6 +117,9 @@ export function keysForChange(c: Change, src: KeySource): string[] {
     switch (c.resource) {
       case 'gateways':
         add([nsName(c.object)]);
+        // Created, deleted or moved to another class: the GatewayClass finalizer may change (the
+        // global pass keeps it while a Gateway names the class).
+        if (c.oldObject === undefined || gatewayClassOf(c.oldObject) !== gatewayClassOf(c.object)) out.add(GLOBAL_KEY);
         break;
       case 'tcpRoutes':
       case 'udpRoutes':

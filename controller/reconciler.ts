@@ -72,6 +72,11 @@ export interface Writers {
    * was behind), 'gone' (deleted or being deleted: then no cloud call may follow).
    */
   ensureFinalizer(gw: Gateway): Promise<'added' | 'present' | 'gone'>;
+  /**
+   * Keep the GatewayClass finalizer on our classes exactly while a Gateway names them (deleting a
+   * class in use must not tear its Gateways down); returns how many writes it made.
+   */
+  classFinalizers(): Promise<number>;
   /** Record where the Gateway's GCE resources live (project/region annotations); true when it wrote. */
   setScope(gw: Gateway, scope: { project: string; region: string }): Promise<boolean>;
   /** Remove our finalizer; true when it wrote. */
@@ -132,6 +137,7 @@ export class Reconciler {
       // GatewayClasses, FleetMembers, ILBConfigs, ServiceImports, export conditions: a snapshot
       // without Gateways or routes, so the global pass costs the same in any fleet size.
       await this.#o.writers.globalStatus(translate(this.#o.provider.globalSnapshot(), this.#topts()));
+      await this.#o.writers.classFinalizers();
       this.#observeMembers();
       return undefined;
     }

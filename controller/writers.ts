@@ -4,10 +4,11 @@
 // provider's caches and the member clients, in the shape the reconciler drives (reconciler.ts
 // `Writers`). Every writer compares against the caches first, so a resync with nothing to do sends
 // no request; every write goes through the leader fence.
-import type { Gateway } from './api/index.ts';
+import type { Gateway, GatewayClass } from './api/index.ts';
 import type { ClusterClient } from './clusters/client.ts';
 import { errorMessage } from './errors/index.ts';
-import { ensureFinalizer, removeFinalizer, setGceAnnotations, setGceScope } from './gateway/index.ts';
+import { ensureFinalizer, removeFinalizer, setGceAnnotations, setGceScope, syncClassFinalizer } from './gateway/index.ts';
+import { CONTROLLER_NAME } from './naming/stamp.ts';
 import type { DesiredGce } from './infra/gcp/desired.ts';
 import { applyVip, deleteVip, vipOwnerLabels, type VipDeps, type VipMember } from './infra/vip/apply.ts';
 import type { DesiredVip } from './infra/vip/render.ts';
@@ -89,7 +90,8 @@ export function makeWriters(o: WritersOptions): Writers {
     },
     async globalStatus(result: TranslateResult): Promise<number> {
       // Pruning ServiceImports is safe only when every member's exports are known: a member whose
-      // first list has not finished would look like "no exports" (DESIGN.md §6).
+      // first list has not finished would look like "no exports" (docs/failure-rules.md "Frozen
+      // members").
       const allSynced = o.mcsImporter && provider.configSynced() && provider.members.members().every((m) => m.synced);
       return report('global status', await status.write(globalStatusPart(result.statuses), { pruneServiceImports: allSynced }));
     },
@@ -103,6 +105,16 @@ export function makeWriters(o: WritersOptions): Writers {
       const r = await deleteVip(vipOwnerLabels(o.fleetId, gw.uid), { ...vipDeps(), lister: () => undefined });
       if (r.errors.length > 0) throw r.errors[0]!.error;
       return { done: r.done, pending: r.pending, writes: r.writes };
+    },
+    async classFinalizers(): Promise<number> {
+      // Every Gateway counts, also one being torn down: the class stays until the last one is gone.
+      const used = new Set(provider.list<Gateway>('gateways').map((g) => g.spec.gatewayClassName));
+      let writes = 0;
+      for (const gc of provider.list<GatewayClass>('gatewayClasses')) {
+        if (gc.spec.controllerName !== CONTROLLER_NAME) continue;
+        if (await syncClassFinalizer(gc, used.has(gc.metadata.name), gatewayDeps)) writes++;
+      }
+      return writes;
     },
     ensureFinalizer: (gw: Gateway) => ensureFinalizer(gw, gatewayDeps),
     removeFinalizer: (gw: Gateway) => removeFinalizer(gw, gatewayDeps),

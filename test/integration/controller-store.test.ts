@@ -3,15 +3,17 @@
 // The store scenario (examples/store) end to end: real kube-apiservers (config + two members), the
 // Compute API emulator, and the controller running in this process with leader election off. What is
 // asserted is what a user checks: the Gateway's and the route's status, the GCE resources the load
-// balancer consists of (DESIGN.md §4), the VIP Services in the members (§1 step 3), that a resync
-// changes nothing, that NEG endpoints follow a pod that moves, and that deleting the Gateway removes
+// balancer consists of (docs/architecture.md "What a Gateway becomes"), the VIP Services in the
+// members, that a resync changes nothing, that NEG endpoints follow a pod that moves, and that
+// deleting the Gateway removes
 // everything it owned.
 //
 // Expected NEG contents are computed (test/fixtures/expect.ts) from the example's own Nodes and EndpointSlices with the
-// rules of DESIGN.md §4 (a node that hosts a ready endpoint, is Ready and is not excluded from load
-// balancers), independently of the controller's translate code.
+// rules of docs/architecture.md (a node that hosts a ready endpoint, is Ready and is not excluded
+// from load balancers), independently of the controller's translate code.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLASS_FINALIZER } from '../../controller/gateway/index.ts';
 import { getGateway, gatewayCondition, listenerCondition, routeCondition, waitGatewayCondition, GATEWAY_API, type GatewayObject, type RouteObject } from '../fixtures/conditions.ts';
 import { ofKind } from '../fixtures/example.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
@@ -60,8 +62,9 @@ describe('store scenario: one internal passthrough load balancer for two member 
     members = s.fleet.members.map((m) => m.name);
     gw = await waitGatewayCondition(s.kube('config'), 'store', 'store', 'Programmed', CONVERGE_MS);
     vip = gw.status?.addresses?.[0]?.value ?? '';
-    // Programmed=True requires the forwarding rule and the VIP (DESIGN.md §3), not the firewalls: they
-    // target the members' node tags, which the controller may learn one reconcile later. The
+    // Programmed=True requires the forwarding rule and the VIP (Gateway API: Programmed means the
+    // address is usable), not the firewalls: they target the members' node tags, which the
+    // controller may learn one reconcile later. The
     // assertions below are about the converged state, so wait for it.
     await waitFor(() => s.emulator.inventory().firewalls.length >= 2, 30_000, 'the firewalls');
     // Programmed=True needs no route (a listener without routes has its forwarding rule too): the
@@ -276,7 +279,26 @@ describe('store scenario: one internal passthrough load balancer for two member 
     await waitFor(async () => (await classCond('SupportedVersion'))?.status === 'True' && (await classCond('Accepted'))?.status === 'True', 30_000, 'SupportedVersion=True again');
   });
 
-  it('deleting the Gateway removes every GCE resource and VIP Service it owned, then the Gateway', async () => {
+  it('a GatewayClass in use keeps gateway-exists-finalizer: deleting it tears nothing down, the Gateway stays Programmed and GCE sees no write', async () => {
+    const config = s.kube('config');
+    const ctl = s.controller!;
+    const finalizers = async (): Promise<string[]> => (await config.get(GATEWAY_API, 'GatewayClass', 'fleet-ilb'))?.metadata.finalizers ?? [];
+    await waitFor(async () => (await finalizers()).includes(CLASS_FINALIZER), 30_000, 'the GatewayClass finalizer');
+    const inventoryBefore = JSON.stringify(s.emulator.inventory());
+    const outcomeBefore = ctl.reconciler.outcomes.get('store/store');
+    s.emulator.resetAudit();
+    await config.delete(GATEWAY_API, 'GatewayClass', 'fleet-ilb');
+    const gc = await config.get(GATEWAY_API, 'GatewayClass', 'fleet-ilb');
+    expect(gc?.metadata.deletionTimestamp, 'the class waits for its Gateways').toBeDefined();
+    // The class change re-reconciles every Gateway: wait for the store Gateway's next outcome.
+    await waitFor(() => ctl.reconciler.outcomes.get('store/store') !== outcomeBefore, 30_000, 'the Gateway reconciled after the class deletion');
+    expect(ctl.reconciler.outcomes.get('store/store')).toMatchObject({ gceWrites: 0 });
+    expect(s.emulator.audit().filter((e) => e.access === 'write').map((e) => `${e.method} ${e.resource ?? e.path}`)).toEqual([]);
+    expect(JSON.stringify(s.emulator.inventory())).toBe(inventoryBefore);
+    expect(gatewayCondition(await getGateway(config, 'store', 'store'), 'Programmed')?.status).toBe('True');
+  });
+
+  it('deleting the Gateway removes every GCE resource and VIP Service it owned, then the Gateway (and the class it held)', async () => {
     await s.kube('config').delete(GATEWAY_API, 'Gateway', 'store', 'store');
     await waitFor(async () => (await getGateway(s.kube('config'), 'store', 'store')) === undefined, CONVERGE_MS, 'the Gateway to be gone (finalizer removed)');
     const inv = s.emulator.inventory();
@@ -289,5 +311,7 @@ describe('store scenario: one internal passthrough load balancer for two member 
       expect(svcs.filter((x) => x.spec?.loadBalancerClass === 'fleetilb.io/vip'), m).toEqual([]);
       expect(svcs.map((x) => x.metadata.name), m).toContain('store'); // the app's own Service stays
     }
+    // The class deleted by the previous test goes once no Gateway names it.
+    await waitFor(async () => (await s.kube('config').get(GATEWAY_API, 'GatewayClass', 'fleet-ilb')) === undefined, 30_000, 'the GatewayClass to be gone');
   });
 });
