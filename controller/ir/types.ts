@@ -86,6 +86,12 @@ export interface BackendInMember {
   targetPort: number | string;
   /** The member Service's selector (absent/empty = selectorless). */
   selector?: Record<string, string>;
+  /**
+   * The pods' TCP health port named by the member Service's `fleetilb.io/health-check-port`
+   * annotation: a container port name or number (Service `targetPort` semantics). UDP listeners
+   * are health-checked through it (translate/DECISIONS.md 8).
+   */
+  healthPort?: number | string;
 }
 
 export interface ListenerIR {
@@ -125,11 +131,27 @@ export interface NegEndpointIR {
   node: string;
 }
 
+/**
+ * GCE sends every probe of an internal passthrough NLB to the forwarding rule's IP (the VIP), on the
+ * health check's port (https://cloud.google.com/load-balancing/docs/health-check-concepts#hc-packet-dest),
+ * so a check passes only where the node translates `VIP:port` to something that answers.
+ */
 export type HealthCheckIR =
-  /** Default: TCP check of VIP:port, which the node translates to a local pod (checks the real app). */
+  /** TCP listeners: TCP check of VIP:port, which the node translates to a local pod (checks the real app). */
   | { name: string; type: 'TCP'; port: number }
-  /** UDP listeners: HTTP `/healthz` on the VIP Service's pinned healthCheckNodePort (DESIGN.md §4). */
-  | { name: string; type: 'HTTP'; port: number; requestPath: '/healthz' };
+  /**
+   * UDP listeners whose backends name a pod health port in every member: TCP check of VIP:port,
+   * where `port` is the VIP Service's extra TCP port `health` (same number as its pinned
+   * healthCheckNodePort) whose target is the pods' health port. ETP Local: only a node with a ready
+   * local pod answers (translate/DECISIONS.md 8).
+   */
+  | { name: string; type: 'TCP'; port: number; podHealthPort: true }
+  /**
+   * UDP fallback when some member names no pod health port (`membersWithoutHealthPort`): HTTP
+   * `/healthz` on the VIP Service's pinned healthCheckNodePort, at the VIP. Passes only on nodes
+   * that accept the VIP locally and whose proxy health server listens on it (docs/datapath.md).
+   */
+  | { name: string; type: 'HTTP'; port: number; requestPath: '/healthz'; membersWithoutHealthPort: string[] };
 
 /**
  * Listeners of one protocol whose traffic goes to the same backends share one backend service,
@@ -190,6 +212,8 @@ export interface MirroredSliceIR {
   /** Protocol and the resolved target port number for the VIP Service port. */
   port: number;
   protocol: L4Protocol;
+  /** The pods' TCP health port, resolved for this slice (VIP Services that carry `healthPort`). */
+  healthPort?: number;
   endpoints: Array<{
     addresses: string[];
     nodeName?: string;
@@ -212,6 +236,12 @@ export interface VipServiceIR {
   selector?: Record<string, string>;
   /** Set (pinned) only for the health-check-carrying UDP listener of a group. */
   healthCheckNodePort?: number;
+  /**
+   * The extra TCP port `health` of the health-check-carrying UDP listener when the group is checked
+   * through the pods (HealthCheckIR `podHealthPort`): `port` on the VIP, `targetPort` the pods'
+   * port (selector mode; mirrored slices carry the resolved number instead).
+   */
+  healthPort?: { port: number; targetPort?: number | string };
   /** Kubernetes sessionAffinity mirrored from ILBConfig (CLIENT_IP* → ClientIP). */
   sessionAffinity: 'ClientIP' | 'None';
   /** Present in mirrored mode (several backendRefs, or a selectorless backend). */

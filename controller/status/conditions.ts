@@ -24,6 +24,8 @@ export const CondType = {
   // fleet-ilb's own Gateway conditions (domain-prefixed, as the spec asks of implementation conditions)
   MembersReachable: 'fleetilb.io/MembersReachable',
   WithinLimits: 'fleetilb.io/WithinLimits',
+  /** Only on Gateways with a UDP listener: how its health check reaches the backends (translate/DECISIONS.md 8). */
+  UDPHealthCheck: 'fleetilb.io/UDPHealthCheck',
 } as const;
 
 export const Reason = {
@@ -73,6 +75,8 @@ export const Reason = {
   TooManyNEGs: 'TooManyNEGs',
   TooManyForwardingRules: 'TooManyForwardingRules',
   WithinLimits: 'WithinLimits',
+  PodHealthPort: 'PodHealthPort',
+  NodeHealthCheckFallback: 'NodeHealthCheckFallback',
   Connected: 'Connected',
   Unreachable: 'Unreachable',
   AuthFailed: 'AuthFailed',

@@ -196,19 +196,31 @@ function sliceTargetPort(slice: EndpointSlice, portName: string | undefined): nu
   return (slice.ports ?? []).find((p) => (p.name ?? '') === (portName ?? ''))?.port;
 }
 
-function mirroredSlices(m: MemberView, g: GatewayRef, listener: string, protocol: L4Protocol, bims: BackendInMember[]): MirroredSliceIR[] {
+/**
+ * The pods' health port number in a source slice: a number as is; a name must be a TCP port of the
+ * slice (a mirrored slice can only name ports the exported Service has: no Pod is read).
+ */
+function sliceHealthPort(slice: EndpointSlice, health: number | string | undefined): number | undefined {
+  if (typeof health === 'number') return health;
+  if (health === undefined) return undefined;
+  return (slice.ports ?? []).find((p) => p.name === health && (p.protocol ?? 'TCP') === 'TCP')?.port;
+}
+
+function mirroredSlices(m: MemberView, g: GatewayRef, listener: string, protocol: L4Protocol, bims: BackendInMember[], withHealth: boolean): MirroredSliceIR[] {
   const out: MirroredSliceIR[] = [];
   for (const b of bims) {
     for (const slice of m.slicesByService.get(`${b.serviceNamespace}/${b.serviceName}`) ?? []) {
       if (slice.addressType !== 'IPv4') continue; // the VIP is IPv4
       const port = sliceTargetPort(slice, b.portName);
       if (port === undefined) continue;
+      const healthPort = withHealth ? sliceHealthPort(slice, b.healthPort) : undefined;
       out.push({
         name: mirroredSliceName(g, listener, slice.metadata.namespace ?? '', slice.metadata.name),
         source: `${slice.metadata.namespace ?? ''}/${slice.metadata.name}`,
         addressType: 'IPv4',
         port,
         protocol,
+        ...(healthPort === undefined ? {} : { healthPort }),
         endpoints: (slice.endpoints ?? []).map((ep) => {
           const c = ep.conditions ?? {};
           const readyNow = c.ready !== false;
@@ -251,13 +263,35 @@ function vipServices(i: BuildInput, g: GatewayRef, l: ListenerIR, hcNodePort: nu
     if (l.backends.length === 1 && bims.length === 1 && first.selector !== undefined) {
       vip.selector = { ...first.selector };
       vip.targetPort = first.targetPort;
+      // Selector mode: the endpoints controller resolves a named health port per pod.
+      if (hcNodePort !== undefined && first.healthPort !== undefined) vip.healthPort = { port: hcNodePort, targetPort: first.healthPort };
     } else {
-      vip.mirroredSlices = mirroredSlices(m, g, l.name, l.protocol, bims);
+      vip.mirroredSlices = mirroredSlices(m, g, l.name, l.protocol, bims, hcNodePort !== undefined);
+      // Mirrored mode: every backend names a health port and every slice resolves it.
+      const resolved = bims.every((b) => b.healthPort !== undefined) && vip.mirroredSlices.every((x) => x.healthPort !== undefined);
+      if (hcNodePort !== undefined && resolved) vip.healthPort = { port: hcNodePort };
     }
     if (hcNodePort !== undefined) vip.healthCheckNodePort = hcNodePort;
     out.push(vip);
   }
   return out;
+}
+
+/**
+ * The health check of a UDP group (translate/DECISIONS.md 8) from the VIP Services of its
+ * health-check-carrying listener: TCP through the pods' health port when there is one and every
+ * member's VIP Service has one, else the HTTP node health-server fallback (and no VIP Service keeps a `health` port: the
+ * fallback probes the node, not the pods). Mutates `vips` accordingly.
+ */
+function udpHealthCheck(name: string, port: number, vips: VipServiceIR[]): HealthCheckIR {
+  const without = [...new Set(vips.filter((v) => v.healthPort === undefined).map((v) => v.cluster))].sort(cmp);
+  // No backend at all: nothing names a pod port, the fallback stands (no flip when the first comes).
+  if (vips.length > 0 && without.length === 0) return { name, type: 'TCP', port, podHealthPort: true };
+  for (const v of vips) {
+    delete v.healthPort;
+    for (const x of v.mirroredSlices ?? []) delete x.healthPort;
+  }
+  return { name, type: 'HTTP', port, requestPath: '/healthz', membersWithoutHealthPort: without };
 }
 
 function firewallPlan(i: BuildInput, g: GatewayRef, groups: BackendGroupIR[], listeners: ListenerIR[]): FirewallIR {
@@ -325,24 +359,23 @@ export function buildGatewayIR(i: BuildInput): GatewayIR {
     const first = grp.members[0];
     if (first === undefined) continue;
     const id = idOf.get(grp.key) ?? groupId(first);
-    let healthCheck: HealthCheckIR;
     let hcNodePort: number | undefined;
     if (first.protocol === 'UDP') {
-      hcNodePort = i.hcPorts.allocate(vipServiceName(g, first.state.listener.name), i.settings.healthCheck.udpHealthCheckNodePort);
-      healthCheck = { name: healthCheckName(g, id), type: 'HTTP', port: hcNodePort, requestPath: '/healthz' };
-    } else {
-      healthCheck = { name: healthCheckName(g, id), type: 'TCP', port: first.state.listener.port };
+      // Never a TCP listener port: the VIP Service's `health` port is TCP on the same VIP.
+      const tcpPorts = alloc.rules.flatMap((r) => r.listeners.filter((c) => c.protocol === 'TCP').map((c) => c.state.listener.port));
+      hcNodePort = i.hcPorts.allocate(vipServiceName(g, first.state.listener.name), i.settings.healthCheck.udpHealthCheckNodePort, tcpPorts);
     }
     const { negs, dropped } = buildNegs(i, g, id, first.backends);
-    groups.push({
+    const group: BackendGroupIR = {
       id,
       protocol: first.protocol,
       listeners: grp.members.map((c) => c.state.listener.name),
       backendService: backendServiceName(g, id),
-      healthCheck,
+      healthCheck: { name: healthCheckName(g, id), type: 'TCP', port: first.state.listener.port },
       negs,
       droppedNegs: dropped,
-    });
+    };
+    groups.push(group);
     for (const c of grp.members) {
       const l: ListenerIR = {
         name: c.state.listener.name,
@@ -354,7 +387,9 @@ export function buildGatewayIR(i: BuildInput): GatewayIR {
       };
       if (c.route !== undefined) l.route = { kind: c.route.kind, namespace: c.route.namespace, name: c.route.name };
       listeners.push(l);
-      vips.push(...vipServices(i, g, l, c === first ? hcNodePort : undefined));
+      const mine = vipServices(i, g, l, c === first ? hcNodePort : undefined);
+      if (c === first && hcNodePort !== undefined) group.healthCheck = udpHealthCheck(group.healthCheck.name, hcNodePort, mine);
+      vips.push(...mine);
     }
   }
   listeners.sort((a, b) => (gw.spec.listeners.findIndex((x) => x.name === a.name) - gw.spec.listeners.findIndex((x) => x.name === b.name)));

@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Pinned health-check node ports for UDP listeners (DESIGN.md §4): GCE has no UDP health check, so
-// a UDP backend service is checked over HTTP `/healthz` on the VIP Service's `healthCheckNodePort`,
-// which must be the same port in every member (one health check per backend service). A NodePort is
-// unique per cluster, so the port must be free in every member.
+// Health-check ports of UDP listeners (translate/DECISIONS.md 8). GCE has no UDP health check, and
+// it sends every probe to the forwarding rule's IP, the VIP
+// (https://cloud.google.com/load-balancing/docs/health-check-concepts#hc-packet-dest), so a UDP
+// backend service is checked over TCP at `VIP:P`, one port P per backend service, the same in every
+// member. P is the VIP Service's pinned `healthCheckNodePort` and, when the backends name a pod
+// health port (annotation `fleetilb.io/health-check-port` on the member Service), also an extra TCP
+// port `health` of the VIP Service whose target is that pod port: the node's proxy translates the
+// probe like the traffic, to a ready LOCAL pod (ETP Local). Without it, the fallback is HTTP
+// `/healthz` at `VIP:P`, kube-proxy's / Cilium's health server. A NodePort is unique per cluster,
+// so P must be free in every member; it must not be a TCP listener port of the Gateway either (the
+// `health` port shares the VIP with the Gateway's TCP listeners).
 //
 // Choice, stable across passes: (1) the port the VIP Service already has, when every member that
 // has it agrees and no other Service holds it (two VIP Services holding one port in different
@@ -26,8 +33,29 @@ import type { Ctx } from './context.ts';
 import { cmp } from './context.ts';
 
 export interface HcPortAllocator {
-  /** Returns the pinned port for the VIP Service `name` (same name in every member). */
-  allocate(name: string, preferred: number | undefined): number;
+  /**
+   * Returns the pinned port for the VIP Service `name` (same name in every member), never one of
+   * `avoid` (the Gateway's TCP listener ports).
+   */
+  allocate(name: string, preferred: number | undefined, avoid?: Iterable<number>): number;
+}
+
+/** Member Service annotation naming the pods' TCP health port (a container port name or number). */
+export const HEALTH_CHECK_PORT_ANNOTATION = 'fleetilb.io/health-check-port';
+
+/**
+ * The value of {@link HEALTH_CHECK_PORT_ANNOTATION}, as a Service `targetPort` would take it: a
+ * number 1-65535, or an IANA service name (at most 15 of [a-z0-9-], a letter, no leading, trailing
+ * or double '-'). Anything else: undefined (the member then names no health port).
+ */
+export function parseHealthPort(value: string | undefined): number | string | undefined {
+  const v = value?.trim() ?? '';
+  if (/^[0-9]+$/.test(v)) {
+    const n = Number(v);
+    return n >= 1 && n <= 65535 ? n : undefined;
+  }
+  const iana = v.length <= 15 && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(v) && /[a-z]/.test(v) && !v.includes('--');
+  return iana ? v : undefined;
 }
 
 /** The node ports one member's Services hold, in `Snapshot.nodePorts` form. */
@@ -109,10 +137,13 @@ export function hcPortAllocator(ctx: Ctx): HcPortAllocator {
     return start; // range exhausted: give the start; the member apiserver will refuse and say so
   };
   return {
-    allocate(name, preferred) {
+    allocate(name, preferred, avoid = []) {
       const owner = ownerOf(name);
       const mine = handedOut.get(owner) ?? new Set<number>();
       handedOut.set(owner, mine);
+      // The Gateway's TCP listener ports count as handed out: the VIP Service's `health` port is a
+      // TCP port on the same VIP.
+      for (const p of avoid) mine.add(p);
       // Keep the port the VIP Service already has when every member agrees and no other Service
       // holds it in any member (it must be free fleet-wide to be the one health-check port); when
       // only VIP Services hold it, the smallest name keeps it.

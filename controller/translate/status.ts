@@ -26,6 +26,7 @@ import { nodeZone } from './checks/nodes.ts';
 import type { RouteEval } from './checks/routes.ts';
 import type { Ctx, MemberView } from './context.ts';
 import { cmp } from './context.ts';
+import { HEALTH_CHECK_PORT_ANNOTATION } from './hcports.ts';
 import type { RouteStatusOut } from './types.ts';
 import { gatewayBackendsServing, routeBackendsServing, type ListenerServing } from './serving.ts';
 
@@ -158,11 +159,47 @@ function withinLimits(w: GatewayWork, ir: GatewayIR): CondSpec {
   return cond(CondType.WithinLimits, true, Reason.WithinLimits, 'within GCE limits');
 }
 
+/**
+ * How the UDP listeners' health checks reach the backends (translate/DECISIONS.md 8); none on a
+ * Gateway without a UDP group.
+ */
+function udpHealthCheck(ir: GatewayIR): CondSpec[] {
+  const udp = ir.groups.filter((g) => g.protocol === 'UDP');
+  if (udp.length === 0) return [];
+  const fallback = udp.flatMap((g) => (g.healthCheck.type === 'HTTP' ? [{ g, without: g.healthCheck.membersWithoutHealthPort }] : []));
+  const listeners = (gs: Array<{ listeners: string[] }>): string => gs.flatMap((g) => g.listeners).join(', ');
+  if (fallback.length === 0) {
+    const ports = udp.map((g) => `${listeners([g])}: VIP:${g.healthCheck.port}`).join('; ');
+    return [
+      cond(
+        CondType.UDPHealthCheck,
+        true,
+        Reason.PodHealthPort,
+        `UDP listeners are health-checked over TCP through each member's VIP Service port "health" to the pods' ${HEALTH_CHECK_PORT_ANNOTATION} port ` +
+          `(${ports}): a node passes only with a ready local pod`,
+      ),
+    ];
+  }
+  const who = (without: string[]): string => (without.length === 0 ? 'no backends yet' : `member(s) ${without.join(', ')}`);
+  const detail = fallback.map(({ g, without }) => `${listeners([g])} (${who(without)}; HTTP /healthz on VIP:${g.healthCheck.port})`).join('; ');
+  return [
+    cond(
+      CondType.UDPHealthCheck,
+      false,
+      Reason.NodeHealthCheckFallback,
+      `no pod health port for UDP listener(s) ${detail}: annotate the member Service with ${HEALTH_CHECK_PORT_ANNOTATION}: <TCP container port name or number> ` +
+        `in every member. Until then the health check is the fallback, the node's healthCheckNodePort server probed at the VIP, which passes only on nodes ` +
+        `that accept the VIP locally (guest agent route) and whose proxy health server listens on it (kube-proxy nftables mode: only with ` +
+        `--nodeport-addresses covering it); elsewhere every backend is UNHEALTHY and GCE spreads traffic over all of them (docs/datapath.md)`,
+    ),
+  ];
+}
+
 export function gatewayStatus(ctx: Ctx, w: GatewayWork): GatewayStatus {
   const gw = w.gateway;
   const gen = gw.metadata.generation;
   const conds: CondSpec[] = [gatewayAccepted(w), gatewayProgrammed(w)];
-  if (w.ir !== undefined) conds.push(membersReachable(ctx, w.ir), withinLimits(w, w.ir));
+  if (w.ir !== undefined) conds.push(membersReachable(ctx, w.ir), withinLimits(w, w.ir), ...udpHealthCheck(w.ir));
   if (w.serving !== undefined) conds.push(gatewayBackendsServing(w.serving));
   const listeners: ListenerStatus[] = w.listeners.map((l) => {
     const prev = gw.status?.listeners?.find((x) => x.name === l.listener.name)?.conditions;

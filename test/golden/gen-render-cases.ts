@@ -46,6 +46,8 @@ const cases: Array<[string, string, GatewayIR]> = [
   ['frozen-member', 'Member b unreachable: its NEGs and its VIP Services are marked frozen (apply keeps them as they are).', irOf('member-unreachable-frozen', 'svc/gw')],
   ['shared-forwarding-rules', '11 listeners: shared backend services, forwarding rules with up to 5 ports.', irOf('eleven-listeners-sharing', 'svc/gw')],
   ['nodename-mapping-other-project', 'A member with nodeMapping NodeName in another project: its NEGs carry project onprem-project (fully-qualified NEG URLs in that project).', irOf('node-exclusions-and-zones', 'svc/gw')],
+  ['udp-health-pod-port', 'UDP listener checked through its pods (translate DECISIONS 8): TCP health check on VIP:P; each VIP Service of the UDP listener gets a second port, TCP "health" P -> the pods\' named port ("health") or number (8080), and still pins healthCheckNodePort P.', irOf('udp-healthcheck-pod-port', 'svc/dns')],
+  ['udp-health-pod-port-mirrored', 'UDP listener with two backendRefs checked through its pods: selectorless VIP Service port "health" (no targetPort); every mirrored EndpointSlice carries port "health" with the number resolved from its source (8080 by name, 8081 by number).', irOf('udp-healthcheck-pod-port-mirrored', 'svc/dns')],
   ['own-ilbconfig-no-backends', 'Per-Gateway ILBConfig (us-central1, global access, CLIENT_IP, draining 120 s); a listener without routes still gets HC, BS (no backends) and FR.', irOf('gateway-infrastructure-parametersref', 'params/gw-own')],
 ];
 

@@ -955,6 +955,74 @@ add(
     return snap;
   })(),
 );
+/** Sets the `fleetilb.io/health-check-port` annotation on a member Service of the snapshot. */
+function healthPortAnnotation(snap: Snapshot, member: string, ns: string, name: string, value: string): void {
+  const svc = snap.members[member]?.services.find((x) => x.metadata.namespace === ns && x.metadata.name === name);
+  if (svc !== undefined) svc.metadata.annotations = { ...(svc.metadata.annotations ?? {}), 'fleetilb.io/health-check-port': value };
+}
+add(
+  'udp-healthcheck-pod-port',
+  'UDP health check through the pods (DECISIONS 8): both members annotate Service dns with fleetilb.io/health-check-port (a: the container port name "health", b: the number 8080) => TCP check of VIP:P, each VIP Service of the UDP listener gets the TCP port "health" P -> that target, fleetilb.io/UDPHealthCheck=True. P avoids the TCP listener on 30100 (the ILBConfig asks 30100 => 30101).',
+  (() => {
+    const snap = b.snapshot({
+      config: {
+        namespaces: [b.namespace(S)],
+        gateways: [b.gateway(S, 'dns', [b.listener('dns', 53, 'UDP'), b.listener('dns-tcp', 53), b.listener('admin', 30100)])],
+        udpRoutes: [b.udpRoute(S, 'dns', [b.parent('dns', { sectionName: 'dns' })], [b.svcImportRef('dns', 53)])],
+        tcpRoutes: [b.tcpRoute(S, 'dns-tcp', [b.parent('dns', { sectionName: 'dns-tcp' })], [b.svcImportRef('dns', 53)])],
+      },
+      members: [
+        stdMember('a', 1, [{ ns: S, name: 'dns', ports: [{ port: 53, protocol: 'UDP', name: 'dns', targetPort: 5353 }, { port: 53, name: 'dns-tcp', targetPort: 5353 }], on: [0, 1] }]),
+        stdMember('b', 2, [{ ns: S, name: 'dns', ports: [{ port: 53, protocol: 'UDP', name: 'dns', targetPort: 5353 }, { port: 53, name: 'dns-tcp', targetPort: 5353 }], on: [0] }]),
+      ],
+    });
+    const cfg = snap.config.ilbConfigs[0];
+    if (cfg !== undefined) cfg.spec = { ...(cfg.spec as object), healthCheck: { udpHealthCheckNodePort: 30100 } };
+    healthPortAnnotation(snap, 'a', S, 'dns', 'health');
+    healthPortAnnotation(snap, 'b', S, 'dns', '8080');
+    return snap;
+  })(),
+);
+add(
+  'udp-healthcheck-pod-port-mirrored',
+  'UDP health check through the pods with mirrored slices (two backendRefs): Service dns names the Service port "health" (its slices carry it: 8080), dns-2 the number 8081 (annotation value " 8081 " is trimmed) => each mirrored slice carries port "health" with the resolved number, the VIP Service a selectorless TCP port "health"; TCP check.',
+  (() => {
+    const snap = b.snapshot({
+      config: {
+        namespaces: [b.namespace(S)],
+        gateways: [b.gateway(S, 'dns', [b.listener('dns', 53, 'UDP')])],
+        udpRoutes: [b.udpRoute(S, 'dns', [b.parent('dns')], [b.svcImportRef('dns', 53), b.svcImportRef('dns-2', 53)])],
+      },
+      members: [
+        stdMember('a', 1, [
+          { ns: S, name: 'dns', ports: [{ port: 53, protocol: 'UDP', name: 'dns', targetPort: 5353 }, { port: 8080, name: 'health' }], on: [0] },
+          { ns: S, name: 'dns-2', ports: [{ port: 53, protocol: 'UDP', name: 'dns', targetPort: 5353 }], on: [1] },
+        ]),
+      ],
+    });
+    healthPortAnnotation(snap, 'a', S, 'dns', 'health');
+    healthPortAnnotation(snap, 'a', S, 'dns-2', ' 8081 ');
+    return snap;
+  })(),
+);
+add(
+  'udp-healthcheck-pod-port-missing',
+  'UDP health check fallback (DECISIONS 8): member a names a pod health port, member b has none and member c an invalid value ("no_such--port") => the whole group falls back to HTTP /healthz on the pinned healthCheckNodePort, no VIP Service gets a "health" port, fleetilb.io/UDPHealthCheck=False/NodeHealthCheckFallback names b and c.',
+  (() => {
+    const app = (): App[] => [{ ns: S, name: 'dns', ports: [{ port: 53, protocol: 'UDP', name: 'dns', targetPort: 5353 }], on: [0] }];
+    const snap = b.snapshot({
+      config: {
+        namespaces: [b.namespace(S)],
+        gateways: [b.gateway(S, 'dns', [b.listener('dns', 53, 'UDP')])],
+        udpRoutes: [b.udpRoute(S, 'dns', [b.parent('dns')], [b.svcImportRef('dns', 53)])],
+      },
+      members: [stdMember('a', 1, app()), stdMember('b', 2, app()), stdMember('c', 3, app())],
+    });
+    healthPortAnnotation(snap, 'a', S, 'dns', 'health');
+    healthPortAnnotation(snap, 'c', S, 'dns', 'no_such--port');
+    return snap;
+  })(),
+);
 add(
   'backend-service-selectorless',
   'A Service backend without a selector (endpoints managed by hand) => the VIP Service is selectorless and fleet-ilb mirrors its EndpointSlices, with the target port resolved per slice by port name.',

@@ -14,7 +14,7 @@ import { nodeExclusion, nodeTarget } from '../../controller/translate/checks/nod
 import { capEndpoints as capNodes } from '../../controller/infra/gcp/render.ts';
 import { buildContext } from '../../controller/translate/context.ts';
 import { vipServiceName } from '../../controller/naming/names.ts';
-import { hcPortAllocator } from '../../controller/translate/hcports.ts';
+import { hcPortAllocator, parseHealthPort } from '../../controller/translate/hcports.ts';
 import { translate } from '../../controller/translate/index.ts';
 import * as b from '../golden/builders.ts';
 
@@ -167,6 +167,32 @@ describe('hcPortAllocator', () => {
     expect(hcPortAllocator(buildContext(keep, 'NOW')).allocate('vip', undefined)).toBe(31000);
     const clash = b.snapshot({ members: [b.member('a', { services: [vip(31000)] }), b.member('b', { services: [b.service('y', 'np', [b.port(80, { nodePort: 31000 })], { type: 'NodePort' })] })] });
     expect(hcPortAllocator(buildContext(clash, 'NOW')).allocate('vip', undefined)).not.toBe(31000);
+  });
+  it("never hands out one of the Gateway's TCP listener ports (the VIP Service's TCP health port shares the VIP), not even a kept one", () => {
+    const vip = b.service('x', 'vip', [b.port(53, { protocol: 'UDP' })], { type: 'LoadBalancer', labels: { 'fleetilb.io/managed-by': 'fleet-ilb' }, healthCheckNodePort: 31000 });
+    const snap = b.snapshot({ members: [b.member('a', { services: [vip] })] });
+    expect(hcPortAllocator(buildContext(snap, 'NOW')).allocate('vip', undefined, [31000])).not.toBe(31000);
+    expect(hcPortAllocator(buildContext(snap, 'NOW')).allocate('other', 30100, [30100, 30101])).toBe(30102);
+  });
+});
+
+describe('parseHealthPort (fleetilb.io/health-check-port)', () => {
+  it.each([
+    ['8080', 8080],
+    [' 8080 ', 8080],
+    ['health', 'health'],
+    ['http-2', 'http-2'],
+    ['0', undefined],
+    ['65536', undefined],
+    ['123', 123],
+    ['Health', undefined],
+    ['no--double', undefined],
+    ['-health', undefined],
+    ['a-name-too-long-x', undefined],
+    ['', undefined],
+    [undefined, undefined],
+  ])('%j -> %j', (value, want) => {
+    expect(parseHealthPort(value)).toBe(want);
   });
 });
 

@@ -4,8 +4,11 @@
 // (compute.proto JSON names; gcp-ilb-api.md §1.1). No I/O. Choices, each from the reference:
 // * address: INTERNAL, purpose SHARED_LOADBALANCER_VIP (≤ 10 forwarding rules share it), in the
 //   ILBConfig subnetwork; `address` set only when the Gateway asks for an IP;
-// * health checks: regional; TCP on the serving port (USE_FIXED_PORT), or HTTP `/healthz` on the
-//   pinned healthCheckNodePort for UDP (GCE has no UDP check);
+// * health checks: regional, USE_FIXED_PORT; GCE probes the forwarding rule's IP (the VIP) on that
+//   port (https://cloud.google.com/load-balancing/docs/health-check-concepts#hc-packet-dest). TCP on
+//   the serving port; UDP (GCE has no UDP check): TCP on the VIP Service's `health` port, which the
+//   node translates to the pods' health port, or the HTTP `/healthz` node health-server fallback
+//   (translate/DECISIONS.md 8);
 // * NEGs: zonal GCE_VM_IP in the ILBConfig network; no port, no default port (GCE_VM_IP forbids it);
 //   no subnetwork, because member nodes may sit in subnets other than the VIP's;
 // * backend services: INTERNAL, protocol TCP|UDP, backends = full NEG URLs with balancing mode

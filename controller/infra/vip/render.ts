@@ -9,6 +9,11 @@
 //   `allocateLoadBalancerNodePorts: false` (GCE sends to VIP:port, no NodePort needed);
 // * port = listener port; selector + targetPort copied from the exported Service, or selectorless with
 //   mirrored EndpointSlices (several backendRefs, or a selectorless backend);
+// * a UDP listener checked through its pods (translate/DECISIONS.md 8) gets a second port, TCP
+//   `health` = its pinned healthCheckNodePort, target = the pods' health port: GCE's TCP probe to
+//   VIP:health (probes go to the forwarding rule's IP,
+//   https://cloud.google.com/load-balancing/docs/health-check-concepts#hc-packet-dest) is translated
+//   by kube-proxy / Cilium like the traffic, to a ready local pod or nowhere (ETP Local);
 // * desired `status.loadBalancer.ingress = [{ip: VIP, ipMode: VIP}]` once the VIP is known (written
 //   by fleet-ilb through the status subresource);
 // * labels `fleetilb.io/*` (pruning only touches objects carrying fleetilb.io/managed-by), plus the
@@ -70,6 +75,16 @@ function portName(v: VipServiceIR): string {
   return v.protocol.toLowerCase();
 }
 
+/** Name of the VIP Service's TCP health port (UDP listeners checked through their pods). */
+export const HEALTH_PORT_NAME = 'health';
+
+function healthPorts(v: VipServiceIR): NonNullable<Service['spec']['ports']> {
+  if (v.healthPort === undefined) return [];
+  const p: NonNullable<Service['spec']['ports']>[number] = { name: HEALTH_PORT_NAME, protocol: 'TCP', port: v.healthPort.port };
+  if (v.healthPort.targetPort !== undefined) p.targetPort = v.healthPort.targetPort;
+  return [p];
+}
+
 function renderService(ir: GatewayIR, v: VipServiceIR, vip: string | undefined): Service {
   const port: NonNullable<Service['spec']['ports']>[number] = { name: portName(v), protocol: v.protocol, port: v.port };
   if (v.targetPort !== undefined) port.targetPort = v.targetPort;
@@ -82,7 +97,7 @@ function renderService(ir: GatewayIR, v: VipServiceIR, vip: string | undefined):
       loadBalancerClass: VIP_LOAD_BALANCER_CLASS,
       externalTrafficPolicy: 'Local',
       allocateLoadBalancerNodePorts: false,
-      ports: [port],
+      ports: [port, ...healthPorts(v)],
       sessionAffinity: v.sessionAffinity,
     },
   };
@@ -114,7 +129,7 @@ function renderSlice(ir: GatewayIR, v: VipServiceIR, m: MirroredSliceIR): Endpoi
       if (e.zone !== undefined) out.zone = e.zone;
       return out;
     }),
-    ports: [{ name: portName(v), protocol: m.protocol, port: m.port }],
+    ports: [{ name: portName(v), protocol: m.protocol, port: m.port }, ...(v.healthPort === undefined || m.healthPort === undefined ? [] : [{ name: HEALTH_PORT_NAME, protocol: 'TCP' as const, port: m.healthPort }])],
   };
 }
 

@@ -23,6 +23,7 @@ import type { McsResult, ResolvedImport } from '../mcs.ts';
 import { importKey } from '../mcs.ts';
 import type { Check, Failure } from './chain.ts';
 import { firstFailure } from './chain.ts';
+import { HEALTH_CHECK_PORT_ANNOTATION, parseHealthPort } from '../hcports.ts';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 
@@ -165,6 +166,9 @@ function inMember(cluster: string, svc: Service, p: ServicePort): BackendInMembe
   };
   if (p.name !== undefined && p.name !== '') out.portName = p.name;
   if (svc.spec.selector !== undefined && Object.keys(svc.spec.selector).length > 0) out.selector = { ...svc.spec.selector };
+  // The pods' TCP health port for UDP listeners' health checks (translate/DECISIONS.md 8).
+  const health = parseHealthPort(svc.metadata.annotations?.[HEALTH_CHECK_PORT_ANNOTATION]);
+  if (health !== undefined) out.healthPort = health;
   return out;
 }
 
