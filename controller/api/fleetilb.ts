@@ -2,7 +2,7 @@
 //
 // fleet-ilb's own CRDs (fleetilb.io/v1alpha1, crds/*.yaml). ILBConfig's spec is kept `unknown`
 // here on purpose: it is validated at the boundary by the zod schema in config/ilbconfig.ts and
-// only the parsed form is trusted (style.md §7.10).
+// only the parsed form is trusted.
 import type { Condition, KubeObject, Time } from './meta.ts';
 
 export const FLEETILB_GROUP = 'fleetilb.io';

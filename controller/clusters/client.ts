@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// One ClusterClient per cluster (the config cluster and each FleetMember). Rules from
-// kubernetes-testing-and-client.md §3.6:
+// One ClusterClient per cluster (the config cluster and each FleetMember). Rules (docs/architecture.md
+// "Kubernetes clients"):
 // * One `KubeConfig` object per cluster, never shared and never mutated after construction.
 //   `makeApiClient` freezes the server URL but `applySecurityAuthentication` reads the *current
 //   context's* user at request time, and `Watch` calls `getCurrentCluster()` on every (re)connect:

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Classification of errors talking to a cluster, so the runtime can tell "the member is down"
-// (freeze it, DESIGN.md §6) from "its credentials are wrong" (AuthFailed) from "our RBAC is short"
-// (Forbidden) from "the kubeconfig cannot even be used" (InvalidKubeconfig). Errors reach us in
-// several shapes with @kubernetes/client-node 2.x on undici:
+// (freeze it, docs/failure-rules.md) from "its credentials are wrong" (AuthFailed) from "our RBAC
+// is short" (Forbidden) from "the kubeconfig cannot even be used" (InvalidKubeconfig). Errors reach
+// us in several shapes with @kubernetes/client-node 2.x on undici:
 //   * generated API calls: `ApiException` with `.code` (HTTP status) and `.body` (Status JSON text);
 //   * `Watch.watch` non-200: an `Error` with `.statusCode`;
 //   * our own LIST (clusters/http.ts): `KubeHttpError` with `.statusCode` and the parsed Status;

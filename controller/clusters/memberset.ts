@@ -6,11 +6,11 @@
 // for each member:
 // * New FleetMember → client from its Secret, reflectors started.
 // * Secret content, Secret ref or clusterID changed → a NEW client (never mutate a KubeConfig,
-//   kubernetes-testing-and-client.md §3.6) and new reflectors. Until each new reflector has
+//   docs/architecture.md "Kubernetes clients") and new reflectors. Until each new reflector has
 //   listed, the member's data is served from the previous reflectors' stores (frozen): an empty
 //   or failed first list after a credential rotation must not look like "everything deleted"
-//   (DESIGN.md §6; reliability battery D2/D3). When the new reflector has synced, objects that
-//   vanished meanwhile get synthesized deletes.
+//   (docs/failure-rules.md "Frozen members"; battery D2/D3). When the new reflector has synced,
+//   objects that vanished meanwhile get synthesized deletes.
 // * Secret missing or unusable (invalid kubeconfig) → the reflectors stop (we do not keep using
 //   credentials the user removed) but their stores stay, frozen, with the matching reachability.
 // * FleetMember gone → reflectors stopped and data dropped (battery D5: intentional removal is
@@ -29,8 +29,8 @@
 //   apiserver restart during an upgrade does not rewrite every Gateway's status twice. A recovery,
 //   and any change of a member that was not serving, is published at once.
 // * TTL: a member frozen for longer than `frozenTtlMs` (off by default; KEP-1645 "Endpoint TTL",
-//   reliability battery D6: ≥ 1 h) is EXPIRED: its data is dropped (deletes emitted), it no longer
-//   counts as frozen (so its endpoints leave), `onExpired` is called (an Event) and its reflectors
+//   battery D6 in docs/failure-rules.md: ≥ 1 h) is EXPIRED: its data is dropped (deletes emitted),
+//   it no longer counts as frozen (so its endpoints leave), `onExpired` is called (an Event) and its reflectors
 //   keep trying, so a member that comes back is served again.
 // * Optional resources (a CRD a member may not have, e.g. GKE's `net.gke.io` ServiceExport next to
 //   the upstream MCS one) are watched only where served: discovery (`/apis/<group>/<version>`,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The controller's error taxonomy (style.md §7.9). Errors are told apart by a brand stored under a
+// The controller's error taxonomy. Errors are told apart by a brand stored under a
 // `Symbol.for(...)` key, not by `instanceof` or message matching: `Symbol.for` is process-global,
 // so a guard still works when two copies of this module are loaded (the AWS CDK pattern,
 // `aws-cdk-lib/core/lib/errors.ts`). Every guard accepts `unknown` because that is what `catch`
@@ -16,7 +16,8 @@
 //   TerminalError      retrying cannot help (controller-runtime `reconcile.TerminalError`): logged,
 //                      counted, not requeued.
 //   FencedError        a write was refused because this replica may no longer be the leader
-//                      (DESIGN.md §6 "a deposed leader makes no write"); not retried by the queue.
+//                      (docs/failure-rules.md "A deposed leader makes no write"); not retried by
+//                      the queue.
 
 const BRAND = Symbol.for('fleetilb.io/error');
 

@@ -2,8 +2,8 @@
 //
 // Gateway annotations naming the GCE resources the Gateway owns, as GKE's Gateway controller does
 // (`networking.gke.io/{addresses,forwarding-rules,backend-services,health-checks,firewalls}`,
-// gateway-api-and-mcs.md §10): users see with `kubectl describe` what fleet-ilb created for them,
-// and recording the names on the parent lets cleanup survive naming changes. Values are
+// set by ingress-gce's L4 controller): users see with `kubectl describe` what fleet-ilb created for
+// them, and recording the names on the parent lets cleanup survive naming changes. Values are
 // comma-separated names, sorted. Only our keys are written, with a JSON merge patch on
 // `metadata.annotations` and only when they differ; an empty list removes its key.
 import type { DesiredGce } from '../infra/gcp/desired.ts';

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // The IR: what translate decided for one Gateway, the contract between translate and the two
-// renders/apply (DESIGN.md §5, style.md §7.2). Plain data; every GCE and Kubernetes name is already
-// chosen (naming/), so render and apply never assemble names. `validate()` (validate.ts) checks the
-// invariants apply relies on before anything is sent to GCE or a member.
+// renders/apply (docs/architecture.md "Data flow: one way"). Plain data; every GCE and Kubernetes
+// name is already chosen (naming/), so render and apply never assemble names. `validate()`
+// (validate.ts) checks the invariants apply relies on before anything is sent to GCE or a member.
 
-/** Transport of a listener; only TCP and UDP are programmable (DESIGN.md §3). */
+/** Transport of a listener; an internal passthrough load balancer forwards only TCP and UDP. */
 export type L4Protocol = 'TCP' | 'UDP';
 
 /** GCE session affinity values accepted by ILBConfig (internal passthrough NLB). */
@@ -113,7 +113,7 @@ export interface NegIR {
   project: string;
   zone: string;
   cluster: string;
-  /** Member unreachable: apply keeps the NEG's endpoints as they are (DESIGN.md §6). */
+  /** Member unreachable: apply keeps the NEG's endpoints as they are (docs/failure-rules.md). */
   frozen: boolean;
   /**
    * Every eligible node hosting a ready endpoint, sorted by instance, NOT capped: render caps at
@@ -155,7 +155,7 @@ export type HealthCheckIR =
 
 /**
  * Listeners of one protocol whose traffic goes to the same backends share one backend service,
- * one health check and one NEG set (DESIGN.md §4).
+ * one health check and one NEG set (docs/architecture.md "What a Gateway becomes").
  */
 export interface BackendGroupIR {
   /** Stable id: `<protocol>-<port of the first listener>`, e.g. `tcp-8080`. */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // IR validation: the invariants apply relies on, checked before any cloud or member call
-// (Envoy Gateway ir/xds.go Validate(), style.md §7.2). A failure here is a translate bug or an input
+// (as Envoy Gateway's ir/xds.go Validate()). A failure here is a translate bug or an input
 // translate did not foresee; the Gateway is then not programmed and its status says why.
 import { isValidName } from '../naming/names.ts';
 import type { GatewayIR } from './types.ts';
@@ -101,7 +101,8 @@ export function validate(ir: GatewayIR): IRError[] {
   }
   const fwRules = [ir.firewall.healthCheck, ...(ir.firewall.clients === undefined ? [] : [ir.firewall.clients])];
   for (const r of fwRules) {
-    // 0.0.0.0/0 only when the user wrote it (DESIGN.md §4): it can only come from clientSourceRanges.
+    // 0.0.0.0/0 only when the user wrote it (battery H3, docs/failure-rules.md): it can only come
+    // from clientSourceRanges.
     if (r.sourceRanges.includes('0.0.0.0/0') && !ir.config.firewall.clientSourceRanges.includes('0.0.0.0/0')) {
       err(IRErrorCode.OpenFirewall, `firewall ${r.name} opens 0.0.0.0/0 that ILBConfig does not ask for`);
     }

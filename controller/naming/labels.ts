@@ -10,7 +10,7 @@ export const LABEL_GATEWAY_UID = 'fleetilb.io/gateway-uid';
 export const LABEL_GATEWAY_NAMESPACE = 'fleetilb.io/gateway-namespace';
 export const LABEL_GATEWAY_NAME = 'fleetilb.io/gateway-name';
 export const LABEL_LISTENER = 'fleetilb.io/listener';
-/** member-side loadBalancerClass of VIP Services (DESIGN.md §2). */
+/** member-side loadBalancerClass of VIP Services (docs/architecture.md "What a Gateway becomes"). */
 export const VIP_LOAD_BALANCER_CLASS = 'fleetilb.io/vip';
 /** EndpointSlice `endpointslice.kubernetes.io/managed-by` value for mirrored slices (a label value: no '/'; deploy/member/admission.yaml matches it). */
 export const ENDPOINTSLICE_MANAGED_BY = 'gateway-controller.fleetilb.io';

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The one namer: every GCE and Kubernetes name fleet-ilb creates comes from here (style.md §7.5),
+// The one namer: every GCE and Kubernetes name fleet-ilb creates comes from here,
 // never assembled inline. Format, after ingress-gce's L4 namer (utils/namer/l4_namer.go):
 //
 //     fl-{fleetHash6}-{namespace}-{name}-{hash8}[-{suffix}]

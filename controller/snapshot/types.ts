@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The Snapshot: a plain, YAML-serialisable record of every input translate() reads (DESIGN.md §5).
-// The runtime builds it from its reflectors; golden tests load it from YAML. It carries no
+// The Snapshot: a plain, YAML-serialisable record of every input translate() reads
+// (docs/architecture.md). The runtime builds it from its reflectors; golden tests load it from
+// YAML. It carries no
 // functions, classes or Dates, so `yaml.stringify(snapshot)` and back is the identity.
 //
 // Every object is in its JSON wire shape (controller/api/*); the existing `status` of each object is
@@ -40,8 +41,8 @@ export interface ConfigClusterSnapshot {
 
 /**
  * How the runtime last saw a member. `reachable` = the last list/watch succeeded; anything else
- * freezes the member (DESIGN.md §6): its data below is the last good list, and its NEGs and VIP
- * Services are kept as they are.
+ * freezes the member (docs/failure-rules.md "Frozen members"): its data below is the last good
+ * list, and its NEGs and VIP Services are kept as they are.
  */
 export type MemberReachabilityState =
   | 'reachable'

@@ -92,7 +92,7 @@ export function isConflict(err: unknown): boolean {
 
 /** Options of {@link KubeApi}. */
 export interface KubeApiOptions {
-  /** Every write asks it first (DESIGN.md §6 "a deposed leader makes no write"). */
+  /** Every write asks it first (docs/failure-rules.md "A deposed leader makes no write"). */
   fence: Fence;
   onRequest?: RequestHook;
   /** Per-request timeout (default 15 s: a dead member must not hold a reconcile for minutes). */

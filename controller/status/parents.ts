@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Merging fleet-ilb's RouteParentStatus entries into a route's `status.parents`. Gateway API
-// (apis/v1/shared_types.go RouteParentStatus; gateway-api-and-mcs.md §4): several controllers share
+// (apis/v1/shared_types.go RouteParentStatus,
+// https://gateway-api.sigs.k8s.io/reference/spec/#routeparentstatus): several controllers share
 // the list, each "MUST" manage only the entries whose `controllerName` is its own, and must remove
 // its entries for parents that no longer apply. The list is `x-kubernetes-list-type: atomic`, so a
 // write replaces all of it: the writer sends the merged list with a resourceVersion precondition,

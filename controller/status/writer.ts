@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The one status writer (DESIGN.md §5 "status: condition builders and one writer"). It writes what
+// The one status writer (docs/architecture.md, step 8). It writes what
 // translate computed (a StatusSet, or the part of it one reconcile owns) and nothing else:
 // * compare before write: the live object (from the runtime's cache when given, else a GET) is
 //   compared with what would be written, after normalisation (status/normalize.ts); equal → no

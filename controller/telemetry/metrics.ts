@@ -3,9 +3,9 @@
 // The controller's Prometheus metrics (prom-client), in one registry per controller instance so
 // tests can build several without global collisions. Names follow the Prometheus conventions
 // (`_total`, `_seconds`); the set mirrors what ingress-gce exports for the same SLOs
-// (`pkg/neg/metrics/metrics.go`: sync duration, GCE request count/latency, error count; reliability
-// battery §1 "SLO metrics"). The adapters at the bottom plug the runtime's hook interfaces
-// (QueueMetrics, ReflectorMetrics, ReconcileObserver, the GCE client's onCall) into these metrics.
+// (`pkg/neg/metrics/metrics.go`: sync duration, GCE request count/latency, error count). The
+// adapters at the bottom plug the runtime's hook interfaces (QueueMetrics, ReflectorMetrics,
+// ReconcileObserver, the GCE client's onCall) into these metrics.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReflectorMetrics } from '../runtime/reflector.ts';
 import type { ReconcileObserver } from '../runtime/workers.ts';

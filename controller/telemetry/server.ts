@@ -10,7 +10,7 @@
 // * Readiness: not ready until every registered reflector has synced (controller-runtime: nothing
 //   reconciles before its caches have synced; `CacheSyncTimeout` 2 min). Member reflectors are
 //   registered and unregistered as members come and go; an unreachable member that has synced once
-//   keeps its store and stays "synced" (DESIGN.md §6: frozen, not forgotten).
+//   keeps its store and stays "synced" (docs/failure-rules.md: frozen, not forgotten).
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';

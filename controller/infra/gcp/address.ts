@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // The Gateway's regional internal address (the VIP), purpose SHARED_LOADBALANCER_VIP so up to 10
-// forwarding rules can share it (gcp-ilb-api.md §5). fleet-ilb keeps it for the Gateway's whole life,
-// so a forwarding-rule re-create never loses the VIP (§4 "Holding the IP"). Addresses have no update
+// forwarding rules can share it (docs/compute-api.md "Resources and fields"). fleet-ilb keeps it
+// for the Gateway's whole life, so a forwarding-rule re-create never loses the VIP
+// (docs/compute-api.md "Ordering"). Addresses have no update
 // method: any owned-field difference means delete + re-reserve, which the plan only does after the
 // forwarding rules that use it are gone.
 import type { IAddress } from './cloud/client.ts';

@@ -39,7 +39,7 @@ export interface DesiredNeg {
    */
   project?: string;
   /**
-   * True when the member is frozen (unreachable / unauthorised, DESIGN.md §6): apply must keep
+   * True when the member is frozen (unreachable / unauthorised, docs/failure-rules.md): apply must keep
    * whatever endpoints the NEG holds now and neither attach nor detach.
    */
   frozen: boolean;
@@ -47,8 +47,9 @@ export interface DesiredNeg {
 
 /**
  * Everything one Gateway owns in GCE. Order of application: address -> healthChecks -> negs ->
- * backendServices -> forwardingRules -> firewalls; teardown in reverse (DESIGN.md §4).
- * References between objects are full `https://www.googleapis.com/compute/v1/projects/...` URLs,
+ * backendServices -> forwardingRules -> firewalls; teardown in reverse (docs/compute-api.md
+ * "Ordering"). References between objects are full
+ * `https://www.googleapis.com/compute/v1/projects/...` URLs,
  * except `forwardingRules[].IPAddress`, which is the VIP literal when known, else the address URL.
  */
 export interface DesiredGce {

@@ -2,8 +2,9 @@
 //
 // Global VPC firewall rules for a Gateway: health-check probe ranges -> health-check ports, and the
 // configured client ranges -> listener ports, `destinationRanges: [VIP]`, targeted at node tags
-// (DESIGN.md §4; reliability-battery.md H3). Created when missing, replaced with PUT `update` on diff
-// (PUT so that removed ranges/tags are really removed; PATCH cannot clear lists).
+// (docs/architecture.md "What a Gateway becomes"; battery H3 in docs/failure-rules.md). Created
+// when missing, replaced with PUT `update` on diff (PUT so that removed ranges/tags are really
+// removed; PATCH cannot clear lists).
 import type { IFirewall } from './cloud/client.ts';
 import { diffOwned } from './cloud/compare.ts';
 import { sameStamp } from './cloud/ownership.ts';

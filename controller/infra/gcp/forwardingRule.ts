@@ -4,7 +4,8 @@
 // Forwarding rules are effectively immutable: only `allowGlobalAccess` and `networkTier` can be
 // patched (compute.proto "you can only patch the network_tier field"; GKE patches allowGlobalAccess
 // in place: ingress-gce l4/forwardingrules/patchable.go). Any other difference is delete + insert,
-// done while the reserved address keeps holding the VIP (gcp-ilb-api.md §1.1, §4).
+// done while the reserved address keeps holding the VIP (docs/compute-api.md "Resources and
+// fields", "Ordering").
 import type { IForwardingRule } from './cloud/client.ts';
 import { diffOwned, subsetEqual } from './cloud/compare.ts';
 import { gceCategory } from './cloud/errors.ts';

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Regional health checks, one per listener (DESIGN.md §4). Created when missing; replaced with PUT
-// `update` when an owned field differs (health checks have no fingerprint; PUT rather than PATCH
-// because proto3 drops empty repeated fields, so PATCH cannot clear anything: gcp-ilb-api.md §6).
+// Regional health checks, one per backend group (docs/architecture.md "What a Gateway becomes").
+// Created when missing; replaced with PUT `update` when an owned field differs (health checks have
+// no fingerprint; PUT rather than PATCH
+// because proto3 drops empty repeated fields, so PATCH cannot clear anything: docs/compute-api.md
+// "The Node client on the wire").
 import type { IHealthCheck } from './cloud/client.ts';
 import { diffOwned } from './cloud/compare.ts';
 import { sameStamp } from './cloud/ownership.ts';

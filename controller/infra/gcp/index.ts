@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// What the controller wiring uses from the GCE side (COMMON.md contract 4). The per-kind modules
+// What the controller wiring uses from the GCE side. The per-kind modules
 // (address.ts, healthCheck.ts, neg.ts, backendService.ts, forwardingRule.ts, firewall.ts) are
 // exported too, for tools and tests that need a single ensure/delete/equal.
 export { GceCloud, MAX_ENDPOINTS_PER_CALL } from './cloud/client.ts';

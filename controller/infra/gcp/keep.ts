@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// DESIGN.md §6: a member that is unreachable or whose credentials fail is frozen, and nothing of it
-// is removed until it answers again or its FleetMember is deleted. Translate keeps the NEGs of a
+// docs/failure-rules.md "Frozen members": a member that is unreachable or whose credentials fail is
+// frozen, and nothing of it is removed until it answers again or its FleetMember is deleted.
+// Translate keeps the NEGs of a
 // frozen member it has data for (last known copy). A controller that starts (or a replica that takes
 // the lease) while a member is down has no data for it at all, so translate knows none of its NEGs;
 // applying that desired state would detach the member from every backend service, delete its NEGs
-// and drop its network tags from the firewalls (reliability battery D1; karmada-io/karmada#6255).
+// and drop its network tags from the firewalls (battery D1; karmada-io/karmada#6255).
 //
 // `keepClusters` closes that gap before planning: given the live resources, it adds to the desired
 // state what GCE holds for the kept (frozen) members, as it is.

@@ -5,8 +5,8 @@
 // network/subnetwork/type means delete + create, allowed only while no backend service references it
 // (the API refuses to delete a referenced NEG: compute.proto). Endpoints are applied as a diff against
 // listNetworkEndpoints, attach/detach in batches of at most 500 (the API's per-call limit; ingress-gce
-// neg/syncers/transaction.go, terraform), and not at all while the member is frozen (DESIGN.md §6:
-// an unreachable member's endpoints stay as they were).
+// neg/syncers/transaction.go, terraform), and not at all while the member is frozen
+// (docs/failure-rules.md: an unreachable member's endpoints stay as they were).
 import { MAX_ENDPOINTS_PER_CALL, type INetworkEndpoint, type INetworkEndpointGroup } from './cloud/client.ts';
 import { diffOwned } from './cloud/compare.ts';
 import { userErrorFor } from './cloud/errors.ts';

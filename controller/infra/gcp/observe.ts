@@ -4,8 +4,9 @@
 // One list per kind per scope (regional addresses, health checks, backend services, forwarding rules;
 // global firewalls; one aggregatedList for NEGs in every zone) instead of a GET per desired name:
 // the lists also find what this Gateway owns but no longer wants (a removed listener, a deleted
-// member), which is what makes a restarted controller converge without any cache (DESIGN.md §6).
-// Ownership is decided only by the stamp (ownership.ts); a resource holding a desired name without
+// member), which is what makes a restarted controller converge without any cache
+// (docs/failure-rules.md "Deletion and ownership"). Ownership is decided only by the stamp
+// (ownership.ts); a resource holding a desired name without
 // our stamp is kept too, so the plan can refuse to touch it and say why.
 import type { GceCloud, IAddress, IBackendService, IFirewall, IForwardingRule, IHealthCheck, INetworkEndpoint, INetworkEndpointGroup } from './cloud/client.ts';
 import { mapLimit } from './cloud/pool.ts';

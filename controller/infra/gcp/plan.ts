@@ -4,7 +4,7 @@
 // plan.Calculate; ingress-gce's per-kind equal/patchable). apply.ts executes it phase by phase;
 // a dry run returns it without calling any mutating method.
 //
-// Phase order (DESIGN.md §4; gcp-ilb-api.md §4):
+// Phase order (docs/compute-api.md "Ordering"):
 //   1. forwardingRules:delete  stale rules, rules that must be re-created (immutable field changed),
 //                              rules pointing at a backend service whose protocol changes (the FR
 //                              would show the old protocol: cloud-provider-gcp), all rules when the
@@ -52,8 +52,9 @@ export type Phase = (typeof PHASES)[number];
  * checks and the NEGs are independent (the backend service needs the last two, the forwarding rules
  * the address), and firewalls depend on nothing GCE-side. Stale health checks and NEGs can go once
  * the stale backend services that used them are gone. This keeps every real dependency of
- * DESIGN.md §4 and shortens a create from scratch from 7 sequential operations to 4 (NEG insert ->
- * attach -> backend service -> forwarding rule). `strictOrder` runs PHASES one by one instead.
+ * docs/compute-api.md "Ordering" and shortens a create from scratch from 7 sequential operations to
+ * 4 (NEG insert -> attach -> backend service -> forwarding rule). `strictOrder` runs PHASES one by
+ * one instead.
  */
 export const WAVES: ReadonlyArray<readonly Phase[]> = [
   ['forwardingRules:delete'],
@@ -109,7 +110,7 @@ export interface GcePlan {
   /**
    * IP to ask for when (re-)reserving the address: the desired literal, else the IP live forwarding
    * rules already use (an address deleted out of band is re-reserved on the same IP, which "promotes"
-   * it: gcp-ilb-api.md §4), else none (allocated).
+   * it: docs/compute-api.md "Ordering"), else none (allocated).
    */
   addressIp?: string;
 }
@@ -308,7 +309,7 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
       add({ ...base, action: 'recreate', fields, ...(n.frozen ? { reason: 'frozen: no endpoints' } : { attach: endpointDiff(n.endpoints, []).attach, detach: [] }) });
       continue;
     }
-    if (n.frozen) continue; // DESIGN.md §6: keep whatever the NEG holds
+    if (n.frozen) continue; // frozen member (docs/failure-rules.md): keep whatever the NEG holds
     const current = observed.endpoints.get(key);
     if (current === undefined) continue; // not listed (should not happen): do nothing rather than guess
     const { attach, detach } = endpointDiff(n.endpoints, current);

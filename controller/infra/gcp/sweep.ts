@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The periodic orphan sweep (DESIGN.md §6: "a periodic sweep removes ours that no Gateway wants";
-// reliability-battery.md B3: a user strips the finalizer, the Gateway disappears, its resources stay).
-// It lists every kind once per scope, keeps only resources whose stamp names THIS fleet, and deletes
+// The periodic orphan sweep (docs/failure-rules.md "Deletion and ownership"; battery B3: a user
+// strips the finalizer, the Gateway disappears, its resources stay). It lists every kind once per
+// scope, keeps only resources whose stamp names THIS fleet, and deletes
 // those whose Gateway uid is not in the wanted set, in reverse dependency order. Resources without
 // our fleet's stamp are never touched, whatever their name.
 //

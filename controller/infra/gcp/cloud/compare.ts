@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Drift detection that compares only the fields fleet-ilb sets (gcp-ilb-api.md §6: decoded protos carry
-// virtual keys such as `_name`, defaults for repeated fields and server-side defaults, so deep-equal of
+// Drift detection that compares only the fields fleet-ilb sets (docs/compute-api.md "The Node
+// client on the wire": decoded protos carry virtual keys such as `_name`, defaults for repeated
+// fields and server-side defaults, so deep-equal of
 // whole objects reports false drift and a resync would write). The rule: every field the desired object
 // sets (not undefined/null) must match the live object; fields desired leaves unset are not ours.
 // Normalisations, each mirroring how GCE echoes a value back:

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Ownership decisions over the stamp in `description` (naming/stamp.ts; DESIGN.md §6: "Resources whose
-// ownership stamp is not ours are never modified or deleted"). A live resource is ours only when its
+// Ownership decisions over the stamp in `description` (naming/stamp.ts; docs/failure-rules.md
+// "Deletion and ownership": resources whose ownership stamp is not ours are never modified or
+// deleted). A live resource is ours only when its
 // stamp names our fleet AND the same Gateway uid: a stamp of another Gateway (even one of the same
 // namespace/name re-created with a new uid) is foreign for this Gateway's apply, and the sweeper, not
 // apply, removes it once no Gateway wants it.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Bounded concurrency for independent steps of the same kind (DESIGN.md §5: parallel where the order
-// allows, without flooding a 2-core controller or the API).
+// Bounded concurrency for independent steps of the same kind: parallel where the order
+// allows, without flooding a 2-core controller or the API.
 
 /** Outcome of one item: its value or its error (never throws; callers decide what a failure means). */
 export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };

@@ -3,7 +3,8 @@
 // Client-side, per-method token buckets, in the style of ingress-gce's `--gce-ratelimit`
 // (k8s-cloud-provider pkg/throttling, e.g. `ga.Operations.Get,qps,10,10`): every Compute call waits
 // for a token of its method's bucket before it is sent, so a burst of reconciles cannot exhaust the
-// project's per-minute API quota (reliability-battery.md A3: calls per method <= the configured rate).
+// project's per-minute API quota (battery A3 in docs/failure-rules.md: calls per method <= the
+// configured rate).
 
 /** A token bucket's rate: `qps` tokens per second, holding at most `burst`. */
 export interface RateLimit {
@@ -151,7 +152,8 @@ export interface GceQuota {
   readsPerMinute?: number;
   /**
    * Fraction of the quota fleet-ilb may use (the project is shared with GKE's own controllers and
-   * people). Default 0.5 (reliability battery A3: ≤ 50 % of the project's per-minute quota).
+   * people). Default 0.5 (battery A3 in docs/failure-rules.md: ≤ 50 % of the project's per-minute
+   * quota).
    */
   share?: number;
   /** Fraction of the budget low-priority calls may take, and only when no reconcile call waits. Default 0.5. */
