@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Convergence benchmark (DESIGN.md §7: "convergence time against the critical path of GCE operations,
-// GCE calls per change"):
+// Convergence benchmark (README "Benchmarks"): convergence time against the critical path of GCE
+// operations, and GCE calls per change:
 //   npm run bench:convergence -- [--runs 3] [--latencies 0,500]
 //
 // One store scenario (examples/store: config + two members, the Compute API emulator, the controller

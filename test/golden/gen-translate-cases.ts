@@ -64,7 +64,7 @@ function add(name: string, description: string, snapshot: Snapshot): void {
 const NS = 'store';
 const nsStore = b.namespace(NS);
 
-// ---- DESIGN.md scenarios -------------------------------------------------------------------
+// ---- store scenarios ----------------------------------------------------------------------
 add(
   'design-store-cluster-specific-imports',
   'DESIGN scenario 1: store exported from two members plus cluster-specific exports (store-west-1, store-east-1); one Gateway, three TCP listeners, each to one ServiceImport (GKE MCS docs pattern).',

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // The CRDs every test cluster gets: Gateway API standard channel and MCS API, read from their Go
-// modules (pinned in test/apiserver/go.mod, located with `go mod download -json`; DESIGN.md §2:
+// modules (pinned in test/apiserver/go.mod, located with `go mod download -json`; README "API":
 // installed from upstream, never copied into this repo), plus ours from crds/.
 
 import { readdir, readFile } from 'node:fs/promises';

@@ -4,7 +4,7 @@
 // clusters, each one OS process (fleet-apiserver: embedded etcd + kube-apiserver, built from the
 // upstream Go modules by test/apiserver) on a loopback port, with RBAC on, an admin identity,
 // identities mintable at any time, and the Gateway API (standard channel), MCS API and fleet-ilb
-// CRDs installed and served in every cluster (DESIGN.md §7).
+// CRDs installed and served in every cluster (README "A local fleet").
 //
 // Layout of a fleet directory:
 //   <dir>/config.kubeconfig, <dir>/member-a.kubeconfig, ...   admin kubeconfigs (work with kubectl)

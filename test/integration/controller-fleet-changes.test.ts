@@ -5,7 +5,7 @@
 //   1. a third member cluster joins (a new apiserver, its Nodes, the store app exported, its VMs in
 //      GCE, then its kubeconfig Secret + FleetMember): its NEGs, one per zone, join the backend
 //      service, and nothing of the other members' NEGs is written (emulator audit log);
-//   2. a cluster-specific ServiceImport (DESIGN.md scenario 1, the GKE MCS pattern of
+//   2. a cluster-specific ServiceImport (the GKE MCS pattern of examples/gke-store and
 //      test/golden/translate/design-store-cluster-specific-imports.*): a service exported by
 //      member-a only, behind its own listener, is served by member-a's nodes only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,7 +176,7 @@ describe('fleet changes under a running controller (store scenario)', () => {
     );
     expect(si.status?.clusters).toEqual([{ cluster: only }]);
 
-    // Its own listener (8081) and route, as in DESIGN.md scenario 1.
+    // Its own listener (8081) and route, as in examples/gke-store.
     const gwObj = (s.objects['config'] ?? []).find((o) => o.kind === 'Gateway')!;
     const spec = gwObj['spec'] as { listeners: Res[] };
     await s.kube('config').apply({

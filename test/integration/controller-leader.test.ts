@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Two controller replicas on one fleet (reliability battery C1, DESIGN.md §6 "a deposed leader makes
+// Two controller replicas on one fleet (battery C1, docs/failure-rules.md "a deposed leader makes
 // no write"): each replica is its own OS process (controller-replica-child.ts) with leader election
 // on and a short lease (3 s, renew deadline 2 s, retry 0.5 s; the rules are those of the defaults
 // 15 s / 10 s / 2 s). Who wrote what is measured outside the replicas' own logic:

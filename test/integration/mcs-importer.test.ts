@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The MCS importer (DESIGN.md §3, KEP-1645) end to end on real kube-apiservers: config + two members,
+// The MCS importer (KEP-1645) end to end on real kube-apiservers: config + two members,
 // the controller running in this process, member kubeconfigs bound to deploy/member's RBAC and
 // admission policies. No Gateway is needed: fleet-ilb maintains the ServiceImports of the config
 // cluster from the members' ServiceExports on its own. What is asserted is what a user reads:

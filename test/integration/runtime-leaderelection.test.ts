@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Leader election on a real apiserver's Lease (reliability battery C): exactly one leader; a
-// killed leader is replaced within leaseDuration + retryPeriod; a FROZEN leader (SIGSTOP, like a
-// paused VM or a GC pause) cannot write from the instant it resumes, its write fence closed before
+// Leader election on a real apiserver's Lease (battery C1/C2, docs/failure-rules.md): exactly one
+// leader; a killed leader is replaced within leaseDuration + retryPeriod; a FROZEN leader
+// (SIGSTOP, like a paused VM or a GC pause) cannot write from the instant it resumes, its write fence closed before
 // the successor acquired, and it never renews again; a graceful stop hands over within a retry
 // period. Replicas run as separate OS processes (runtime-elector-child.ts) so the signals are real.
 // Durations are shortened (lease 4 s, renew deadline 3 s, retry 1 s) to keep the test fast; the

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The runtime as the controller wiring will use it, on real apiservers (DESIGN.md §6, reliability
+// The runtime as the controller wiring will use it, on real apiservers (docs/failure-rules.md,
 // battery D1/D3/E3): config-cluster reflectors for FleetMembers and their kubeconfig Secrets drive
 // a MemberSet; a member whose apiserver stops is frozen (data kept, `unreachable`) and thaws when
 // it returns; a Secret whose identity lacks RBAC (403) or is unknown to the member (401) gives

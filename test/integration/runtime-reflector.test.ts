@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The reflector on a real kube-apiserver (reliability battery E): it lists and watches built-ins
-// and CRDs, survives the apiserver being stopped and started, relists after a REAL 410 Gone
-// (etcd compaction) and synthesizes the deletes it missed, keeps a quiet watch open past
+// The reflector on a real kube-apiserver (battery E2/E3, docs/failure-rules.md): it lists and watches
+// built-ins and CRDs, survives the apiserver being stopped and started, relists after a REAL 410
+// Gone (etcd compaction) and synthesizes the deletes it missed, keeps a quiet watch open past
 // client-node's 30 s inactivity abort (bookmarks arrive every ~60 s), and stop() is final.
 //
 // The config apiserver runs with `--watch-cache-sizes=configmaps#0 --etcd-compaction-interval=3s`:
