@@ -38,6 +38,11 @@ export interface DataPathOptions {
   clientIp?: string;
   /** HTTP ports every pod also serves (GET answers 200 with the pod's name). */
   podHttpPorts?: number[];
+  /**
+   * Named container ports of every pod (name -> one of its TCP/HTTP ports), written on the Pod
+   * objects; a Service `targetPort` naming one resolves to it, as the EndpointSlice controller does.
+   */
+  podPortNames?: Record<string, number>;
   /** Create pods for the endpoints of the members' existing EndpointSlices (default true). */
   podsFromSlices?: boolean;
   /** Period of the vpc and EndpointSlice reconcile loops (default 250 ms). */
@@ -455,10 +460,12 @@ export async function startDataPath(env: { fleet: Fleet; emulator: Emulator }, o
         const ns = svc.metadata.namespace ?? 'default';
         const mine = [...pods.values()].filter((p) => p.member === member && p.namespace === ns && Object.entries(selector).every(([a, b]) => p.labels[a] === b));
         const own = slices.filter((s) => s.metadata.namespace === ns && s.metadata.labels?.['kubernetes.io/service-name'] === svc.metadata.name).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+        // A named targetPort is the pods' container port of that name (every harness pod has the
+        // same names, opts.podPortNames); otherwise the number, or the Service port.
         const ports = (svc.spec?.ports ?? []).map((p) => ({
           ...(p.name === undefined ? {} : { name: p.name }),
           protocol: p.protocol ?? 'TCP',
-          port: typeof p.targetPort === 'number' ? p.targetPort : p.port,
+          port: typeof p.targetPort === 'number' ? p.targetPort : ((p.targetPort === undefined ? undefined : opts.podPortNames?.[p.targetPort]) ?? p.port),
         }));
         const endpoints = mine
           .sort((a, b) => a.name.localeCompare(b.name))
@@ -550,7 +557,9 @@ export async function startDataPath(env: { fleet: Fleet; emulator: Emulator }, o
 
   async function writePod(p: PodInfo): Promise<void> {
     const k = kube(p.member);
-    const ports = [...p.tcp.map((n) => ({ containerPort: n, protocol: 'TCP' })), ...p.udp.map((n) => ({ containerPort: n, protocol: 'UDP' })), ...p.http.map((n) => ({ containerPort: n, protocol: 'TCP' }))];
+    const named = new Map(Object.entries(opts.podPortNames ?? {}).map(([name, port]) => [port, name]));
+    const tcp = (n: number): { containerPort: number; protocol: string; name?: string } => ({ containerPort: n, protocol: 'TCP', ...(named.has(n) ? { name: named.get(n)! } : {}) });
+    const ports = [...p.tcp.map(tcp), ...p.udp.map((n) => ({ containerPort: n, protocol: 'UDP' })), ...p.http.map(tcp)];
     const uniq = [...new Map(ports.map((x) => [`${x.containerPort}/${x.protocol}`, x])).values()];
     await k.apply(
       {

@@ -4,6 +4,12 @@
 // on port 53, pinned VIP 10.128.0.53) with member-a's kube-proxy in iptables mode and member-b's in
 // nftables mode. Datagrams and connections come from the client namespace (docs/datapath.md).
 //
+// GCE has no UDP health check: the UDP listener is checked over TCP at VIP:P, the VIP Services' port
+// `health` that kube-proxy translates to the pods' port named by the member Services'
+// fleetilb.io/health-check-port annotation (controller/translate/DECISIONS.md 8). GCE sends probes to
+// the forwarding rule's IP (https://cloud.google.com/load-balancing/docs/health-check-concepts#hc-packet-dest),
+// as the vpc prober does; no guest-agent local route is needed, in either kube-proxy mode.
+//
 // UDP clients start sending to the pinned VIP *before* the Gateway exists, as a client that retries
 // while the load balancer is being created: once the Gateway is Programmed they must be served
 // (DESIGN.md §4 order: a member's VIP Service must be translated by its nodes before GCE sends it
@@ -37,8 +43,9 @@ describe('data path: UDP and TCP+UDP on one port (member-a iptables, member-b nf
     s = await startScenario({ example: 'dns', apply: 'members', controller: { resyncPeriodMs: 5_000 }, log });
     const ilb = s.ilbConfig as KObject & { spec: Record<string, unknown> };
     await s.kube('config').apply({ ...ilb, spec: { ...ilb.spec, healthCheck: HC } });
-    // The dns pods serve DNS on 5353 (UDP and TCP) and CoreDNS health on 8080 and readiness on 8181.
-    dp = await startDataPath(s, { proxyMode: { 'member-a': 'iptables', 'member-b': 'nftables' }, podHttpPorts: [8080, 8181], log });
+    // The dns pods serve DNS on 5353 (UDP and TCP) and CoreDNS health on 8080 (container port
+    // `health`, as in examples/dns) and readiness on 8181.
+    dp = await startDataPath(s, { proxyMode: { 'member-a': 'iptables', 'member-b': 'nftables' }, podHttpPorts: [8080, 8181], podPortNames: { health: 8080 }, log });
     // UDP clients that keep sending from one socket each while the Gateway is created.
     for (let i = 0; i < FLOWS; i++) early.push(dp.startTraffic('udp', VIP, 53, { flow: true, durationMs: 170_000, intervalMs: 200, timeoutMs: 300 }));
     await s.apply('config');
@@ -79,27 +86,6 @@ describe('data path: UDP and TCP+UDP on one port (member-a iptables, member-b nf
     expect([...new Set(as.map((a) => a.peer?.split(':')[0]))]).toEqual([dp.client.ip]);
   });
 
-  // KNOWN DEFECT (issue 10; DESIGN.md §4), shown by this data path: a UDP group is checked over HTTP
-  // at VIP:<the VIP Service's healthCheckNodePort>. Nothing translates that port on the VIP: without
-  // the guest agent's local route the probe is routed back out of the node, and kube-proxy's health
-  // server (nftables mode) listens on the node IP only. Every node stays UNHEALTHY in both modes (the
-  // load balancer then spreads over all nodes, dead ones included). `it.fails` keeps CI green while
-  // the defect is there and turns red the moment the health check works: then make this a plain `it`.
-  // The fix: a health port on the VIP Service mapping to a TCP/HTTP port of the pods (same translation
-  // as the traffic); docs/datapath.md "Known defects".
-  it.fails("KNOWN DEFECT: the UDP listener's health check turns HEALTHY on every NEG endpoint, in both kube-proxy modes", async () => {
-    const plan = dp.plan();
-    const udpRule = plan?.rules.find((r) => r.protocol === 'UDP');
-    expect(udpRule, 'a UDP forwarding rule').toBeDefined();
-    const ids = [...udpRule!.probes.values()];
-    expect(ids.length).toBeGreaterThan(0);
-    const modes = new Set(udpRule!.backends.map((i) => dp.nodes.find((n) => n.index === i)!.mode));
-    expect([...modes].sort()).toEqual(['iptables', 'nftables']);
-    const states = (): Record<string, string | undefined> => Object.fromEntries(ids.map((id) => [id, dp.health().get(id)]));
-    await waitFor(() => ids.every((id) => dp.health().get(id) === 'HEALTHY'), 15_000, 'the UDP health check healthy').catch(() => undefined);
-    expect(states()).toEqual(Object.fromEntries(ids.map((id) => [id, 'HEALTHY'])));
-  });
-
   it('UDP clients that started sending while the Gateway was created are served once it is Programmed (no conntrack black hole)', async () => {
     // Every flow must be answered again once the Gateway is Programmed and its backends healthy:
     // wait (bounded) for ten answered datagrams in a row on each, then show each flow's tail.
@@ -112,5 +98,52 @@ describe('data path: UDP and TCP+UDP on one port (member-a iptables, member-b nf
     for (const [i, as] of results.entries()) {
       expect(as.slice(-10).every((a) => a.ok), `flow ${i}: ${JSON.stringify(as.slice(-3))}`).toBe(true);
     }
+  });
+
+  it("the UDP listener's health check goes through the pods: NEG endpoints with a ready local pod are HEALTHY, without one UNHEALTHY, in both kube-proxy modes; datagrams go to the healthy ones", async () => {
+    const udpRule = () => dp.plan()?.rules.find((r) => r.ip === VIP && r.protocol === 'UDP');
+    const rule = udpRule();
+    expect(rule, 'a UDP forwarding rule').toBeDefined();
+    // What GCE holds: a TCP check on the VIP Services' port `health` (the same P in both members).
+    const inv = s.emulator.inventory();
+    const bs = inv.backendServices.find((b) => b['protocol'] === 'UDP')!;
+    const hc = inv.healthChecks.find((h) => String((bs['healthChecks'] as string[])[0]).endsWith(`/${String(h['name'])}`))!;
+    expect(hc['type']).toBe('TCP');
+    const port = (hc['tcpHealthCheck'] as { port: number }).port;
+    for (const m of ['member-a', 'member-b']) {
+      const vipSvcs = await s.kube(m).list<KObject & { spec?: { ports?: Array<{ name?: string; protocol?: string; port: number; targetPort?: number | string }> } }>('v1', 'Service', { namespace: 'dns' });
+      const ports = vipSvcs.flatMap((v) => v.spec?.ports ?? []).filter((p) => p.name === 'health');
+      expect(ports, m).toEqual([{ name: 'health', protocol: 'TCP', port, targetPort: 'health' }]);
+    }
+    const nodeOf = (i: number) => dp.nodes.find((n) => n.index === i)!;
+    expect([...new Set(rule!.backends.map((i) => nodeOf(i).mode))].sort()).toEqual(['iptables', 'nftables']);
+    const states = (): Record<string, string | undefined> => Object.fromEntries([...rule!.probes].map(([i, id]) => [nodeOf(i).name, dp.health().get(id)]));
+    const want = (down: Set<string>): Record<string, string> => Object.fromEntries(rule!.backends.map((i) => [nodeOf(i).name, down.has(nodeOf(i).name) ? 'UNHEALTHY' : 'HEALTHY']));
+    // Every NEG endpoint hosts a ready dns pod: all HEALTHY (no guest-agent route in this run).
+    await waitFor(() => JSON.stringify(states()) === JSON.stringify(want(new Set())), 30_000, 'every UDP NEG endpoint HEALTHY').catch(() => undefined);
+    expect(states()).toEqual(want(new Set()));
+
+    // One NEG node per member loses its ready local pod while the NEG still lists it: the controller
+    // is stopped so the NEG cannot follow (the window before a NEG update lands, or a pod that is
+    // Ready but whose node drops it). The health check alone must keep traffic off those nodes.
+    const victims = ['member-a', 'member-b'].map((m) => dp.pods().find((p) => p.member === m && p.namespace === 'dns' && p.ready && rule!.backends.some((i) => nodeOf(i).name === p.node))!);
+    const down = new Set(victims.map((v) => v.node));
+    await s.stopController();
+    try {
+      for (const v of victims) await dp.setReady(v.name, false);
+      const bound = (HC.checkIntervalSec * HC.unhealthyThreshold + HC.timeoutSec) * 1000 + 5_000;
+      await waitFor(() => JSON.stringify(states()) === JSON.stringify(want(down)), bound, 'the nodes without a ready pod UNHEALTHY, the others HEALTHY').catch(() => undefined);
+      expect(states()).toEqual(want(down));
+      expect(udpRule()!.backends.filter((i) => down.has(nodeOf(i).name)).length, 'the NEGs still list the nodes without a ready pod').toBe(2);
+      await dp.sync();
+      const as = await dp.sendUdp(VIP, 53, { count: 60, concurrency: 6, timeoutMs: 1000 });
+      expect(as.filter((a) => !a.ok)).toEqual([]);
+      expect(members(as)).toEqual(['member-a', 'member-b']);
+      expect(as.filter((a) => victims.some((v) => v.name === a.pod))).toEqual([]);
+    } finally {
+      for (const v of victims) await dp.setReady(v.name, true);
+      await s.startController();
+    }
+    await waitFor(() => JSON.stringify(states()) === JSON.stringify(want(new Set())), 30_000, 'every UDP NEG endpoint HEALTHY again');
   });
 });

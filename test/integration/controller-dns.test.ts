@@ -3,8 +3,10 @@
 // The dns example end to end: UDP/53 and TCP/53 of one app in two members behind one VIP the Gateway
 // asks for (spec.addresses). What a user checks: the requested VIP in status, two forwarding rules
 // sharing that address, per protocol a backend service whose NEGs hold exactly the nodes hosting a
-// ready dns pod, the UDP listener health-checked over HTTP /healthz on the VIP Service's
-// healthCheckNodePort (GCE has no UDP check; the same port in every member), the TCP one on TCP/53.
+// ready dns pod, the UDP listener health-checked over TCP on VIP:P, the VIP Services' port `health`
+// (P = their healthCheckNodePort, the same in every member) that maps to the pods' port named by the
+// Services' fleetilb.io/health-check-port annotation (GCE has no UDP check; translate/DECISIONS.md 8),
+// the TCP one on TCP/53.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayCondition, getGateway, listenerCondition, waitGatewayCondition, type GatewayObject } from '../fixtures/conditions.ts';
@@ -90,7 +92,7 @@ describe('dns example: UDP and TCP on one requested VIP', () => {
     expect(want['member-a']).toEqual({ 'us-central1-a': ['member-a-pool-a-2'], 'us-central1-b': ['member-a-pool-b-0'] });
   });
 
-  it('UDP is checked over HTTP /healthz on the VIP Services’ healthCheckNodePort (one port in every member); TCP on TCP/53', async () => {
+  it('UDP is checked over TCP on the VIP Services’ port "health" (= their healthCheckNodePort, one port in every member) -> the pods’ port "health"; TCP on TCP/53', async () => {
     const inv = s.emulator.inventory();
     const hcOf = (proto: string): Res => {
       const bs = inv.backendServices.find((b) => b['protocol'] === proto)!;
@@ -100,16 +102,19 @@ describe('dns example: UDP and TCP on one requested VIP', () => {
     const udpPorts = new Set<number>();
     for (const m of members) {
       const svcs = (await s.kube(m).list<ServiceObj>('v1', 'Service', { namespace: 'dns' })).filter((x) => x.spec?.loadBalancerClass === 'fleetilb.io/vip');
-      expect(svcs.map((v) => v.spec?.ports?.map((p) => `${p.protocol}/${p.port}->${String(p.targetPort)}`).join()).sort(), m).toEqual(['TCP/53->5353', 'UDP/53->5353']);
-      for (const v of svcs) expect(v.status?.loadBalancer?.ingress, m).toEqual([{ ip: requested, ipMode: 'VIP' }]);
       const udp = svcs.find((v) => v.spec?.ports?.[0]?.protocol === 'UDP')!;
-      expect(udp.spec?.healthCheckNodePort, m).toBeGreaterThanOrEqual(30000);
-      udpPorts.add(udp.spec!.healthCheckNodePort!);
+      const p = udp.spec?.healthCheckNodePort ?? 0;
+      expect(p, m).toBeGreaterThanOrEqual(30000);
+      expect(svcs.map((v) => v.spec?.ports?.map((x) => `${x.protocol}/${x.port}->${String(x.targetPort)}`).join()).sort(), m).toEqual(['TCP/53->5353', `UDP/53->5353,TCP/${p}->health`]);
+      for (const v of svcs) expect(v.status?.loadBalancer?.ingress, m).toEqual([{ ip: requested, ipMode: 'VIP' }]);
+      udpPorts.add(p);
     }
     expect(udpPorts.size).toBe(1);
     const udpHc = hcOf('UDP');
-    expect(udpHc['type']).toBe('HTTP');
-    expect(udpHc['httpHealthCheck']).toMatchObject({ port: [...udpPorts][0], requestPath: '/healthz' });
+    expect(udpHc['type']).toBe('TCP');
+    expect(udpHc['tcpHealthCheck']).toMatchObject({ port: [...udpPorts][0], portSpecification: 'USE_FIXED_PORT' });
+    const gw = await getGateway(s.kube('config'), 'dns', 'dns');
+    expect(gatewayCondition(gw, 'fleetilb.io/UDPHealthCheck')).toMatchObject({ status: 'True', reason: 'PodHealthPort' });
     const tcpHc = hcOf('TCP');
     expect(tcpHc['type']).toBe('TCP');
     expect((tcpHc['tcpHealthCheck'] as Res)['port']).toBe(53);
