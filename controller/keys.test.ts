@@ -6,7 +6,7 @@
 // cache, m2 runs db.
 import { describe, expect, it } from 'vitest';
 import type { Node } from './api/index.ts';
-import { keysForChange, type KeySource } from './keys.ts';
+import { changeCanFix, keysForChange, type KeySource } from './keys.ts';
 import type { Change } from './provider/index.ts';
 import { FleetIndex } from './provider/indexes.ts';
 import { GLOBAL_KEY, gatewayKey } from './reconciler.ts';
@@ -158,10 +158,40 @@ describe('keysForChange: reachability and config', () => {
       expect(keys({ scope: 'config', resource, object: { metadata: { name: 'x' } } })).toEqual(ALL);
     }
   });
+  it("maps a Gateway update that changed only its status (our own status write) to nothing", () => {
+    const before = { ...gateway('gw4'), metadata: { namespace: 'ns-a', name: 'gw4', resourceVersion: '5' } } as StoredObject;
+    const after = { ...before, metadata: { ...before.metadata, resourceVersion: '6', managedFields: [{ manager: 'fleet-ilb' }] }, status: { conditions: [{ type: 'Programmed', message: 'retrying in 40 s' }] } } as StoredObject;
+    expect(keys({ scope: 'config', resource: 'gateways', object: after, oldObject: before })).toEqual([]);
+    const annotated = { ...after, metadata: { ...after.metadata, annotations: { 'fleetilb.io/gce-project': 'p' } } } as StoredObject;
+    expect(keys({ scope: 'config', resource: 'gateways', object: annotated, oldObject: after })).toEqual([G('gw4')]);
+  });
   it('follows the index: a route deleted no longer maps its backend to its Gateway', () => {
     const src = fleet();
     src.index.onConfig('tcpRoutes', 'delete', route('TCPRoute', 'ns-a', 'r1', ['gw1'], { name: 'app' }));
     expect(keys({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: slice('ns-a', 'app', 'app-x') }, src)).toEqual([]);
     expect(keys(nodeUpdate('m1', (n) => (n.status!.conditions![0]!.status = 'False')), src)).toEqual([G('gw3')]);
+  });
+});
+
+describe('changeCanFix: which changes run failing Gateways at once, backoff reset', () => {
+  const obj = (spec: unknown, status?: unknown, rv = '1'): StoredObject => ({ metadata: { name: 'x', resourceVersion: rv }, spec, ...(status === undefined ? {} : { status }) }) as StoredObject;
+  it('an ILBConfig, GatewayClass, FleetMember, Secret or ServiceImport created, edited or deleted can fix one', () => {
+    for (const resource of ['ilbConfigs', 'gatewayClasses', 'fleetMembers', 'secrets', 'serviceImports', 'gkeServiceImports'] as const) {
+      expect(changeCanFix({ scope: 'config', resource, object: obj({ project: 'good' }) }), resource).toBe(true);
+      expect(changeCanFix({ scope: 'config', resource, object: obj({ project: 'good' }, undefined, '2'), oldObject: obj({ project: 'bad' }) }), resource).toBe(true);
+    }
+    expect(changeCanFix({ scope: 'member', clusterID: 'm1', resource: 'serviceexports', object: exportOf('ns-a', 'app') })).toBe(true);
+    expect(changeCanFix({ scope: 'member', clusterID: 'm1', resource: 'gkeserviceexports', object: exportOf('ns-a', 'app') })).toBe(true);
+  });
+  it('a status write (the controller’s own, mostly), Gateways, routes, Nodes, slices and reachability do not reset backoffs', () => {
+    expect(changeCanFix({ scope: 'config', resource: 'ilbConfigs', object: obj({ project: 'p' }, { conditions: [1] }, '2'), oldObject: obj({ project: 'p' }) })).toBe(false);
+    expect(changeCanFix({ scope: 'config', resource: 'ilbConfigs', object: obj({ project: 'p' }), oldObject: obj({ project: 'p' }) })).toBe(false);
+    const exp = exportOf('ns-a', 'app');
+    expect(changeCanFix({ scope: 'member', clusterID: 'm1', resource: 'serviceexports', object: { ...exp, status: { conditions: [] } } as StoredObject, oldObject: exp })).toBe(false);
+    expect(changeCanFix({ scope: 'config', resource: 'gateways', object: gateway('gw1') })).toBe(false);
+    expect(changeCanFix({ scope: 'config', resource: 'tcpRoutes', object: route('TCPRoute', 'ns-a', 'r1', ['gw1'], { name: 'app' }) })).toBe(false);
+    expect(changeCanFix(nodeUpdate('m1', (n) => (n.status!.conditions![0]!.status = 'False')))).toBe(false);
+    expect(changeCanFix({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: slice('ns-a', 'app', 'app-x') })).toBe(false);
+    expect(changeCanFix({ scope: 'reachability', clusterID: 'm1', synced: { before: true, after: true } })).toBe(false);
   });
 });

@@ -20,7 +20,13 @@
 //     FleetMember's node count or zones change;
 //   * a member's reachability -> the Gateways that use it (+ global); all Gateways when it had or
 //     has no synced data, because a never-synced member is named in every Gateway's condition;
-//   * GatewayClasses, ILBConfigs, FleetMembers, Namespaces, Secrets (rare) -> every Gateway + global.
+//   * GatewayClasses, ILBConfigs, FleetMembers, Namespaces, Secrets (rare) -> every Gateway + global;
+//   * a Gateway update that changed only its status (our own status write, mostly) -> nothing: it
+//     changes no input of its reconcile, and re-running on it would turn a failing Gateway's changing
+//     "retrying in N s" message into a loop. A status edited by someone else is repaired by the resync.
+// `changeCanFix` says which changes can turn a failing Gateway's outcome (issue 13: "errors the user
+// can fix converge within seconds of the fix"): their keys run at once, backoff reset
+// (queue.requeueNow), instead of after a backoff of up to a minute.
 import type { Node } from './api/index.ts';
 import { LABEL_GATEWAY_NAME, LABEL_GATEWAY_NAMESPACE } from './naming/labels.ts';
 import type { FleetIndex } from './provider/indexes.ts';
@@ -59,6 +65,42 @@ function serviceOf(resource: string, o: StoredObject | undefined): string | unde
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+/** An object without what its own status writes change (status, resourceVersion, managedFields). */
+function withoutStatus(o: StoredObject): unknown {
+  const { status: _status, metadata, ...rest } = o as StoredObject & { status?: unknown };
+  const { resourceVersion: _rv, managedFields: _mf, ...meta } = (metadata ?? {}) as Record<string, unknown>;
+  return { ...rest, metadata: meta };
+}
+
+/**
+ * True when an update changed the object's status and nothing else (not for adds, deletes, or an
+ * update that changed nothing, e.g. a relist's).
+ */
+export function statusOnlyUpdate(oldObject: StoredObject | undefined, object: StoredObject): boolean {
+  if (oldObject === undefined) return false;
+  const status = (o: StoredObject): unknown => (o as { status?: unknown }).status;
+  return !same(status(oldObject), status(object)) && same(withoutStatus(oldObject), withoutStatus(object));
+}
+
+/**
+ * Config inputs a user edits to fix what a Gateway's reconcile failed on: the ILBConfig (project,
+ * region, network), the GatewayClass (its parametersRef), FleetMembers and their kubeconfig Secrets,
+ * ServiceImports. Member ServiceExports are the same for the members (EXPORT_RESOURCES).
+ */
+const FIX_INPUTS: ReadonlySet<string> = new Set(['gatewayClasses', 'ilbConfigs', 'fleetMembers', 'secrets', 'serviceImports', 'gkeServiceImports']);
+
+/**
+ * Whether `c` can change the outcome of a failing Gateway, so its keys should run now with their
+ * backoff reset (`queue.requeueNow`) rather than wait it out: a create, delete, or a spec or data
+ * change (not a status write, which the controller makes itself, nor a relist that changed nothing)
+ * of a {@link FIX_INPUTS} object or a member export.
+ */
+export function changeCanFix(c: Change): boolean {
+  if (c.scope === 'reachability') return false;
+  const input = c.scope === 'config' ? FIX_INPUTS.has(c.resource) : EXPORT_RESOURCES.has(c.resource);
+  return input && (c.oldObject === undefined || !same(withoutStatus(c.oldObject), withoutStatus(c.object)));
+}
 
 function readyStatus(n: Node | undefined): string | undefined {
   return n?.status?.conditions?.find((c) => c.type === 'Ready')?.status;
@@ -116,6 +158,7 @@ export function keysForChange(c: Change, src: KeySource): string[] {
   if (c.scope === 'config') {
     switch (c.resource) {
       case 'gateways':
+        if (statusOnlyUpdate(c.oldObject, c.object)) break;
         add([nsName(c.object)]);
         // Created, deleted or moved to another class: the GatewayClass finalizer may change (the
         // global pass keeps it while a Gateway names the class).

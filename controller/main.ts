@@ -6,22 +6,41 @@
 // Lifecycle (controller-runtime's manager, kubernetes-testing-and-client.md §3.7, §5):
 //   1. watch every cluster (all replicas: a standby has warm caches for a fast takeover);
 //   2. campaign for the Lease; only the leader runs workers, resync and sweep, and every write goes
-//      through the elector's fence (a deposed leader makes no write, DESIGN.md §6);
+//      through the elector's fence (a deposed leader makes no write, DESIGN.md §6): the GCE client
+//      gets the fence itself, so an in-flight write is aborted when it closes;
 //   3. on losing the lease: stop at once (the process exits; the Deployment restarts it);
 //   4. on SIGTERM: stop the workers (drain), release the lease, stop the watches.
+// Being gentle with GCE and quick for the user (issue 13, docs/architecture.md "Where each rule
+// lives": retries, backoff):
+//   * an event that can fix a failing Gateway (its ILBConfig, a FleetMember, a Secret, an export or
+//     import, the GatewayClass) runs the Gateway at once and resets its backoff (keys.ts
+//     changeCanFix, queue.requeueNow); the Programmed message says when the next retry is
+//     (queue.planRetry through the reconciler's `retryIn`);
+//   * one GCE budget for reads and one for writes, sized from the project's quota (flags); the
+//     resync's inventory refresh, its re-reconciles and the sweep use its low lane, so a user's
+//     reconcile goes first (withCallPriority);
+//   * the periodic resync queues the Gateways spread over a window, and every GCE write a
+//     resync-triggered reconcile makes is counted (`fleetilb_resync_writes_total`: a converged
+//     fleet's resync makes none);
+//   * a deleted FleetMember's VIP Services are deleted before its client goes (MemberSet `drain`);
+//     a member frozen longer than --member-frozen-ttl is expired with an Event on its FleetMember.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { PassThroughClient } from 'google-auth-library';
 import { z } from 'zod';
+import type { FleetMember } from './api/index.ts';
 import { ClusterClient } from './clusters/client.ts';
+import { drainMemberVip } from './clusters/drain.ts';
 import { errorMessage } from './errors/index.ts';
-import { GceCloud, type ComputeClientOptions } from './infra/gcp/cloud/client.ts';
+import { GceCloud, withCallPriority, type ComputeClientOptions, type GceCallEvent, type GceCloudOptions } from './infra/gcp/cloud/client.ts';
 import { FleetProvider, type Change } from './provider/index.ts';
-import { GLOBAL_KEY, gatewayKey, Reconciler } from './reconciler.ts';
+import { GLOBAL_KEY, gatewayKey, parseGatewayKey, Reconciler } from './reconciler.ts';
 import type { RefreshStats } from './infra/gcp/inventory.ts';
 import { openFence, type Fence } from './runtime/fence.ts';
 import { kubeLeaseClient, LeaderElector } from './runtime/leaderelection.ts';
-import { runWorkers } from './runtime/workers.ts';
+import { spreadKeys } from './runtime/resync.ts';
+import { retryOptionsFor, runWorkers } from './runtime/workers.ts';
 import { WorkQueue } from './runtime/workqueue.ts';
 import { EventRecorder, kubeEventSink } from './telemetry/events.ts';
 import { createLogger, type Log } from './telemetry/logger.ts';
@@ -29,7 +48,7 @@ import { createMetrics, gceCallObserver, queueMetrics, reconcileObserver, type C
 import { HealthServer } from './telemetry/server.ts';
 import { CONTROLLER_NAME } from './naming/stamp.ts';
 import { makeWriters } from './writers.ts';
-import { keysForChange } from './keys.ts';
+import { changeCanFix, keysForChange } from './keys.ts';
 import { ControllerOptionsSchema, controllerFlagsMarkdown, controllerUsage, parseControllerArgs, UsageRequested, type ControllerOptions } from './options.ts';
 
 // Settings, flags, environment and help are declared once, in options.ts.
@@ -46,13 +65,39 @@ export interface RunningController {
   isLeader(): boolean;
   ready(): boolean;
   /**
-   * What the periodic resync does, now: refresh the shared GCE inventory, then enqueue every Gateway
-   * (low priority). Resolves with what the refresh read, once every key is enqueued.
+   * What the periodic resync does, now: refresh the shared GCE inventory (low priority), then queue
+   * every Gateway at low priority, spread over `spreadMs` (default --resync-spread) at most 1 s
+   * apart. Resolves with what the refresh read, once the first key is queued.
    */
-  resyncAll(): Promise<RefreshStats>;
+  resyncAll(opts?: { spreadMs?: number }): Promise<RefreshStats>;
   /** Resolves when the controller stopped by itself (lease lost) or by stop(). */
   readonly done: Promise<'stopped' | 'lease-lost'>;
   stop(): Promise<void>;
+}
+
+type ParsedOptions = z.output<typeof ControllerOptionsSchema>;
+
+/**
+ * The GCE client's options: the endpoint, the leader's write fence (writes refused, and aborted in
+ * flight, once it closes) and the shared budget sized from the project's quota flags.
+ */
+export function gceCloudOptions(o: ParsedOptions, fence: Fence, onCall?: (e: GceCallEvent) => void): GceCloudOptions {
+  const clientOptions: ComputeClientOptions = {};
+  if (o.computeEndpoint !== undefined) {
+    const u = new URL(o.computeEndpoint);
+    clientOptions.apiEndpoint = u.hostname;
+    clientOptions.port = Number(u.port || (u.protocol === 'http:' ? 80 : 443));
+    clientOptions.protocol = u.protocol === 'http:' ? 'http' : 'https';
+    // A local endpoint (the emulator) takes no credentials; never hunt for ADC there.
+    clientOptions.authClient = new PassThroughClient();
+  }
+  return {
+    project: o.project,
+    clientOptions,
+    fence,
+    quota: { readsPerMinute: o.gceReadsPerMinute, writesPerMinute: o.gceWritesPerMinute, share: o.gceQuotaShare },
+    ...(onCall === undefined ? {} : { onCall }),
+  };
 }
 
 /** Starts the controller; resolves once it serves health endpoints and watches every cluster. */
@@ -80,6 +125,10 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
   }
 
   const queue = new WorkQueue<string>({ metrics: queueMetrics(metrics, 'gateways') });
+  // Keys the resync queued whose reconcile has not started: that reconcile runs in the resync
+  // context (low lane, its writes counted). An event for the key takes it out.
+  const resyncKeys = new Set<string>();
+  const resyncContext = new AsyncLocalStorage<true>();
   const health = new HealthServer({ ...hostPort(o.metricsAddr), registry: metrics.registry, log: logger });
   const provider: FleetProvider = new FleetProvider({
     config,
@@ -92,28 +141,74 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
       if (change === 'added' && r.cluster === 'config') health.registerReflector(r);
     },
     onChange: (c: Change) => {
-      for (const k of keysForChange(c, provider)) queue.add(k);
+      // A change that can fix a failing Gateway runs it now, whatever backoff it was waiting out.
+      const fix = changeCanFix(c);
+      for (const k of keysForChange(c, provider)) {
+        resyncKeys.delete(k);
+        if (fix) queue.requeueNow(k);
+        else queue.add(k);
+      }
+    },
+    memberHooks: {
+      // A deleted FleetMember: its VIP Services go before its client does (a standby writes nothing
+      // and lets go at once: the leader drains).
+      drain: async ({ client, clusterID, fleetMember }) => {
+        const r = await drainMemberVip(client, fleetId, fence);
+        if (r.deleted.length > 0) logger.info({ member: fleetMember, clusterID, deleted: r.deleted }, 'deleted member: its VIP Services removed');
+      },
+      onExpired: (clusterID, fleetMember, since) => {
+        const fm = provider.list<FleetMember>('fleetMembers').find((m) => m.metadata.name === fleetMember);
+        const note = `member ${clusterID} unreachable since ${since}, longer than --member-frozen-ttl (${o.memberFrozenTtlMs / 1000} s): its endpoints were removed from the load balancers until it answers again`;
+        events.record(
+          { apiVersion: 'fleetilb.io/v1alpha1', kind: 'FleetMember', name: fleetMember, ...(fm?.metadata.uid === undefined ? {} : { uid: fm.metadata.uid }) },
+          'Warning',
+          'MemberExpired',
+          'Expire',
+          note,
+        );
+      },
+      ...(o.memberFrozenTtlMs > 0 ? { frozenTtlMs: o.memberFrozenTtlMs } : {}),
     },
   });
 
-  const clientOptions: ComputeClientOptions = {};
-  if (o.computeEndpoint !== undefined) {
-    const u = new URL(o.computeEndpoint);
-    clientOptions.apiEndpoint = u.hostname;
-    clientOptions.port = Number(u.port || (u.protocol === 'http:' ? 80 : 443));
-    clientOptions.protocol = u.protocol === 'http:' ? 'http' : 'https';
-    // A local endpoint (the emulator) takes no credentials; never hunt for ADC there.
-    clientOptions.authClient = new PassThroughClient();
-  }
-  const cloud = new GceCloud({
-    project: o.project,
-    clientOptions,
-    onCall: gceCallObserver(metrics),
-    canWrite: () => fence.canWrite(),
-  });
+  const observeGce = gceCallObserver(metrics);
+  const cloud = new GceCloud(
+    gceCloudOptions(o, fence, (e) => {
+      observeGce(e);
+      // A write made by a resync-triggered reconcile: drift, or a bug (battery A5).
+      if (e.write && resyncContext.getStore() === true) metrics.resyncWrites.inc({ target: 'gce' });
+    }),
+  );
   const events = new EventRecorder({ sink: kubeEventSink(config), controller: CONTROLLER_NAME, instance: identity, fence, log: logger });
   const writers = makeWriters({ config, provider, fleetId, fence, log: logger, mcsImporter: o.mcsImporter });
-  const reconciler = new Reconciler({ provider, cloud, fleetId, writers, fence, events, metrics, log: logger, sweepMinAgeMs: o.sweepMinAgeMs });
+  const reconciler = new Reconciler({
+    provider,
+    cloud,
+    fleetId,
+    writers,
+    fence,
+    events,
+    metrics,
+    log: logger,
+    sweepMinAgeMs: o.sweepMinAgeMs,
+    // The retry the worker will schedule for this error, decided now so the status can say it.
+    retryIn: (key, err) => {
+      const r = retryOptionsFor(err);
+      return r === undefined ? undefined : queue.planRetry(key, r);
+    },
+  });
+  /** A reconcile; one the resync queued runs in the low lane with its writes counted. */
+  const reconcile = async (key: string): Promise<Awaited<ReturnType<Reconciler['reconcile']>>> => {
+    if (!resyncKeys.delete(key)) return reconciler.reconcile(key);
+    const gw = parseGatewayKey(key);
+    const before = gw === undefined ? undefined : reconciler.outcomes.get(gw);
+    try {
+      return await withCallPriority('low', () => resyncContext.run(true, () => reconciler.reconcile(key)));
+    } finally {
+      const after = gw === undefined ? undefined : reconciler.outcomes.get(gw);
+      if (after !== undefined && after !== before && after.kubeWrites > 0) metrics.resyncWrites.inc({ target: 'kubernetes' }, after.kubeWrites);
+    }
+  };
 
   const port = await health.listen();
   if (elector !== undefined) health.registerElector(elector);
@@ -125,16 +220,29 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
 
   const stopCtl = new AbortController();
   const timers: Array<ReturnType<typeof setTimeout>> = [];
-  const resyncAll = (): void => {
-    queue.add(GLOBAL_KEY, { priority: 'low' });
-    for (const g of provider.list<{ metadata: { namespace?: string; name: string } }>('gateways')) {
-      queue.add(gatewayKey(g.metadata.namespace ?? '', g.metadata.name), { priority: 'low' });
-    }
+  const allKeys = (): string[] => [
+    GLOBAL_KEY,
+    ...provider.list<{ metadata: { namespace?: string; name: string } }>('gateways').map((g) => gatewayKey(g.metadata.namespace ?? '', g.metadata.name)),
+  ];
+  /** Every key at once, low priority: the first reconciles of a new leader (not counted as resync). */
+  const enqueueAll = (): void => {
+    for (const k of allKeys()) queue.add(k, { priority: 'low' });
   };
-  const resync = async (): Promise<RefreshStats> => {
-    const stats = await reconciler.refreshInventory();
+  const defaultSpreadMs = o.resyncSpreadMs ?? Math.min(o.resyncPeriodMs / 2, 300_000);
+  let cancelSpread = (): void => {};
+  const resync = async (opts: { spreadMs?: number } = {}): Promise<RefreshStats> => {
+    const stats = await withCallPriority('low', () => reconciler.refreshInventory());
     logger.debug({ ...stats }, 'inventory refreshed');
-    resyncAll();
+    cancelSpread();
+    cancelSpread = spreadKeys({
+      queue,
+      keys: allKeys(),
+      spreadMs: opts.spreadMs ?? defaultSpreadMs,
+      // A key already queued or running for an event is that event's reconcile, not the resync's.
+      onKey: (k) => {
+        if (!queue.has(k)) resyncKeys.add(k);
+      },
+    });
     return stats;
   };
   const every = (periodMs: number, fn: () => void | Promise<void>): void => {
@@ -170,7 +278,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     const observeMetrics = reconcileObserver<string>(metrics);
     workersFinished = runWorkers({
       queue,
-      reconcile: (k) => reconciler.reconcile(k),
+      reconcile,
       workers: o.workers,
       observe: (e) => {
         observeMetrics(e);
@@ -181,7 +289,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
         }
       },
     }).finished;
-    resyncAll();
+    enqueueAll();
     // The periodic resync first refreshes the shared GCE inventory (one list per kind per
     // project/region, one endpoint list per NEG), then re-reconciles every Gateway against it at
     // low priority: drift made outside the controller is found without a list per Gateway.
@@ -189,7 +297,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
       await resync();
     });
     every(o.sweepPeriodMs, async () => {
-      const n = await reconciler.sweep();
+      const n = await withCallPriority('low', () => reconciler.sweep());
       if (n > 0) logger.info({ deleted: n }, 'sweep deleted orphaned GCE resources');
     });
   };
@@ -201,6 +309,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     stopping ??= (async () => {
       stopCtl.abort();
       for (const t of timers) clearTimeout(t);
+      cancelSpread();
       queue.shutDown();
       await Promise.race([workersFinished, new Promise((r) => setTimeout(r, 30_000))]);
       if (elector !== undefined) await elector.stop();

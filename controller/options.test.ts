@@ -18,6 +18,15 @@ describe('controller flags', () => {
     expect(ControllerOptionsSchema.parse(o).metricsAddr).toBe('127.0.0.1:8080');
   });
 
+  it('reads the GCE quota budget, its share (a fraction), the resync spread and the member TTL', () => {
+    const o = ControllerOptionsSchema.parse(
+      parseControllerArgs(['--gce-reads-per-minute', '3000', '--gce-quota-share', '0.25', '--resync-spread', '60', '--member-frozen-ttl', '3600'], { FLEET_ILB_GCE_WRITES_PER_MINUTE: '600' }),
+    );
+    expect(o).toMatchObject({ gceReadsPerMinute: 3000, gceWritesPerMinute: 600, gceQuotaShare: 0.25, resyncSpreadMs: 60_000, memberFrozenTtlMs: 3_600_000 });
+    expect(ControllerOptionsSchema.parse({})).toMatchObject({ gceReadsPerMinute: 1500, gceWritesPerMinute: 1500, gceQuotaShare: 0.5, memberFrozenTtlMs: 0 });
+    expect(() => ControllerOptionsSchema.parse(parseControllerArgs(['--gce-quota-share', '2'], {}))).toThrow();
+  });
+
   it('defaults to a loopback metrics address; an empty host means every interface', () => {
     expect(ControllerOptionsSchema.parse({}).metricsAddr).toBe('127.0.0.1:8080');
     expect(ControllerOptionsSchema.parse(parseControllerArgs(['--metrics-addr=:8080'], {})).metricsAddr).toBe(':8080');

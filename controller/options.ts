@@ -36,11 +36,29 @@ export const ControllerOptionsSchema = z.object({
   workers: z.number().int().min(1).max(64).default(4),
   /** Periodic jittered resync of every Gateway; it must write nothing when nothing changed. */
   resyncPeriodMs: z.number().int().min(0).default(10 * 60_000),
+  /**
+   * The resync queues the Gateways evenly over this window (at most 1 s apart), so a large fleet's
+   * re-reconciles do not arrive as one burst. Default: half the resync period, at most 5 min.
+   */
+  resyncSpreadMs: z.number().int().min(0).optional(),
   /** Periodic sweep of GCE resources no Gateway owns. */
   sweepPeriodMs: z.number().int().min(0).default(30 * 60_000),
   sweepMinAgeMs: z.number().int().min(0).default(10 * 60_000),
   /** How long the first reconciles wait for members that have not listed yet. */
   memberSyncTimeoutMs: z.number().int().min(0).default(30_000),
+  /**
+   * The project's Compute API rate quotas (requests per minute: the Quotas page of the project) and
+   * the share of them fleet-ilb may use; every call waits for the shared budget
+   * (infra/gcp/cloud/ratelimit.ts), resync and sweep calls yield to reconciles.
+   */
+  gceReadsPerMinute: z.number().int().positive().default(1500),
+  gceWritesPerMinute: z.number().int().positive().default(1500),
+  gceQuotaShare: z.number().gt(0).max(1).default(0.5),
+  /**
+   * A member frozen (unreachable) this long is expired: its endpoints leave the load balancers and
+   * its FleetMember gets an Event (KEP-1645 "Endpoint TTL"). 0 = never.
+   */
+  memberFrozenTtlMs: z.number().int().min(0).default(0),
   /** Maintain multicluster.x-k8s.io ServiceImports from the members' ServiceExports. */
   mcsImporter: z.boolean().default(true),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -49,7 +67,7 @@ export type ControllerOptions = z.input<typeof ControllerOptionsSchema>;
 type OptionKey = keyof z.output<typeof ControllerOptionsSchema>;
 
 /** How a flag's text becomes its option's value. */
-type Kind = 'string' | 'boolean' | 'integer' | 'seconds';
+type Kind = 'string' | 'boolean' | 'integer' | 'number' | 'seconds';
 
 interface Flag {
   name: string;
@@ -77,7 +95,12 @@ export const CONTROLLER_FLAGS: readonly Flag[] = [
   { name: 'identity', option: 'identity', kind: 'string', arg: 'ID', help: 'this replica in the Lease', defaultText: '$POD_NAME, else host name + random suffix', envFallback: 'POD_NAME' },
   { name: 'workers', option: 'workers', kind: 'integer', arg: 'N', help: 'concurrent reconciles' },
   { name: 'resync-period', option: 'resyncPeriodMs', kind: 'seconds', arg: 'SECONDS', help: 'periodic resync of every Gateway (0: off)' },
+  { name: 'resync-spread', option: 'resyncSpreadMs', kind: 'seconds', arg: 'SECONDS', help: 'the resync queues the Gateways evenly over this window, at most 1 s apart', defaultText: 'half the resync period, at most 300' },
   { name: 'sweep-period', option: 'sweepPeriodMs', kind: 'seconds', arg: 'SECONDS', help: 'periodic sweep of orphaned GCE resources (0: off)' },
+  { name: 'gce-reads-per-minute', option: 'gceReadsPerMinute', kind: 'integer', arg: 'N', help: "the project's Compute API read quota (requests per minute)" },
+  { name: 'gce-writes-per-minute', option: 'gceWritesPerMinute', kind: 'integer', arg: 'N', help: "the project's Compute API mutation quota (requests per minute)" },
+  { name: 'gce-quota-share', option: 'gceQuotaShare', kind: 'number', arg: 'FRACTION', help: 'share of those quotas fleet-ilb may use (resync and sweep: at most half of it, after reconciles)' },
+  { name: 'member-frozen-ttl', option: 'memberFrozenTtlMs', kind: 'seconds', arg: 'SECONDS', help: 'an unreachable member is removed from the load balancers after this long, with an Event (0: never)' },
   { name: 'mcs-importer', option: 'mcsImporter', kind: 'boolean', help: 'maintain ServiceImports (false: another MCS implementation does)' },
   { name: 'log-level', option: 'logLevel', kind: 'string', arg: 'LEVEL', help: 'trace, debug, info, warn, error or silent' },
 ];
@@ -150,6 +173,7 @@ function convert(f: Flag, text: string): unknown {
       if (['false', '0'].includes(text)) return false;
       throw new Error(`--${f.name}: expected true or false, got ${JSON.stringify(text)}`);
     case 'integer':
+    case 'number':
     case 'seconds': {
       const n = Number(text);
       if (text.trim() === '' || !Number.isFinite(n)) throw new Error(`--${f.name}: expected a number, got ${JSON.stringify(text)}`);

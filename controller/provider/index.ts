@@ -15,7 +15,7 @@
 //                         MCS importer): no Gateways, routes or EndpointSlices.
 import type { EndpointSlice, FleetMember, Gateway, GatewayClass, ILBConfig, Namespace, Node, ReferenceGrant, Service, ServiceExport, ServiceImport, TCPRoute, UDPRoute } from '../api/index.ts';
 import type { ClusterClient } from '../clusters/client.ts';
-import { MemberSet, type MemberEvent, type MemberView, type MemberReflectorDefaults, type MemberResource, type SecretLike } from '../clusters/memberset.ts';
+import { MemberSet, type MemberEvent, type MemberSetOptions, type MemberView, type MemberReflectorDefaults, type MemberResource, type SecretLike } from '../clusters/memberset.ts';
 import { errorMessage } from '../errors/index.ts';
 import { kubeTransport, Reflector, type StoredObject } from '../runtime/reflector.ts';
 import type { ConfigClusterSnapshot, MemberSnapshot, Snapshot, TranslateSettings } from '../snapshot/types.ts';
@@ -114,6 +114,8 @@ export interface ProviderOptions {
   onReflector?: (r: Reflector, change: 'added' | 'removed') => void;
   /** Builds member clients (tests may pass their own). */
   makeMemberClient?: (clusterID: string, kubeconfig: string) => ClusterClient;
+  /** Passed to the MemberSet: drain a deleted member, expire one frozen too long (main.ts wires them). */
+  memberHooks?: Pick<MemberSetOptions, 'drain' | 'drainTimeoutMs' | 'onExpired' | 'frozenTtlMs'>;
 }
 
 /** Watches the config cluster and every member; builds Snapshots. */
@@ -136,6 +138,7 @@ export class FleetProvider {
       resources: [...MEMBER_RESOURCES],
       ...(opts.reflectorDefaults === undefined ? {} : { reflectorDefaults: opts.reflectorDefaults }),
       ...(opts.makeMemberClient === undefined ? {} : { makeClient: opts.makeMemberClient }),
+      ...opts.memberHooks,
       onEvent: (e: MemberEvent) => {
         this.#generation++;
         this.index.onMember(e.clusterID, e.resource, e.type, e.object, e.oldObject);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { startResync } from './resync.ts';
+import { spreadKeys, startResync } from './resync.ts';
 import { WorkQueue } from './workqueue.ts';
 
 const clock = { now: () => Date.now() };
@@ -34,6 +34,28 @@ describe('startResync', () => {
     }
     expect(order).toEqual(['edited', 'a', 'b', 'c', 'd']);
     r.stop();
+  });
+
+  it('spreadKeys: one key at once, the rest evenly over the window but never more than maxGapMs apart; cancel stops the rest', async () => {
+    const q = new WorkQueue({ clock });
+    const marked: string[] = [];
+    // A small fleet: 3 keys over a 5 min window are 1 s apart, not 100 s.
+    spreadKeys({ queue: q, keys: ['g', 'a', 'b'], spreadMs: 300_000, onKey: (k) => marked.push(k) });
+    expect(marked).toEqual(['g']);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(marked).toEqual(['g', 'a']);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(marked).toEqual(['g', 'a', 'b']);
+    expect(q.len()).toBe(3);
+    // A large one uses the window: 1000 keys over 300 s are 300 ms apart.
+    const many = Array.from({ length: 1000 }, (_, i) => `k${i}`);
+    const seen: string[] = [];
+    const cancel = spreadKeys({ queue: q, keys: many, spreadMs: 300_000, onKey: (k) => seen.push(k) });
+    await vi.advanceTimersByTimeAsync(150_000);
+    expect(seen.length).toBe(501);
+    cancel();
+    await vi.advanceTimersByTimeAsync(300_000);
+    expect(seen.length).toBe(501);
   });
 
   it('repeats every interval, re-reads the keys each time, and stop() cancels', async () => {

@@ -28,6 +28,47 @@ export interface ResyncOptions<K extends string> {
   log?: Log;
 }
 
+/** Options of {@link spreadKeys}. */
+export interface SpreadOptions<K extends string> {
+  queue: WorkQueue<K>;
+  keys: readonly K[];
+  /** The window the keys are spread over. */
+  spreadMs: number;
+  /**
+   * The largest gap between two keys (default 1 s): a small fleet is done in seconds, a large one
+   * uses the whole window (1000 Gateways over 5 min: one every 300 ms).
+   */
+  maxGapMs?: number;
+  /** Called for each key just before it is queued (the controller marks resync reconciles). */
+  onKey?: (key: K) => void;
+}
+
+/**
+ * Queue `keys` at LOW priority, evenly spaced over `spreadMs` (gap = min(spreadMs / n, maxGapMs)),
+ * the first at once. Returns a cancel function for the keys not queued yet.
+ */
+export function spreadKeys<K extends string>(opts: SpreadOptions<K>): () => void {
+  const n = opts.keys.length;
+  const gap = n > 1 ? Math.min(opts.spreadMs / n, opts.maxGapMs ?? 1_000) : 0;
+  const timers: Array<ReturnType<typeof setTimeout>> = [];
+  const enqueue = (k: K): void => {
+    opts.onKey?.(k);
+    opts.queue.add(k, { priority: 'low' });
+  };
+  opts.keys.forEach((k, i) => {
+    if (i === 0 || !(gap > 0)) {
+      enqueue(k);
+      return;
+    }
+    const t = setTimeout(() => enqueue(k), gap * i);
+    t.unref?.();
+    timers.push(t);
+  });
+  return () => {
+    for (const t of timers) clearTimeout(t);
+  };
+}
+
 /** Handle of a running resync. */
 export interface Resync {
   /** Queue every key now (spread), without changing the schedule. */
@@ -43,10 +84,12 @@ export function startResync<K extends string>(opts: ResyncOptions<K>): Resync {
   const log = (opts.log ?? silentLog).child({ component: 'resync' });
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
+  let cancel = (): void => {};
 
   const runNow = (): number => {
     const keys = [...opts.keys()];
-    keys.forEach((k, i) => opts.queue.addAfter(k, keys.length > 1 ? (spread * i) / keys.length : 0, { priority: 'low' }));
+    cancel();
+    cancel = spreadKeys({ queue: opts.queue, keys, spreadMs: spread, maxGapMs: Number.POSITIVE_INFINITY });
     log.info({ keys: keys.length, spreadMs: spread }, 'periodic resync');
     return keys.length;
   };
@@ -64,6 +107,7 @@ export function startResync<K extends string>(opts: ResyncOptions<K>): Resync {
     stop: () => {
       stopped = true;
       clearTimeout(timer);
+      cancel();
     },
   };
 }

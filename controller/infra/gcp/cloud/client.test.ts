@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isFencedError, isTransientError, isUserError, retryPolicy } from '../../../errors/index.ts';
 import { type Emulator, startEmulator } from '../../../../test/emulator/index.ts';
 import { P, REGION, SEED } from '../../../../test/emulator/testkit.ts';
-import { GceCloud, type GceCallEvent, type GceCloudOptions } from './client.ts';
+import { GceCloud, withCallPriority, type GceCallEvent, type GceCloudOptions } from './client.ts';
 import { gatewayReasonFor, gceInfo } from './errors.ts';
 
 let emu: Emulator;
@@ -157,6 +157,36 @@ describe('in-call retries', () => {
     const body = address();
     await expect(cloud().insert('address', REGION, body)).rejects.toSatisfy(isUserError);
     expect(inserts(body.name)).toHaveLength(1);
+  });
+});
+
+describe('call priority', () => {
+  it('calls made inside withCallPriority("low") use the low lane, through any view; others stay high', async () => {
+    const events: GceCallEvent[] = [];
+    const c = cloud({ onCall: (e) => events.push(e) });
+    await c.get('address', REGION, 'none-1');
+    await withCallPriority('low', async () => {
+      await c.get('address', REGION, 'none-2');
+      await c.forProject(P).list('address', REGION);
+    });
+    await c.withPriority('low').get('address', REGION, 'none-3');
+    expect(events.map((e) => [e.method, e.priority])).toEqual([
+      ['Addresses.get', 'high'],
+      ['Addresses.get', 'low'],
+      ['Addresses.list', 'low'],
+      ['Addresses.get', 'low'],
+    ]);
+  });
+
+  it('with the shared budget exhausted, a waiting reconcile call goes before a waiting resync call', async () => {
+    // 60 reads/min × share 1 = 1 qps, burst 2: the first two calls pass, the rest wait in their lanes.
+    const order: string[] = [];
+    const c = cloud({ quota: { readsPerMinute: 60, share: 1 }, rateLimits: { '*': { qps: 1000, burst: 1000 } } });
+    await Promise.all([c.get('address', REGION, 'x1'), c.get('address', REGION, 'x2')]);
+    const low = withCallPriority('low', () => c.get('address', REGION, 'low').then(() => order.push('low')));
+    const high = c.get('address', REGION, 'high').then(() => order.push('high'));
+    await Promise.all([low, high]);
+    expect(order).toEqual(['high', 'low']);
   });
 });
 

@@ -18,6 +18,7 @@
 //     would return the same failed operation again, issue 9 defect 6);
 //   - an operation wait bounded by a budget: past it, a transient error naming the still-running
 //     operation, re-observed by the next reconcile (a worker is never held for long).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID, createHash } from 'node:crypto';
 import {
   AddressesClient,
@@ -246,6 +247,20 @@ interface Core {
 }
 
 const SHARE = Symbol('GceCloud.share');
+
+/** The lane of the calls made inside {@link withCallPriority} (async context). */
+const lane = new AsyncLocalStorage<CallPriority>();
+
+/**
+ * Run `fn` with every GceCloud call it makes, however deep (the shared inventory's lists, a sweep, a
+ * whole reconcile), in `priority`'s lane of the shared budget, as if made through
+ * `cloud.withPriority(priority)`: for the periodic resync, inventory refresh and sweep, which reach
+ * GCE through code that holds the controller's one client. A call is `low` when its view or its
+ * context says so. A load started in a low context and awaited by a reconcile stays low.
+ */
+export function withCallPriority<T>(priority: CallPriority, fn: () => T): T {
+  return lane.run(priority, fn);
+}
 
 export class GceCloud {
   readonly project: string;
@@ -592,13 +607,14 @@ export class GceCloud {
     attempt: number,
   ): Promise<unknown[]> {
     const o = this.#core.opts;
+    const priority: CallPriority = this.priority === 'low' || lane.getStore() === 'low' ? 'low' : 'high';
     let throttledMs = await this.#core.limiter.acquire(method);
     const budget = this.#core.budget?.[write ? 'write' : 'read'];
-    if (budget !== undefined) throttledMs += await budget.acquire(this.priority);
+    if (budget !== undefined) throttledMs += await budget.acquire(priority);
     // Check the fence after the token wait: a long throttle can outlive our leadership.
     const remaining = write ? o.fence.remainingMs() : Number.POSITIVE_INFINITY;
     if (write && (!o.fence.canWrite() || !(remaining > 0))) {
-      this.#emit({ method, write, outcome: 'permission', latencyMs: 0, throttledMs, priority: this.priority, attempt });
+      this.#emit({ method, write, outcome: 'permission', latencyMs: 0, throttledMs, priority, attempt });
       throw new FencedError(`write refused: ${method} (this replica may not write: leader lease not held)`);
     }
     const start = o.clock.now();
@@ -608,7 +624,7 @@ export class GceCloud {
     const timeout = Math.max(1, Math.floor(Math.min(extraOpts.timeout ?? o.callTimeoutMs, remaining)));
     try {
       const res = await fn(req, { ...extraOpts, timeout });
-      this.#emit({ method, write, outcome: 'ok', latencyMs: o.clock.now() - start, throttledMs, priority: this.priority, attempt, ...(requestId ? { requestId } : {}) });
+      this.#emit({ method, write, outcome: 'ok', latencyMs: o.clock.now() - start, throttledMs, priority, attempt, ...(requestId ? { requestId } : {}) });
       return res;
     } catch (e) {
       const err = classifyCallError(e, method, resource);
@@ -618,7 +634,7 @@ export class GceCloud {
         outcome: err.gce?.category ?? 'unknown',
         latencyMs: o.clock.now() - start,
         throttledMs,
-        priority: this.priority,
+        priority,
         attempt,
         ...(requestId ? { requestId } : {}),
       });
