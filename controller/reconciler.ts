@@ -124,6 +124,7 @@ export class Reconciler {
   readonly inventory: GceInventory;
   /** Last outcome per Gateway (tests, demo). Written, never read back into a reconcile. */
   readonly outcomes = new Map<string, GatewayOutcome>();
+  readonly #inFlight = new Set<string>();
 
   constructor(opts: ReconcilerOptions) {
     this.#o = opts;
@@ -146,7 +147,19 @@ export class Reconciler {
       this.#log.warn({ key }, 'unknown key');
       return undefined;
     }
-    return this.#reconcileGateway(gwKey);
+    // The work queue never hands out a key twice at once (runtime/workqueue.ts); a create and the
+    // deletion's teardown overlapping would leak (the teardown would not see the create's writes),
+    // so this is checked here too and logged loudly if it ever happens.
+    if (this.#inFlight.has(gwKey)) {
+      this.#log.error({ gateway: gwKey }, 'reconcile of a Gateway already in flight: retrying it after the running one');
+      return { requeueAfterMs: 100 };
+    }
+    this.#inFlight.add(gwKey);
+    try {
+      return await this.#reconcileGateway(gwKey);
+    } finally {
+      this.#inFlight.delete(gwKey);
+    }
   }
 
   /**
@@ -202,6 +215,12 @@ export class Reconciler {
       if (await this.#o.writers.setScope(gw, { project, region })) kubeWrites++;
     }
 
+    // An earlier Gateway of this name whose teardown never ran (finalizer stripped, deleted while
+    // the controller was down) holds the names this one needs: its stamps name another uid, which
+    // plan treats as foreign. It is gone for sure (two Gateways cannot share a name), so its
+    // resources go now rather than at the next sweep (issue 9 defect 4).
+    let gceWrites = await this.#teardownPrevious(gw, { project, region });
+
     // 3. Facts: what GCE holds that render needs (instance tags, the NEGs' current members).
     const facts = await this.#facts(ir);
     const desired = renderGce(ir, facts, this.#o.render);
@@ -223,7 +242,7 @@ export class Reconciler {
       },
     });
     if (isFencedError(res.error)) throw asError(res.error);
-    let gceWrites = res.changes;
+    gceWrites += res.changes;
     // A changed ILBConfig project or region: what the Gateway owns elsewhere goes (defect 5).
     gceWrites += await this.#teardownElsewhere(gw, { project, region }, previous);
     // The VIP Services follow a known VIP even when apply failed later (they were already there).
@@ -313,6 +332,28 @@ export class Reconciler {
       if (p !== undefined && p !== '') out.add(p);
     }
     return [...out].sort();
+  }
+
+  /** Tears down what earlier incarnations of this Gateway (same name, other uid) left in GCE. */
+  async #teardownPrevious(gw: Gateway, now: { project: string; region: string }): Promise<number> {
+    const key = `${gw.metadata.namespace ?? ''}/${gw.metadata.name}`;
+    const negProjects = this.#memberProjects();
+    try {
+      await this.inventory.load(now.project, now.region, negProjects);
+    } catch {
+      return 0; // apply reads the same scope and reports the failure
+    }
+    let writes = 0;
+    for (const old of this.inventory.previousIncarnations(key, gw.metadata.uid ?? '')) {
+      for (const s of this.inventory.scopesOf(old)) {
+        const regions = s.regions.length > 0 ? s.regions : [now.region];
+        const res = await teardownGce({ region: regions, uid: old, negProjects }, { cloud: this.#o.cloud.forProject(s.project), fleetId: this.#o.fleetId, inventory: this.inventory });
+        writes += res.changes;
+        this.#log.info({ gateway: key, previousUid: old, project: s.project, deleted: res.changes, done: res.done }, 'removed what an earlier Gateway of this name left in GCE');
+        if (isFencedError(res.error)) throw asError(res.error);
+      }
+    }
+    return writes;
   }
 
   /** Tears down what the Gateway owns outside its current project/region (an ILBConfig change). */

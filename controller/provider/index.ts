@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The provider (DESIGN.md §5): watches every cluster and turns what it sees into a Snapshot. It makes
-// no decisions. Config-cluster resources come from one reflector each; member resources come from the
-// MemberSet (one client + reflectors per FleetMember, frozen when unreachable). Every object event
-// bumps `generation`, updates the incremental indexes (indexes.ts) and is reported through
-// `onChange`, which the controller maps to work-queue keys (keys.ts).
+// The provider (docs/architecture.md "Data flow: one way"): watches every cluster and turns what it
+// sees into a Snapshot. It makes no decisions. Config-cluster resources come from one reflector
+// each; member resources come from the MemberSet (one client + reflectors per FleetMember, frozen
+// when unreachable). Every object event bumps `generation`, updates the incremental indexes
+// (indexes.ts) and is reported through `onChange`, which the controller maps to work-queue keys
+// (keys.ts).
 //
 // Three snapshots, all plain data (translate may keep references to them):
 //   snapshot()            the whole fleet (goldens, tests, tools);
@@ -49,7 +50,7 @@ const CONFIG_RESOURCES: readonly ConfigResource[] = [
   { key: 'udpRoutes', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'udproutes' },
   { key: 'referenceGrants', group: 'gateway.networking.k8s.io', version: 'v1', plural: 'referencegrants' },
   { key: 'serviceImports', group: 'multicluster.x-k8s.io', version: 'v1beta1', plural: 'serviceimports' },
-  // GKE MCS fleets (DESIGN.md §2): read-only, used as names only. Not served elsewhere.
+  // GKE MCS fleets (deploy/README.md §3): read-only, used as names only. Not served elsewhere.
   { key: 'gkeServiceImports', group: 'net.gke.io', version: 'v1', plural: 'serviceimports', optional: true },
   { key: 'fleetMembers', group: 'fleetilb.io', version: 'v1alpha1', plural: 'fleetmembers' },
   { key: 'ilbConfigs', group: 'fleetilb.io', version: 'v1alpha1', plural: 'ilbconfigs' },

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// DESIGN.md §6 failure rules on the store scenario (examples/store: config + two members, the Compute
-// API emulator, the controller in this process), in the order a fleet could live them:
-//   1. a controller restart on a converged fleet writes nothing (reliability battery A5/F2);
+// The failure rules (docs/failure-rules.md) on the store scenario (examples/store: config + two
+// members, the Compute API emulator, the controller in this process), in the order a fleet could
+// live them:
+//   1. a controller restart on a converged fleet writes nothing (reliability battery A5/F2); a
+//      Gateway deleted during its first reconcile leaves nothing in GCE;
 //   2. a member whose apiserver is down is frozen: its NEG endpoints stay, the Gateway names it, the
 //      FleetMember says Unreachable, other members' changes still apply; when it answers again only
 //      real changes are applied (battery D1);
 //   3. a Gateway deleted while the controller is down is torn down completely when it starts again:
 //      the finalizer holds it (battery B2; kubernetes/kubernetes#53451);
-//   4. GCE faults on an insert (QUOTA_EXCEEDED operation, 503s) show in Programmed=False with GCE's
+//   4. a Gateway re-created with the name of one whose teardown never ran takes the names over;
+//   5. GCE faults on an insert (QUOTA_EXCEEDED operation, 503s) show in Programmed=False with GCE's
 //      message, the quota error is not hot-looped, and the Gateway converges once the fault clears,
 //      without duplicates (battery A1/A3).
 // One fleet for the file: each part starts from the state the previous one left.
@@ -108,6 +111,36 @@ describe('controller resilience (store scenario)', () => {
     expect(audit.length, 'the new controller did read GCE').toBeGreaterThan(0);
     expect(describeWrites(rec.writes()), 'Kubernetes requests other than GET').toEqual([]);
     expect(changedVersions(before, await ownedVersions(config(), memberKubes())), 'objects whose resourceVersion moved').toEqual([]);
+  });
+
+  it('a Gateway deleted during its first reconcile leaves nothing in GCE (finalizer and scope before the first cloud call)', async () => {
+    // Issue 9 defect 3: deleting a Gateway 60 ms after creating it leaked its address, health check,
+    // backend service and forwarding rule in 5 of 12 runs (the deletion reconcile ran on a cached
+    // copy without the finalizer or scope annotation and skipped GCE).
+    const store = await getGateway(config(), 'store', 'store');
+    const uids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const created = await config().apply<GatewayObject>({
+        apiVersion: GATEWAY_API,
+        kind: 'Gateway',
+        metadata: { namespace: 'store', name: `early-${i}` },
+        spec: { gatewayClassName: store!.spec.gatewayClassName, listeners: [{ name: 'tcp', port: 9000 + i, protocol: 'TCP' }] },
+      });
+      uids.push(created.metadata.uid ?? '');
+      await sleep(60);
+      await config().delete(GATEWAY_API, 'Gateway', `early-${i}`, 'store');
+    }
+    for (let i = 0; i < 6; i++) {
+      await waitFor(async () => (await getGateway(config(), 'store', `early-${i}`)) === undefined, CONVERGE_MS, `Gateway early-${i} to be gone`);
+    }
+    await settle();
+    const inv = s.emulator.inventory();
+    const leaked = OWNED_KINDS.flatMap((kind) =>
+      inv[kind].filter((r) => uids.some((u) => JSON.stringify(r['description'] ?? '').includes(u))).map((r) => `${kind} ${JSON.stringify(r['name'])}`),
+    );
+    // On a leak, the GCE calls on the leaked names tell which reconcile created them after the teardown.
+    const names = leaked.map((l) => JSON.parse(l.slice(l.indexOf(' ') + 1)) as string);
+    expect(leaked, s.emulator.audit().filter((e) => names.some((n) => (e.resource ?? e.path).includes(n))).map((e) => `${e.time % 100000} ${e.method} ${e.resource ?? e.path} -> ${e.status}`).join('\n')).toEqual([]);
   });
 
   it('a member whose apiserver is down keeps its NEG endpoints; other members still converge; it rejoins without churn', async () => {
@@ -230,6 +263,37 @@ describe('controller resilience (store scenario)', () => {
       const mirrored = await s.kube(m).list('discovery.k8s.io/v1', 'EndpointSlice', { labelSelector: 'endpointslice.kubernetes.io/managed-by=gateway-controller.fleetilb.io' });
       expect(mirrored.map((x) => x.metadata.name), `${m} mirrored EndpointSlices`).toEqual([]);
     }
+  });
+
+  it('a Gateway re-created with the name of one whose teardown never ran takes the name over at once: the old resources go, the new ones come', async () => {
+    // Issue 9 defect 4: names do not carry the uid, ownership does; the new Gateway met "foreign"
+    // resources on every name and wrote nothing until a sweep.
+    const gateway = { apiVersion: GATEWAY_API, kind: 'Gateway', metadata: { namespace: 'store', name: 'again' }, spec: { gatewayClassName: 'fleet-ilb', listeners: [{ name: 'tcp', port: 9100, protocol: 'TCP' }] } };
+    const stamped = (uid: string): string[] => {
+      const inv = s.emulator.inventory();
+      return OWNED_KINDS.flatMap((kind) => inv[kind].filter((r) => JSON.stringify(r['description'] ?? '').includes(uid)).map((r) => `${kind} ${JSON.stringify(r['name'])}`));
+    };
+    const first = await config().apply<GatewayObject>(gateway);
+    await waitGatewayCondition(config(), 'store', 'again', 'Programmed', CONVERGE_MS);
+    const firstUid = first.metadata.uid ?? '';
+    expect(stamped(firstUid).length).toBeGreaterThanOrEqual(3);
+    // Gone without teardown: deleted while the controller is stopped and its finalizer stripped.
+    await s.stopController();
+    await config().delete(GATEWAY_API, 'Gateway', 'again', 'store');
+    await config().mergePatch({ apiVersion: GATEWAY_API, kind: 'Gateway', name: 'again', namespace: 'store' }, { metadata: { finalizers: null } });
+    await waitFor(async () => (await getGateway(config(), 'store', 'again')) === undefined, 30_000, 'the first Gateway to be gone');
+    const second = await config().apply<GatewayObject>(gateway);
+    expect(second.metadata.uid).not.toBe(firstUid);
+
+    await s.startController();
+    const programmed = await waitGatewayCondition(config(), 'store', 'again', 'Programmed', CONVERGE_MS);
+    expect(programmed.metadata.uid).toBe(second.metadata.uid);
+    expect(stamped(firstUid), 'resources of the first Gateway').toEqual([]);
+    expect(stamped(second.metadata.uid ?? '').length).toBeGreaterThanOrEqual(3);
+
+    await config().delete(GATEWAY_API, 'Gateway', 'again', 'store');
+    await waitFor(async () => (await getGateway(config(), 'store', 'again')) === undefined, CONVERGE_MS, 'the second Gateway to be gone');
+    expect(stamped(second.metadata.uid ?? '')).toEqual([]);
   });
 
   it('GCE faults on inserts show in Programmed=False with the GCE message, then converge without duplicates', async () => {

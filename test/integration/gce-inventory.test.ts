@@ -160,4 +160,20 @@ describe('shared inventory', () => {
     const left = emu.inventory();
     for (const kind of ['addresses', 'healthChecks', 'backendServices', 'forwardingRules', 'networkEndpointGroups', 'firewalls'] as const) expect(left[kind], kind).toEqual([]);
   });
+
+  it('previousIncarnations: another uid stamped for the same Gateway name is found from a fresh read, and forgotten once torn down', async () => {
+    const { desired } = gateway();
+    const c = cloud();
+    expect((await applyGce(desired, { cloud: c, fleetId: FLEET })).programmed).toBe(true);
+    // A new process (restart): it learns the old incarnation from its first read of the scope.
+    const inv = new GceInventory({ cloud: c, fleetId: FLEET });
+    await inv.load(PROJECT, desired.region);
+    const key = `${desired.gateway.namespace}/${desired.gateway.name}`;
+    expect(inv.previousIncarnations(key, 'uid-web-0002')).toEqual([desired.gateway.uid]);
+    expect(inv.previousIncarnations(key, desired.gateway.uid)).toEqual([]);
+    expect(inv.previousIncarnations('other/gateway', 'uid-web-0002')).toEqual([]);
+    const td = await teardownGce({ region: desired.region, uid: desired.gateway.uid }, { cloud: c, fleetId: FLEET, inventory: inv });
+    expect(td.done).toBe(true);
+    expect(inv.previousIncarnations(key, 'uid-web-0002')).toEqual([]);
+  });
 });

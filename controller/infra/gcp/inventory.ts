@@ -54,6 +54,11 @@ class Collection<T extends Named> {
   /** Gateway uid -> names stamped for it (our fleet only): per-Gateway lookups without a scan. */
   readonly byUid = new Map<string, Set<string>>();
   /**
+   * Gateway `namespace/name` -> the uids its stamps name, with how many resources each: a second
+   * uid is an earlier incarnation of a Gateway re-created with the same name.
+   */
+  readonly byGateway = new Map<string, Map<string, number>>();
+  /**
    * Gateway uid -> names written for it and not read since: a resource just created is not in
    * `items` yet, and a teardown looking by uid must still find (re-read) it.
    */
@@ -75,11 +80,14 @@ class Collection<T extends Named> {
       return;
     }
     this.items.set(name, item);
-    const uid = fleetStamp(item.description, this.#fleet)?.gatewayUid;
-    if (uid !== undefined) {
-      const s = this.byUid.get(uid) ?? new Set<string>();
+    const stamp = fleetStamp(item.description, this.#fleet);
+    if (stamp !== undefined) {
+      const s = this.byUid.get(stamp.gatewayUid) ?? new Set<string>();
       s.add(name);
-      this.byUid.set(uid, s);
+      this.byUid.set(stamp.gatewayUid, s);
+      const g = this.byGateway.get(stamp.gateway) ?? new Map<string, number>();
+      g.set(stamp.gatewayUid, (g.get(stamp.gatewayUid) ?? 0) + 1);
+      this.byGateway.set(stamp.gateway, g);
     }
   }
 
@@ -122,11 +130,17 @@ class Collection<T extends Named> {
 
   #unindex(name: string): void {
     const old = this.items.get(name);
-    const uid = old === undefined ? undefined : fleetStamp(old.description, this.#fleet)?.gatewayUid;
-    if (uid === undefined) return;
+    const stamp = old === undefined ? undefined : fleetStamp(old.description, this.#fleet);
+    if (stamp === undefined) return;
+    const uid = stamp.gatewayUid;
     const s = this.byUid.get(uid);
     s?.delete(name);
     if (s !== undefined && s.size === 0) this.byUid.delete(uid);
+    const g = this.byGateway.get(stamp.gateway);
+    const n = (g?.get(uid) ?? 0) - 1;
+    if (g !== undefined && n > 0) g.set(uid, n);
+    else g?.delete(uid);
+    if (g !== undefined && g.size === 0) this.byGateway.delete(stamp.gateway);
   }
 }
 
@@ -196,6 +210,12 @@ export class GceInventory {
    * global firewalls, + NEGs of `project` and `negProjects`), with the endpoints of `endpointsFor`.
    * Loads a scope on first use; throws when a needed read fails (the caller must not plan).
    */
+  /** Reads `project`/`region` (and the NEGs of `negProjects`) unless read already; throws when a list fails. */
+  async load(project: string, region: string, negProjects: readonly string[] = []): Promise<void> {
+    const main = this.#project(project);
+    await Promise.all([this.#loadRegion(main, region, this.#region(main, region)), ...[...new Set([project, ...negProjects])].map((p) => this.#loadGlobal(this.#project(p)))]);
+  }
+
   async observe(q: {
     project: string;
     region: string;
@@ -213,8 +233,12 @@ export class GceInventory {
       const out = new Map<string, T>();
       const want = new Set([...(c.byUid.get(q.owner.gatewayUid) ?? []), ...(c.pendingByUid.get(q.owner.gatewayUid) ?? []), ...(names ?? [])]);
       // Names written since they were last read: one GET each (fingerprints, VIPs, server fields).
+      // A name with the fleet prefix that the filtered list did not return is known absent; NEGs are
+      // keyed `zone/name`, so the prefix is looked for in the name part (else every new NEG was one
+      // 404 GET: battery G2).
       const stale = [...want].filter(
-        (n) => c.unknown.has(n) || (!c.items.has(n) && !n.startsWith(this.#prefix) && !this.#extrasRead.has(this.#extraKey(project, kind, scope, n))),
+        (n) =>
+          c.unknown.has(n) || (!c.items.has(n) && !n.slice(n.lastIndexOf('/') + 1).startsWith(this.#prefix) && !this.#extrasRead.has(this.#extraKey(project, kind, scope, n))),
       );
       await this.#refetch(project, kind, scope, c, stale);
       for (const n of want) {
@@ -433,6 +457,25 @@ export class GceInventory {
   }
 
   /** Gateway uids holding resources in any loaded scope (sweep/teardown scope discovery). */
+  /**
+   * uids other than `uid` that stamps of Gateway `namespace/name` name, in every scope read so far:
+   * earlier incarnations of a Gateway re-created with the same name. Two Gateways cannot share a
+   * name at once, so each is gone from the apiserver, and what it left (its teardown skipped: a
+   * finalizer stripped, a deletion while the controller was down) holds the names the new one needs.
+   */
+  previousIncarnations(gateway: string, uid: string): string[] {
+    const out = new Set<string>();
+    const scan = (c: Collection<Named>): void => {
+      for (const u of c.byGateway.get(gateway)?.keys() ?? []) if (u !== uid) out.add(u);
+    };
+    for (const ps of this.#projects.values()) {
+      scan(ps.firewall);
+      scan(ps.neg);
+      for (const rs of ps.regions.values()) for (const k of REGIONAL) scan(rs[k]);
+    }
+    return [...out].sort();
+  }
+
   scopesOf(gatewayUid: string): Array<{ project: string; regions: string[] }> {
     const out: Array<{ project: string; regions: string[] }> = [];
     for (const ps of this.#projects.values()) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // GceCloud: the one object through which fleet-ilb talks to the Compute API. It holds the
-// @google-cloud/compute clients and adds what the plain clients lack (gcp-ilb-api.md §2, §3, §6, §8):
+// @google-cloud/compute clients and adds what the plain clients lack (docs/compute-api.md):
 //   - an operation wait loop (`wait` returns after ~2 min at most, possibly before DONE: always loop;
 //     the op's zone/region URL picks the scope; errors from `wait` itself are retried; overall deadline);
 //   - failed operations turned into errors in k8s-cloud-provider's `<code> - <message>` form;
@@ -568,7 +568,7 @@ export class GceCloud {
 
   /**
    * A read with bounded, jittered in-call retries of transient failures (gax itself retries only
-   * 503/504 on get/list: gcp-ilb-api.md §3.2).
+   * 503/504 on get/list: docs/compute-api.md "Operations and retries").
    */
   async #call(
     method: string,
@@ -620,7 +620,8 @@ export class GceCloud {
     const start = o.clock.now();
     const requestId = typeof req['requestId'] === 'string' ? req['requestId'] : undefined;
     // A write never outlives the fence: its deadline is the fence's, so the request is aborted when
-    // the fence closes (battery C1: no write by a deposed leader after its renew deadline).
+    // the fence closes (battery C1, docs/failure-rules.md: no write by a deposed leader after its
+    // renew deadline).
     const timeout = Math.max(1, Math.floor(Math.min(extraOpts.timeout ?? o.callTimeoutMs, remaining)));
     try {
       const res = await fn(req, { ...extraOpts, timeout });
@@ -684,8 +685,9 @@ export class GceCloud {
 
   /**
    * Loops on `wait` until DONE or the operation budget is spent (`wait` may return early:
-   * gcp-ilb-api.md §2); each `wait` call gets the remaining budget as its deadline. Stops at once
-   * when the write fence closes (a deposed replica must not hold a worker for the operation).
+   * docs/compute-api.md "Operations and retries"); each `wait` call gets the remaining budget as
+   * its deadline. Stops at once when the write fence closes (a deposed replica must not hold a
+   * worker for the operation).
    */
   async #waitOperation(first: IOperation, method: string, resource: ResourceRef): Promise<IOperation> {
     let op = first;
