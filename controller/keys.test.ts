@@ -157,6 +157,13 @@ describe('keysForChange: reachability and config', () => {
     for (const resource of ['gatewayClasses', 'ilbConfigs', 'fleetMembers', 'namespaces'] as const) {
       expect(keys({ scope: 'config', resource, object: { metadata: { name: 'x' } } })).toEqual(ALL);
     }
+    // Their status is the global pass's own output: a status-only update reaches it alone.
+    for (const resource of ['gatewayClasses', 'ilbConfigs', 'fleetMembers'] as const) {
+      const old = { metadata: { name: 'x', resourceVersion: '1' }, spec: { a: 1 } } as StoredObject;
+      const written = { ...old, metadata: { name: 'x', resourceVersion: '2' }, status: { conditions: [] } } as StoredObject;
+      expect(keys({ scope: 'config', resource, object: written, oldObject: old }), resource).toEqual([GLOBAL_KEY]);
+      expect(keys({ scope: 'config', resource, object: { ...written, spec: { a: 2 } } as StoredObject, oldObject: old }), resource).toEqual(ALL);
+    }
   });
   it("maps a Gateway update that changed only its status (our own status write) to nothing", () => {
     const before = { ...gateway('gw4'), metadata: { namespace: 'ns-a', name: 'gw4', resourceVersion: '5' } } as StoredObject;

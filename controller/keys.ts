@@ -21,6 +21,7 @@
 //   * a member's reachability -> the Gateways that use it (+ global); all Gateways when it had or
 //     has no synced data, because a never-synced member is named in every Gateway's condition;
 //   * GatewayClasses, ILBConfigs, FleetMembers, Namespaces, Secrets (rare) -> every Gateway + global;
+//     a status-only update of the first three (the global pass's own write) -> global only;
 //   * a Gateway update that changed only its status (our own status write, mostly) -> nothing: it
 //     changes no input of its reconcile, and re-running on it would turn a failing Gateway's changing
 //     "retrying in N s" message into a loop. A status edited by someone else is repaired by the resync.
@@ -176,6 +177,14 @@ export function keysForChange(c: Change, src: KeySource): string[] {
         break;
       case 'referenceGrants':
         add(src.index.gatewaysForGrantNamespace(c.object.metadata?.namespace ?? ''));
+        break;
+      case 'gatewayClasses':
+      case 'ilbConfigs':
+      case 'fleetMembers':
+        // Their status is the global pass's output (a Gateway reads only its transition times): a
+        // status write reaches the global pass alone, not every Gateway of the fleet.
+        if (statusOnlyUpdate(c.oldObject, c.object)) out.add(GLOBAL_KEY);
+        else all();
         break;
       default:
         all();
