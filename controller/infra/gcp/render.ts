@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Pure render: GatewayIR -> DesiredGce, every object shaped exactly as the Compute API takes it
-// (compute.proto JSON names; gcp-ilb-api.md §1.1). No I/O. Choices, each from the reference:
+// (compute.proto JSON names; docs/compute-api.md "Resources and fields"). No I/O. Choices, each with its source:
 // * address: INTERNAL, purpose SHARED_LOADBALANCER_VIP (≤ 10 forwarding rules share it), in the
 //   ILBConfig subnetwork; `address` set only when the Gateway asks for an IP;
 // * health checks: regional, USE_FIXED_PORT; GCE probes the forwarding rule's IP (the VIP) on that
