@@ -204,8 +204,13 @@ describe('fleet changes under a running controller (store scenario)', () => {
       `listener ${only} to attach the route`,
     );
     expect(listenerCondition(gw, only, 'Programmed')?.status).toBe('True');
-    const route = await s.kube('config').get<RouteObject>(GATEWAY_API, 'TCPRoute', svc, 'store');
-    expect(routeCondition(route, 'store/store', 'ResolvedRefs')?.status).toBe('True');
+    // The route's parent entry is its own write, after the Gateway's: wait for it to appear.
+    const resolved = await waitFor(
+      async () => routeCondition(await s.kube('config').get<RouteObject>(GATEWAY_API, 'TCPRoute', svc, 'store'), 'store/store', 'ResolvedRefs'),
+      CONVERGE_MS,
+      `TCPRoute ${svc} to get its parent status`,
+    );
+    expect(resolved.status).toBe('True');
 
     const bs = await waitFor(() => backendServiceFor(8081) || undefined, 30_000, 'the forwarding rule for 8081');
     expect(bs).not.toBe(storeBs);
