@@ -33,6 +33,8 @@ import type { ControllerMetrics } from './telemetry/metrics.ts';
 import { translate, type TranslateResult } from './translate/index.ts';
 import { BACKENDS_SERVING } from './translate/serving.ts';
 import { FINALIZER, GCE_ANNOTATIONS } from './gateway/index.ts';
+import { ILBConfigVerifier, INVALID_RECHECK_MS, cloudVpcReader } from './config/verify.ts';
+import type { Snapshot } from './snapshot/types.ts';
 
 export const GLOBAL_KEY = 'global';
 const GATEWAY_PREFIX = 'gateway:';
@@ -94,6 +96,8 @@ export interface ReconcilerOptions {
   fence: Fence;
   /** The shared GCE inventory; default: one built on `cloud`. */
   inventory?: GceInventory;
+  /** Checks that each ILBConfig's network and subnetwork exist (reads, cached); default: on `cloud`. */
+  vpcVerifier?: ILBConfigVerifier;
   render?: RenderContext;
   events?: EventRecorder;
   metrics?: ControllerMetrics;
@@ -122,6 +126,7 @@ export class Reconciler {
   readonly #o: ReconcilerOptions;
   readonly #log: Log;
   readonly inventory: GceInventory;
+  readonly #vpc: ILBConfigVerifier;
   /** Last outcome per Gateway (tests, demo). Written, never read back into a reconcile. */
   readonly outcomes = new Map<string, GatewayOutcome>();
   readonly #inFlight = new Set<string>();
@@ -130,6 +135,18 @@ export class Reconciler {
     this.#o = opts;
     this.#log = (opts.log ?? silentLog).child({ component: 'reconciler' });
     this.inventory = opts.inventory ?? new GceInventory({ cloud: opts.cloud, fleetId: opts.fleetId, log: this.#log });
+    this.#vpc = opts.vpcVerifier ?? new ILBConfigVerifier({ reader: cloudVpcReader(opts.cloud), log: this.#log });
+  }
+
+  /**
+   * translate, with what GCE reads found wrong in the snapshot's ILBConfigs (a network or
+   * subnetwork that does not exist: controller/config/verify.ts). `recheck` is set while any is
+   * wrong: the fix happens in GCE and sends no event, so the key is looked at again at that pace.
+   */
+  async #translate(snapshot: Snapshot): Promise<{ result: TranslateResult; recheck?: ReconcileResult }> {
+    const problems = await this.#vpc.problems(snapshot.config.ilbConfigs);
+    const result = translate(snapshot, { ...this.#topts(), ilbConfigProblems: problems });
+    return problems.size > 0 ? { result, recheck: { requeueAfterMs: INVALID_RECHECK_MS } } : { result };
   }
 
   /** Reconcile one key (runtime/workers.ts calls it). */
@@ -137,10 +154,11 @@ export class Reconciler {
     if (key === GLOBAL_KEY) {
       // GatewayClasses, FleetMembers, ILBConfigs, ServiceImports, export conditions: a snapshot
       // without Gateways or routes, so the global pass costs the same in any fleet size.
-      await this.#o.writers.globalStatus(translate(this.#o.provider.globalSnapshot(), this.#topts()));
+      const { result, recheck } = await this.#translate(this.#o.provider.globalSnapshot());
+      await this.#o.writers.globalStatus(result);
       await this.#o.writers.classFinalizers();
       this.#observeMembers();
-      return undefined;
+      return recheck;
     }
     const gwKey = parseGatewayKey(key);
     if (gwKey === undefined) {
@@ -169,7 +187,7 @@ export class Reconciler {
    */
   async #reconcileGateway(gwKey: string): Promise<ReconcileResult | undefined> {
     // 1. Intent: translate what this Gateway's inputs say (pure, scoped to them).
-    const result = translate(this.#o.provider.scopedSnapshot(gwKey), this.#topts());
+    const { result, recheck } = await this.#translate(this.#o.provider.scopedSnapshot(gwKey));
     const gw = this.#gateway(gwKey);
     if (gw === undefined) {
       // Gone without our finalizer (never programmed, or removed by force): the sweep removes any
@@ -191,7 +209,7 @@ export class Reconciler {
       // Resources an earlier valid spec created stay until the Gateway is fixed or deleted.
       const kubeWrites = await this.#o.writers.gatewayStatus(result, gwKey);
       this.outcomes.set(gwKey, { gceWrites: 0, kubeWrites });
-      return undefined;
+      return recheck;
     }
 
     // 2. Before the first cloud call: our finalizer, and where the resources will live. A Gateway

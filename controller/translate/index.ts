@@ -83,7 +83,7 @@ function staleRouteStatuses(ctx: ReturnType<typeof buildContext>, evaluated: Rea
 export function translate(snapshot: Snapshot, opts: TranslateOptions = {}): TranslateResult {
   const now = opts.now ?? new Date().toISOString();
   const ctx = buildContext(snapshot, now);
-  const ilb = parseILBConfigs(ctx);
+  const ilb = parseILBConfigs(ctx, opts.ilbConfigProblems);
   const classes = new Map<string, ClassVerdict>();
   for (const gc of ctx.gatewayClasses) {
     if (gc.spec.controllerName !== CONTROLLER_NAME) continue;

@@ -68,4 +68,10 @@ export interface TranslateResult {
 export interface TranslateOptions {
   /** The clock, RFC 3339 (goldens pass a fixed one). Default: the current time. */
   now?: string;
+  /**
+   * ILBConfigs (`namespace/name`) that parse but name a VPC network or subnetwork GCE does not have
+   * (controller/config/verify.ts, read before translate): judged like an invalid spec,
+   * `Accepted=False/InvalidParameters` with this message. Absent = none known.
+   */
+  ilbConfigProblems?: ReadonlyMap<string, string>;
 }

@@ -70,6 +70,24 @@ async function notProgrammed(kube: Kube, ns: string): Promise<string | undefined
 }
 const all = async (...xs: Array<Promise<string | undefined>>): Promise<string | undefined> => (await Promise.all(xs)).find((x) => x !== undefined);
 
+/**
+ * An ILBConfig naming a VPC network or subnetwork GCE does not have (issue 12): the ILBConfig and its
+ * GatewayClass are Accepted=False/InvalidParameters naming the missing resource, and the Gateway is
+ * not Accepted (InvalidParameters), so it gets no cloud call.
+ */
+async function vpcInvalid(kube: Kube, ns: string, what: 'network' | 'subnetwork'): Promise<string | undefined> {
+  const conds = async (apiVersion: string, kind: string, name: string, namespace?: string): Promise<Condition[] | undefined> =>
+    ((await kube.get(apiVersion, kind, name, namespace)) as { status?: { conditions?: Condition[] } } | undefined)?.status?.conditions;
+  const named = (c: Condition | undefined, label: string): string | undefined =>
+    cond(c, 'False', 'InvalidParameters', label) ?? (new RegExp(`${what} \\S+ does not exist`).test(c?.message ?? '') ? undefined : `${label}: message does not name the missing ${what}: ${c?.message ?? ''}`);
+  return all(
+    Promise.resolve(named(findCondition(await conds(GATEWAY_API, 'GatewayClass', `${ns}-class`), 'Accepted'), 'GatewayClass Accepted')),
+    Promise.resolve(named(findCondition(await conds(FLEETILB, 'ILBConfig', ns, 'fleet-ilb-system'), 'Accepted'), 'ILBConfig Accepted')),
+    gwCond(kube, ns, 'Accepted', 'False', 'InvalidParameters'),
+    notProgrammed(kube, ns),
+  );
+}
+
 const manyListeners = (n: number): Array<Record<string, unknown>> => Array.from({ length: n }, (_, i) => tcp({ name: `l${i}`, port: 1000 + i }));
 
 const REJECTED: Rejected[] = [
@@ -140,6 +158,20 @@ const JUDGED: Judged[] = [
     check: (k, ns) => gwCond(k, ns, 'Programmed', 'False', 'AddressNotUsable'),
   },
   {
+    // With a route to a served backend, a wrongly accepted VIP would also reach the members: a VIP
+    // Service carrying the store VIP would translate store's traffic to this Gateway's pods.
+    id: 'G2-20', what: 'IPAddress already in use (the store VIP), with a route to a served backend',
+    objects: (ns, c) => [
+      gw(ns, { listeners: [tcp()], addresses: [{ type: 'IPAddress', value: c.storeVip }] }),
+      route(ns, { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [importRef('store', { namespace: 'store' })] }] }),
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: `from-${ns}`, namespace: 'store' },
+        spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'TCPRoute', namespace: ns }], to: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport' }] },
+      },
+    ],
+    check: (k, ns) => all(gwCond(k, ns, 'Programmed', 'False', 'AddressNotUsable'), routeCond(k, ns, 'ResolvedRefs', 'True', 'ResolvedRefs')),
+  },
+  {
     id: 'G2-08', what: "fleetilb.io/address-name naming another Gateway's fleet-ilb address (VIP hijack)",
     objects: (ns, c) => [gw(ns, { listeners: [tcp({ port: 9999 })], addresses: [{ type: 'fleetilb.io/address-name', value: c.storeAddressName }] })],
     check: (k, ns) => gwCond(k, ns, 'Programmed', 'False', 'AddressNotUsable'),
@@ -193,7 +225,7 @@ const JUDGED: Judged[] = [
       { apiVersion: GATEWAY_API, kind: 'GatewayClass', metadata: { name: `${ns}-class` }, spec: { controllerName: 'fleetilb.io/gateway-controller', parametersRef: { group: 'fleetilb.io', kind: 'ILBConfig', name: ns, namespace: 'fleet-ilb-system' } } },
       { ...gw(ns, { listeners: [tcp()] }), spec: { gatewayClassName: `${ns}-class`, listeners: [tcp()] } },
     ],
-    check: async (k, ns) => cond(findCondition(((await k.get(GATEWAY_API, 'GatewayClass', `${ns}-class`)) as { status?: { conditions?: Condition[] } } | undefined)?.status?.conditions, 'Accepted'), 'False', 'InvalidParameters', 'GatewayClass Accepted'),
+    check: (k, ns) => vpcInvalid(k, ns, 'network'),
   },
   {
     id: 'G2-17', what: 'ILBConfig naming a subnetwork that does not exist',
@@ -202,7 +234,7 @@ const JUDGED: Judged[] = [
       { apiVersion: GATEWAY_API, kind: 'GatewayClass', metadata: { name: `${ns}-class` }, spec: { controllerName: 'fleetilb.io/gateway-controller', parametersRef: { group: 'fleetilb.io', kind: 'ILBConfig', name: ns, namespace: 'fleet-ilb-system' } } },
       { ...gw(ns, { listeners: [tcp()] }), spec: { gatewayClassName: `${ns}-class`, listeners: [tcp()] } },
     ],
-    check: async (k, ns) => cond(findCondition(((await k.get(GATEWAY_API, 'GatewayClass', `${ns}-class`)) as { status?: { conditions?: Condition[] } } | undefined)?.status?.conditions, 'Accepted'), 'False', 'InvalidParameters', 'GatewayClass Accepted'),
+    check: (k, ns) => vpcInvalid(k, ns, 'subnetwork'),
   },
   {
     id: 'G2-18', what: 'FleetMember whose kubeconfig Secret does not exist',
@@ -305,6 +337,16 @@ describe('G1/G2 bad input: the spec condition, and no GCE call on its behalf', (
       if (calls.length > 0) {
         row.forbiddenWrites += calls.filter((a) => a.access === 'write').length;
         failures.push(`${c.id} ${c.what}: ${calls.length} GCE calls on its behalf (${calls.filter((a) => a.access === 'write').length} writes), e.g. ${calls.slice(0, 3).map((a) => `${a.method} ${a.status}`).join(', ')}`);
+      }
+    }
+    // No VIP Service for an invalid Gateway: it would carry an IP the Gateway does not hold.
+    for (const [i, c] of JUDGED.entries()) {
+      if (c.gceAllowed === true) continue;
+      for (const m of s.fleet.members) {
+        const svcs = await s.kube(m.name).list('v1', 'Service', { labelSelector: `fleetilb.io/managed-by=fleet-ilb,fleetilb.io/gateway-namespace=${namespaces[i]!}` });
+        if (svcs.length === 0) continue;
+        row.kubeLeaks += svcs.length;
+        failures.push(`${c.id} ${c.what}: ${svcs.length} VIP Services in ${m.name} (${svcs.map((x) => JSON.stringify((x.status as { loadBalancer?: { ingress?: unknown[] } } | undefined)?.loadBalancer?.ingress ?? [])).join(', ')})`);
       }
     }
     // Siblings: the store Gateway stays Programmed and gets no GCE write.

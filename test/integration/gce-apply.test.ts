@@ -8,13 +8,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { GceCloud, type GceCallEvent, type GceCloudOptions } from '../../controller/infra/gcp/cloud/client.ts';
-import { gceInfo, isFencedError, isTransientError, isUserError, QUOTA_BACKOFF_MS } from '../../controller/infra/gcp/cloud/errors.ts';
+import { gatewayReasonFor, gceInfo, isFencedError, isTransientError, isUserError, QUOTA_BACKOFF_MS } from '../../controller/infra/gcp/cloud/errors.ts';
 import { applyGce, teardownGce } from '../../controller/infra/gcp/apply.ts';
 import { sweepGce } from '../../controller/infra/gcp/sweep.ts';
 import { describePlan } from '../../controller/infra/gcp/plan.ts';
 import { isCloudResourceError, retryPolicy } from '../../controller/errors/index.ts';
 import { CONTROLLER_NAME, encodeStamp } from '../../controller/naming/stamp.ts';
-import { FLEET, NODES, PROJECT, REGION, SUBNET2, ZONE_A, ZONE_B, desiredFor, names, oneListener, seed } from './gce-apply.fixture.ts';
+import { FLEET, NODES, PROJECT, REGION, SUBNET, SUBNET2, ZONE_A, ZONE_B, desiredFor, names, oneListener, seed } from './gce-apply.fixture.ts';
 
 let emu: Emulator;
 const clouds: GceCloud[] = [];
@@ -241,6 +241,54 @@ describe('instances (node tags and NICs for firewall targets and endpoint checks
 });
 
 describe('ownership', () => {
+  // Issue 12 (battery G2-06/G2-07): an IP GCE cannot give is known from two reads
+  // (controller/infra/gcp/addresscheck.ts); before, the health checks and NEGs were written in the
+  // address's wave and only then the insert failed.
+  it.each([
+    ['outside the subnetwork', '192.168.77.5', /outside subnetwork sub1 \(10\.0\.0\.0\/20\)/],
+    ['a reserved address of the subnetwork', '10.0.15.255', /reserved addresses of subnetwork sub1/],
+    ['reserved by another Gateway', '10.0.3.7', /already reserved by address .*other-vip/],
+  ])('a requested IP %s is AddressNotUsable with no write and no VIP', async (_what, ip, message) => {
+    const c = cloud();
+    // Another Gateway's VIP (any address of the subnetwork holding the IP).
+    await c.insert('address', REGION, { name: 'fl-other-vip', addressType: 'INTERNAL', purpose: 'SHARED_LOADBALANCER_VIP', subnetwork: SUBNET, address: '10.0.3.7' });
+    emu.resetAudit();
+    const r = await applyGce(desiredFor(oneListener({ vip: ip })), { cloud: c, fleetId: FLEET });
+    expect(r.programmed).toBe(false);
+    expect(r.vip).toBeUndefined(); // no VIP Service may carry an IP this Gateway does not hold
+    expect(retryPolicy(r.error)).toEqual({ kind: 'none', reason: 'user' });
+    expect(gatewayReasonFor(r.error)).toBe('AddressNotUsable');
+    expect((r.error as Error).message).toMatch(message);
+    expect(writes()).toBe(0);
+    // Reads only: apply's own observe lists, plus the check's subnetwork GET.
+    expect(emu.audit().filter((a) => a.access !== 'read')).toEqual([]);
+    expect(calls('subnetworks.get')).toBe(1);
+  });
+
+  it('a requested IP that is free is reserved as asked (the check reads, then the apply goes on)', async () => {
+    const r = await applyGce(desiredFor(oneListener({ vip: '10.0.3.9' })), { cloud: cloud(), fleetId: FLEET });
+    expect(r.error).toBeUndefined();
+    expect(r.vip).toBe('10.0.3.9');
+    expect(r.programmed).toBe(true);
+  });
+
+  it('409 IP_IN_USE_BY_ANOTHER_RESOURCE from the insert itself (a race past the check) is a user error, reported without a VIP', async () => {
+    // The IP is taken between our reads and our insert: GCE fails the insert's operation with
+    // IP_IN_USE_BY_ANOTHER_RESOURCE, HTTP 409 (the emulator's own answer, test/emulator/kinds/address.ts).
+    emu.faults.inject({
+      method: 'addresses.insert',
+      times: 1,
+      action: { kind: 'operationError', code: 'IP_IN_USE_BY_ANOTHER_RESOURCE', httpStatus: 409, message: "IP '10.0.3.11' is already being used by another resource." },
+    });
+    const r = await applyGce(desiredFor(oneListener({ vip: '10.0.3.11' })), { cloud: cloud(), fleetId: FLEET });
+    expect(r.programmed).toBe(false);
+    expect(r.vip).toBeUndefined();
+    expect(gatewayReasonFor(r.error)).toBe('AddressNotUsable');
+    expect(retryPolicy(r.error)).toEqual({ kind: 'none', reason: 'user' });
+    expect(calls('addresses.insert')).toBe(1); // not retried in the call either
+    expect(emu.inventory().forwardingRules).toEqual([]);
+  });
+
   it('a foreign resource on a desired name is left untouched and reported as a UserError naming it', async () => {
     const g = oneListener();
     const n = names(g);

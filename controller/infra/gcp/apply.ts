@@ -3,7 +3,7 @@
 // applyGce: make GCE hold exactly one Gateway's DesiredGce. observe (lists, observe.ts) -> plan (pure,
 // plan.ts) -> execute in dependency order, independent steps in parallel with bounded concurrency
 // (plan.ts WAVES), stopping after the first wave that fails (later waves depend on earlier ones: a
-// forwarding rule must never point at a backend service that is missing; reliability-battery.md A7).
+// forwarding rule must never point at a backend service that is missing; battery A7, docs/failure-rules.md).
 // teardownGce: delete everything one Gateway owns, in reverse dependency order.
 //
 // Idempotency: nothing is written when the plan is empty, so applying the same DesiredGce twice makes
@@ -29,6 +29,7 @@ import { deleteOwned } from './resource.ts';
 import { keepClusters, keepLiveFirewalls } from './keep.ts';
 import type { GceInventory } from './inventory.ts';
 import { VIP_PLACEHOLDER } from './desired.ts';
+import { checkRequestedIp } from './addresscheck.ts';
 
 /** What applyGce / teardownGce need besides the desired state. */
 export interface GceApplyDeps {
@@ -37,12 +38,12 @@ export interface GceApplyDeps {
   fleetId: string;
   /** Steps in flight at once within a wave. Default 8. */
   concurrency?: number;
-  /** Run the phases strictly one after the other (DESIGN.md §4 order) instead of WAVES. */
+  /** Run the phases strictly one after the other (docs/compute-api.md "Ordering") instead of WAVES. */
   strictOrder?: boolean;
   /** Plan only: read, diff, return the plan; no mutating call. */
   dryRun?: boolean;
   /**
-   * Member clusters that are frozen (DESIGN.md §6): whatever GCE holds for them (NEGs, their
+   * Member clusters that are frozen (docs/failure-rules.md "Frozen members"): whatever GCE holds for them (NEGs, their
    * backends, firewall target tags) is kept even if `desired` lacks it (keep.ts).
    */
   keepClusters?: ReadonlySet<string>;
@@ -267,16 +268,30 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
   if (desired.firewallTagsIncomplete === true) desired = keepLiveFirewalls(desired, observed, owner);
   const plan = planGce(desired, observed, owner);
   const existingFrs = desired.forwardingRules.filter((f) => observed.forwardingRule.has(f.name)).map((f) => f.name);
+  // The IP the Gateway asks for, checked with two reads before the wave that would reserve it
+  // writes anything (addresscheck.ts): outside the subnetwork or held by another address is
+  // AddressNotUsable with no write, not a failed insert after the health checks and NEGs.
+  const askedIp = desired.addressOwned !== false ? (desired.address.address ?? undefined) : undefined;
+  if (askedIp && plan.conflicts.length === 0 && plan.steps.some((s) => s.kind === 'address' && (s.action === 'create' || s.action === 'recreate'))) {
+    try {
+      const problem = await checkRequestedIp(deps.cloud, { region: desired.region, subnetwork: desired.address.subnetwork ?? '', ip: askedIp, self: desired.address.name });
+      if (problem !== undefined) plan.addressProblems.push(problem);
+    } catch (e) {
+      return { programmed: false, forwardingRules: existingFrs, changes: 0, writes: [], plan: emptyPlan, error: withResource(e), errors: [e], readFailed: true };
+    }
+  }
 
   // A desired name held by someone else: write nothing for this Gateway and say which resource
-  // (reliability-battery.md A6). Partial programming around a foreign object would be guesswork.
+  // (battery A6, docs/failure-rules.md). Partial programming around a foreign object would be guesswork.
   if (plan.conflicts.length > 0 || plan.addressProblems.length > 0) {
     const errors = [
       ...plan.addressProblems.map((m) => addressNotUsable({ kind: 'address', name: desired.address.name, scope: desired.region }, m)),
       ...plan.conflicts.map((c) => foreignError({ kind: c.kind, name: c.name, ...(c.scope === undefined ? {} : { scope: c.scope }) }, c.owner)),
     ];
     return {
-      ...(plan.vip === undefined ? {} : { vip: plan.vip }),
+      // An unusable address has no VIP: the member VIP Services must not carry an IP this Gateway
+      // does not hold (another Gateway's VIP would be translated to this Gateway's backends).
+      ...(plan.vip === undefined || plan.addressProblems.length > 0 ? {} : { vip: plan.vip }),
       programmed: false,
       forwardingRules: existingFrs,
       changes: 0,
@@ -360,8 +375,12 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
   }
   const forwardingRules = desired.forwardingRules.map((f) => f.name).filter((n) => exists.has(n));
   const error = pickError(errors);
+  // A requested IP whose reservation did not happen (e.g. 409 IP_IN_USE_BY_ANOTHER_RESOURCE) is not
+  // this Gateway's VIP: not reported, so no VIP Service carries it.
+  const reserve = plan.steps.find((s) => s.kind === 'address' && (s.action === 'create' || s.action === 'recreate'));
+  const vipHeld = env.vip !== undefined && (reserve === undefined || done.has(reserve));
   return {
-    ...(env.vip === undefined ? {} : { vip: env.vip }),
+    ...(vipHeld ? { vip: env.vip } : {}),
     programmed: errors.length === 0 && env.vip !== undefined && forwardingRules.length === desired.forwardingRules.length,
     forwardingRules,
     changes: ctx.writes.length,

@@ -17,10 +17,17 @@ const ILBCONFIG_KIND = 'ILBConfig';
 /** Parse cache: ILBConfig `namespace/name` -> result. */
 export type ILBConfigResults = Map<string, ParseResult>;
 
-/** Parses every ILBConfig once. */
-export function parseILBConfigs(ctx: Ctx): ILBConfigResults {
+/**
+ * Parses every ILBConfig once. `problems`: what GCE reads found wrong with an ILBConfig that parses
+ * (a network or subnetwork that does not exist, controller/config/verify.ts): judged as invalid.
+ */
+export function parseILBConfigs(ctx: Ctx, problems?: ReadonlyMap<string, string>): ILBConfigResults {
   const out: ILBConfigResults = new Map();
-  for (const [k, c] of ctx.ilbConfigs) out.set(k, parseILBConfigSpec(c.spec));
+  for (const [k, c] of ctx.ilbConfigs) {
+    const r = parseILBConfigSpec(c.spec);
+    const p = problems?.get(k);
+    out.set(k, r.ok && p !== undefined ? { ok: false, message: p } : r);
+  }
   return out;
 }
 

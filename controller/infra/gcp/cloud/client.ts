@@ -27,9 +27,11 @@ import {
   GlobalOperationsClient,
   InstancesClient,
   NetworkEndpointGroupsClient,
+  NetworksClient,
   RegionBackendServicesClient,
   RegionHealthChecksClient,
   RegionOperationsClient,
+  SubnetworksClient,
   ZoneOperationsClient,
 } from '@google-cloud/compute';
 import type { protos } from '@google-cloud/compute';
@@ -67,6 +69,8 @@ export type INetworkEndpoint = protos.google.cloud.compute.v1.INetworkEndpoint;
 export type IFirewall = protos.google.cloud.compute.v1.IFirewall;
 export type IInstance = protos.google.cloud.compute.v1.IInstance;
 export type IOperation = protos.google.cloud.compute.v1.IOperation;
+export type INetwork = protos.google.cloud.compute.v1.INetwork;
+export type ISubnetwork = protos.google.cloud.compute.v1.ISubnetwork;
 
 /** The GCE kinds fleet-ilb manages. */
 export type Kind = 'address' | 'healthCheck' | 'backendService' | 'forwardingRule' | 'networkEndpointGroup' | 'firewall';
@@ -242,7 +246,7 @@ interface Core {
   };
   limiter: RateLimiter;
   budget: { read: PriorityBudget; write: PriorityBudget } | undefined;
-  clients: Record<Kind | 'instances' | 'zoneOps' | 'regionOps' | 'globalOps', AnyClient>;
+  clients: Record<Kind | 'instances' | 'networks' | 'subnetworks' | 'zoneOps' | 'regionOps' | 'globalOps', AnyClient>;
   pendingRequestIds: Map<string, { id: string; at: number }>;
 }
 
@@ -308,6 +312,8 @@ export class GceCloud {
         networkEndpointGroup: mk(new NetworkEndpointGroupsClient(c)),
         firewall: mk(new FirewallsClient(c)),
         instances: mk(new InstancesClient(c)),
+        networks: mk(new NetworksClient(c)),
+        subnetworks: mk(new SubnetworksClient(c)),
         zoneOps: mk(new ZoneOperationsClient(c)),
         regionOps: mk(new RegionOperationsClient(c)),
         globalOps: mk(new GlobalOperationsClient(c)),
@@ -508,6 +514,29 @@ export class GceCloud {
         instance: name,
       });
       return res as IInstance;
+    } catch (e) {
+      if (gceCategory(e) === 'notFound') return undefined;
+      throw e;
+    }
+  }
+
+  // ---- networks and subnetworks (read only: the ILBConfig's VPC, controller/config/verify.ts) ----
+
+  /** GET the VPC network `name` of this project; undefined on 404. */
+  async getNetwork(name: string): Promise<INetwork | undefined> {
+    return this.#getInfra('networks', 'Networks.get', { project: this.project, network: name });
+  }
+
+  /** GET the subnetwork `name` in `region`; undefined on 404. */
+  async getSubnetwork(region: string, name: string): Promise<ISubnetwork | undefined> {
+    return this.#getInfra('subnetworks', 'Subnetworks.get', { project: this.project, region, subnetwork: name });
+  }
+
+  async #getInfra<T>(client: 'networks' | 'subnetworks', method: string, req: Record<string, unknown>): Promise<T | undefined> {
+    const c = this.#core.clients[client];
+    try {
+      const [res] = await this.#call(method, false, (r, o) => (c['get'] as AnyCall).call(c, r, o), req);
+      return res as T;
     } catch (e) {
       if (gceCategory(e) === 'notFound') return undefined;
       throw e;
