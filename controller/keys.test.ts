@@ -6,7 +6,8 @@
 // cache, m2 runs db.
 import { describe, expect, it } from 'vitest';
 import type { Node } from './api/index.ts';
-import { changeCanFix, keysForChange, type KeySource } from './keys.ts';
+import { changeCanFix, enqueueChange, keysForChange, type KeySource } from './keys.ts';
+import { WorkQueue } from './runtime/workqueue.ts';
 import type { Change } from './provider/index.ts';
 import { FleetIndex } from './provider/indexes.ts';
 import { GLOBAL_KEY, gatewayKey } from './reconciler.ts';
@@ -200,5 +201,34 @@ describe('changeCanFix: which changes run failing Gateways at once, backoff rese
     expect(changeCanFix(nodeUpdate('m1', (n) => (n.status!.conditions![0]!.status = 'False')))).toBe(false);
     expect(changeCanFix({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: slice('ns-a', 'app', 'app-x') })).toBe(false);
     expect(changeCanFix({ scope: 'reachability', clusterID: 'm1', synced: { before: true, after: true } })).toBe(false);
+  });
+});
+
+describe('enqueueChange: what the controller does with a change', () => {
+  /** A key that failed `n` times: its backoff has grown and a retry timer is pending. */
+  const failing = (n: number): WorkQueue => {
+    const q = new WorkQueue();
+    for (let i = 0; i < n; i++) q.addRateLimited(G('gw1'));
+    return q;
+  };
+  it('an ILBConfig fix runs the failing Gateway now with its backoff reset and its old retry dropped', async () => {
+    const q = failing(14); // 5 ms·2^13 ≈ 41 s: the next failure would wait about a minute
+    expect(q.retryInfo(G('gw1')).nextRetryInMs).toBeGreaterThan(0);
+    const keys = enqueueChange(q, { scope: 'config', resource: 'ilbConfigs', object: { metadata: { name: 'x' }, spec: { project: 'good' } } as StoredObject }, fleet());
+    expect(keys.sort()).toEqual(ALL);
+    expect(q.retryInfo(G('gw1'))).toEqual({ retries: 0 });
+    expect(q.len()).toBe(ALL.length);
+    // A new failure starts from the shortest delay again.
+    const item = await q.get();
+    if (!item.shutdown) q.done(item.key);
+    expect(q.addRateLimited(G('gw1'), {})).toBeLessThan(1_000);
+    q.shutDown();
+  });
+  it('an EndpointSlice change runs the Gateway too, but keeps its backoff (it fixes nothing that failed)', () => {
+    const q = failing(14);
+    enqueueChange(q, { scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: slice('ns-a', 'app', 'app-x') }, fleet());
+    expect(q.len()).toBe(1);
+    expect(q.retryInfo(G('gw1')).retries).toBe(14);
+    q.shutDown();
   });
 });

@@ -35,6 +35,7 @@ import { sliceService, specParents } from './provider/indexes.ts';
 import { EXPORT_RESOURCES, type Change } from './provider/index.ts';
 import { GLOBAL_KEY, gatewayKey } from './reconciler.ts';
 import type { StoredObject } from './runtime/reflector.ts';
+import type { WorkQueue } from './runtime/workqueue.ts';
 import { servicePortHolders } from './translate/hcports.ts';
 import { nodeZone } from './translate/checks/nodes.ts';
 
@@ -132,6 +133,22 @@ function nodePortsChanged(oldSvc: StoredObject | undefined, svc: StoredObject | 
   const ports = (o: StoredObject | undefined): string =>
     o === undefined ? '[]' : JSON.stringify(servicePortHolders(o as Parameters<typeof servicePortHolders>[0]).sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1)));
   return ports(oldSvc) !== ports(svc);
+}
+
+/**
+ * Queue the keys of one change (main.ts `onChange`). Any event runs its keys at once; one that can
+ * fix a failing Gateway ({@link changeCanFix}) also resets their backoff and drops their pending retry
+ * (`requeueNow`), so a new failure after the fix starts again from the shortest delay instead of the
+ * minute-long one the old error had grown. Returns the keys.
+ */
+export function enqueueChange(queue: Pick<WorkQueue<string>, 'add' | 'requeueNow'>, c: Change, src: KeySource): string[] {
+  const fix = changeCanFix(c);
+  const keys = keysForChange(c, src);
+  for (const k of keys) {
+    if (fix) queue.requeueNow(k);
+    else queue.add(k);
+  }
+  return keys;
 }
 
 /** The keys one change affects (unordered, no duplicates). */

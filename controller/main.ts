@@ -48,7 +48,7 @@ import { createMetrics, gceCallObserver, queueMetrics, reconcileObserver, type C
 import { HealthServer } from './telemetry/server.ts';
 import { CONTROLLER_NAME } from './naming/stamp.ts';
 import { makeWriters } from './writers.ts';
-import { changeCanFix, keysForChange } from './keys.ts';
+import { enqueueChange } from './keys.ts';
 import { ControllerOptionsSchema, controllerFlagsMarkdown, controllerUsage, parseControllerArgs, UsageRequested, type ControllerOptions } from './options.ts';
 
 // Settings, flags, environment and help are declared once, in options.ts.
@@ -141,13 +141,9 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
       if (change === 'added' && r.cluster === 'config') health.registerReflector(r);
     },
     onChange: (c: Change) => {
-      // A change that can fix a failing Gateway runs it now, whatever backoff it was waiting out.
-      const fix = changeCanFix(c);
-      for (const k of keysForChange(c, provider)) {
-        resyncKeys.delete(k);
-        if (fix) queue.requeueNow(k);
-        else queue.add(k);
-      }
+      // A change that can fix a failing Gateway also resets its backoff (keys.ts enqueueChange); an
+      // event's reconcile is not the resync's.
+      for (const k of enqueueChange(queue, c, provider)) resyncKeys.delete(k);
     },
     memberHooks: {
       // A deleted FleetMember: its VIP Services go before its client does (a standby writes nothing
