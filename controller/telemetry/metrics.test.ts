@@ -58,10 +58,12 @@ describe('metrics', () => {
     r.watchRestart?.('idle');
     r.listed?.(10, 250);
     gceCallObserver(m)({ method: 'ForwardingRules.insert', outcome: 'rateLimited', latencyMs: 120 });
+    gceCallObserver(m)({ method: 'Addresses.list', outcome: 'ok', latencyMs: 12, priority: 'low' });
     const text = await m.registry.metrics();
     expect(text).toContain('fleetilb_watch_restarts_total{cluster="member-a",resource="nodes",reason="idle"} 1');
     expect(text).toContain('fleetilb_reflector_synced{cluster="member-a",resource="nodes"} 1');
-    expect(text).toContain('fleetilb_gce_calls_total{method="ForwardingRules.insert",outcome="rateLimited"} 1');
+    expect(text).toContain('fleetilb_gce_calls_total{method="ForwardingRules.insert",outcome="rateLimited",priority="high"} 1');
+    expect(text).toContain('fleetilb_gce_calls_total{method="Addresses.list",outcome="ok",priority="low"} 1');
   });
 });
 

@@ -19,7 +19,7 @@ export interface ControllerMetrics {
   queueAdds: Counter<'queue'>;
   queueRetries: Counter<'queue'>;
   queueLatency: Histogram<'queue'>;
-  gceCalls: Counter<'method' | 'outcome'>;
+  gceCalls: Counter<'method' | 'outcome' | 'priority'>;
   gceCallDuration: Histogram<'method'>;
   negEndpoints: Gauge<'neg' | 'zone'>;
   memberReachable: Gauge<'member'>;
@@ -64,7 +64,12 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
       buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
       registers,
     }),
-    gceCalls: new Counter({ name: 'fleetilb_gce_calls_total', help: 'Compute API calls by method and outcome.', labelNames: ['method', 'outcome'], registers }),
+    gceCalls: new Counter({
+      name: 'fleetilb_gce_calls_total',
+      help: 'Compute API calls by method, outcome and budget lane (priority: high = reconciles, low = resync, inventory refresh, sweep).',
+      labelNames: ['method', 'outcome', 'priority'],
+      registers,
+    }),
     gceCallDuration: new Histogram({
       name: 'fleetilb_gce_call_duration_seconds',
       help: 'Compute API call latency by method.',
@@ -126,9 +131,9 @@ export function reconcileObserver<K>(m: ControllerMetrics): ReconcileObserver<K>
 }
 
 /** An `onCall` hook for the GCE cloud client (structurally its GceCallEvent). */
-export function gceCallObserver(m: ControllerMetrics): (e: { method: string; outcome: string; latencyMs: number }) => void {
+export function gceCallObserver(m: ControllerMetrics): (e: { method: string; outcome: string; latencyMs: number; priority?: string }) => void {
   return (e) => {
-    m.gceCalls.inc({ method: e.method, outcome: e.outcome });
+    m.gceCalls.inc({ method: e.method, outcome: e.outcome, priority: e.priority ?? 'high' });
     m.gceCallDuration.observe({ method: e.method }, e.latencyMs / 1000);
   };
 }
