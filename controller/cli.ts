@@ -45,4 +45,10 @@ if (sub === undefined) {
 } else {
   const mod = await sub.load();
   process.exitCode = await mod.main(rest);
+  // Every command's main resolves only when its work is done (a stopped controller or emulator, a
+  // written seed, a fleet handed to its background process). Whatever still holds the event loop
+  // then (an idle keep-alive socket, a pending request timer) must not keep the process alive: a
+  // stopped controller took 30 s to exit (docs/walkthrough.md, teardown). unref: a clean exit is
+  // not delayed.
+  setTimeout(() => process.exit(), 5_000).unref();
 }
