@@ -8,19 +8,30 @@
 //   2. a Gateway failing on a bad ILBConfig project says so (Programmed=False with GCE's message and
 //      when the next retry is), retries no faster than the re-check floor, and is Programmed again
 //      within seconds of the ILBConfig fix, not after the retry it announced;
-//   3. deleting a FleetMember deletes fleet-ilb's VIP Services and mirrored EndpointSlices in that
+//   3. a member unreachable longer than --member-frozen-ttl is expired with a Warning Event on its
+//      FleetMember, and served again when it answers;
+//   4. deleting a FleetMember deletes fleet-ilb's VIP Services and mirrored EndpointSlices in that
 //      member; the other member keeps its own.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayCondition, getGateway, waitGatewayCondition, type Condition } from '../fixtures/conditions.ts';
 import { waitFor, type KObject, type Kube } from '../fixtures/kube.ts';
 import { FLEETILB_API, waitMembersReady } from '../fixtures/members.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
+import type { RefreshStats } from '../../controller/infra/gcp/inventory.ts';
 
 const CONVERGE_MS = 90_000;
 const BAD_PROJECT = 'no-such-project-13';
+/** --member-frozen-ttl of this file's controller: short, so the expiry test need not wait an hour. */
+const FROZEN_TTL_MS = 4_000;
 
 interface ServiceObj extends KObject {
   spec?: { loadBalancerClass?: string };
+}
+interface EventObj extends KObject {
+  reason?: string;
+  note?: string;
+  type?: string;
+  regarding?: { kind?: string; name?: string };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -35,11 +46,14 @@ describe('controller recovery (store scenario)', () => {
   const depth = async (): Promise<number> => (await s.controller!.metrics.queueDepth.get()).values.reduce((n, v) => n + v.value, 0);
   const resyncWrites = async (target: string): Promise<number> =>
     (await s.controller!.metrics.resyncWrites.get()).values.filter((v) => v.labels['target'] === target).reduce((n, v) => n + v.value, 0);
+  const gceCalls = async (priority: string): Promise<number> =>
+    (await s.controller!.metrics.gceCalls.get()).values.filter((v) => v.labels['priority'] === priority).reduce((n, v) => n + v.value, 0);
   /** A resync now (keys 1 s apart at most), then until its reconciles (global + the Gateway) are done. */
-  const resync = async (): Promise<void> => {
+  const resync = async (): Promise<RefreshStats> => {
     const done = await reconciles();
-    await s.controller!.resyncAll({ spreadMs: 0 });
+    const stats = await s.controller!.resyncAll({ spreadMs: 0 });
     await waitFor(async () => (await reconciles()) >= done + 2 && (await depth()) === 0, 30_000, 'the resync reconciles');
+    return stats;
   };
   const vipServices = async (member: string): Promise<string[]> =>
     (await s.kube(member).list<ServiceObj>('v1', 'Service')).filter((x) => x.spec?.loadBalancerClass === 'fleetilb.io/vip').map((x) => `${x.metadata.namespace}/${x.metadata.name}`);
@@ -47,7 +61,7 @@ describe('controller recovery (store scenario)', () => {
     (await s.kube(member).list('discovery.k8s.io/v1', 'EndpointSlice', { labelSelector: 'fleetilb.io/managed-by=fleet-ilb' })).map((x) => `${x.metadata.namespace}/${x.metadata.name}`);
 
   beforeAll(async () => {
-    s = await startScenario();
+    s = await startScenario({ controller: { memberFrozenTtlMs: FROZEN_TTL_MS } });
     members = s.fleet.members.map((m) => m.name);
     await waitGatewayCondition(config(), 'store', 'store', 'Programmed', CONVERGE_MS);
     await waitMembersReady(s.fleet, members, 30_000);
@@ -58,13 +72,31 @@ describe('controller recovery (store scenario)', () => {
   });
 
   it('a resync of the converged fleet counts zero writes; drift it repairs is counted', async () => {
-    await waitFor(async () => (await depth()) === 0 && s.emulator.inventory().firewalls.length === 2, 60_000, 'a quiet, converged fleet');
+    // Quiet: no GCE call and nothing queued between two looks 1.5 s apart (the first reconciles of
+    // the members' data may still be running when the Gateway is first Programmed).
+    let prev = -1;
+    await waitFor(
+      async () => {
+        const cur = s.emulator.audit().length;
+        const ok = cur === prev && (await depth()) === 0 && s.emulator.inventory().firewalls.length === 2;
+        prev = cur;
+        if (!ok) await sleep(1_500);
+        return ok;
+      },
+      60_000,
+      'a quiet, converged fleet',
+    );
     const before = await resyncWrites('gce');
+    const [high, low] = [await gceCalls('high'), await gceCalls('low')];
     s.emulator.resetAudit();
-    await resync();
+    const stats = await resync();
     expect(s.emulator.audit().filter((e) => e.access === 'write').map((e) => `${e.method} ${e.resource ?? ''}`)).toEqual([]);
     expect(await resyncWrites('gce')).toBe(before);
     expect(await resyncWrites('kubernetes')).toBe(0);
+    // Every call of the resync (the inventory refresh) went in the budget's low lane.
+    expect(stats.lists).toBeGreaterThan(0);
+    expect((await gceCalls('low')) - low).toBe(s.emulator.audit().length);
+    expect(await gceCalls('high')).toBe(high);
 
     // Someone deletes one of the Gateway's firewalls behind the controller's back: the next resync
     // re-reads GCE, re-creates it, and the write is counted as the resync's.
@@ -137,6 +169,27 @@ describe('controller recovery (store scenario)', () => {
     await waitFor(async () => (await programmed())?.status === 'True', 60_000, 'Programmed=True');
     const after = await getGateway(config(), 'store', 'store');
     expect(after?.status?.addresses?.[0]?.value).toBeDefined();
+  });
+
+  it('a member unreachable longer than --member-frozen-ttl is expired with an Event on its FleetMember, and served again when it answers', async () => {
+    const down = members[1]!;
+    const handle = s.cluster(down);
+    const expiredEvents = async (): Promise<EventObj[]> =>
+      (await config().list<EventObj>('events.k8s.io/v1', 'Event', { namespace: 'default' })).filter((e) => e.reason === 'MemberExpired' && e.regarding?.kind === 'FleetMember' && e.regarding.name === down);
+    expect(await expiredEvents()).toEqual([]);
+    await handle.stop();
+    try {
+      const [ev] = await waitFor(async () => {
+        const l = await expiredEvents();
+        return l.length > 0 ? l : undefined;
+      }, 60_000 + FROZEN_TTL_MS, `a MemberExpired Event on FleetMember ${down}`);
+      expect(ev!.type).toBe('Warning');
+      expect(ev!.note).toContain(`member ${down} unreachable since`);
+    } finally {
+      await handle.start();
+    }
+    await waitMembersReady(s.fleet, [down], 60_000);
+    await waitFor(async () => (await programmed())?.status === 'True', 60_000, 'the Gateway Programmed with the member back');
   });
 
   it('deleting a FleetMember deletes its VIP Services and mirrored slices there; the other member keeps its own', async () => {
