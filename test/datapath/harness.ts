@@ -176,6 +176,8 @@ const VPC_GW = '169.254.1.1';
 const POD_GW = '169.254.2.1';
 const ZONE_LABEL = 'topology.kubernetes.io/zone';
 const SLICE_MANAGER = 'fleet-ilb-datapath';
+/** kube-controller-manager's EndpointSlice controller, with per-controller credentials. */
+const ENDPOINTSLICE_CONTROLLER = 'system:serviceaccount:kube-system:endpointslice-controller';
 
 interface SvcObj extends KObject {
   spec?: { selector?: Record<string, string>; ports?: Array<{ name?: string; protocol?: string; port: number; targetPort?: number | string }> };
@@ -221,6 +223,19 @@ export async function startDataPath(env: { fleet: Fleet; emulator: Emulator }, o
     if (k === undefined) throw new Error(`no member ${m}`);
     return k;
   };
+  // EndpointSlices are written as the real EndpointSlice controller (impersonated by the admin), so
+  // member admission policies see the identity they must let through (deploy/member/admission.yaml).
+  const sliceKubes = new Map<string, Kube>(
+    [...members].map(([n, c]) => {
+      const kc = c.kubeConfig();
+      const user = kc.getCurrentUser();
+      if (user === null) return [n, Kube.of(c)];
+      const users = kc.users.map((u) => (u.name === user.name ? { ...u, impersonateUser: ENDPOINTSLICE_CONTROLLER } : u));
+      kc.loadFromOptions({ clusters: kc.clusters, contexts: kc.contexts, currentContext: kc.currentContext, users });
+      return [n, new Kube(n, kc)];
+    }),
+  );
+  const sliceKube = (m: string): Kube => sliceKubes.get(m) ?? kube(m);
   const modeOf = (member: string): ProxyMode => (typeof opts.proxyMode === 'string' ? opts.proxyMode : (opts.proxyMode?.[member] ?? 'iptables'));
 
   const vpcNs = `${NS_PREFIX}vpc`;
@@ -277,6 +292,28 @@ export async function startDataPath(env: { fleet: Fleet; emulator: Emulator }, o
       const port = new URL(c.server).port;
       const relay = track(startProc(`relay client ${c.name}`, dp, ['relay', '--netns', `/run/netns/${clientNs}`, '--listen', `127.0.0.1:${port}`, '--to', `127.0.0.1:${port}`], verbose));
       await relay.waitLine(/^READY$/, 10_000);
+    }
+
+    // ---- the EndpointSlice controller's identity ----
+    // Its bootstrap role (system:controller:endpointslice-controller) reads Services and creates and
+    // updates slices; the harness writes them with server-side apply and merge patches, which also
+    // need `patch` (granted here, on the test fleet only).
+    for (const member of members.keys()) {
+      const rules = [
+        { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+        { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
+      ];
+      await kube(member).apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'fleet-datapath-endpointslices' }, rules }, SLICE_MANAGER);
+      await kube(member).apply(
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRoleBinding',
+          metadata: { name: 'fleet-datapath-endpointslices' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'fleet-datapath-endpointslices' },
+          subjects: [{ kind: 'ServiceAccount', name: 'endpointslice-controller', namespace: 'kube-system' }],
+        },
+        SLICE_MANAGER,
+      );
     }
 
     // ---- nodes ----
@@ -452,7 +489,7 @@ export async function startDataPath(env: { fleet: Fleet; emulator: Emulator }, o
   /** The EndpointSlice controller's job for the harness pods: one slice per Service with a selector. */
   async function syncSlices(): Promise<void> {
     for (const member of members.keys()) {
-      const k = kube(member);
+      const k = sliceKube(member);
       const [services, slices] = await Promise.all([k.list<SvcObj>('v1', 'Service'), k.list<SliceObj>('discovery.k8s.io/v1', 'EndpointSlice')]);
       for (const svc of services) {
         const selector = svc.spec?.selector;

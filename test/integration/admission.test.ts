@@ -228,6 +228,15 @@ describe('fleet-ilb-vip-neighbours: the default install (no vipCIDRs) guards the
     expect(got.stderr).toMatch(/NotFound|not found/);
   });
 
+  it("lets the EndpointSlice controller write a selector VIP Service's slices (the Service's fleet-ilb labels copied), not alice with the same labels", async () => {
+    // kube-controller-manager's identity with per-controller credentials; the apiserver's RBAC
+    // bootstrap binds system:controller:endpointslice-controller to it.
+    const esc = await fleet.mintIdentity(member, 'system:serviceaccount:kube-system:endpointslice-controller', ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated']);
+    const labels = { 'fleetilb.io/managed-by': 'fleet-ilb', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' };
+    expectAllowed(await create(esc, slice('store-vip-esc', 'store-vip', labels)));
+    expectDenied(await create(alice, slice('store-vip-esc-2', 'store-vip', labels)), 'fleet-ilb-vip-guard', /only fleet-ilb may create or change an EndpointSlice labelled/);
+  });
+
   it('lets fleet-ilb write its mirrored slices of the VIP Service', async () => {
     expectAllowed(await create(fleetIlb, slice('store-vip-ep', 'store-vip', { 'endpointslice.kubernetes.io/managed-by': 'gateway-controller.fleetilb.io' })));
   });
