@@ -15,7 +15,7 @@
 import type { FleetMember, Gateway, ILBConfig } from './api/index.ts';
 import { errorMessage, isCloudResourceError, isFencedError, isUserError, retryPolicy } from './errors/index.ts';
 import type { GceCloud } from './infra/gcp/cloud/client.ts';
-import { gatewayReasonFor } from './infra/gcp/cloud/errors.ts';
+import { gatewayReasonFor, gceCategory } from './infra/gcp/cloud/errors.ts';
 import { applyGce, teardownGce, type GceApplyResult } from './infra/gcp/apply.ts';
 import type { DesiredGce } from './infra/gcp/desired.ts';
 import { GceInventory, type RefreshStats } from './infra/gcp/inventory.ts';
@@ -268,7 +268,8 @@ export class Reconciler {
 
     // 5. Status: translate's statuses with Programmed and the addresses from apply's outcome.
     const retryMs = res.error === undefined ? undefined : this.#o.retryIn?.(GATEWAY_PREFIX + gwKey, res.error);
-    const outcome = withRetry(outcomeOf(res), retryMs);
+    const programmedNow = gw.status?.conditions?.some((c) => c.type === 'Programmed' && c.status === 'True') === true;
+    const outcome = withRetry(outcomeOf(res, programmedNow), retryMs);
     const gwStatus = result.statuses.gateways.find((g) => `${g.namespace}/${g.name}` === gwKey);
     if (gwStatus !== undefined) {
       gwStatus.status = composeGatewayStatus(gwStatus.status, ir, outcome, gw.status, gw.metadata.generation, this.#now());
@@ -583,9 +584,13 @@ function objectRef(gw: Gateway): { apiVersion: string; kind: string; namespace: 
 }
 
 /** What apply found and did, for compose (status/compose.ts). */
-export function outcomeOf(res: GceApplyResult): GceOutcome {
-  // A read refused for a reason the user must fix (no such project, no permission) is news: say it.
-  if (res.readFailed && !isUserError(unwrap(res.error))) return { kind: 'unknown', message: errorMessage(res.error) };
+export function outcomeOf(res: GceApplyResult, programmedNow = false): GceOutcome {
+  // A read refused for a reason the user must fix is news when the Gateway is not programmed (say
+  // why), or when its project does not exist (nothing of it can be there). A programmed Gateway
+  // whose read was refused (a role revoked) keeps its last word and VIP: the load balancer still works.
+  if (res.readFailed && (!isUserError(unwrap(res.error)) || (programmedNow && gceCategory(res.error) !== 'projectNotFound'))) {
+    return { kind: 'unknown', message: errorMessage(res.error) };
+  }
   const base = { kind: 'applied' as const, ...(res.vip === undefined ? {} : { vip: res.vip }), forwardingRules: [...res.forwardingRules].sort() };
   if (res.programmed) return { ...base, ready: true };
   const err = res.error;
