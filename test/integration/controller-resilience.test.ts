@@ -3,7 +3,7 @@
 // The failure rules (docs/failure-rules.md) on the store scenario (examples/store: config + two
 // members, the Compute API emulator, the controller in this process), in the order a fleet could
 // live them:
-//   1. a controller restart on a converged fleet writes nothing (reliability battery A5/F2); a
+//   1. a controller restart on a converged fleet writes nothing (battery A5/F2); a
 //      Gateway deleted during its first reconcile leaves nothing in GCE;
 //   2. a member whose apiserver is down is frozen: its NEG endpoints stay, the Gateway names it, the
 //      FleetMember says Unreachable, other members' changes still apply; when it answers again only
@@ -13,7 +13,8 @@
 //   4. a Gateway re-created with the name of one whose teardown never ran takes the names over;
 //   5. GCE faults on an insert (QUOTA_EXCEEDED operation, 503s) show in Programmed=False with GCE's
 //      message, the quota error is not hot-looped, and the Gateway converges once the fault clears,
-//      without duplicates (battery A1/A3).
+//      without duplicates (battery A1/A3);
+//   6. an ILBConfig moved to another region leaves nothing in the old one.
 // One fleet for the file: each part starts from the state the previous one left.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findCondition, gatewayCondition, getGateway, waitGatewayCondition, GATEWAY_API, type Condition, type GatewayObject } from '../fixtures/conditions.ts';
@@ -354,5 +355,51 @@ describe('controller resilience (store scenario)', () => {
     for (const e of okInserts) byResource.set(e.resource ?? e.path, (byResource.get(e.resource ?? e.path) ?? 0) + 1);
     expect([...byResource].filter(([, k]) => k > 1), 'resources inserted more than once').toEqual([]);
     expect(byResource.size).toBe(1 + 1 + 1 + 1 + 4 + 2);
+  });
+
+  it('an ILBConfig moved to another region takes its Gateway along: the old regional resources go', async () => {
+    // Issue 9 defect 5: apply and sweep only looked where the config points now, so the resources
+    // in the old region stayed forever. A class of its own (listener without routes: no NEG, whose
+    // zones would pin the region), so the store Gateway keeps its config.
+    const spec = s.ilbConfig['spec'] as { project: string; network: string };
+    const namespace = s.ilbConfig.metadata.namespace ?? '';
+    s.emulator.seed({ projects: { [spec.project]: { subnetworks: [{ name: 'east-subnet', region: 'us-east1', network: spec.network, ipCidrRange: '10.200.0.0/20' }] } } });
+    await config().apply({ ...s.ilbConfig, metadata: { namespace, name: 'moving' } });
+    await config().apply({
+      apiVersion: GATEWAY_API,
+      kind: 'GatewayClass',
+      metadata: { name: 'fleet-ilb-moving' },
+      spec: { controllerName: 'fleetilb.io/gateway-controller', parametersRef: { group: 'fleetilb.io', kind: 'ILBConfig', name: 'moving', namespace } },
+    });
+    const gw = await config().apply<GatewayObject>({
+      apiVersion: GATEWAY_API,
+      kind: 'Gateway',
+      metadata: { namespace: 'store', name: 'moving' },
+      spec: { gatewayClassName: 'fleet-ilb-moving', listeners: [{ name: 'tcp', port: 9200, protocol: 'TCP' }] },
+    });
+    const uid = gw.metadata.uid ?? '';
+    /** `kind region/name` of every regional resource stamped for the Gateway. */
+    const regional = (): string[] => {
+      const inv = s.emulator.inventory();
+      return (['addresses', 'healthChecks', 'backendServices', 'forwardingRules'] as const)
+        .flatMap((kind) => inv[kind].filter((r) => JSON.stringify(r['description'] ?? '').includes(uid)).map((r) => `${kind} ${/\/regions\/([^/]+)\//.exec(String(r['selfLink']))?.[1] ?? '?'}`))
+        .sort();
+    };
+    const vipOf = async (): Promise<string | undefined> => {
+      const g = await getGateway(config(), 'store', 'moving');
+      return gatewayCondition(g, 'Programmed')?.status === 'True' ? g?.status?.addresses?.[0]?.value : undefined;
+    };
+    await waitFor(async () => (await vipOf())?.startsWith('10.128.'), CONVERGE_MS, 'the Gateway programmed in us-central1');
+    expect(regional()).toEqual(['addresses us-central1', 'backendServices us-central1', 'forwardingRules us-central1', 'healthChecks us-central1']);
+
+    await config().mergePatch({ apiVersion: FLEETILB_API, kind: 'ILBConfig', name: 'moving', namespace }, { spec: { region: 'us-east1', subnetwork: 'east-subnet' } });
+    await waitFor(async () => (await vipOf())?.startsWith('10.200.'), CONVERGE_MS, 'the Gateway programmed in us-east1');
+    await waitFor(() => same(regional(), ['addresses us-east1', 'backendServices us-east1', 'forwardingRules us-east1', 'healthChecks us-east1']), 30_000, `only us-east1 resources (now ${regional().join(', ')})`);
+
+    await config().delete(GATEWAY_API, 'Gateway', 'moving', 'store');
+    await waitFor(async () => (await getGateway(config(), 'store', 'moving')) === undefined, CONVERGE_MS, 'the Gateway to be gone');
+    expect(regional()).toEqual([]);
+    await config().delete(GATEWAY_API, 'GatewayClass', 'fleet-ilb-moving');
+    await config().delete(FLEETILB_API, 'ILBConfig', 'moving', namespace);
   });
 });
