@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Maps an observed change in any cluster to the work-queue keys it affects (controller-runtime's
-// multi-cluster map functions, style.md §7.8), from the provider's incremental indexes
+// multi-cluster map functions), from the provider's incremental indexes
 // (provider/indexes.ts), never by walking the fleet. Missing a key is a bug (reconciles are
 // level-triggered, but nothing else would bring the Gateway up to date); an extra key costs a
 // reconcile that writes nothing. The narrow rules (docs/architecture.md "Data flow: one way"):

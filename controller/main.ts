@@ -3,10 +3,10 @@
 // `fleet-ilb controller`: builds the clients, the provider, the reconciler and the runtime, and runs
 // them until SIGTERM/SIGINT. `startController` is the same program as a library (tests, the demo).
 //
-// Lifecycle (controller-runtime's manager, kubernetes-testing-and-client.md §3.7, §5):
+// Lifecycle (controller-runtime's manager; docs/architecture.md "Kubernetes clients"):
 //   1. watch every cluster (all replicas: a standby has warm caches for a fast takeover);
 //   2. campaign for the Lease; only the leader runs workers, resync and sweep, and every write goes
-//      through the elector's fence (a deposed leader makes no write, DESIGN.md §6): the GCE client
+//      through the elector's fence (a deposed leader makes no write, docs/failure-rules.md): the GCE client
 //      gets the fence itself, so an in-flight write is aborted when it closes;
 //   3. on losing the lease: stop at once (the process exits; the Deployment restarts it);
 //   4. on SIGTERM: stop the workers (drain), release the lease, stop the watches.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Write fencing (DESIGN.md §6 "a deposed leader makes no write"; reliability battery C1/C2). Every
+// Write fencing (docs/failure-rules.md "A deposed leader makes no write"; battery C1/C2). Every
 // write path of the controller (GCE calls, Kubernetes writes, Events) asks the fence first. The
 // leader elector implements it: writes are allowed only while
 //   now < lastSuccessfulRenew + renewDeadline − margin      (monotonic clock)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Lease-based leader election with client-go's rules (`tools/leaderelection/leaderelection.go`;
-// client-node ships none, kubernetes-testing-and-client.md §3.7), plus write fencing (fence.ts).
+// client-node ships none, docs/architecture.md "Kubernetes clients"), plus write fencing (fence.ts).
 //
 // Rules, and where they come from:
 // * Lock = `coordination.k8s.io/v1` Lease {holderIdentity, leaseDurationSeconds, acquireTime,

@@ -27,7 +27,7 @@ export interface ItemExponentialOptions {
   /**
    * Stretch each delay by up to this fraction (0 = exact client-go behaviour). Defaults to 0. The
    * controller uses 0.1 so thousands of keys failing together do not retry in lock-step
-   * (reliability battery A3; ingress-gce `wait.Jitter`).
+   * (battery A3, docs/failure-rules.md; ingress-gce `wait.Jitter`).
    */
   jitter?: number;
   /** Random source for the jitter (tests). Defaults to Math.random. */
@@ -182,7 +182,7 @@ export class MaxOfRateLimiter<K> implements RateLimiter<K> {
  * unconverged for many minutes after the outage ended, and a deleted Gateway gets no new event that
  * would cut the wait short. 60 s keeps a failing key to ≤ 1 retry a minute (no hot loop; the shared
  * 10 qps bucket still caps a mass failure), and every delay is jittered so keys that failed together
- * do not retry together (ingress-gce `wait.Jitter`; reliability battery A1/A3).
+ * do not retry together (ingress-gce `wait.Jitter`; battery A1/A3, docs/failure-rules.md).
  */
 export const KEY_BACKOFF = { baseDelayMs: 5, maxDelayMs: 50_000, jitter: 0.2 } as const;
 /** The longest a failing key waits between retries with the controller's default limiter. */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // A reflector: list + watch of one collection path on one cluster into an in-memory store, built on
-// client-node 2.0.1's raw `Watch.watch` (kubernetes-testing-and-client.md §3.4). Not `makeInformer`:
+// client-node 2.0.1's raw `Watch.watch` (docs/architecture.md "Kubernetes clients"). Not `makeInformer`:
 // its ListWatch stops for good on the first non-timeout error and passes neither bookmarks nor
 // server timeouts. What this adds, and why:
 //
@@ -25,11 +25,11 @@
 //   reconciles (battery E2). A periodic relist (default 10 min ± 10 %) catches deletes a broken
 //   watch may have dropped (cilium/cilium#48050).
 // * The store is only replaced by a *complete, successful* list: an unreachable cluster keeps its
-//   last known contents (DESIGN.md §6 "frozen"), and a failed or partial list never wipes it.
+//   last known contents (docs/failure-rules.md "Frozen members"), and a failed or partial list never wipes it.
 // * With `confirmEmptyListMs`, not even a successful list wipes it at once: a list that comes back
 //   EMPTY while the store (or `priorCount`, the copy a replaced reflector left) held objects is held
 //   back, the store kept and no watch opened, and the list is repeated after that delay; only a
-//   second empty list at least that much later is applied (reliability battery D2: "no detach
+//   second empty list at least that much later is applied (battery D2, docs/failure-rules.md: "no detach
 //   unless the emptiness holds for ≥ 2 consecutive full relists"; a proxy, a restored etcd or an
 //   apiserver mid-restart can answer one list with nothing — kubernetes/ingress-gce#1192 detached
 //   every NEG endpoint after one bad computation, cilium/cilium#26912 dropped backends after a

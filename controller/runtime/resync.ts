@@ -6,7 +6,7 @@
 //   send list requests simultaneously" (`pkg/cache/cache.go`); resync herds hurt real users
 //   (argoproj/argo-cd#29767, GoogleCloudPlatform/k8s-config-connector#504).
 // * Low priority: a full re-reconcile must not delay fresh edits (controller-runtime
-//   `designs/priorityqueue.md`; reliability battery F2 "new edits still reconcile ≤30 s during it").
+//   `designs/priorityqueue.md`; battery F2 (docs/failure-rules.md) "new edits still reconcile ≤30 s during it").
 // * Spread: battery F2 wants the resync spread over ≥ 5 min, not a burst of GCE reads.
 // A resync that changes anything is drift; reconcilers count such writes
 // (`fleetilb_resync_writes_total`, battery A5).

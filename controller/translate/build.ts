@@ -4,9 +4,9 @@
 // listener, backend groups and forwarding rules within GCE limits, per member × zone node sets,
 // VIP Services and the firewall plan.
 //
-// GCE limits (gcp-ilb-api.md §5): ≤ 10 forwarding rules per SHARED_LOADBALANCER_VIP address, ≤ 5
+// GCE limits (docs/compute-api.md "Resources and fields"): ≤ 10 forwarding rules per SHARED_LOADBALANCER_VIP address, ≤ 5
 // ports per internal forwarding rule, ≤ 50 NEG backends per backend service.
-// Sharing (DESIGN.md §4): while a Gateway has ≤ 10 programmable listeners each gets its own health
+// Sharing (docs/architecture.md "What a Gateway becomes"): while a Gateway has ≤ 10 programmable listeners each gets its own health
 // check, backend service and forwarding rule, so changing one listener never recreates another's
 // (forwarding rules are immutable). Beyond 10, listeners with the same protocol and the same
 // effective backends share one backend service and pack their ports into rules of ≤ 5 ports; a
@@ -51,7 +51,7 @@ import type { HcPortAllocator } from './hcports.ts';
 export const MAX_FORWARDING_RULES = 10;
 export const MAX_PORTS_PER_RULE = 5;
 export const MAX_NEGS_PER_BACKEND_SERVICE = 50;
-/** GCE health-check probe sources (gcp-ilb-api.md §5; ingress-gce L4LoadBalancerSrcRanges). */
+/** GCE health-check probe sources (docs/compute-api.md "Resources and fields"; ingress-gce L4LoadBalancerSrcRanges). */
 export const HEALTH_CHECK_SOURCE_RANGES = ['130.211.0.0/22', '209.85.152.0/22', '209.85.204.0/22', '35.191.0.0/16'] as const;
 
 export interface BuildInput {
@@ -242,7 +242,7 @@ function k8sAffinity(s: ILBSettings['sessionAffinity']): 'ClientIP' | 'None' {
   return s === 'NONE' ? 'None' : 'ClientIP';
 }
 
-/** VIP Services of one listener, one per member that has a backend (DESIGN.md §4). */
+/** VIP Services of one listener, one per member that has a backend (docs/architecture.md "What a Gateway becomes"). */
 function vipServices(i: BuildInput, g: GatewayRef, l: ListenerIR, hcNodePort: number | undefined): VipServiceIR[] {
   const out: VipServiceIR[] = [];
   for (const cluster of membersOf(l.backends)) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // translate(snapshot) -> { gateways: GatewayIR[], statuses }: every Gateway API v1.6 (TCP/UDP) and
-// MCS rule fleet-ilb implements, as one pure function (DESIGN.md §3, §5). No I/O; the only
+// MCS rule fleet-ilb implements, as one pure function (docs/architecture.md; translate/DECISIONS.md). No I/O; the only
 // impurity is the default clock, which callers (and every golden) pass in.
 //
 // Phases, in order (each a family of small checks in checks/):

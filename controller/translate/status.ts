@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Status assembly: every status fleet-ilb writes, computed in one place (style.md §7.7).
+// Status assembly: every status fleet-ilb writes, computed in one place.
 // Conditions come from status/conditions.ts; `lastTransitionTime` is carried over from the objects'
 // existing status when a condition does not flip.
 import type {

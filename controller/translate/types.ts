@@ -58,7 +58,7 @@ export interface TranslateResult {
   /**
    * Gateways of fleet-ilb's classes that get no IR because their input is invalid (bad ILBConfig,
    * unsupported address, no valid listener, IR validation failure). Apply must leave their existing
-   * cloud resources alone (DESIGN.md §6: bad input gets a condition and no cloud call); only a
+   * cloud resources alone (docs/failure-rules.md "Bad input": gets a condition and no cloud call); only a
    * Gateway that is in neither list (deleted, or no longer ours) is torn down.
    */
   invalidGateways: InvalidGateway[];

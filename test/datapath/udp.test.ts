@@ -12,7 +12,7 @@
 //
 // UDP clients start sending to the pinned VIP *before* the Gateway exists, as a client that retries
 // while the load balancer is being created: once the Gateway is Programmed they must be served
-// (DESIGN.md §4 order: a member's VIP Service must be translated by its nodes before GCE sends it
+// (docs/architecture.md, apply's beforeTraffic: a member's VIP Service must be translated by its nodes before GCE sends it
 // traffic, or the first datagram leaves an un-NATed conntrack entry that black-holes the flow).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

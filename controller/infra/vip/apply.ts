@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Applies one Gateway's VIP Services (+ mirrored EndpointSlices) to the member clusters
-// (DESIGN.md §4 "Per Gateway listener × member cluster"; §6 failure rules):
+// (docs/architecture.md "What a Gateway becomes"; docs/failure-rules.md):
 // * per non-frozen member: server-side apply (field manager `fleet-ilb`, `force: true`) of each
 //   desired Service and EndpointSlice, skipped client-side when the live object already holds what
 //   we own (infra/vip/compare.ts), then `status.loadBalancer.ingress = [{ip: VIP, ipMode: VIP}]`
 //   through `services/status` when it differs (kube-proxy and Cilium program every ingress IP of a
-//   LoadBalancer Service, gateway-api-and-mcs.md §12);
+//   LoadBalancer Service, docs/architecture.md "What a Gateway becomes");
 // * prune: Services and EndpointSlices carrying this Gateway's owner labels that are not desired
 //   are deleted (uid precondition). Objects without our labels are never touched: a desired name
 //   held by a foreign object is reported as a UserError naming it, not taken over;
@@ -47,7 +47,7 @@ export interface VipMember {
   cluster: string;
   /** Undefined when there is no usable client (treated as frozen). */
   client: KubeTarget | undefined;
-  /** Unreachable or unauthorised: no call at all (DESIGN.md §6). */
+  /** Unreachable or unauthorised: no call at all (docs/failure-rules.md "Frozen members"). */
   frozen: boolean;
 }
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Pure render: GatewayIR -> the member-side VIP Services (+ mirrored EndpointSlices) per member
-// cluster (DESIGN.md §4). Each Service:
+// cluster (docs/architecture.md "What a Gateway becomes"). Each Service:
 // * `type: LoadBalancer` with `loadBalancerClass: fleetilb.io/vip`, so no cloud controller, MetalLB or
-//   Cilium LB-IPAM acts on it (gateway-api-and-mcs.md §12), while kube-proxy and Cilium still program
+//   Cilium LB-IPAM acts on it (https://kubernetes.io/docs/concepts/services-networking/service/#load-balancer-class), while kube-proxy and Cilium still program
 //   its ingress IP (neither filters on the class);
 // * `externalTrafficPolicy: Local` (client IP kept, node-local endpoints only, healthCheckNodePort),
 //   `allocateLoadBalancerNodePorts: false` (GCE sends to VIP:port, no NodePort needed);
@@ -38,7 +38,7 @@ import { labelValue } from '../../naming/names.ts';
 /** The VIP Services and slices one member must hold for one Gateway. */
 export interface DesiredVipMember {
   cluster: string;
-  /** Member unreachable: apply leaves its objects as they are (DESIGN.md §6). */
+  /** Member unreachable: apply leaves its objects as they are (docs/failure-rules.md). */
   frozen: boolean;
   services: Service[];
   endpointSlices: EndpointSlice[];

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Checks as ordered chains of small pure functions (style.md §7.11, cert-manager policies.Chain):
+// Checks as ordered chains of small pure functions (after cert-manager policies.Chain):
 // each returns a failure or undefined; the first failure wins, so chain order = condition priority.
 
 export interface Failure {
