@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
-import { auditMark, duplicateInserts, medianMax, quick, recordRow, seeds, stamped, type BatteryRow } from './lib.ts';
+import { auditMark, duplicateInserts, medianMax, quick, recordRow, seeds, stamped, type BatteryRow, storeRoute, tcpGateway } from './lib.ts';
 
 const RATE = Number(process.env['BATTERY_FAULT_RATE'] ?? '0.2');
 const GATEWAYS = Number(process.env['BATTERY_GATEWAYS'] ?? (quick() ? '3' : '8'));
@@ -23,22 +23,8 @@ const PROGRAMMED_BUDGET_MS = 180_000;
 const CONVERGE_LIMIT_MS = 60_000;
 const NS = 'store';
 
-function gateway(name: string, port: number): KObject {
-  return {
-    apiVersion: GATEWAY_API,
-    kind: 'Gateway',
-    metadata: { name, namespace: NS },
-    spec: { gatewayClassName: 'fleet-ilb', listeners: [{ name: 'tcp', protocol: 'TCP', port, allowedRoutes: { kinds: [{ kind: 'TCPRoute' }] } }] },
-  };
-}
-function route(name: string): KObject {
-  return {
-    apiVersion: GATEWAY_API,
-    kind: 'TCPRoute',
-    metadata: { name, namespace: NS },
-    spec: { parentRefs: [{ name, sectionName: 'tcp' }], rules: [{ backendRefs: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'store', port: 8080 }] }] },
-  };
-}
+const gateway = (name: string, port: number): KObject => tcpGateway(NS, name, port);
+const route = (name: string): KObject => storeRoute(NS, name);
 
 describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
   let s: Scenario;

@@ -15,28 +15,14 @@ import { CONTROLLER_NAME, encodeStamp } from '../../controller/naming/stamp.ts';
 import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
-import { auditMark, recordRow, stamped, type BatteryRow } from './lib.ts';
+import { auditMark, recordRow, stamped, type BatteryRow, storeRoute, tcpGateway } from './lib.ts';
 
 const NS = 'store';
 const FLEET = 'demo'; // the scenario controller's --fleet-id
 const SWEEP_MS = 3_000;
 
-function gateway(name: string, port: number): KObject {
-  return {
-    apiVersion: GATEWAY_API,
-    kind: 'Gateway',
-    metadata: { name, namespace: NS },
-    spec: { gatewayClassName: 'fleet-ilb', listeners: [{ name: 'tcp', protocol: 'TCP', port, allowedRoutes: { kinds: [{ kind: 'TCPRoute' }] } }] },
-  };
-}
-function route(name: string): KObject {
-  return {
-    apiVersion: GATEWAY_API,
-    kind: 'TCPRoute',
-    metadata: { name, namespace: NS },
-    spec: { parentRefs: [{ name, sectionName: 'tcp' }], rules: [{ backendRefs: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'store', port: 8080 }] }] },
-  };
-}
+const gateway = (name: string, port: number): KObject => tcpGateway(NS, name, port);
+const route = (name: string): KObject => storeRoute(NS, name);
 
 describe('A6 foreign resources of every kind are never touched', () => {
   let s: Scenario;

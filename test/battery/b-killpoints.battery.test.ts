@@ -19,7 +19,7 @@ import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from 
 import { waitFor, type KObject } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 import type { AuditEntry } from '../emulator/index.ts';
-import { auditMark, duplicateInserts, quick, recordRow, stamped, type BatteryRow } from './lib.ts';
+import { auditMark, duplicateInserts, quick, recordRow, stamped, type BatteryRow, storeRoute, tcpGateway } from './lib.ts';
 
 const NS = 'store';
 const CONVERGE_LIMIT_MS = 60_000;
@@ -43,22 +43,8 @@ class Controller {
   }
 }
 
-function gateway(name: string): KObject {
-  return {
-    apiVersion: GATEWAY_API,
-    kind: 'Gateway',
-    metadata: { name, namespace: NS },
-    spec: { gatewayClassName: 'fleet-ilb', listeners: [{ name: 'tcp', protocol: 'TCP', port: 8080, allowedRoutes: { kinds: [{ kind: 'TCPRoute' }] } }] },
-  };
-}
-function route(name: string): KObject {
-  return {
-    apiVersion: GATEWAY_API,
-    kind: 'TCPRoute',
-    metadata: { name, namespace: NS },
-    spec: { parentRefs: [{ name, sectionName: 'tcp' }], rules: [{ backendRefs: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'store', port: 8080 }] }] },
-  };
-}
+const gateway = (name: string): KObject => tcpGateway(NS, name, 8080);
+const route = (name: string): KObject => storeRoute(NS, name);
 
 /** Kill points: `n` spread over 1..total in quick mode, every index in full mode. */
 function points(total: number, n: number): number[] {

@@ -7,6 +7,8 @@
 import { appendFileSync } from 'node:fs';
 import { decodeStamp } from '../../controller/naming/stamp.ts';
 import type { AuditEntry, Emulator, Inventory } from '../emulator/index.ts';
+import { GATEWAY_API } from '../fixtures/conditions.ts';
+import type { KObject } from '../fixtures/kube.ts';
 
 /** One row of the battery table. */
 export interface BatteryRow {
@@ -123,4 +125,24 @@ export function medianMax(xs: readonly number[]): { median?: number; max?: numbe
   if (xs.length === 0) return {};
   const s = [...xs].sort((a, b) => a - b);
   return { median: s[Math.floor(s.length / 2)]!, max: s.at(-1)! };
+}
+
+/** A fleet-ilb Gateway with one TCP listener `tcp` on `port` that takes TCPRoutes. */
+export function tcpGateway(namespace: string, name: string, port: number): KObject {
+  return {
+    apiVersion: GATEWAY_API,
+    kind: 'Gateway',
+    metadata: { name, namespace },
+    spec: { gatewayClassName: 'fleet-ilb', listeners: [{ name: 'tcp', protocol: 'TCP', port, allowedRoutes: { kinds: [{ kind: 'TCPRoute' }] } }] },
+  };
+}
+
+/** A TCPRoute of the same name to the `store` ServiceImport (port 8080), attached to listener `tcp` of Gateway `name`. */
+export function storeRoute(namespace: string, name: string): KObject {
+  return {
+    apiVersion: GATEWAY_API,
+    kind: 'TCPRoute',
+    metadata: { name, namespace },
+    spec: { parentRefs: [{ name, sectionName: 'tcp' }], rules: [{ backendRefs: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'store', port: 8080 }] }] },
+  };
 }
