@@ -261,8 +261,11 @@ export class Reconciler {
     });
     if (isFencedError(res.error)) throw asError(res.error);
     gceWrites += res.changes;
-    // A changed ILBConfig project or region: what the Gateway owns elsewhere goes (defect 5).
-    gceWrites += await this.#teardownElsewhere(gw, { project, region }, previous);
+    // A changed ILBConfig project or region: what the Gateway owns elsewhere goes (defect 5), but
+    // only once the new scope applied cleanly: a typo in the new project must not delete the load
+    // balancer that still works in the old one. (The inventory keeps the old scope's resources by
+    // uid, so a later reconcile still finds them; a restart meanwhile would leave them to the sweep.)
+    if (res.error === undefined && !res.readFailed) gceWrites += await this.#teardownElsewhere(gw, { project, region }, previous);
     // The VIP Services follow a known VIP even when apply failed later (they were already there).
     if (!vipWritten && res.vip !== undefined && !res.readFailed) kubeWrites += (await this.#o.writers.vipApply(renderVip(ir, res.vip))).writes;
 

@@ -236,7 +236,7 @@ async function showTraffic(s: Scenario, gateways: GatewayObject[], progress: (m:
     return undefined;
   }
   progress('starting the data path: node and pod network namespaces, kube-proxy per node, the simulated VPC');
-  const dp = await startDataPath(s, { log: progress });
+  const dp = await startDataPath(s, { log: progress, ...healthPorts(s) });
   const lines: string[] = ['', 'Traffic through the VIP from a client VM (network namespace, IP ' + dp.client.ip + '):'];
   for (const gw of gateways) {
     const vip = gw.status?.addresses?.[0]?.value;
@@ -418,4 +418,32 @@ export function gceReport(emulator: Emulator): string[] {
   }
   if (out.length === 0) out.push('(none)');
   return out;
+}
+
+/**
+ * The pod ports UDP health checks go through (docs/datapath.md "Health checks of UDP listeners"):
+ * the member Services' `fleetilb.io/health-check-port` names a container port of the example's
+ * Deployments; the data-path pods must serve it (HTTP answers any TCP probe) under that name.
+ */
+function healthPorts(s: Scenario): { podHttpPorts?: number[]; podPortNames?: Record<string, number> } {
+  const members = Object.entries(s.objects).filter(([cluster]) => cluster !== 'config').flatMap(([, objs]) => objs);
+  const wanted = new Set(
+    ofKind(members, 'Service')
+      .map((svc) => svc.metadata.annotations?.['fleetilb.io/health-check-port'])
+      .filter((v): v is string => v !== undefined),
+  );
+  if (wanted.size === 0) return {};
+  const names: Record<string, number> = {};
+  const ports = new Set<number>();
+  for (const d of ofKind(members, 'Deployment')) {
+    const containers = ((d as KObject & { spec?: { template?: { spec?: { containers?: Array<{ ports?: Array<{ name?: string; containerPort: number; protocol?: string }> }> } } } }).spec?.template?.spec?.containers ?? []);
+    for (const p of containers.flatMap((c) => c.ports ?? [])) {
+      if ((p.protocol ?? 'TCP') !== 'TCP') continue;
+      if ((p.name !== undefined && wanted.has(p.name)) || wanted.has(String(p.containerPort))) {
+        ports.add(p.containerPort);
+        if (p.name !== undefined) names[p.name] = p.containerPort;
+      }
+    }
+  }
+  return { podHttpPorts: [...ports], podPortNames: names };
 }

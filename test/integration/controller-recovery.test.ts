@@ -114,6 +114,9 @@ describe('controller recovery (store scenario)', () => {
     const ref = { apiVersion: ilb.apiVersion, kind: 'ILBConfig', name: ilb.metadata.name, ...(ilb.metadata.namespace === undefined ? {} : { namespace: ilb.metadata.namespace }) };
     const good = s.gcp.project;
     const badCalls = (): number => s.emulator.audit().filter((e) => e.path.includes(`/projects/${BAD_PROJECT}/`)).length;
+    const vipBefore = (await getGateway(config(), 'store', 'store'))?.status?.addresses?.[0]?.value;
+    const rulesBefore = s.emulator.inventory().forwardingRules.map((r) => r['name']);
+    expect(rulesBefore.length).toBeGreaterThan(0);
     s.emulator.resetAudit();
     await config().mergePatch(ref, { spec: { project: BAD_PROJECT } });
     try {
@@ -127,6 +130,8 @@ describe('controller recovery (store scenario)', () => {
       );
       // A user error (the spec's reason), and when the next attempt is: the re-check floor, 15 s.
       expect(failed.reason).toBe('Invalid');
+      // The load balancer that works in the old project stays while the new one cannot be applied.
+      expect(s.emulator.inventory().forwardingRules.map((r) => r['name']), 'forwarding rules during the typo').toEqual(rulesBefore);
       const retryIn = Number(/retrying in (\d+) s/.exec(failed.message ?? '')?.[1]);
       expect(retryIn).toBeGreaterThanOrEqual(10);
       expect(retryIn).toBeLessThanOrEqual(60);
@@ -168,7 +173,7 @@ describe('controller recovery (store scenario)', () => {
     }
     await waitFor(async () => (await programmed())?.status === 'True', 60_000, 'Programmed=True');
     const after = await getGateway(config(), 'store', 'store');
-    expect(after?.status?.addresses?.[0]?.value).toBeDefined();
+    expect(after?.status?.addresses?.[0]?.value, 'the VIP survives the typo').toBe(vipBefore);
   });
 
   it('a member unreachable longer than --member-frozen-ttl is expired with an Event on its FleetMember, and served again when it answers', async () => {
