@@ -8,7 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { GceCloud, type GceCallEvent, type GceCloudOptions } from '../../controller/infra/gcp/cloud/client.ts';
-import { gatewayReasonFor, gceInfo, isFencedError, isTransientError, isUserError, QUOTA_BACKOFF_MS } from '../../controller/infra/gcp/cloud/errors.ts';
+import { gatewayReasonFor, gceInfo, isFencedError, isTransientError, isUserError, QUOTA_BACKOFF_MS, CLOUD_FIX_RECHECK_MS } from '../../controller/infra/gcp/cloud/errors.ts';
 import { applyGce, teardownGce } from '../../controller/infra/gcp/apply.ts';
 import { sweepGce } from '../../controller/infra/gcp/sweep.ts';
 import { describePlan } from '../../controller/infra/gcp/plan.ts';
@@ -470,7 +470,9 @@ describe('faults', () => {
     emu.faults.inject({ method: 'regionBackendServices.insert', action: { kind: 'http', status: 400, reason: 'invalid', message: msg } });
     const r = await applyGce(d, { cloud: cloud(), fleetId: FLEET });
     expect(r.programmed).toBe(false);
-    expect(retryPolicy(r.error)).toEqual({ kind: 'none', reason: 'user' });
+    // A user error the user fixes outside Kubernetes (it may be GCE's side, e.g. an org policy):
+    // re-checked slowly, not hot-looped and not forgotten.
+    expect(retryPolicy(r.error)).toEqual({ kind: 'none', reason: 'user', recheckAfterMs: CLOUD_FIX_RECHECK_MS });
     expect(isUserError((r.error as { cause?: unknown }).cause)).toBe(true);
     expect((r.error as Error).message).toContain(msg);
     expect(gceInfo(r.error)).toMatchObject({ category: 'invalid', httpStatus: 400, reason: 'invalid', method: 'RegionBackendServices.insert' });
