@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// ILBConfig (fleetilb.io/v1alpha1) spec schema. Validated at the boundary (style.md §7.10): the
+// ILBConfig (fleetilb.io/v1alpha1) spec schema. Validated at the boundary: the
 // object stays `unknown` until `parseILBConfigSpec` succeeds; a failure becomes
 // `Accepted=False/InvalidParameters` on the GatewayClass or Gateway, never a crash. Defaults follow
-// COMMON.md "Our CRDs" and GCE's own defaults (gcp-ilb-api.md §1.1).
+// crds/ (the ILBConfig CRD) and GCE's own defaults (docs/compute-api.md "Resources and fields").
 import { z } from 'zod';
 import type { ILBSettings } from '../ir/types.ts';
 
-/** GCE resource name / RFC 1035 label (gcp-ilb-api.md §5 "Limits"). */
+/** GCE resource name / RFC 1035 label (docs/compute-api.md "Resources and fields"). */
 const gceName = z
   .string()
   .min(1)

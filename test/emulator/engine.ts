@@ -3,7 +3,7 @@
 // The emulator's state: resources, operations, requestIds, ids and fingerprints. Resource handlers (kinds/*.ts)
 // read it and describe mutations; the engine runs each mutation through an operation.
 //
-// Timing model (decided here, gcp-ilb-api.md §2): a mutation is validated when the request arrives (errors → a
+// Timing model (decided here, docs/compute-api.md "Operations and retries"): a mutation is validated when the request arrives (errors → a
 // synchronous HTTP error), an Operation is returned PENDING, turns RUNNING after half the configured latency and DONE
 // after all of it. The mutation is validated again and applied only when the operation becomes DONE — so its effect is
 // invisible to GETs until then, and anything that changed in between ends the operation with an error (the in-

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The two error forms of the Compute API (gcp-ilb-api.md §2, §3.1):
+// The two error forms of the Compute API (docs/compute-api.md "Operations and retries", "Errors as the Node client gives them"):
 //  * synchronous: HTTP status + the classic Google JSON error
 //      {"error":{"code":409,"message":"The resource '…' already exists",
 //                "errors":[{"message":"…","domain":"global","reason":"alreadyExists"}]}}
@@ -82,7 +82,7 @@ export class ApiError extends Error {
     return { errors: [{ code: this.opCode, message: this.message }] };
   }
 
-  /** 404 for a missing resource: "The resource 'projects/p/…/n' was not found" (gcp-ilb-api.md §3.1). */
+  /** 404 for a missing resource: "The resource 'projects/p/…/n' was not found" (docs/compute-api.md "Errors as the Node client gives them"). */
   static notFound(path: string): ApiError {
     return new ApiError(404, 'notFound', `The resource '${path}' was not found`);
   }

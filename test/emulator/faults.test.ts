@@ -2,7 +2,7 @@
 //
 // Every injectable fault reaches `@google-cloud/compute` in the form the real API produces: the GoogleError's gRPC
 // `code` (gax's HttpCodeToRpcCodeMap), `httpStatusCode`, `message`, and on the wire `errors[].reason`
-// (gcp-ilb-api.md §3.2); failed operations as DONE + error + httpErrorStatusCode; timeouts with the change applied or
+// (docs/compute-api.md "Errors as the Node client gives them"); failed operations as DONE + error + httpErrorStatusCode; timeouts with the change applied or
 // not; count and probability limits, replayable from the seed.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Fault injection, modelled on k8s-cloud-provider's per-method `*Error` maps and hooks (reliability-battery.md §5
+// Fault injection, modelled on k8s-cloud-provider's per-method `*Error` maps and hooks (battery A1, docs/failure-rules.md;
 // conventions): rules matched by method name and/or path, limited by count or drawn with a seeded PRNG so a failing
 // run replays with the same `randomSeed`.
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // The Compute API emulator: a local HTTP server that answers like compute.googleapis.com for everything fleet-ilb
-// touches (COMMON.md "Shared contracts" §2, gcp-ilb-api.md §9). Point `@google-cloud/compute` at it with
+// touches (test/emulator/README.md). Point `@google-cloud/compute` at it with
 // `emulator.clientOptions()`, gcloud with `CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=${emulator.url}/compute/v1/`.
 
 import { readFileSync } from 'node:fs';

@@ -4,7 +4,7 @@
 
 import { ApiError } from './errors.ts';
 
-/** The host every Compute response uses in URLs, whatever host the request came to (gcp-ilb-api.md §9 item 2). */
+/** The host every Compute response uses in URLs, whatever host the request came to (test/emulator/README.md). */
 export const API_BASE = 'https://www.googleapis.com/compute/v1/';
 
 /** Where a resource lives: global, a region or a zone. */

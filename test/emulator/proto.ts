@@ -6,7 +6,7 @@
 //  1. routing: every REST path and verb of the services we serve comes from the proto, not from hand-written tables;
 //  2. request validation: unknown fields and wrongly typed values are rejected like the real API does;
 //  3. response normalisation: every field is emitted with its exact proto3-JSON type (uint64 as a string, int32 as a
-//     number). A wrongly typed field makes the Node client hang forever (gcp-ilb-api.md §6 [O]).
+//     number). A wrongly typed field makes the Node client hang forever (docs/compute-api.md "The Node client on the wire" [O]).
 
 import { createRequire } from 'node:module';
 import { ApiError } from './errors.ts';

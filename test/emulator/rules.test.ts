@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// One focused test per API rule the emulator enforces (gcp-ilb-api.md §9 item 4), each through
+// One focused test per API rule the emulator enforces (test/emulator/README.md), each through
 // `@google-cloud/compute` so it asserts what the client surfaces. Removing a rule from the emulator fails its test.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -78,7 +78,7 @@ describe('names and existence', () => {
       'alreadyExists',
       /^The resource 'projects\/p1\/regions\/us-central1\/healthChecks\/hc1' already exists$/,
     );
-    expect(err.code).toBe(10); // gax maps 409 to ABORTED (gcp-ilb-api.md §3.2)
+    expect(err.code).toBe(10); // gax maps 409 to ABORTED (docs/compute-api.md "Errors as the Node client gives them")
   });
 
   it('answers 404 notFound for get and delete of a missing resource', async () => {

@@ -514,7 +514,7 @@ export class EmulatorServer {
 
 /**
  * Lenient JSON: an empty body and the JSON string `""` (what the Node client POSTs for `wait` and body-less
- * `listNetworkEndpoints`, gcp-ilb-api.md §6 [O]) mean "no body".
+ * `listNetworkEndpoints`, docs/compute-api.md "The Node client on the wire" [O]) mean "no body".
  */
 function parseJson(text: string): unknown {
   if (text.trim() === '') return {};

@@ -49,7 +49,7 @@ export interface Clients {
   globalOps: compute.GlobalOperationsClient;
 }
 
-/** Clients pointed at the emulator (gcp-ilb-api.md §6), each created on first use (a client parses the proto). */
+/** Clients pointed at the emulator (docs/compute-api.md "The Node client on the wire"), each created on first use (a client parses the proto). */
 export function clients(emu: Emulator): Clients {
   const o = emu.clientOptions();
   const make = {
@@ -82,7 +82,7 @@ type Op = compute.protos.google.cloud.compute.v1.IOperation;
 
 /**
  * Takes the result of a mutating call and loops on `wait` (in the op's own scope) until DONE, as fleet-ilb does
- * (gcp-ilb-api.md §6). Returns the final operation, error or not.
+ * (docs/compute-api.md "The Node client on the wire"). Returns the final operation, error or not.
  */
 export async function done(c: Clients, call: Promise<unknown>): Promise<Op> {
   const [lro] = (await call) as [{ latestResponse: Op }];

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Public types of the Compute API emulator (COMMON.md "Shared contracts" §2).
+// Public types of the Compute API emulator (test/emulator/README.md).
 
 /** Networks, subnetworks and instances the caller provides (the API cannot create them here). */
 export interface Seed {

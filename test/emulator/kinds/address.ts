@@ -112,7 +112,7 @@ function insert(c: Call): Mutation {
           checkInternalIp(sub, str(body.address), 'resource.address');
           if (phase === 'commit') {
             // Another reservation of the same IP fails in the operation with IP_IN_USE_BY_ANOTHER_RESOURCE; an IP
-            // held by an ephemeral forwarding rule or a VM is "promoted" to this static address (gcp-ilb-api.md §4 [C]).
+            // held by an ephemeral forwarding rule or a VM is "promoted" to this static address (docs/compute-api.md "Ordering" [C]).
             const holders = ipHolders(e, sub).get(str(body.address)) ?? [];
             if (holders.some((h) => h.kind === 'address')) throw ApiError.ipInUse(str(body.address));
           }
@@ -140,7 +140,7 @@ function commitNew(e: Engine, c: Call, name: string, id: string, data: Record<st
 
 /**
  * Delete. An internal address still IN_USE may be deleted: the rules keep the IP as an ephemeral one — both GKE
- * controllers rely on this ("hold the IP" then release, gcp-ilb-api.md §4 [C ingress-gce address/manager.go]).
+ * controllers rely on this ("hold the IP" then release, docs/compute-api.md "Ordering" [C ingress-gce address/manager.go]).
  */
 
 /** `setLabels` (addresses and forwarding rules): replaces labels; a stale `labelFingerprint` is 412. */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Regional backend services (internal passthrough): insert, get, list, patch (merge), update (replace), delete,
-// getHealth, with fingerprint locking and the backend/health-check rules of gcp-ilb-api.md §1.1.
+// getHealth, with fingerprint locking and the backend/health-check rules of docs/compute-api.md "Resources and fields".
 
 import type { Engine, Mutation } from '../engine.ts';
 import { ApiError } from '../errors.ts';
@@ -30,7 +30,7 @@ export const BACKEND_SERVICE: KindDef = {
   typeWord: 'backend_service',
 };
 
-/** ≤50 backends per backend service (load-balancing quotas: "not configurable", gcp-ilb-api.md §5). */
+/** ≤50 backends per backend service (load-balancing quotas: "not configurable", docs/compute-api.md "Resources and fields"). */
 export const MAX_BACKENDS = 50;
 
 /** Backend fields an INTERNAL (passthrough) backend service may not set (magic-modules RegionBackendService.yaml). */
@@ -45,7 +45,7 @@ const INTERNAL_FORBIDDEN = [
   'maxUtilization',
 ];
 
-/** FR protocol ↔ BS protocol for internal passthrough (gcp-ilb-api.md §4: TCP↔TCP, UDP↔UDP, L3_DEFAULT↔UNSPECIFIED). */
+/** FR protocol ↔ BS protocol for internal passthrough (docs/compute-api.md "Ordering": TCP↔TCP, UDP↔UDP, L3_DEFAULT↔UNSPECIFIED). */
 export const PROTOCOL_PAIRS: Record<string, string> = { TCP: 'TCP', UDP: 'UDP', L3_DEFAULT: 'UNSPECIFIED' };
 
 function checkEnum(field: string, value: unknown, allowed: string[] | undefined): void {

@@ -145,7 +145,7 @@ export function listHandler(def: KindDef, listType: string, listKind: string): H
 
 /**
  * An aggregated list: `items` maps every scope key (`regions/r`, `zones/z`, `global`) to `{<field>: [...]}` or, when
- * the scope has nothing on this page, to `{warning: {code: 'NO_RESULTS_ON_PAGE', …}}` (gcp-ilb-api.md §6 [O]).
+ * the scope has nothing on this page, to `{warning: {code: 'NO_RESULTS_ON_PAGE', …}}` (docs/compute-api.md "The Node client on the wire" [O]).
  */
 export function aggregated(
   c: Call,

@@ -2,7 +2,7 @@
 //
 // Endpoint health as getHealth and listNetworkEndpoints(healthStatus: SHOW) report it. GCP probes each backend at
 // `VIP:hcPort` — once per forwarding rule IP — and reports health per (instance, forwardingRule, forwardingRuleIp)
-// (compute.proto HealthStatus; gcp-ilb-api.md §5). The answer comes from the pluggable prober (default HEALTHY).
+// (compute.proto HealthStatus; docs/compute-api.md "Resources and fields"). The answer comes from the pluggable prober (default HEALTHY).
 
 import type { Engine, NegEndpoint, Res } from '../engine.ts';
 import { parseRef, str } from '../model.ts';

@@ -42,7 +42,7 @@ function intIn(body: Record<string, unknown>, field: string, lo: number, hi: num
   const v = body[field];
   if (v === undefined) return;
   if (typeof v !== 'number' || v < lo || v > hi) {
-    // Bounds as gcloud and GKE's HealthCheckPolicy enforce them (gcp-ilb-api.md §1.1 [U]).
+    // Bounds as gcloud and GKE's HealthCheckPolicy enforce them (docs/compute-api.md "Resources and fields" [U]).
     throw ApiError.invalid(`resource.${field}`, v, `Must be between ${lo} and ${hi}.`);
   }
 }

@@ -11,7 +11,7 @@ import type { Call, KindDef } from './common.ts';
 /**
  * The resources that reference `res` and so block its deletion (400 resourceInUseByAnotherResource):
  * health check ← backend service `healthChecks[]`, NEG ← backend service `backends[].group`,
- * backend service ← forwarding rule `backendService` (gcp-ilb-api.md §9 item 4).
+ * backend service ← forwarding rule `backendService` (test/emulator/README.md).
  */
 export function referrers(e: Engine, res: Res): Res[] {
   const link = res.data.selfLink;
