@@ -45,7 +45,7 @@ const INTERNAL_FORBIDDEN = [
   'maxUtilization',
 ];
 
-/** FR protocol ↔ BS protocol for internal passthrough (docs/compute-api.md "Ordering": TCP↔TCP, UDP↔UDP, L3_DEFAULT↔UNSPECIFIED). */
+/** FR protocol ↔ BS protocol for internal passthrough (docs/compute-api.md "Resources and fields": TCP↔TCP, UDP↔UDP, L3_DEFAULT↔UNSPECIFIED). */
 export const PROTOCOL_PAIRS: Record<string, string> = { TCP: 'TCP', UDP: 'UDP', L3_DEFAULT: 'UNSPECIFIED' };
 
 function checkEnum(field: string, value: unknown, allowed: string[] | undefined): void {
