@@ -27,7 +27,8 @@ import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 import type { Fleet } from '../harness/fleet.ts';
 import { registerMembers } from '../fixtures/members.ts';
 import { emulatorSeedFromNodes, seedDelta } from '../fixtures/seed.ts';
-import { Kube, type KObject } from '../fixtures/kube.ts';
+import { Kube, waitFor, type KObject } from '../fixtures/kube.ts';
+import { GATEWAY_API } from '../fixtures/conditions.ts';
 import { startDataPath, type DataPath } from '../datapath/harness.ts';
 import { buildConformanceBinaries, pinnedGatewayApiVersion } from './binaries.ts';
 import { Workloads } from './workloads.ts';
@@ -133,6 +134,21 @@ export async function runConformance(opts: RunOptions = {}): Promise<RunResult> 
     );
     workloads.start();
     log(`fleet ready: config cluster ${s.fleet.config.server} (its own FleetMember), emulator ${s.emulator.url}, data path with ${d.nodes.length} nodes, client ${d.client.ip} in ${d.client.ns}`);
+    // The suite reads the features it tests from the GatewayClass's status.supportedFeatures once,
+    // at its start ("no supported features were determined" otherwise): wait until the controller
+    // accepted the class and wrote them.
+    let cls: (KObject & { status?: { supportedFeatures?: unknown[]; conditions?: Array<{ type: string; status: string; reason?: string }> } }) | undefined;
+    await waitFor(
+      async () => {
+        cls = await config.get(GATEWAY_API, 'GatewayClass', 'fleet-ilb');
+        const accepted = cls?.status?.conditions?.find((c) => c.type === 'Accepted')?.status === 'True';
+        return accepted && (cls?.status?.supportedFeatures?.length ?? 0) > 0;
+      },
+      120_000,
+      { what: 'GatewayClass fleet-ilb Accepted with its supportedFeatures' },
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; last conditions: ${JSON.stringify(cls?.status?.conditions ?? [])}`);
+    });
 
     const common = [
       '--gateway-class=fleet-ilb',
