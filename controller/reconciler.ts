@@ -356,6 +356,11 @@ export class Reconciler {
     return [...out].sort();
   }
 
+  /** teardownGce in one project, through the shared inventory (the three teardowns below). */
+  #teardownIn(project: string, gw: Parameters<typeof teardownGce>[0]): ReturnType<typeof teardownGce> {
+    return teardownGce(gw, { cloud: this.#o.cloud.forProject(project), fleetId: this.#o.fleetId, inventory: this.inventory });
+  }
+
   /** Tears down what earlier incarnations of this Gateway (same name, other uid) left in GCE. */
   async #teardownPrevious(gw: Gateway, now: { project: string; region: string }): Promise<number> {
     const key = `${gw.metadata.namespace ?? ''}/${gw.metadata.name}`;
@@ -369,7 +374,7 @@ export class Reconciler {
     for (const old of this.inventory.previousIncarnations(key, gw.metadata.uid ?? '')) {
       for (const s of this.inventory.scopesOf(old)) {
         const regions = s.regions.length > 0 ? s.regions : [now.region];
-        const res = await teardownGce({ region: regions, uid: old, negProjects }, { cloud: this.#o.cloud.forProject(s.project), fleetId: this.#o.fleetId, inventory: this.inventory });
+        const res = await this.#teardownIn(s.project, { region: regions, uid: old, negProjects });
         writes += res.changes;
         this.#log.info({ gateway: key, previousUid: old, project: s.project, deleted: res.changes, done: res.done }, 'removed what an earlier Gateway of this name left in GCE');
         if (isFencedError(res.error)) throw asError(res.error);
@@ -392,10 +397,7 @@ export class Reconciler {
     for (const s of new Map(stale.map((x) => [`${x.project}/${x.region}`, x])).values()) {
       // Firewalls and NEGs are not regional: only regional kinds are torn down in the old scope of
       // the same project (the current apply owns the project's global ones).
-      const res = await teardownGce(
-        { region: s.region, uid, negProjects: this.#memberProjects(), ...(s.project === now.project ? { regionalOnly: true } : {}) },
-        { cloud: this.#o.cloud.forProject(s.project), fleetId: this.#o.fleetId, inventory: this.inventory },
-      );
+      const res = await this.#teardownIn(s.project, { region: s.region, uid, negProjects: this.#memberProjects(), ...(s.project === now.project ? { regionalOnly: true } : {}) });
       writes += res.changes;
       if (res.error !== undefined) this.#log.info({ gateway: `${gw.metadata.namespace ?? ''}/${gw.metadata.name}`, scope: s, error: errorMessage(res.error) }, 'old scope teardown incomplete; will retry');
     }
@@ -407,10 +409,7 @@ export class Reconciler {
     const ref: GatewayRef = { namespace: gw.metadata.namespace ?? '', name: gw.metadata.name, uid };
     let gceWrites = 0;
     for (const s of this.#scopesOf(gw)) {
-      const res = await teardownGce(
-        { region: s.regions, uid, negProjects: this.#memberProjects() },
-        { cloud: this.#o.cloud.forProject(s.project), fleetId: this.#o.fleetId, inventory: this.inventory },
-      );
+      const res = await this.#teardownIn(s.project, { region: s.regions, uid, negProjects: this.#memberProjects() });
       gceWrites += res.changes;
       if (!res.done) {
         this.#log.info({ gateway: gwKey, project: s.project, error: res.error === undefined ? undefined : errorMessage(res.error) }, 'teardown incomplete; retrying');
