@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
-import { auditMark, duplicateInserts, medianMax, quick, recordRow, seeds, stamped, type BatteryRow, storeRoute, tcpGateway } from './lib.ts';
+import { auditMark, duplicateInserts, medianMax, quick, recordRow, seeds, stamped, newRow, storeRoute, tcpGateway } from './lib.ts';
 
 const RATE = Number(process.env['BATTERY_FAULT_RATE'] ?? '0.2');
 const GATEWAYS = Number(process.env['BATTERY_GATEWAYS'] ?? (quick() ? '3' : '8'));
@@ -32,7 +32,7 @@ describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
   const onUnhandled = (): void => {
     unhandled++;
   };
-  const row: BatteryRow = { id: 'A1', what: `seeded GCE faults p=${RATE}: ${GATEWAYS} Gateways create/change/delete`, runs: 0, gceLeaks: 0, duplicates: 0, kubeLeaks: 0, forbiddenWrites: 0, failures: [] };
+  const row = newRow('A1', `seeded GCE faults p=${RATE}: ${GATEWAYS} Gateways create/change/delete`);
   const programmedMs: number[] = [];
   let stuckUnderFaults = 0;
 

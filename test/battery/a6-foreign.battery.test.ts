@@ -15,7 +15,7 @@ import { CONTROLLER_NAME, encodeStamp } from '../../controller/naming/stamp.ts';
 import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
-import { auditMark, recordRow, stamped, type BatteryRow, storeRoute, tcpGateway } from './lib.ts';
+import { auditMark, recordRow, stamped, newRow, storeRoute, tcpGateway } from './lib.ts';
 
 const NS = 'store';
 const FLEET = 'demo'; // the scenario controller's --fleet-id
@@ -27,7 +27,7 @@ const route = (name: string): KObject => storeRoute(NS, name);
 describe('A6 foreign resources of every kind are never touched', () => {
   let s: Scenario;
   let cloud: GceCloud;
-  const row: BatteryRow = { id: 'A6', what: 'foreign resources (no stamp / other fleet) of 6 kinds, fleet prefix', runs: 0, gceLeaks: 0, duplicates: 0, kubeLeaks: 0, forbiddenWrites: 0, failures: [] };
+  const row = newRow('A6', 'foreign resources (no stamp / other fleet) of 6 kinds, fleet prefix');
   const foreign: string[] = [];
   let before = '';
 

@@ -19,7 +19,7 @@ import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from 
 import { waitFor, type KObject } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 import type { AuditEntry } from '../emulator/index.ts';
-import { auditMark, duplicateInserts, quick, recordRow, stamped, type BatteryRow, storeRoute, tcpGateway } from './lib.ts';
+import { auditMark, duplicateInserts, quick, recordRow, stamped, newRow, storeRoute, tcpGateway } from './lib.ts';
 
 const NS = 'store';
 const CONVERGE_LIMIT_MS = 60_000;
@@ -58,7 +58,7 @@ describe('B1/B2 controller SIGKILLed mid-sequence, restarted', () => {
   let s: Scenario;
   let ctl: Controller | undefined;
   let opts: ControllerOptions;
-  const row: BatteryRow = { id: 'B1/B2', what: 'controller SIGKILLed at GCE write k of create/delete, restarted', runs: 0, gceLeaks: 0, duplicates: 0, kubeLeaks: 0, forbiddenWrites: 0, failures: [] };
+  const row = newRow('B1/B2', 'controller SIGKILLed at GCE write k of create/delete, restarted');
   const notes: string[] = [];
 
   const mineOf = (name: string) => (a: AuditEntry): boolean => a.resource?.includes(`-${NS}-${name}-`) === true;

@@ -17,7 +17,7 @@ import { waitFor } from '../fixtures/kube.ts';
 import { memberSecretName, CONTROLLER_NAMESPACE } from '../fixtures/members.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 import { KubeFaultProxy } from './kubeproxy.ts';
-import { auditMark, recordRow, writesSince, type BatteryRow } from './lib.ts';
+import { auditMark, recordRow, writesSince, newRow } from './lib.ts';
 
 const SLICES = /\/apis\/discovery\.k8s\.io\/v1\/endpointslices$/;
 const NODES = /\/api\/v1\/nodes$/;
@@ -27,8 +27,8 @@ describe('D2/E2: empty relist and 410 relist of a member through a fault proxy',
   let s: Scenario;
   let proxy: KubeFaultProxy;
   let members: string[];
-  const d2: BatteryRow = { id: 'D2', what: 'one EMPTY relist of a serving member (slices + nodes)', runs: 0, gceLeaks: 0, duplicates: 0, kubeLeaks: 0, forbiddenWrites: 0, failures: [] };
-  const e2: BatteryRow = { id: 'E2', what: '410 Gone on every member watch, data unchanged', runs: 0, gceLeaks: 0, duplicates: 0, kubeLeaks: 0, forbiddenWrites: 0, failures: [] };
+  const d2 = newRow('D2', 'one EMPTY relist of a serving member (slices + nodes)', /^D2:/);
+  const e2 = newRow('E2', '410 Gone on every member watch, data unchanged', /^E2:/);
 
   beforeAll(async () => {
     s = await startScenario({});

@@ -9,14 +9,14 @@ import { decodeStamp } from '../../controller/naming/stamp.ts';
 import { gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
 import { waitFor } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
-import { auditMark, recordRow, type BatteryRow } from './lib.ts';
+import { auditMark, recordRow, newRow } from './lib.ts';
 
 const FLEETILB_API = 'fleetilb.io/v1alpha1';
 const LIMIT_MS = 60_000;
 
 describe('D5: a serving member removed from the fleet', () => {
   let s: Scenario;
-  const row: BatteryRow = { id: 'D5', what: 'FleetMember of a serving member deleted', runs: 0, gceLeaks: 0, duplicates: 0, kubeLeaks: 0, forbiddenWrites: 0, failures: [] };
+  const row = newRow('D5', 'FleetMember of a serving member deleted');
 
   beforeAll(async () => {
     s = await startScenario({});

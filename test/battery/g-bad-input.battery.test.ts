@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATEWAY_API, findCondition, gatewayCondition, getGateway, listenerCondition, routeCondition, waitGatewayCondition, type Condition } from '../fixtures/conditions.ts';
 import { KubeError, waitFor, type KObject, type Kube } from '../fixtures/kube.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
-import { auditMark, recordRow, type BatteryRow } from './lib.ts';
+import { auditMark, recordRow, newRow } from './lib.ts';
 
 const FLEETILB = 'fleetilb.io/v1alpha1';
 const JUDGE_MS = 60_000;
@@ -253,7 +253,7 @@ const JUDGED: Judged[] = [
 
 describe('G1/G2 bad input: the spec condition, and no GCE call on its behalf', () => {
   let s: Scenario;
-  const row: BatteryRow = { id: 'G1/G2', what: 'malformed inputs: refused or judged, 0 GCE calls', runs: 0, gceLeaks: 0, duplicates: 0, kubeLeaks: 0, forbiddenWrites: 0, failures: [] };
+  const row = newRow('G1/G2', 'malformed inputs: refused or judged, 0 GCE calls');
   let mark = 0;
   let ctx: Ctx;
 

@@ -5,6 +5,7 @@
 // inventory, duplicate inserts, writes where none were allowed. Every item is an ordinary vitest
 // file (`*.battery.test.ts`); `npm run battery` runs them all and prints one table.
 import { appendFileSync } from 'node:fs';
+import { beforeEach } from 'vitest';
 import { decodeStamp } from '../../controller/naming/stamp.ts';
 import type { AuditEntry, Emulator, Inventory } from '../emulator/index.ts';
 import { GATEWAY_API } from '../fixtures/conditions.ts';
@@ -50,6 +51,26 @@ export function seeds(quickN: number, fullN: number): number[] {
 export function recordRow(row: BatteryRow): BatteryRow {
   const out = process.env['BATTERY_OUT'];
   if (out !== undefined && out !== '') appendFileSync(out, `${JSON.stringify(row)}\n`);
+  return row;
+}
+
+/**
+ * A new row for item `id`, tracked: a test of the enclosing describe whose name matches `tests`
+ * (default: every test) that FAILS without having added a failure to the row — an exception, a
+ * timed-out wait, an `expect` before the row's own checks — adds its error to the row, so the table
+ * never says pass for an item whose test failed. Call it inside the `describe`.
+ */
+export function newRow(id: string, what: string, tests?: RegExp): BatteryRow {
+  const row: BatteryRow = { id, what, runs: 0, gceLeaks: 0, duplicates: 0, kubeLeaks: 0, forbiddenWrites: 0, failures: [] };
+  beforeEach(({ task, onTestFailed }) => {
+    if (tests !== undefined && !tests.test(task.name)) return;
+    const before = row.failures.length;
+    onTestFailed(({ task: t }) => {
+      if (row.failures.length > before) return;
+      const err = t.result?.errors?.[0];
+      row.failures.push(`test "${t.name}" failed: ${(err?.message ?? 'unknown error').split('\n')[0]!.slice(0, 300)}`);
+    });
+  });
   return row;
 }
 
