@@ -164,6 +164,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
         );
       },
       ...(o.memberFrozenTtlMs > 0 ? { frozenTtlMs: o.memberFrozenTtlMs } : {}),
+      emptyListConfirmMs: o.memberEmptyListConfirmMs,
     },
   });
 

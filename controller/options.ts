@@ -59,6 +59,12 @@ export const ControllerOptionsSchema = z.object({
    * its FleetMember gets an Event (KEP-1645 "Endpoint TTL"). 0 = never.
    */
   memberFrozenTtlMs: z.number().int().min(0).default(0),
+  /**
+   * A successful but EMPTY list of a member's EndpointSlices or Nodes, after that member had some, is
+   * applied only when a second list this much later is empty too (ingress-gce's degraded-mode lesson,
+   * battery D2: never detach a whole serving member on one answer). 0 = apply every list at once.
+   */
+  memberEmptyListConfirmMs: z.number().int().min(0).default(60_000),
   /** Maintain multicluster.x-k8s.io ServiceImports from the members' ServiceExports. */
   mcsImporter: z.boolean().default(true),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -101,6 +107,7 @@ export const CONTROLLER_FLAGS: readonly Flag[] = [
   { name: 'gce-writes-per-minute', option: 'gceWritesPerMinute', kind: 'integer', arg: 'N', help: "the project's Compute API mutation quota (requests per minute)" },
   { name: 'gce-quota-share', option: 'gceQuotaShare', kind: 'number', arg: 'FRACTION', help: 'share of those quotas fleet-ilb may use (resync and sweep: at most half of it, after reconciles)' },
   { name: 'member-frozen-ttl', option: 'memberFrozenTtlMs', kind: 'seconds', arg: 'SECONDS', help: 'an unreachable member is removed from the load balancers after this long, with an Event (0: never)' },
+  { name: 'member-empty-list-confirm', option: 'memberEmptyListConfirmMs', kind: 'seconds', arg: 'SECONDS', help: "an empty list of a serving member's EndpointSlices or Nodes is applied only when a second list this much later is empty too (0: at once)" },
   { name: 'mcs-importer', option: 'mcsImporter', kind: 'boolean', help: 'maintain ServiceImports (false: another MCS implementation does)' },
   { name: 'log-level', option: 'logLevel', kind: 'string', arg: 'LEVEL', help: 'trace, debug, info, warn, error or silent' },
 ];

@@ -116,7 +116,7 @@ export interface ProviderOptions {
   /** Builds member clients (tests may pass their own). */
   makeMemberClient?: (clusterID: string, kubeconfig: string) => ClusterClient;
   /** Passed to the MemberSet: drain a deleted member, expire one frozen too long (main.ts wires them). */
-  memberHooks?: Pick<MemberSetOptions, 'drain' | 'drainTimeoutMs' | 'onExpired' | 'frozenTtlMs'>;
+  memberHooks?: Pick<MemberSetOptions, 'drain' | 'drainTimeoutMs' | 'onExpired' | 'frozenTtlMs' | 'emptyListConfirmMs'>;
 }
 
 /** Watches the config cluster and every member; builds Snapshots. */
