@@ -14,8 +14,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
-import { startScenario, type Scenario } from '../fixtures/scenario.ts';
-import { auditMark, duplicateInserts, medianMax, quick, recordRow, seeds, stamped, newRow, storeRoute, tcpGateway } from './lib.ts';
+import type { Scenario } from '../fixtures/scenario.ts';
+import { firewallsOf, itemFleet, releaseFleet, auditMark, duplicateInserts, medianMax, quick, recordRow, seeds, stamped, newRow, storeRoute, tcpGateway } from './lib.ts';
 
 const RATE = Number(process.env['BATTERY_FAULT_RATE'] ?? '0.2');
 const GATEWAYS = Number(process.env['BATTERY_GATEWAYS'] ?? (quick() ? '3' : '8'));
@@ -38,9 +38,9 @@ describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
 
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
-    s = await startScenario({});
+    s = await itemFleet();
     await waitGatewayCondition(s.kube('config'), NS, 'store', 'Programmed', 120_000);
-    await waitFor(() => s.emulator.inventory().firewalls.length >= 2, 60_000, 'store firewalls');
+    await waitFor(() => firewallsOf(s.emulator, 'store', 'store') >= 2, 60_000, 'store firewalls');
   });
 
   afterAll(async () => {
@@ -49,10 +49,10 @@ describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
     row.notes = `Programmed under faults: median ${pm.median === undefined ? '-' : (pm.median / 1000).toFixed(1)} s, worst ${pm.max === undefined ? '-' : (pm.max / 1000).toFixed(1)} s, ${stuckUnderFaults} not within ${PROGRAMMED_BUDGET_MS / 1000} s; unhandled rejections ${unhandled}`;
     if (unhandled > 0) row.failures.push(`${unhandled} unhandled promise rejections`);
     recordRow(row);
-    await s?.stop();
+    await releaseFleet(s);
   });
 
-  for (const seed of seeds(2, 20)) {
+  for (const seed of seeds(1, 200)) {
     it(`seed ${seed}: no leak, no duplicate, no write to the sibling, converged ≤ 60 s after the faults`, async () => {
       const kube = s.kube('config');
       const emu = s.emulator;

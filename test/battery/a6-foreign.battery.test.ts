@@ -14,8 +14,8 @@ import { fleetPrefix } from '../../controller/naming/names.ts';
 import { CONTROLLER_NAME, encodeStamp } from '../../controller/naming/stamp.ts';
 import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
-import { startScenario, type Scenario } from '../fixtures/scenario.ts';
-import { auditMark, recordRow, stamped, newRow, storeRoute, tcpGateway } from './lib.ts';
+import type { Scenario } from '../fixtures/scenario.ts';
+import { itemFleet, releaseFleet, auditMark, recordRow, stamped, newRow, storeRoute, tcpGateway } from './lib.ts';
 
 const NS = 'store';
 const FLEET = 'demo'; // the scenario controller's --fleet-id
@@ -30,6 +30,7 @@ describe('A6 foreign resources of every kind are never touched', () => {
   const row = newRow('A6', 'foreign resources (no stamp / other fleet) of 6 kinds, fleet prefix');
   const foreign: string[] = [];
   let before = '';
+  let zone = '';
 
   const snapshot = (): string => {
     const inv = s.emulator.inventory();
@@ -38,12 +39,12 @@ describe('A6 foreign resources of every kind are never touched', () => {
   };
 
   beforeAll(async () => {
-    s = await startScenario({ controller: { sweepPeriodMs: SWEEP_MS, resyncPeriodMs: SWEEP_MS, sweepMinAgeMs: 0 } });
+    s = await itemFleet({ controller: { sweepPeriodMs: SWEEP_MS, resyncPeriodMs: SWEEP_MS, sweepMinAgeMs: 0 } });
     await waitGatewayCondition(s.kube('config'), NS, 'store', 'Programmed', 120_000);
     cloud = new GceCloud({ project: s.gcp.project, clientOptions: s.emulator.clientOptions() });
     const { project, region, network, subnetwork } = s.gcp;
     const z = s.emulator.inventory().instances[0]?.['zone'];
-    const zone = (typeof z === 'string' ? z : '').split('/').pop() ?? '';
+    zone = (typeof z === 'string' ? z : '').split('/').pop() ?? '';
     const api = `https://www.googleapis.com/compute/v1/projects/${project}`;
     const net = `${api}/global/networks/${network}`;
     const sub = `${api}/regions/${region}/subnetworks/${subnetwork}`;
@@ -88,8 +89,16 @@ describe('A6 foreign resources of every kind are never touched', () => {
 
   afterAll(async () => {
     recordRow(row);
+    // The foreign resources go again, dependents first (the fleet may be shared with the next item).
+    const kinds = ['forwardingRule', 'backendService', 'networkEndpointGroup', 'healthCheck', 'firewall', 'address'] as const;
+    const suffix = { forwardingRule: 'fr', backendService: 'bs', networkEndpointGroup: 'neg', healthCheck: 'hc', firewall: 'fw', address: 'vip' } as const;
+    for (const kind of kinds) {
+      for (const name of foreign.filter((n) => n.endsWith(`-${suffix[kind]}`))) {
+        await cloud?.delete(kind, kind === 'firewall' ? undefined : kind === 'networkEndpointGroup' ? zone : s.gcp.region, name).catch(() => undefined);
+      }
+    }
     await cloud?.close();
-    await s?.stop();
+    await releaseFleet(s);
   });
 
   it('create, change and delete a Gateway through resyncs and sweeps: no write to a foreign resource', async () => {

@@ -17,9 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControllerOptions } from '../../controller/main.ts';
 import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
-import { startScenario, type Scenario } from '../fixtures/scenario.ts';
+import type { Scenario } from '../fixtures/scenario.ts';
 import type { AuditEntry } from '../emulator/index.ts';
-import { auditMark, duplicateInserts, quick, recordRow, stamped, newRow, storeRoute, tcpGateway } from './lib.ts';
+import { firewallsOf, itemFleet, releaseFleet, auditMark, duplicateInserts, quick, recordRow, stamped, newRow, storeRoute, tcpGateway } from './lib.ts';
 
 const NS = 'store';
 const CONVERGE_LIMIT_MS = 60_000;
@@ -29,11 +29,27 @@ class Controller {
   readonly proc: ChildProcess;
   readonly exited: Promise<void>;
   started = false;
+  /**
+   * The Kubernetes writes this process sent (non-GET requests to an apiserver, reported by the child
+   * from undici's diagnostics channel as it sends them), without Events: those are a record of the
+   * state changes, not part of them.
+   */
+  readonly kubeWrites: string[] = [];
   constructor(opts: ControllerOptions) {
     const child = fileURLToPath(new URL('../integration/controller-replica-child.ts', import.meta.url));
     this.proc = spawn(process.execPath, [child], { env: { ...process.env, FLEET_ILB_REPLICA_OPTIONS: JSON.stringify(opts) }, stdio: ['pipe', 'pipe', 'inherit'] });
+    let buf = '';
     this.proc.stdout?.on('data', (d: Buffer) => {
-      if (d.toString().includes('"ev":"started"')) this.started = true;
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (!line.startsWith('{')) continue;
+        const l = JSON.parse(line) as { ev: string; method?: string; path?: string };
+        if (l.ev === 'started') this.started = true;
+        if (l.ev === 'kubeWrite' && !/\/events(\/|$|\?)/.test(l.path ?? '')) this.kubeWrites.push(`${l.method ?? ''} ${l.path ?? ''}`);
+      }
     });
     this.exited = new Promise((resolve) => this.proc.on('exit', () => resolve()));
   }
@@ -43,7 +59,7 @@ class Controller {
   }
 }
 
-const gateway = (name: string): KObject => tcpGateway(NS, name, 8080);
+const gateway = (name: string, port = 8080): KObject => tcpGateway(NS, name, port);
 const route = (name: string): KObject => storeRoute(NS, name);
 
 /** Kill points: `n` spread over 1..total in quick mode, every index in full mode. */
@@ -103,6 +119,21 @@ describe('B1/B2 controller SIGKILLed mid-sequence, restarted', () => {
     }
     return n;
   };
+  /**
+   * SIGKILLs the controller as soon as it sent its `n`-th Kubernetes write (not an Event) counted from
+   * `from` (an index into its kubeWrites): the write may or may not have been served, both are
+   * crash points. A sequence that ends before `n` (shorter than the reference) just completes.
+   */
+  const killAfterKube = async (name: string, from: number, n: number, done: () => Promise<boolean>): Promise<string> => {
+    const c = ctl!;
+    await waitFor(async () => c.kubeWrites.length - from >= n || (await done()), 60_000, { what: `${n} Kubernetes writes for ${name}`, intervalMs: 2 }).catch((e: unknown) => {
+      row.failures.push(`${name}: ${String(e)}`);
+      throw e;
+    });
+    const at = c.kubeWrites[from + n - 1] ?? 'sequence ended';
+    await stop();
+    return at;
+  };
   /** Waits until `n` writes naming `name` were served since `since`, then SIGKILLs the controller. */
   const killAfter = async (name: string, since: number, n: number, verb?: string): Promise<number> => {
     // Every write is held 250 ms before it is served, so the kill (polled every 5 ms) lands between
@@ -160,9 +191,42 @@ describe('B1/B2 controller SIGKILLed mid-sequence, restarted', () => {
 
   let createWrites = 0;
   let deleteWrites = 0;
+  let changeWrites = 0;
+  const kubeSeq = { create: 0, change: 0, delete: 0 };
+  /** Waits until the controller sent no Kubernetes write for 1.5 s (its status writes follow Programmed). */
+  const kubeQuiet = async (): Promise<void> => {
+    let prev = -1;
+    let since = Date.now();
+    await waitFor(
+      () => {
+        const n = ctl?.kubeWrites.length ?? 0;
+        if (n !== prev) {
+          prev = n;
+          since = Date.now();
+        }
+        return Date.now() - since >= 1_500;
+      },
+      30_000,
+      { what: 'no Kubernetes write for 1.5 s', intervalMs: 100 },
+    );
+  };
+  const changed = async (name: string, ms: number): Promise<boolean> =>
+    waitFor(
+      async () => {
+        const g = await getGateway(s.kube('config'), NS, name);
+        const c = gatewayCondition(g, 'Programmed');
+        const fr = stamped(s.emulator.inventory()).filter((x) => x.kind === 'forwardingRule' && x.gateway === `${NS}/${name}`);
+        return c?.status === 'True' && c.observedGeneration === g?.metadata.generation && g?.metadata.generation === 2 && fr.length === 1 && fr[0]!.name.includes('8081');
+      },
+      ms,
+      `${name} changed to port 8081`,
+    ).then(
+      () => true,
+      () => false,
+    );
 
   beforeAll(async () => {
-    s = await startScenario({ controller: false });
+    s = await itemFleet({ controller: false });
     opts = {
       kubeconfig: s.fleet.config.kubeconfigPath,
       computeEndpoint: s.emulator.url,
@@ -175,33 +239,49 @@ describe('B1/B2 controller SIGKILLed mid-sequence, restarted', () => {
     };
     await start();
     await waitGatewayCondition(s.kube('config'), NS, 'store', 'Programmed', 120_000);
-    await waitFor(() => s.emulator.inventory().firewalls.length >= 2, 60_000, 'store firewalls');
-    // The undisturbed sequence: how many GCE writes one create and one delete make.
+    await waitFor(() => firewallsOf(s.emulator, 'store', 'store') >= 2, 60_000, 'store firewalls');
+    await kubeQuiet();
+    // The undisturbed sequences: how many GCE and Kubernetes writes one create, change, delete make.
     const mark = auditMark(s.emulator);
+    let k0 = ctl!.kubeWrites.length;
     await s.kube('config').apply(gateway('kp-ref'));
     await s.kube('config').apply(route('kp-ref'));
     if (!(await programmed('kp-ref', 120_000))) throw new Error('reference Gateway not Programmed');
     // Programmed=True needs no quiet GCE: let the last writes (firewalls) land.
-    await waitFor(() => s.emulator.inventory().firewalls.length >= 4, 60_000, 'reference firewalls');
+    await waitFor(() => firewallsOf(s.emulator, NS, 'kp-ref') >= 2, 60_000, 'reference firewalls');
+    await kubeQuiet();
     createWrites = writesFor('kp-ref', mark).length;
+    kubeSeq.create = ctl!.kubeWrites.length - k0;
+    const markC = auditMark(s.emulator);
+    k0 = ctl!.kubeWrites.length;
+    await s.kube('config').apply(gateway('kp-ref', 8081));
+    if (!(await changed('kp-ref', 120_000))) throw new Error('reference Gateway not changed');
+    await kubeQuiet();
+    changeWrites = writesFor('kp-ref', markC).length;
+    kubeSeq.change = ctl!.kubeWrites.length - k0;
     const mark2 = auditMark(s.emulator);
+    k0 = ctl!.kubeWrites.length;
     await s.kube('config').delete(GATEWAY_API, 'TCPRoute', 'kp-ref', NS);
     await s.kube('config').delete(GATEWAY_API, 'Gateway', 'kp-ref', NS);
     if (!(await gone('kp-ref', 120_000))) throw new Error('reference Gateway not torn down');
+    await kubeQuiet();
     deleteWrites = writesFor('kp-ref', mark2).filter((a) => a.method.endsWith('.delete')).length;
-    notes.push(`one create = ${createWrites} GCE writes, one delete = ${deleteWrites} deletes`);
+    kubeSeq.delete = ctl!.kubeWrites.length - k0;
+    notes.push(
+      `one create = ${createWrites} GCE + ${kubeSeq.create} Kubernetes writes, one port change = ${changeWrites} GCE + ${kubeSeq.change} Kubernetes, one delete = ${deleteWrites} GCE deletes + ${kubeSeq.delete} Kubernetes`,
+    );
   });
 
   afterAll(async () => {
     row.notes = notes.join('; ');
     recordRow(row);
     await stop();
-    await s?.stop();
+    await releaseFleet(s);
   });
 
   it('B1 create: killed after GCE write k, restarted: Programmed, no duplicate, nothing left after delete', async () => {
     expect(createWrites).toBeGreaterThan(3);
-    for (const k of points(createWrites, 3)) {
+    for (const k of points(createWrites, 1)) {
       const name = `kp-c${k}`;
       const mark = auditMark(s.emulator);
       await s.kube('config').apply(gateway(name));
@@ -218,7 +298,7 @@ describe('B1/B2 controller SIGKILLed mid-sequence, restarted', () => {
 
   it('B1 delete: killed after delete k, restarted: everything stamped for the Gateway gone', async () => {
     expect(deleteWrites).toBeGreaterThan(3);
-    for (const k of points(deleteWrites, 2)) {
+    for (const k of points(deleteWrites, 1)) {
       const name = `kp-d${k}`;
       const mark = auditMark(s.emulator);
       await s.kube('config').apply(gateway(name));
@@ -235,6 +315,60 @@ describe('B1/B2 controller SIGKILLed mid-sequence, restarted', () => {
       await judge(name, mark, `delete killed at delete ${k}`, true, ok ? Date.now() - t0 : undefined);
     }
   });
+
+  it('B1 change: killed after GCE write k of a port change, restarted: the change lands, no duplicate', async () => {
+    expect(changeWrites).toBeGreaterThan(1);
+    for (const k of points(changeWrites, 1)) {
+      const name = `kp-g${k}`;
+      const mark = auditMark(s.emulator);
+      await s.kube('config').apply(gateway(name));
+      await s.kube('config').apply(route(name));
+      expect(await programmed(name, CONVERGE_LIMIT_MS)).toBe(true);
+      const ch = auditMark(s.emulator);
+      await s.kube('config').apply(gateway(name, 8081));
+      const at = await killAfter(name, ch, k);
+      notes.push(`change k=${k}: killed at ${at} writes`);
+      await start();
+      const t0 = Date.now();
+      const ok = await changed(name, CONVERGE_LIMIT_MS);
+      await judge(name, mark, `change killed at write ${k}`, false, ok ? Date.now() - t0 : undefined);
+      await cleanUp(name, mark, `change killed at write ${k}`);
+    }
+  });
+
+  // The same crash points on the controller's Kubernetes writes (finalizer, scope annotations,
+  // member VIP Services and their status, Gateway and route status; on delete the VIP Services and
+  // the finalizer): B1 above kills on GCE writes.
+  for (const phase of ['create', 'change', 'delete'] as const) {
+    it(`B1 Kubernetes ${phase}: killed after Kubernetes write k, restarted: converged, no duplicate, nothing left`, async () => {
+      expect(kubeSeq[phase]).toBeGreaterThan(1);
+      for (const k of points(kubeSeq[phase], 1)) {
+        const name = `kp-k${phase[0]!}${k}`;
+        const mark = auditMark(s.emulator);
+        let from = ctl!.kubeWrites.length;
+        await s.kube('config').apply(gateway(name));
+        await s.kube('config').apply(route(name));
+        if (phase !== 'create') {
+          expect(await programmed(name, CONVERGE_LIMIT_MS)).toBe(true);
+          await waitFor(() => firewallsOf(s.emulator, NS, name) >= 2, 30_000, `${name} firewalls`);
+          await kubeQuiet();
+          from = ctl!.kubeWrites.length;
+        }
+        if (phase === 'change') await s.kube('config').apply(gateway(name, 8081));
+        if (phase === 'delete') {
+          await s.kube('config').delete(GATEWAY_API, 'TCPRoute', name, NS);
+          await s.kube('config').delete(GATEWAY_API, 'Gateway', name, NS);
+        }
+        const at = await killAfterKube(name, from, k, async () => phase === 'delete' && (await getGateway(s.kube('config'), NS, name)) === undefined);
+        notes.push(`kube ${phase} k=${k}: killed after ${at}`);
+        await start();
+        const t0 = Date.now();
+        const ok = phase === 'create' ? await programmed(name, CONVERGE_LIMIT_MS) : phase === 'change' ? await changed(name, CONVERGE_LIMIT_MS) : await gone(name, CONVERGE_LIMIT_MS);
+        await judge(name, mark, `${phase} killed at Kubernetes write ${k}`, phase === 'delete', ok ? Date.now() - t0 : undefined);
+        if (phase !== 'delete') await cleanUp(name, mark, `${phase} killed at Kubernetes write ${k}`);
+      }
+    });
+  }
 
   it('B2: a Gateway deleted while no controller runs is torn down after the restart', async () => {
     const name = 'kp-dead';

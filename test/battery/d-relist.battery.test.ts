@@ -13,33 +13,37 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitGatewayCondition } from '../fixtures/conditions.ts';
 import { actualNegs } from '../fixtures/expect.ts';
-import { waitFor } from '../fixtures/kube.ts';
+import { waitFor, type KObject } from '../fixtures/kube.ts';
 import { memberSecretName, CONTROLLER_NAMESPACE } from '../fixtures/members.ts';
-import { startScenario, type Scenario } from '../fixtures/scenario.ts';
+import type { Scenario } from '../fixtures/scenario.ts';
 import { KubeFaultProxy } from './kubeproxy.ts';
-import { auditMark, recordRow, writesSince, newRow } from './lib.ts';
+import { firewallsOf, itemFleet, releaseFleet, quick, auditMark, recordRow, writesSince, newRow } from './lib.ts';
 
 const SLICES = /\/apis\/discovery\.k8s\.io\/v1\/endpointslices$/;
 const NODES = /\/api\/v1\/nodes$/;
 const MEMBER_WATCHES = /^\/(api|apis)\//;
+/** Time for writes a relist might (wrongly) cause. */
+const WINDOW_MS = quick() ? 5_000 : 10_000;
 
 describe('D2/E2: empty relist and 410 relist of a member through a fault proxy', () => {
   let s: Scenario;
   let proxy: KubeFaultProxy;
   let members: string[];
+  let secret: KObject | undefined;
   const d2 = newRow('D2', 'one EMPTY relist of a serving member (slices + nodes)', /^D2:/);
   const e2 = newRow('E2', '410 Gone on every member watch, data unchanged', /^E2:/);
 
   beforeAll(async () => {
-    s = await startScenario({});
+    s = await itemFleet(); // quick mode: --member-empty-list-confirm 5 s (lib.ts)
     members = s.fleet.members.map((m) => m.name);
     await waitGatewayCondition(s.kube('config'), 'store', 'store', 'Programmed', 120_000);
-    await waitFor(() => s.emulator.inventory().firewalls.length >= 2, 60_000, 'store firewalls');
+    await waitFor(() => firewallsOf(s.emulator, 'store', 'store') >= 2, 60_000, 'store firewalls');
     // Route member-a through the proxy: its Secret now points at it (a credential rotation for the
     // controller: new client, the old data served until the new lists succeed).
     const m = s.fleet.members[0]!;
     proxy = new KubeFaultProxy(m.kubeConfig());
     await proxy.start();
+    secret = await s.kube('config').get('v1', 'Secret', memberSecretName(m.name), CONTROLLER_NAMESPACE);
     await s.kube('config').apply({
       apiVersion: 'v1',
       kind: 'Secret',
@@ -48,14 +52,18 @@ describe('D2/E2: empty relist and 410 relist of a member through a fault proxy',
     });
     await waitFor(() => proxy.count(SLICES).watches > 0 && proxy.count(NODES).watches > 0, 60_000, 'the controller watching member-a through the proxy');
     // Let the reconciles the rotation may cause finish.
-    await new Promise((r) => setTimeout(r, 5_000));
+    await new Promise((r) => setTimeout(r, WINDOW_MS));
   });
 
   afterAll(async () => {
     recordRow(d2);
     recordRow(e2);
+    // The member's own kubeconfig back (the fleet may be shared with the next item).
+    if (secret !== undefined) {
+      await s.kube('config').apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secret.metadata.name, namespace: CONTROLLER_NAMESPACE }, data: secret['data'] });
+    }
     await proxy?.stop();
-    await s?.stop();
+    await releaseFleet(s);
   });
 
   it('E2: a 410 relist of unchanged data makes zero GCE writes', async () => {
@@ -64,7 +72,7 @@ describe('D2/E2: empty relist and 410 relist of a member through a fault proxy',
     const lists0 = proxy.count(SLICES).lists + proxy.count(NODES).lists;
     expect(proxy.gone(MEMBER_WATCHES)).toBeGreaterThan(0);
     await waitFor(() => proxy.count(SLICES).lists + proxy.count(NODES).lists >= lists0 + 2, 60_000, 'the relists after 410');
-    await new Promise((r) => setTimeout(r, 10_000)); // reconciles the relist might (wrongly) cause
+    await new Promise((r) => setTimeout(r, WINDOW_MS)); // reconciles the relist might (wrongly) cause
     const writes = writesSince(s.emulator, mark);
     e2.runs++;
     e2.forbiddenWrites += writes.length;
@@ -84,9 +92,9 @@ describe('D2/E2: empty relist and 410 relist of a member through a fault proxy',
     proxy.gone(MEMBER_WATCHES);
     await waitFor(() => proxy.count(SLICES).emptyLists >= 1 && proxy.count(NODES).emptyLists >= 1, 60_000, 'the empty lists served');
     const listsAfterEmpty = proxy.count(SLICES).lists;
-    // The confirming list (the real data) comes after the controller's confirm delay (60 s by default).
+    // The confirming list (the real data) comes after the controller's confirm delay (60 s by default, 5 s in quick mode).
     await waitFor(() => proxy.count(SLICES).lists > listsAfterEmpty, 150_000, 'the confirming relist').catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 10_000));
+    await new Promise((r) => setTimeout(r, WINDOW_MS));
     const writes = writesSince(s.emulator, mark);
     const detaches = writes.filter((w) => w.method === 'networkEndpointGroups.detachNetworkEndpoints');
     d2.runs++;

@@ -7,39 +7,41 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeStamp } from '../../controller/naming/stamp.ts';
 import { gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
-import { waitFor } from '../fixtures/kube.ts';
-import { startScenario, type Scenario } from '../fixtures/scenario.ts';
-import { auditMark, recordRow, newRow } from './lib.ts';
+import { waitFor, type KObject } from '../fixtures/kube.ts';
+import type { Scenario } from '../fixtures/scenario.ts';
+import { firewallsOf, itemFleet, releaseFleet, auditMark, recordRow, newRow } from './lib.ts';
 
 const FLEETILB_API = 'fleetilb.io/v1alpha1';
 const LIMIT_MS = 60_000;
 
 describe('D5: a serving member removed from the fleet', () => {
   let s: Scenario;
-  const row = newRow('D5', 'FleetMember of a serving member deleted');
+  const row = newRow('D5', 'FleetMember of a serving member deleted, then registered again');
+  let removed: KObject | undefined;
+  const negsOf = (cluster: string): string[] =>
+    s.emulator
+      .inventory()
+      .networkEndpointGroups.filter((n) => decodeStamp(typeof n['description'] === 'string' ? n['description'] : undefined)?.cluster === cluster)
+      .map((n) => String(n['name']));
+  const managed = async (cluster: string, kind: 'Service' | 'EndpointSlice'): Promise<number> =>
+    (await s.kube(cluster).list(kind === 'Service' ? 'v1' : 'discovery.k8s.io/v1', kind, { labelSelector: 'fleetilb.io/managed-by=fleet-ilb' })).length;
 
   beforeAll(async () => {
-    s = await startScenario({});
+    s = await itemFleet();
     await waitGatewayCondition(s.kube('config'), 'store', 'store', 'Programmed', 120_000);
-    await waitFor(() => s.emulator.inventory().firewalls.length >= 2, 60_000, 'store firewalls');
+    await waitFor(() => firewallsOf(s.emulator, 'store', 'store') >= 2, 60_000, 'store firewalls');
   });
 
   afterAll(async () => {
     recordRow(row);
-    await s?.stop();
+    await releaseFleet(s);
   });
 
   it('its VIP Services, mirrored slices and NEGs go; the other member is untouched; the Gateway stays Programmed', async () => {
     const [gone, stays] = s.fleet.members.map((m) => m.name) as [string, string];
-    const negsOf = (cluster: string): string[] =>
-      s.emulator
-        .inventory()
-        .networkEndpointGroups.filter((n) => decodeStamp(typeof n['description'] === 'string' ? n['description'] : undefined)?.cluster === cluster)
-        .map((n) => String(n['name']));
-    const managed = async (cluster: string, kind: 'Service' | 'EndpointSlice'): Promise<number> =>
-      (await s.kube(cluster).list(kind === 'Service' ? 'v1' : 'discovery.k8s.io/v1', kind, { labelSelector: 'fleetilb.io/managed-by=fleet-ilb' })).length;
     await waitFor(async () => negsOf(gone).length > 0 && (await managed(gone, 'Service')) > 0, 60_000, `${gone} serving`);
     const staysNegs = negsOf(stays);
+    removed = await s.kube('config').get(FLEETILB_API, 'FleetMember', gone);
     const mark = auditMark(s.emulator);
     const t0 = Date.now();
     await s.kube('config').delete(FLEETILB_API, 'FleetMember', gone);
@@ -70,5 +72,21 @@ describe('D5: a serving member removed from the fleet', () => {
     if (gatewayCondition(await getGateway(s.kube('config'), 'store', 'store'), 'Programmed')?.status !== 'True') failures.push('store Gateway no longer Programmed');
     row.failures.push(...failures);
     expect(failures).toEqual([]);
+  });
+
+  // Also what leaves a shared fleet as D5 found it (test/battery/lib.ts itemFleet).
+  it('the member registered again serves again: its NEGs and VIP Services come back', async () => {
+    expect(removed).toBeDefined();
+    const m = removed!;
+    await s.kube('config').apply({ apiVersion: m.apiVersion, kind: m.kind, metadata: { name: m.metadata.name, labels: m.metadata.labels ?? {} }, spec: m['spec'] });
+    const t0 = Date.now();
+    const back = await waitFor(async () => negsOf(m.metadata.name).length > 0 && (await managed(m.metadata.name, 'Service')) > 0, LIMIT_MS, `${m.metadata.name} serving again`).then(
+      () => true,
+      () => false,
+    );
+    row.runs++;
+    if (!back) row.failures.push(`${m.metadata.name} not serving again within ${LIMIT_MS / 1000} s of its new FleetMember`);
+    else row.convergeMs = Math.max(row.convergeMs ?? 0, Date.now() - t0);
+    expect(back).toBe(true);
   });
 });

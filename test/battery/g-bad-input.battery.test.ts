@@ -11,8 +11,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATEWAY_API, findCondition, gatewayCondition, getGateway, listenerCondition, routeCondition, waitGatewayCondition, type Condition } from '../fixtures/conditions.ts';
 import { KubeError, waitFor, type KObject, type Kube } from '../fixtures/kube.ts';
-import { startScenario, type Scenario } from '../fixtures/scenario.ts';
-import { auditMark, recordRow, newRow } from './lib.ts';
+import type { Scenario } from '../fixtures/scenario.ts';
+import { firewallsOf, itemFleet, releaseFleet, auditMark, recordRow, newRow, stamped } from './lib.ts';
 
 const FLEETILB = 'fleetilb.io/v1alpha1';
 const JUDGE_MS = 60_000;
@@ -256,11 +256,13 @@ describe('G1/G2 bad input: the spec condition, and no GCE call on its behalf', (
   const row = newRow('G1/G2', 'malformed inputs: refused or judged, 0 GCE calls');
   let mark = 0;
   let ctx: Ctx;
+  /** What G2 applied, in order (deleted again by the last test). */
+  const applied: Obj[] = [];
 
   beforeAll(async () => {
-    s = await startScenario({});
+    s = await itemFleet();
     const store = await waitGatewayCondition(s.kube('config'), 'store', 'store', 'Programmed', 120_000);
-    await waitFor(() => s.emulator.inventory().firewalls.length >= 2, 60_000, 'store firewalls');
+    await waitFor(() => firewallsOf(s.emulator, 'store', 'store') >= 2, 60_000, 'store firewalls');
     const addr = s.emulator.inventory().addresses.find((a) => String(a['name']).includes('-store-store-'));
     ctx = { storeVip: store.status?.addresses?.[0]?.value ?? '', storeAddressName: typeof addr?.['name'] === 'string' ? addr['name'] : '' };
     mark = auditMark(s.emulator);
@@ -268,7 +270,7 @@ describe('G1/G2 bad input: the spec condition, and no GCE call on its behalf', (
 
   afterAll(async () => {
     recordRow(row);
-    await s?.stop();
+    await releaseFleet(s);
   });
 
   it(`the API server refuses ${REJECTED.length} malformed manifests`, async () => {
@@ -310,7 +312,11 @@ describe('G1/G2 bad input: the spec condition, and no GCE call on its behalf', (
     for (const [i, c] of JUDGED.entries()) {
       const ns = namespaces[i]!;
       await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-      for (const o of c.objects(ns, ctx)) await kube.apply(sub(o));
+      for (const o of c.objects(ns, ctx)) {
+        const x = sub(o);
+        await kube.apply(x);
+        applied.push(x);
+      }
     }
     const results = new Map<string, string | undefined>();
     await waitFor(
@@ -355,6 +361,34 @@ describe('G1/G2 bad input: the spec condition, and no GCE call on its behalf', (
     const sibling = audit.filter((a) => a.access === 'write' && a.resource !== undefined && /-store-store-/.test(a.resource));
     row.forbiddenWrites += sibling.length;
     if (sibling.length > 0) failures.push(`${sibling.length} GCE writes to the untouched store Gateway`);
+    row.failures.push(...failures);
+    expect(failures).toEqual([]);
+  });
+
+  // Also what leaves a shared fleet as G found it (test/battery/lib.ts itemFleet); the namespaces
+  // stay (the test fleet has no namespace controller to empty them).
+  it('every judged input deleted: nothing of theirs is left in GCE or in the members', async () => {
+    const kube = s.kube('config');
+    for (const o of [...applied].reverse()) {
+      if (o.kind === 'Namespace') continue;
+      await kube.delete(o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace);
+    }
+    const theirs = (): string[] => [...new Set(stamped(s.emulator.inventory()).filter((x) => x.gateway.startsWith('bad2-')).map((x) => x.name))];
+    const vipServices = async (): Promise<number> => {
+      let n = 0;
+      for (const m of s.fleet.members) n += (await s.kube(m.name).list('v1', 'Service', { labelSelector: 'fleetilb.io/managed-by=fleet-ilb' })).filter((x) => x.metadata.namespace?.startsWith('bad2-') === true || x.metadata.labels?.['fleetilb.io/gateway-namespace']?.startsWith('bad2-') === true).length;
+      return n;
+    };
+    const gateways = async (): Promise<number> => (await kube.list(GATEWAY_API, 'Gateway')).filter((g) => g.metadata.namespace?.startsWith('bad2-') === true).length;
+    await waitFor(async () => theirs().length === 0 && (await vipServices()) === 0 && (await gateways()) === 0, JUDGE_MS, 'bad inputs torn down').catch(() => undefined);
+    const left = theirs();
+    const vips = await vipServices();
+    const gws = await gateways();
+    row.gceLeaks += left.length;
+    row.kubeLeaks += vips + gws;
+    const failures: string[] = [];
+    if (left.length > 0) failures.push(`${left.length} GCE resources of deleted inputs left: ${left.slice(0, 4).join(', ')}`);
+    if (vips + gws > 0) failures.push(`${vips} VIP Services and ${gws} Gateways of deleted inputs left`);
     row.failures.push(...failures);
     expect(failures).toEqual([]);
   });

@@ -6,10 +6,12 @@
 // file (`*.battery.test.ts`); `npm run battery` runs them all and prints one table.
 import { appendFileSync } from 'node:fs';
 import { beforeEach } from 'vitest';
+import type { ControllerOptions } from '../../controller/main.ts';
 import { decodeStamp } from '../../controller/naming/stamp.ts';
 import type { AuditEntry, Emulator, Inventory } from '../emulator/index.ts';
 import { GATEWAY_API } from '../fixtures/conditions.ts';
 import type { KObject } from '../fixtures/kube.ts';
+import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 
 /** One row of the battery table. */
 export interface BatteryRow {
@@ -46,6 +48,54 @@ export function seeds(quickN: number, fullN: number): number[] {
   if (env !== undefined && env.trim() !== '') return env.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n));
   return Array.from({ length: quick() ? quickN : fullN }, (_, i) => i + 1);
 }
+
+/**
+ * The fleet an item runs on. Alone (`npx vitest run ... file`), every item starts its own scenario
+ * and {@link releaseFleet} stops it. Under `npm run battery` (`BATTERY_SHARED=1`, vitest with
+ * `isolate: false`: one process, one module graph for every file) the items share ONE scenario —
+ * starting a fleet is the biggest fixed cost of an item — and each leaves it as it found it (its
+ * Gateways deleted, Secrets and FleetMembers restored). `controller`: the in-process controller the
+ * item needs (options over the scenario's defaults), or `false` for none (an item that runs the
+ * controller as a child process); the shared controller is restarted only when that changes.
+ */
+export async function itemFleet(opts: { controller?: Partial<ControllerOptions> | false } = {}): Promise<Scenario> {
+  // Quick mode holds an empty member list back 5 s instead of 60 (--member-empty-list-confirm): D2
+  // proves the same hold-back sooner, and one set of options lets the items share one controller.
+  const base: Partial<ControllerOptions> = quick() ? { memberEmptyListConfirmMs: 5_000 } : {};
+  const want = opts.controller === false ? false : { ...base, ...opts.controller };
+  if (process.env['BATTERY_SHARED'] !== '1') return startScenario({ controller: want });
+  const st = (shared ??= { scenario: startScenario({ controller: false }), controller: false, released: 0 });
+  const s = await st.scenario;
+  const key = want === false ? false : JSON.stringify(want);
+  if (key !== st.controller) {
+    await s.stopController();
+    st.controller = false;
+    if (want !== false) {
+      await s.startController(want);
+      st.controller = key;
+    }
+  }
+  return s;
+}
+
+/** Ends an item's use of {@link itemFleet}: stops its own scenario, or the shared one after the last item (`BATTERY_SHARED_FILES`). */
+export async function releaseFleet(s: Scenario | undefined): Promise<void> {
+  if (process.env['BATTERY_SHARED'] !== '1') {
+    await s?.stop();
+    return;
+  }
+  if (shared === undefined) return;
+  shared.released++;
+  // The runner counts the files it asked vitest to run; if that count is off, the fleet harness
+  // still kills the fleet when this process exits (test/harness/fleet.ts).
+  if (shared.released >= Number(process.env['BATTERY_SHARED_FILES'] ?? '1')) {
+    const st = shared;
+    shared = undefined;
+    await (await st.scenario).stop();
+  }
+}
+
+let shared: { scenario: Promise<Scenario>; controller: string | false; released: number } | undefined;
 
 /** Appends the row to `BATTERY_OUT` (the runner's table) and returns it. */
 export function recordRow(row: BatteryRow): BatteryRow {
@@ -139,6 +189,11 @@ export function writesSince(emu: Emulator, seq: number): AuditEntry[] {
 /** The audit log's last sequence number (a mark to measure from). */
 export function auditMark(emu: Emulator): number {
   return emu.audit().at(-1)?.seq ?? 0;
+}
+
+/** The firewalls stamped for Gateway `ns/name` (its last writes: Programmed=True does not wait for them). */
+export function firewallsOf(emu: Emulator, ns: string, name: string): number {
+  return stamped(emu.inventory()).filter((x) => x.kind === 'firewall' && x.gateway === `${ns}/${name}`).length;
 }
 
 /** Median and max of a list of numbers (undefined when empty). */

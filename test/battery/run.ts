@@ -5,7 +5,7 @@
 // exits non-zero on any loss (a leak, a duplicate, a forbidden write, a failed check) or a failed test.
 // `--quick` (BATTERY_QUICK=1, what CI runs) uses fewer seeds and inputs with the same checks.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BatteryRow, lost } from './lib.ts';
@@ -37,11 +37,16 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-ilb-battery-'));
   const out = join(dir, 'rows.jsonl');
   const started = Date.now();
+  // The files vitest will run (its positional filters match a substring of the path): the items
+  // share one fleet, stopped after the last of them (lib.ts itemFleet / releaseFleet).
+  const files = readdirSync(join(root, 'test/battery'))
+    .filter((f) => f.endsWith('.battery.test.ts'))
+    .filter((f) => filters.length === 0 || filters.some((x) => `test/battery/${f}`.includes(x)));
   const code = await new Promise<number>((resolve) => {
     const child = spawn('npx', ['vitest', 'run', '--config', 'test/battery/vitest.config.ts', ...filters], {
       cwd: root,
       stdio: 'inherit',
-      env: { ...process.env, BATTERY_OUT: out, ...(quickMode ? { BATTERY_QUICK: '1' } : {}) },
+      env: { ...process.env, BATTERY_OUT: out, BATTERY_SHARED: '1', BATTERY_SHARED_FILES: String(files.length), ...(quickMode ? { BATTERY_QUICK: '1' } : {}) },
     });
     child.on('exit', (c, sig) => resolve(c ?? (sig === null ? 1 : 128)));
   });
