@@ -195,6 +195,19 @@ export function keysForChange(c: Change, src: KeySource): string[] {
       case 'referenceGrants':
         add(src.index.gatewaysForGrantNamespace(c.object.metadata?.namespace ?? ''));
         break;
+      case 'healthCheckPolicies':
+        // Our own ancestor-status writes change nothing; a spec change reaches the Gateways its
+        // targets (before and after) name or serve (docs/policy.md).
+        if (statusOnlyUpdate(c.oldObject, c.object)) break;
+        for (const o of [c.object, c.oldObject]) {
+          if (o === undefined) continue;
+          const ns = o.metadata?.namespace ?? '';
+          for (const t of (o as { spec?: { targetRefs?: Array<{ kind?: string; name?: string }> } }).spec?.targetRefs ?? []) {
+            if (t.kind === 'Gateway') add([`${ns}/${t.name ?? ''}`]);
+            else add(src.index.gatewaysForBackend(`${ns}/${t.name ?? ''}`));
+          }
+        }
+        break;
       case 'gatewayClasses':
       case 'ilbConfigs':
       case 'fleetMembers':

@@ -58,6 +58,7 @@ export function makeWriters(o: WritersOptions): Writers {
         case 'serviceImports':
         case 'fleetMembers':
         case 'ilbConfigs':
+        case 'healthCheckPolicies':
           return provider.store(resource);
         default:
           return undefined;

@@ -115,6 +115,8 @@ export interface NegIR {
   cluster: string;
   /** Member unreachable: apply keeps the NEG's endpoints as they are (docs/failure-rules.md). */
   frozen: boolean;
+  /** A failover cluster's NEG (HealthCheckPolicy failover): on the backend service only while failed over. */
+  failover?: true;
   /**
    * Every eligible node hosting a ready endpoint, sorted by instance, NOT capped: render caps at
    * `config.nodeSubsetSize` keeping the nodes the NEG already holds (a fact translate cannot know).
@@ -136,7 +138,7 @@ export interface NegEndpointIR {
  * health check's port (https://cloud.google.com/load-balancing/docs/health-check-concepts#hc-packet-dest),
  * so a check passes only where the node translates `VIP:port` to something that answers.
  */
-export type HealthCheckIR =
+export type HealthCheckIR = (
   /** TCP listeners: TCP check of VIP:port, which the node translates to a local pod (checks the real app). */
   | { name: string; type: 'TCP'; port: number }
   /**
@@ -151,7 +153,53 @@ export type HealthCheckIR =
    * `/healthz` on the VIP Service's pinned healthCheckNodePort, at the VIP. Passes only on nodes
    * that accept the VIP locally and whose proxy health server listens on it (docs/datapath.md).
    */
-  | { name: string; type: 'HTTP'; port: number; requestPath: '/healthz'; membersWithoutHealthPort: string[] };
+  | { name: string; type: 'HTTP'; port: number; requestPath: '/healthz'; membersWithoutHealthPort: string[] }
+) & {
+  /**
+   * What a HealthCheckPolicy sets (docs/policy.md): the timing and, unless the group uses the UDP
+   * node health-server fallback, the probe at `port`. Absent: ILBConfig timing, the probe above.
+   */
+  policy?: HealthCheckPolicyIR;
+};
+
+/** Probe types of a GCE health check fleet-ilb renders (compute.proto HealthCheck.type). */
+export type ProbeType = 'TCP' | 'HTTP' | 'HTTPS' | 'HTTP2' | 'GRPC';
+
+export interface HealthCheckTiming {
+  checkIntervalSec: number;
+  timeoutSec: number;
+  healthyThreshold: number;
+  unhealthyThreshold: number;
+}
+
+/** A backend group's effective HealthCheckPolicy (translate/policy.ts; GEP-713 merge). */
+export interface HealthCheckPolicyIR {
+  /** `namespace/name` of the policies that decided it: the Gateway's first, then the backend's. */
+  policies: string[];
+  /** Every field filled: policy fields over the ILBConfig's healthCheck. */
+  timing: HealthCheckTiming;
+  /** The probe at the health check's port; absent = the probe the group would have without a policy. */
+  probe?: { type: ProbeType; requestPath?: string; host?: string; response?: string; grpcServiceName?: string };
+}
+
+/**
+ * Cross-cluster failover of one backend group, decided by the controller from the backends'
+ * readiness (docs/policy.md "Failover": GCE documents failover backends of internal passthrough
+ * load balancers for instance groups only). The backend service holds the NEGs of one pool.
+ */
+export interface FailoverIR {
+  /** Clusters (serving this group) that are not failover clusters, sorted. */
+  primaryClusters: string[];
+  /** The policy's failover clusters that serve this group, sorted. */
+  failoverClusters: string[];
+  failoverRatio: number;
+  dropTrafficIfUnhealthy: boolean;
+  /** Eligible nodes hosting an endpoint of the group's backends (`total`) and a ready one (`healthy`). */
+  primary: { healthy: number; total: number };
+  failover: { healthy: number; total: number };
+  /** The NEGs the backend service holds: the primary clusters', the failover clusters', or none (drop). */
+  pool: 'primary' | 'failover' | 'none';
+}
 
 /**
  * Listeners of one protocol whose traffic goes to the same backends share one backend service,
@@ -169,6 +217,8 @@ export interface BackendGroupIR {
   negs: NegIR[];
   /** NEGs left out because of the 50-backend limit (name only). */
   droppedNegs: string[];
+  /** Set by a HealthCheckPolicy with `failover` (docs/policy.md). */
+  failover?: FailoverIR;
 }
 
 export interface ForwardingRuleIR {

@@ -14,7 +14,7 @@
 //                         the number of Gateways;
 //   globalSnapshot()      what the global pass needs (GatewayClasses, FleetMembers, ILBConfigs, the
 //                         MCS importer): no Gateways, routes or EndpointSlices.
-import type { EndpointSlice, FleetMember, Gateway, GatewayClass, ILBConfig, Namespace, Node, ReferenceGrant, Service, ServiceExport, ServiceImport, TCPRoute, UDPRoute } from '../api/index.ts';
+import type { EndpointSlice, FleetMember, Gateway, GatewayClass, HealthCheckPolicy, ILBConfig, Namespace, Node, ReferenceGrant, Service, ServiceExport, ServiceImport, TCPRoute, UDPRoute } from '../api/index.ts';
 import type { ClusterClient } from '../clusters/client.ts';
 import { MemberSet, type MemberEvent, type MemberSetOptions, type MemberView, type MemberReflectorDefaults, type MemberResource, type SecretLike } from '../clusters/memberset.ts';
 import { errorMessage } from '../errors/index.ts';
@@ -54,6 +54,8 @@ const CONFIG_RESOURCES: readonly ConfigResource[] = [
   { key: 'gkeServiceImports', group: 'net.gke.io', version: 'v1', plural: 'serviceimports', optional: true },
   { key: 'fleetMembers', group: 'fleetilb.io', version: 'v1alpha1', plural: 'fleetmembers' },
   { key: 'ilbConfigs', group: 'fleetilb.io', version: 'v1alpha1', plural: 'ilbconfigs' },
+  // docs/policy.md. Optional: a config cluster whose fleet-ilb CRDs predate the policy still runs.
+  { key: 'healthCheckPolicies', group: 'fleetilb.io', version: 'v1alpha1', plural: 'healthcheckpolicies', optional: true },
   { key: 'namespaces', group: '', version: 'v1', plural: 'namespaces' },
   { key: 'secrets', group: '', version: 'v1', plural: 'secrets', inControllerNamespace: true },
   // The Gateway API CRD bundle version (GatewayClass SupportedVersion): the annotation every CRD of
@@ -250,6 +252,7 @@ export class FleetProvider {
       fleetMembers: this.list<FleetMember>('fleetMembers'),
       ilbConfigs: this.list<ILBConfig>('ilbConfigs'),
       namespaces: this.list<Namespace>('namespaces'),
+      healthCheckPolicies: this.list<HealthCheckPolicy>('healthCheckPolicies'),
     };
     const members: Record<string, MemberSnapshot> = {};
     for (const m of this.members.members()) {

@@ -5,9 +5,10 @@
 // (indexes.ts) without walking the fleet. Pure over a ScopeSource, so the provider and the unit
 // tests (test/unit/provider.scoped.test.ts, which compares against a whole-fleet translate) build
 // them the same way.
-import type { EndpointSlice, FleetMember, Gateway, GatewayClass, ILBConfig, Namespace, Service, ServiceImport, TCPRoute, UDPRoute } from '../api/index.ts';
+import type { EndpointSlice, FleetMember, Gateway, GatewayClass, HealthCheckPolicy, ILBConfig, Namespace, Service, ServiceImport, TCPRoute, UDPRoute } from '../api/index.ts';
 import type { StoredObject } from '../runtime/reflector.ts';
 import type { ConfigClusterSnapshot, MemberNodePorts, MemberSnapshot, Snapshot, TranslateSettings } from '../snapshot/types.ts';
+import { CONTROLLER_NAME } from '../naming/stamp.ts';
 import { FleetIndex } from './indexes.ts';
 
 /** A member's reachability and sync state, as every Snapshot carries it. */
@@ -21,7 +22,8 @@ export type ScopeResource =
   | 'fleetMembers'
   | 'namespaces'
   | 'serviceImports'
-  | 'gkeServiceImports';
+  | 'gkeServiceImports'
+  | 'healthCheckPolicies';
 
 /** What scoped snapshots are built from. */
 export interface ScopeSource {
@@ -99,6 +101,7 @@ export function scopedSnapshot(src: ScopeSource, gatewayKey: string): Snapshot {
     }
   }
   const fleetMembers = src.list('fleetMembers') as FleetMember[];
+  const healthCheckPolicies = policiesFor(src, gatewayKey, backends);
   const config: ConfigClusterSnapshot = {
     gatewayClasses,
     gateways: gw === undefined ? [] : [gw],
@@ -112,8 +115,11 @@ export function scopedSnapshot(src: ScopeSource, gatewayKey: string): Snapshot {
       const o = src.get('namespaces', n) as Namespace | undefined;
       return o === undefined ? [] : [o];
     }),
+    ...(healthCheckPolicies.length === 0 ? {} : { healthCheckPolicies }),
   };
-  const udp = src.index.udpGateways.has(gatewayKey);
+  // A policy's pod health port is pinned like a UDP listener's (translate/hcports.ts): the choice
+  // needs every member's node ports.
+  const udp = src.index.udpGateways.has(gatewayKey) || healthCheckPolicies.length > 0;
   const members: Record<string, MemberSnapshot> = {};
   const nodePorts: Record<string, MemberNodePorts> = {};
   for (const h of src.members(fleetMembers)) {
@@ -136,6 +142,23 @@ export function scopedSnapshot(src: ScopeSource, gatewayKey: string): Snapshot {
     members,
     ...(udp ? { nodePorts } : {}),
   };
+}
+
+/**
+ * The HealthCheckPolicies one Gateway's translate reads (docs/policy.md): those whose targetRefs
+ * name the Gateway or one of its routes' backends (`namespace/name`, any kind: translate matches
+ * the kind), and those whose status carries fleet-ilb's entry for this Gateway (so translate can
+ * drop it). Policies are few; the list is scanned.
+ */
+function policiesFor(src: ScopeSource, gatewayKey: string, backends: ReadonlySet<string>): HealthCheckPolicy[] {
+  const [gwNs, gwName] = [gatewayKey.slice(0, gatewayKey.indexOf('/')), gatewayKey.slice(gatewayKey.indexOf('/') + 1)];
+  return (src.list('healthCheckPolicies') as HealthCheckPolicy[]).filter((p) => {
+    const ns = p.metadata.namespace ?? '';
+    const targets = (p.spec?.targetRefs ?? []).some((t) =>
+      t.kind === 'Gateway' ? ns === gwNs && t.name === gwName : backends.has(`${ns}/${t.name}`),
+    );
+    return targets || (p.status?.ancestors ?? []).some((a) => a.controllerName === CONTROLLER_NAME && (a.ancestorRef.namespace ?? ns) === gwNs && a.ancestorRef.name === gwName);
+  });
 }
 
 /**
@@ -209,6 +232,7 @@ export function snapshotSource(s: Snapshot, index: FleetIndex = new FleetIndex()
       put(store, o);
     }
   }
+  for (const p of c.healthCheckPolicies ?? []) put('healthCheckPolicies', p);
   for (const si of c.serviceImports) put((si.apiVersion ?? '').startsWith('net.gke.io/') ? 'gkeServiceImports' : 'serviceImports', si);
   const headers: MemberHeader[] = [];
   for (const m of Object.values(s.members)) {

@@ -11,6 +11,7 @@ import type {
   EndpointSlice,
   FleetMember,
   Gateway,
+  HealthCheckPolicy,
   GatewayClass,
   ILBConfig,
   Namespace,
@@ -37,6 +38,8 @@ export interface ConfigClusterSnapshot {
   ilbConfigs: ILBConfig[];
   /** Needed for `allowedRoutes.namespaces.from: Selector` (labels) and for ServiceImport placement. */
   namespaces: Namespace[];
+  /** fleetilb.io HealthCheckPolicies (docs/policy.md); absent = none (the CRD may not be installed). */
+  healthCheckPolicies?: HealthCheckPolicy[];
 }
 
 /**

@@ -56,6 +56,9 @@ export const Reason = {
   RefNotPermitted: 'RefNotPermitted',
   InvalidKind: 'InvalidKind',
   BackendNotFound: 'BackendNotFound',
+  // Policy (GEP-713, apis/v1/policy_types.go PolicyConditionReason; also Accepted, Invalid)
+  Conflicted: 'Conflicted',
+  TargetNotFound: 'TargetNotFound',
   // MCS (kubernetes-sigs/mcs-api pkg/apis/v1beta1/serviceexport.go)
   Valid: 'Valid',
   NoService: 'NoService',

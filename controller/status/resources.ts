@@ -13,6 +13,7 @@ export const RT = {
   udpRoutes: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'udproutes', namespaced: true },
   fleetMembers: { group: 'fleetilb.io', version: 'v1alpha1', plural: 'fleetmembers', namespaced: false },
   ilbConfigs: { group: 'fleetilb.io', version: 'v1alpha1', plural: 'ilbconfigs', namespaced: true },
+  healthCheckPolicies: { group: 'fleetilb.io', version: 'v1alpha1', plural: 'healthcheckpolicies', namespaced: true },
   serviceImports: { group: 'multicluster.x-k8s.io', version: 'v1beta1', plural: 'serviceimports', namespaced: true },
   serviceExports: { group: 'multicluster.x-k8s.io', version: 'v1beta1', plural: 'serviceexports', namespaced: true },
   services: { group: '', version: 'v1', plural: 'services', namespaced: true },

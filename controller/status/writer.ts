@@ -29,6 +29,7 @@ import type {
   GatewayClassStatus,
   GatewayStatus,
   KubeObject,
+  PolicyAncestorStatus,
   RouteParentStatus,
   ServiceExport,
   ServiceImport,
@@ -39,7 +40,7 @@ import { TransientError, errorMessage, isFencedError } from '../errors/index.ts'
 import { LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../naming/labels.ts';
 import type { Fence } from '../runtime/fence.ts';
 import { type Log, silentLog } from '../telemetry/logger.ts';
-import type { DesiredServiceImport, RouteStatusOut, ServiceExportStatus, StatusSet } from '../translate/types.ts';
+import type { DesiredServiceImport, PolicyStatusOut, RouteStatusOut, ServiceExportStatus, StatusSet } from '../translate/types.ts';
 import { KubeApi, type KubeTarget, type RequestHook, type ResourceType, collectionPath, isConflict, isNotFound, objectPath } from './kube.ts';
 import { jsonEqual, normalizeGatewayStatus, normalizeRouteParent } from './normalize.ts';
 import { mergeRouteParents } from './parents.ts';
@@ -116,6 +117,8 @@ export function gatewayStatusPart(set: StatusSet, namespace: string, name: strin
       parents: r.parents.filter((p) => (p.parentRef.kind ?? 'Gateway') === 'Gateway' && (p.parentRef.namespace ?? r.namespace) === namespace && p.parentRef.name === name),
       scope: { namespace, name },
     })),
+    // Translate emits only this Gateway's ancestor entries for the policies in its scope.
+    ...(set.healthCheckPolicies === undefined ? {} : { healthCheckPolicies: set.healthCheckPolicies.filter((p) => p.scope.namespace === namespace && p.scope.name === name) }),
   };
 }
 
@@ -201,6 +204,10 @@ export class StatusWriter {
     for (const route of set.routes ?? []) {
       const label = `${route.kind} ${route.namespace}/${route.name}`;
       await this.#guard(call, label, () => this.#writeRoute(call, route, label));
+    }
+    for (const p of set.healthCheckPolicies ?? []) {
+      const label = `HealthCheckPolicy ${p.namespace}/${p.name}`;
+      await this.#guard(call, label, () => this.#writePolicy(call, p, label));
     }
     for (const m of set.fleetMembers ?? []) {
       await this.#guard(call, `FleetMember ${m.name}`, () =>
@@ -317,6 +324,31 @@ export class StatusWriter {
         const merged = mergeRouteParents(current, route.parents, route.namespace, route.scope);
         if (jsonEqual(current.map(normalizeRouteParent), merged.map(normalizeRouteParent))) return undefined;
         return { ...(live.status ?? {}), parents: merged };
+      },
+    );
+  }
+
+  /**
+   * A HealthCheckPolicy's `status.ancestors` (Gateway API PolicyAncestorStatus: "a map with a
+   * composite key, made up of the AncestorRef and ControllerName", apis/v1/policy_types.go): our
+   * entry for the Gateway in scope replaced, every other entry kept, merged like route parents.
+   */
+  async #writePolicy(call: Call, p: PolicyStatusOut, label: string): Promise<void> {
+    const asParent = (a: PolicyAncestorStatus): RouteParentStatus => ({ parentRef: a.ancestorRef, controllerName: a.controllerName, conditions: a.conditions });
+    const asAncestor = (r: RouteParentStatus): PolicyAncestorStatus => ({ ancestorRef: r.parentRef, controllerName: r.controllerName, conditions: r.conditions ?? [] });
+    await this.#writeStatus<KubeObject & { status?: { ancestors?: PolicyAncestorStatus[] } }>(
+      call,
+      call.config,
+      RT.healthCheckPolicies,
+      p.namespace,
+      p.name,
+      label,
+      this.#o.configStore?.('healthCheckPolicies'),
+      (live) => {
+        const current = (live.status?.ancestors ?? []).map(asParent);
+        const merged = mergeRouteParents(current, p.ancestors.map(asParent), p.namespace, p.scope);
+        if (jsonEqual(current.map(normalizeRouteParent), merged.map(normalizeRouteParent))) return undefined;
+        return { ...(live.status ?? {}), ancestors: merged.map(asAncestor) };
       },
     );
   }

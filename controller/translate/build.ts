@@ -46,7 +46,9 @@ import { eligibleNodes, endpointNodes } from './checks/nodes.ts';
 import type { RouteEval } from './checks/routes.ts';
 import type { Ctx, MemberView } from './context.ts';
 import { byAge, cmp } from './context.ts';
+import { decideFailover } from './failover.ts';
 import type { HcPortAllocator } from './hcports.ts';
+import type { PolicyJudge } from './policy.ts';
 
 export const MAX_FORWARDING_RULES = 10;
 export const MAX_PORTS_PER_RULE = 5;
@@ -62,6 +64,8 @@ export interface BuildInput {
   listeners: ListenerState[];
   routes: Map<string, RouteEval>;
   hcPorts: HcPortAllocator;
+  /** HealthCheckPolicies of this Gateway (translate/policy.ts); absent = none. */
+  policies?: PolicyJudge;
 }
 
 /** Key of a route in the `routes` map. */
@@ -294,6 +298,25 @@ function udpHealthCheck(name: string, port: number, vips: VipServiceIR[]): Healt
   return { name, type: 'HTTP', port, requestPath: '/healthz', membersWithoutHealthPort: without };
 }
 
+/**
+ * The health check of a TCP group whose policy names a pod port: TCP (the policy's probe at render)
+ * at the VIP Service's `health` port when every member's VIP Service has it, else at the serving
+ * port (a mirrored backend whose slices lack the named port). Mutates `vips` like udpHealthCheck.
+ */
+function tcpPodHealthCheck(name: string, servingPort: number, port: number, vips: VipServiceIR[]): HealthCheckIR {
+  if (vips.length > 0 && vips.every((v) => v.healthPort !== undefined)) return { name, type: 'TCP', port, podHealthPort: true };
+  for (const v of vips) {
+    delete v.healthPort;
+    for (const x of v.mirroredSlices ?? []) delete x.healthPort;
+  }
+  return { name, type: 'TCP', port: servingPort };
+}
+
+/** `backends` with every member's pod health port set to a policy's (copies: RouteEvals are shared). */
+function withHealthPort(backends: readonly EffectiveBackend[], port: number | string): EffectiveBackend[] {
+  return backends.map((b) => ({ ...b, members: b.members.map((m) => ({ ...m, healthPort: port })) }));
+}
+
 function firewallPlan(i: BuildInput, g: GatewayRef, groups: BackendGroupIR[], listeners: ListenerIR[]): FirewallIR {
   const clusters = [...new Set(groups.flatMap((x) => x.negs.map((n) => n.cluster)))].sort(cmp);
   // Overrides are known here; every other member's tags are facts of its instances (render).
@@ -359,13 +382,17 @@ export function buildGatewayIR(i: BuildInput): GatewayIR {
     const first = grp.members[0];
     if (first === undefined) continue;
     const id = idOf.get(grp.key) ?? groupId(first);
+    const policy = i.policies?.forGroup(grp.members.map((c) => c.state.listener.name).join(', '), first.backends);
+    // A policy's pod port replaces the fleetilb.io/health-check-port annotation (docs/policy.md):
+    // the VIP Service's `health` port targets it, like a UDP group's (translate/DECISIONS.md 8).
+    const groupBackends = policy?.podPort === undefined ? first.backends : withHealthPort(first.backends, policy.podPort);
     let hcNodePort: number | undefined;
-    if (first.protocol === 'UDP') {
+    if (first.protocol === 'UDP' || policy?.podPort !== undefined) {
       // Never a TCP listener port: the VIP Service's `health` port is TCP on the same VIP.
       const tcpPorts = alloc.rules.flatMap((r) => r.listeners.filter((c) => c.protocol === 'TCP').map((c) => c.state.listener.port));
       hcNodePort = i.hcPorts.allocate(vipServiceName(g, first.state.listener.name), i.settings.healthCheck.udpHealthCheckNodePort, tcpPorts);
     }
-    const { negs, dropped } = buildNegs(i, g, id, first.backends);
+    const { negs, dropped } = buildNegs(i, g, id, groupBackends);
     const group: BackendGroupIR = {
       id,
       protocol: first.protocol,
@@ -375,21 +402,30 @@ export function buildGatewayIR(i: BuildInput): GatewayIR {
       negs,
       droppedNegs: dropped,
     };
+    if (policy?.failover !== undefined) group.failover = decideFailover(i.ctx, policy.failover, groupBackends, negs);
     groups.push(group);
     for (const c of grp.members) {
       const l: ListenerIR = {
         name: c.state.listener.name,
         port: c.state.listener.port,
         protocol: c.protocol,
-        backends: c.backends,
+        backends: c === first ? groupBackends : c.backends,
         group: id,
         forwardingRule: frOf.get(c) ?? '',
       };
       if (c.route !== undefined) l.route = { kind: c.route.kind, namespace: c.route.namespace, name: c.route.name };
       listeners.push(l);
       const mine = vipServices(i, g, l, c === first ? hcNodePort : undefined);
-      if (c === first && hcNodePort !== undefined) group.healthCheck = udpHealthCheck(group.healthCheck.name, hcNodePort, mine);
+      if (c === first && hcNodePort !== undefined) {
+        group.healthCheck =
+          first.protocol === 'UDP' ? udpHealthCheck(group.healthCheck.name, hcNodePort, mine) : tcpPodHealthCheck(group.healthCheck.name, l.port, hcNodePort, mine);
+      }
       vips.push(...mine);
+    }
+    if (policy !== undefined) {
+      // The UDP node health-server fallback keeps its HTTP /healthz probe: only the timing applies.
+      const fallback = group.healthCheck.type === 'HTTP' && 'membersWithoutHealthPort' in group.healthCheck;
+      group.healthCheck.policy = { policies: policy.policies, timing: policy.timing, ...(policy.probe === undefined || fallback ? {} : { probe: policy.probe }) };
     }
   }
   listeners.sort((a, b) => (gw.spec.listeners.findIndex((x) => x.name === a.name) - gw.spec.listeners.findIndex((x) => x.name === b.name)));

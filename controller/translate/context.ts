@@ -8,6 +8,7 @@ import type {
   FleetMember,
   Gateway,
   GatewayClass,
+  HealthCheckPolicy,
   ILBConfig,
   KubeObject,
   Namespace,
@@ -51,6 +52,8 @@ export interface Ctx {
   serviceImports: ServiceImport[];
   ilbConfigs: Map<string, ILBConfig>;
   namespaces: Map<string, Namespace>;
+  /** Oldest first (GEP-713 conflict order: creationTimestamp, then `namespace/name`). */
+  healthCheckPolicies: HealthCheckPolicy[];
   /** Sorted by cluster id; only members that have a FleetMember. */
   members: MemberView[];
 }
@@ -132,6 +135,7 @@ export function buildContext(snapshot: Snapshot, now: string): Ctx {
     serviceImports: byKey(c.serviceImports),
     ilbConfigs: new Map(byKey(c.ilbConfigs).map((x) => [keyOf(x.metadata), x])),
     namespaces: new Map(byKey(c.namespaces).map((x) => [x.metadata.name, x])),
+    healthCheckPolicies: byKey(c.healthCheckPolicies).sort(byAge),
     members,
   };
 }

@@ -28,6 +28,8 @@ import { buildContext } from './context.ts';
 import { buildGatewayIR, routeKey } from './build.ts';
 import { hcPortAllocator } from './hcports.ts';
 import { computeMcs } from './mcs.ts';
+import { PolicyJudge, routeBackendNames } from './policy.ts';
+import type { PolicyStatusOut } from './policy.ts';
 import { gatewayServing } from './serving.ts';
 import type { ClassVerdict, GatewayWork } from './status.ts';
 import {
@@ -107,13 +109,16 @@ export function translate(snapshot: Snapshot, opts: TranslateOptions = {}): Tran
   const hcPorts = hcPortAllocator(ctx);
   const gateways: GatewayIR[] = [];
   const invalidGateways: InvalidGateway[] = [];
+  const policyStatuses: PolicyStatusOut[] = [];
   for (const w of work) {
     if (w.failure === undefined && w.settings !== undefined && w.address !== undefined && anyValid(w.listeners)) {
-      const ir = buildGatewayIR({ ctx, gateway: w.gateway, settings: w.settings, address: w.address, listeners: w.listeners, routes: routeMap, hcPorts });
+      const policies = new PolicyJudge(ctx, w.gateway, w.settings.healthCheck);
+      const ir = buildGatewayIR({ ctx, gateway: w.gateway, settings: w.settings, address: w.address, listeners: w.listeners, routes: routeMap, hcPorts, policies });
       const errors = validate(ir);
       if (errors.length === 0) {
         w.ir = ir;
         gateways.push(ir);
+        policyStatuses.push(...policies.statuses(routeBackendNames(ctx, w.gateway), ir.listeners.flatMap((l) => l.backends)));
       } else {
         w.irErrors = errors.map((e) => `${e.code}: ${e.message}`);
       }
@@ -136,6 +141,7 @@ export function translate(snapshot: Snapshot, opts: TranslateOptions = {}): Tran
       ilbConfigs: ilbConfigStatuses(ctx, ilb),
       serviceImports: mcs.desiredImports,
       serviceExports: mcs.exportStatuses,
+      ...(policyStatuses.length === 0 ? {} : { healthCheckPolicies: policyStatuses }),
     },
   };
 }

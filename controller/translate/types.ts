@@ -10,8 +10,10 @@ import type {
 } from '../api/index.ts';
 import type { GatewayIR } from '../ir/types.ts';
 import type { DesiredServiceImport, ServiceExportStatus } from './mcs.ts';
+import type { PolicyStatusOut } from './policy.ts';
 
 export type { DesiredServiceImport, ServiceExportStatus } from './mcs.ts';
+export type { PolicyStatusOut } from './policy.ts';
 
 export interface RouteStatusOut {
   kind: 'TCPRoute' | 'UDPRoute';
@@ -43,6 +45,11 @@ export interface StatusSet {
   serviceImports: DesiredServiceImport[];
   /** ServiceExport conditions per reachable member (frozen members are skipped: cannot be written). */
   serviceExports: ServiceExportStatus[];
+  /**
+   * HealthCheckPolicy ancestor entries, one per (policy, Gateway with an IR) where the policy is
+   * relevant or carried our entry (translate/policy.ts). Absent = none.
+   */
+  healthCheckPolicies?: PolicyStatusOut[];
 }
 
 export interface InvalidGateway {

@@ -90,7 +90,8 @@ function renderAddress(ir: GatewayIR, u: Urls): Address {
 }
 
 function renderHealthCheck(ir: GatewayIR, group: string, hc: HealthCheckIR): HealthCheck {
-  const c = ir.config.healthCheck;
+  // A HealthCheckPolicy's timing and probe (docs/policy.md), else the ILBConfig's and the group's.
+  const c = hc.policy?.timing ?? ir.config.healthCheck;
   const base: HealthCheck = {
     name: hc.name,
     description: stamp(ir, { listener: group }),
@@ -99,6 +100,21 @@ function renderHealthCheck(ir: GatewayIR, group: string, hc: HealthCheckIR): Hea
     healthyThreshold: c.healthyThreshold,
     unhealthyThreshold: c.unhealthyThreshold,
   };
+  const probe = hc.policy?.probe;
+  if (probe !== undefined) {
+    const port = { port: hc.port, portSpecification: 'USE_FIXED_PORT' };
+    if (probe.type === 'TCP') return { ...base, type: 'TCP', tcpHealthCheck: port };
+    if (probe.type === 'GRPC') return { ...base, type: 'GRPC', grpcHealthCheck: { ...port, ...(probe.grpcServiceName === undefined ? {} : { grpcServiceName: probe.grpcServiceName }) } };
+    const http = {
+      ...port,
+      ...(probe.requestPath === undefined ? {} : { requestPath: probe.requestPath }),
+      ...(probe.host === undefined ? {} : { host: probe.host }),
+      ...(probe.response === undefined ? {} : { response: probe.response }),
+    };
+    if (probe.type === 'HTTPS') return { ...base, type: 'HTTPS', httpsHealthCheck: http };
+    if (probe.type === 'HTTP2') return { ...base, type: 'HTTP2', http2HealthCheck: http };
+    return { ...base, type: 'HTTP', httpHealthCheck: http };
+  }
   if (hc.type === 'TCP') return { ...base, type: 'TCP', tcpHealthCheck: { port: hc.port, portSpecification: 'USE_FIXED_PORT' } };
   return { ...base, type: 'HTTP', httpHealthCheck: { port: hc.port, portSpecification: 'USE_FIXED_PORT', requestPath: hc.requestPath } };
 }
@@ -149,6 +165,17 @@ function drainingFor(ir: GatewayIR, protocol: L4Protocol): number {
   return protocol === 'UDP' ? 0 : ir.config.connectionDraining.drainingTimeoutSec;
 }
 
+/**
+ * Whether a NEG is on its backend service: every NEG without failover, else those of the active
+ * pool (controller-side failover, translate/failover.ts; GCE's failover backends are not documented
+ * for GCE_VM_IP NEGs of internal passthrough load balancers).
+ */
+function inPool(pool: 'primary' | 'failover' | 'none' | undefined, n: { failover?: true }): boolean {
+  if (pool === undefined) return true;
+  if (pool === 'none') return false;
+  return (n.failover === true) === (pool === 'failover');
+}
+
 function renderBackendServices(ir: GatewayIR, u: Urls): BackendService[] {
   return ir.groups.map((g) => ({
     name: g.backendService,
@@ -156,7 +183,7 @@ function renderBackendServices(ir: GatewayIR, u: Urls): BackendService[] {
     loadBalancingScheme: 'INTERNAL',
     protocol: g.protocol,
     network: u.network,
-    backends: g.negs.map((n) => ({ group: u.neg(n.project, n.zone, n.name), balancingMode: 'CONNECTION' })),
+    backends: g.negs.filter((n) => inPool(g.failover?.pool, n)).map((n) => ({ group: u.neg(n.project, n.zone, n.name), balancingMode: 'CONNECTION' })),
     healthChecks: [u.healthCheck(g.healthCheck.name)],
     sessionAffinity: ir.config.sessionAffinity,
     connectionDraining: { drainingTimeoutSec: drainingFor(ir, g.protocol) },
