@@ -37,6 +37,8 @@ import { GceCloud, withCallPriority, type ComputeClientOptions, type GceCallEven
 import { FleetProvider, type Change } from './provider/index.ts';
 import { GLOBAL_KEY, gatewayKey, parseGatewayKey, Reconciler } from './reconciler.ts';
 import type { RefreshStats } from './infra/gcp/inventory.ts';
+import { BackendHealthMonitor, memberCounts } from './infra/gcp/health.ts';
+import { renderBackendsHealthy } from './status/health.ts';
 import { openFence, type Fence } from './runtime/fence.ts';
 import { kubeLeaseClient, LeaderElector } from './runtime/leaderelection.ts';
 import { spreadKeys } from './runtime/resync.ts';
@@ -176,6 +178,35 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
       if (e.write && resyncContext.getStore() === true) metrics.resyncWrites.inc({ target: 'gce' });
     }),
   );
+  // Backend health (infra/gcp/health.ts): read in the low lane, spread over --health-period; a read
+  // that changes a Gateway's rendered BackendsHealthy condition queues that Gateway (low priority),
+  // whose reconcile composes it. Nothing else is queued by health.
+  const healthSeries = new Map<string, string[]>();
+  const dropSeries = (k: string, members: readonly string[]): void => {
+    for (const member of members) for (const h of ['healthy', 'unhealthy']) metrics.backendEndpoints.remove({ gateway: k, member, health: h });
+  };
+  const backendHealth =
+    o.healthPeriodMs > 0
+      ? new BackendHealthMonitor({
+          cloud,
+          render: (_k, h) => renderBackendsHealthy(h),
+          onChange: (k) => queue.add(`gateway:${k}`, { priority: 'low' }),
+          onRead: (k, h) => {
+            const counts = memberCounts(h);
+            dropSeries(k, (healthSeries.get(k) ?? []).filter((m) => !counts.some((c) => c.cluster === m)));
+            for (const c of counts) {
+              metrics.backendEndpoints.set({ gateway: k, member: c.cluster, health: 'healthy' }, c.healthy);
+              metrics.backendEndpoints.set({ gateway: k, member: c.cluster, health: 'unhealthy' }, c.unhealthy);
+            }
+            healthSeries.set(k, counts.map((c) => c.cluster));
+          },
+          onForget: (k) => {
+            dropSeries(k, healthSeries.get(k) ?? []);
+            healthSeries.delete(k);
+          },
+          onError: (k, backend, err) => logger.debug({ gateway: k, backend, err }, 'backend health not read'),
+        })
+      : undefined;
   const events = new EventRecorder({ sink: kubeEventSink(config), controller: CONTROLLER_NAME, instance: identity, fence, log: logger });
   const writers = makeWriters({ config, provider, fleetId, fence, log: logger, mcsImporter: o.mcsImporter });
   const reconciler = new Reconciler({
@@ -188,6 +219,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     metrics,
     log: logger,
     sweepMinAgeMs: o.sweepMinAgeMs,
+    ...(backendHealth === undefined ? {} : { health: backendHealth }),
     // The retry the worker will schedule for this error, decided now so the status can say it.
     retryIn: (key, err) => {
       const r = retryOptionsFor(err);
@@ -293,6 +325,9 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     every(o.resyncPeriodMs, async () => {
       await resync();
     });
+    if (backendHealth !== undefined) {
+      void backendHealth.run(o.healthPeriodMs, stopCtl.signal).catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'backend health reader stopped'));
+    }
     every(o.sweepPeriodMs, async () => {
       const n = await withCallPriority('low', () => reconciler.sweep());
       if (n > 0) logger.info({ deleted: n }, 'sweep deleted orphaned GCE resources');
@@ -350,7 +385,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
 }
 
 /** The fleet id default: the config cluster's kube-system namespace UID (stable for its life). */
-async function defaultFleetId(config: ClusterClient): Promise<string> {
+export async function defaultFleetId(config: ClusterClient): Promise<string> {
   const ns = await config.core.readNamespace({ name: 'kube-system' });
   const uid = ns.metadata?.uid;
   if (uid === undefined) throw new Error('kube-system has no uid; pass --fleet-id');

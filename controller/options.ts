@@ -41,6 +41,11 @@ export const ControllerOptionsSchema = z.object({
    * re-reconciles do not arrive as one burst. Default: half the resync period, at most 5 min.
    */
   resyncSpreadMs: z.number().int().min(0).optional(),
+  /**
+   * Backend health (getHealth per backend service x NEG, one call at a time in the low lane of the
+   * read budget) is read once per period, spread evenly over it. 0 = off: no BackendsHealthy condition.
+   */
+  healthPeriodMs: z.number().int().min(0).default(60_000),
   /** Periodic sweep of GCE resources no Gateway owns. */
   sweepPeriodMs: z.number().int().min(0).default(30 * 60_000),
   sweepMinAgeMs: z.number().int().min(0).default(10 * 60_000),
@@ -102,6 +107,7 @@ export const CONTROLLER_FLAGS: readonly Flag[] = [
   { name: 'workers', option: 'workers', kind: 'integer', arg: 'N', help: 'concurrent reconciles' },
   { name: 'resync-period', option: 'resyncPeriodMs', kind: 'seconds', arg: 'SECONDS', help: 'periodic resync of every Gateway (0: off)' },
   { name: 'resync-spread', option: 'resyncSpreadMs', kind: 'seconds', arg: 'SECONDS', help: 'the resync queues the Gateways evenly over this window, at most 1 s apart', defaultText: 'half the resync period, at most 300' },
+  { name: 'health-period', option: 'healthPeriodMs', kind: 'seconds', arg: 'SECONDS', help: "read every backend's GCE health once per period, spread over it, in the low lane (0: off, no fleetilb.io/BackendsHealthy)" },
   { name: 'sweep-period', option: 'sweepPeriodMs', kind: 'seconds', arg: 'SECONDS', help: 'periodic sweep of orphaned GCE resources (0: off)' },
   { name: 'gce-reads-per-minute', option: 'gceReadsPerMinute', kind: 'integer', arg: 'N', help: "the project's Compute API read quota (requests per minute)" },
   { name: 'gce-writes-per-minute', option: 'gceWritesPerMinute', kind: 'integer', arg: 'N', help: "the project's Compute API mutation quota (requests per minute)" },

@@ -16,7 +16,8 @@ import type { FleetMember, Gateway, ILBConfig } from './api/index.ts';
 import { errorMessage, isCloudResourceError, isFencedError, isUserError, retryPolicy } from './errors/index.ts';
 import type { GceCloud } from './infra/gcp/cloud/client.ts';
 import { gatewayReasonFor, gceCategory } from './infra/gcp/cloud/errors.ts';
-import { applyGce, teardownGce, type GceApplyResult } from './infra/gcp/apply.ts';
+import { applyGce, teardownGce, type GceApplyResult, type GceTeardownResult } from './infra/gcp/apply.ts';
+import { healthTargets, type BackendHealthMonitor } from './infra/gcp/health.ts';
 import type { DesiredGce } from './infra/gcp/desired.ts';
 import { GceInventory, type RefreshStats } from './infra/gcp/inventory.ts';
 import { renderGce, type GceFacts, type RenderContext } from './infra/gcp/render.ts';
@@ -27,6 +28,7 @@ import type { FleetProvider } from './provider/index.ts';
 import type { Fence } from './runtime/fence.ts';
 import type { ReconcileResult } from './runtime/workers.ts';
 import { composeGatewayStatus, type GceOutcome } from './status/compose.ts';
+import { withBackendsHealthy } from './status/health.ts';
 import type { EventRecorder } from './telemetry/events.ts';
 import { type Log, silentLog } from './telemetry/logger.ts';
 import type { ControllerMetrics } from './telemetry/metrics.ts';
@@ -104,6 +106,11 @@ export interface ReconcilerOptions {
   log?: Log;
   /** Requeue delay while a teardown waits on a frozen member or an in-use resource. Default 15 s. */
   retryDelayMs?: number;
+  /**
+   * Reads backend health from GCE (infra/gcp/health.ts): each reconcile tells it what to read and
+   * composes `fleetilb.io/BackendsHealthy` from its last reads. Absent = no health condition.
+   */
+  health?: BackendHealthMonitor;
   /** Orphans younger than this are not swept (in-flight creates). Default 10 min. */
   sweepMinAgeMs?: number;
   /** The clock for status times. Default: now. */
@@ -274,8 +281,13 @@ export class Reconciler {
     const programmedNow = gw.status?.conditions?.some((c) => c.type === 'Programmed' && c.status === 'True') === true;
     const outcome = withRetry(outcomeOf(res, programmedNow), retryMs);
     const gwStatus = result.statuses.gateways.find((g) => `${g.namespace}/${g.name}` === gwKey);
+    // Backend health: a fact read after apply, like the inventory's. What to read follows what was
+    // applied; the condition comes from the last reads (docs/architecture.md "Feedback edges").
+    const health = this.#o.health;
+    if (health !== undefined && !res.readFailed) health.track(gwKey, healthTargets(ir, desired));
     if (gwStatus !== undefined) {
       gwStatus.status = composeGatewayStatus(gwStatus.status, ir, outcome, gw.status, gw.metadata.generation, this.#now());
+      if (health !== undefined) gwStatus.status = withBackendsHealthy(gwStatus.status, health.health(gwKey), gw.status, gw.metadata.generation, this.#now());
     }
     kubeWrites += await this.#o.writers.gatewayStatus(result, gwKey);
     if (!res.readFailed && (await this.#o.writers.setAnnotations(gw, desired))) kubeWrites++;
@@ -429,6 +441,44 @@ export class Reconciler {
   }
 
   /**
+   * What a reconcile of this Gateway would do in GCE now, without any write: the same translate →
+   * facts → render → plan as {@link reconcile}, with apply in dry-run mode (`fleet-ilb plan` and
+   * `fleet-ilb status`; give the Reconciler a closed fence and a cloud whose fence is closed too).
+   * A Gateway being deleted, or no longer of our class, plans its teardown.
+   */
+  async planGateway(gwKey: string): Promise<GatewayPlan> {
+    const { result } = await this.#translate(this.#o.provider.scopedSnapshot(gwKey));
+    const gw = this.#gateway(gwKey);
+    if (gw === undefined) return { kind: 'absent' };
+    const ir = result.gateways.find((g) => g.key === gwKey);
+    const invalid = result.invalidGateways.some((g) => g.key === gwKey);
+    if (gw.metadata.deletionTimestamp !== undefined || (ir === undefined && !invalid)) {
+      const teardown: Array<{ project: string; result: GceTeardownResult }> = [];
+      if ((gw.metadata.finalizers ?? []).includes(FINALIZER)) {
+        for (const s of this.#scopesOf(gw)) {
+          const r = await teardownGce(
+            { region: s.regions, uid: gw.metadata.uid ?? '', negProjects: this.#memberProjects() },
+            { cloud: this.#o.cloud.forProject(s.project), fleetId: this.#o.fleetId, inventory: this.inventory, dryRun: true },
+          );
+          teardown.push({ project: s.project, result: r });
+        }
+      }
+      return { kind: 'teardown', gateway: gw, result, teardown };
+    }
+    if (ir === undefined) return { kind: 'invalid', gateway: gw, result };
+    const desired = renderGce(ir, await this.#facts(ir), this.#o.render);
+    const keep = new Set(this.#o.provider.members.members().filter((m) => m.frozen).map((m) => m.clusterID));
+    const apply = await applyGce(desired, {
+      cloud: this.#o.cloud.forProject(ir.config.project),
+      fleetId: this.#o.fleetId,
+      keepClusters: keep,
+      inventory: this.inventory,
+      dryRun: true,
+    });
+    return { kind: 'apply', gateway: gw, result, ir, desired, apply };
+  }
+
+  /**
    * Refreshes the shared inventory (the periodic resync, low priority): one list per kind per
    * project/region plus one endpoint list per known NEG.
    */
@@ -518,6 +568,7 @@ export class Reconciler {
 
   #forget(gwKey: string): void {
     this.#observeNegs(gwKey, undefined);
+    this.#o.health?.forget(gwKey);
     this.outcomes.delete(gwKey);
   }
 
@@ -541,6 +592,15 @@ export class Reconciler {
     }
   }
 }
+
+/** What {@link Reconciler.planGateway} found: the plan of one Gateway, computed without writing. */
+export type GatewayPlan =
+  | { kind: 'absent' }
+  /** Bad input: translate's conditions say why; no cloud call would be made. */
+  | { kind: 'invalid'; gateway: Gateway; result: TranslateResult }
+  /** Being deleted or no longer ours: the deletes, per project (empty without our finalizer). */
+  | { kind: 'teardown'; gateway: Gateway; result: TranslateResult; teardown: Array<{ project: string; result: GceTeardownResult }> }
+  | { kind: 'apply'; gateway: Gateway; result: TranslateResult; ir: GatewayIR; desired: DesiredGce; apply: GceApplyResult };
 
 /** project/region of an unvalidated ILBConfig spec (the sweep only needs where to look). */
 function projectRegion(spec: unknown): { project?: string; region?: string } {

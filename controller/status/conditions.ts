@@ -26,6 +26,8 @@ export const CondType = {
   WithinLimits: 'fleetilb.io/WithinLimits',
   /** Only on Gateways with a UDP listener: how its health check reaches the backends (translate/DECISIONS.md 8). */
   UDPHealthCheck: 'fleetilb.io/UDPHealthCheck',
+  /** GCE's health-check verdict on the backends (status/health.ts); absent while health is not read (--health-period 0). */
+  BackendsHealthy: 'fleetilb.io/BackendsHealthy',
 } as const;
 
 export const Reason = {
@@ -85,6 +87,8 @@ export const Reason = {
   AuthFailed: 'AuthFailed',
   InvalidKubeconfig: 'InvalidKubeconfig',
   SecretNotFound: 'SecretNotFound',
+  BackendsHealthy: 'BackendsHealthy',
+  NoHealthyBackends: 'NoHealthyBackends',
 } as const;
 
 /** A condition without its time; `stamp` adds observedGeneration and lastTransitionTime. */

@@ -23,6 +23,7 @@ export interface ControllerMetrics {
   gceCallDuration: Histogram<'method'>;
   negEndpoints: Gauge<'neg' | 'zone'>;
   memberReachable: Gauge<'member'>;
+  backendEndpoints: Gauge<'gateway' | 'member' | 'health'>;
   leader: Gauge;
   watchRestarts: Counter<'cluster' | 'resource' | 'reason'>;
   reflectorSynced: Gauge<'cluster' | 'resource'>;
@@ -79,6 +80,14 @@ export function createMetrics(opts: MetricsOptions = {}): ControllerMetrics {
     }),
     negEndpoints: new Gauge({ name: 'fleetilb_neg_endpoints', help: 'Endpoints attached to each NEG fleet-ilb manages.', labelNames: ['neg', 'zone'], registers }),
     memberReachable: new Gauge({ name: 'fleetilb_member_reachable', help: '1 if the member cluster answers with valid credentials, 0 if frozen.', labelNames: ['member'], registers }),
+    // One series per Gateway x member x {healthy, unhealthy}: bounded by the fleet's size, never per
+    // endpoint or NEG (nodes come and go; `fleet-ilb status` lists them). Removed with the Gateway.
+    backendEndpoints: new Gauge({
+      name: 'fleetilb_backend_endpoints',
+      help: "Backend endpoints of a Gateway per member cluster as GCE's health checks judge them (health: healthy, unhealthy; not yet judged counts as neither), summed over its backend services.",
+      labelNames: ['gateway', 'member', 'health'],
+      registers,
+    }),
     leader: new Gauge({ name: 'fleetilb_leader', help: '1 while this replica holds the leader lease and may write.', registers }),
     watchRestarts: new Counter({
       name: 'fleetilb_watch_restarts_total',

@@ -87,6 +87,10 @@ export interface GceApplyResult {
   errors: unknown[];
   /** True when GCE could not be read: nothing was planned or written, and nothing is known. */
   readFailed?: boolean;
+  /** Dry runs only: what the plan was computed against (`fleet-ilb plan` shows live values of changed fields). */
+  observed?: Observed;
+  /** Dry runs only: the desired state the plan was computed for (after keep.ts and the VIP were applied). */
+  planned?: DesiredGce;
 }
 
 function pickError(errors: readonly unknown[]): unknown {
@@ -299,6 +303,7 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
       plan,
       error: withResource(errors[0]),
       errors: errors.map(withResource),
+      ...(deps.dryRun === true ? { observed, planned: desired } : {}),
     };
   }
   const blockedErrors = plan.blocked.map((b) =>
@@ -321,6 +326,8 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
       plan,
       ...(blockedErrors.length > 0 ? { error: blockedErrors[0] } : {}),
       errors: blockedErrors,
+      observed,
+      planned: desired,
     };
   }
 

@@ -71,6 +71,7 @@ export type IInstance = protos.google.cloud.compute.v1.IInstance;
 export type IOperation = protos.google.cloud.compute.v1.IOperation;
 export type INetwork = protos.google.cloud.compute.v1.INetwork;
 export type ISubnetwork = protos.google.cloud.compute.v1.ISubnetwork;
+export type IHealthStatus = protos.google.cloud.compute.v1.IHealthStatus;
 
 /** The GCE kinds fleet-ilb manages. */
 export type Kind = 'address' | 'healthCheck' | 'backendService' | 'forwardingRule' | 'networkEndpointGroup' | 'firewall';
@@ -435,6 +436,19 @@ export class GceCloud {
       if (gceCategory(e) === 'notFound') return 'absent';
       throw e;
     }
+  }
+
+  // ---- backend health (read only: infra/gcp/health.ts) -----------------------------------------
+
+  /**
+   * The latest health-check results for one backend (`group`: the NEG's URL) of a regional backend
+   * service: one entry per endpoint x forwarding rule. A read (`compute.regionBackendServices.get`),
+   * although it is a POST: https://cloud.google.com/compute/docs/reference/rest/v1/regionBackendServices/getHealth
+   */
+  async getBackendHealth(region: string, backendService: string, group: string): Promise<IHealthStatus[]> {
+    const req = { project: this.project, region, backendService, resourceGroupReferenceResource: { group } };
+    const [res] = await this.#call('RegionBackendServices.getHealth', false, this.#fn('backendService', 'getHealth'), req, this.#ref('backendService', region, backendService));
+    return ((res as protos.google.cloud.compute.v1.IBackendServiceGroupHealth | undefined)?.healthStatus ?? []).map((h) => ({ ...h }));
   }
 
   // ---- NEGs ------------------------------------------------------------------------------
