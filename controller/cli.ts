@@ -14,6 +14,14 @@ const subcommands: Record<string, Subcommand> = {
     summary: 'run the controller against a config cluster (see `fleet-ilb controller --help`)',
     load: () => import('./main.ts'),
   },
+  plan: {
+    summary: 'the GCE changes the controller would make now, without making them: `plan [--gateway NS/NAME] --kubeconfig CONFIG [--compute-endpoint URL]`',
+    load: () => import('./inspect/main.ts').then((m) => ({ main: m.planMain })),
+  },
+  status: {
+    summary: 'a readable summary of a Gateway (VIP, listeners, routes, members, NEGs, health, GCE resources): `status --gateway NS/NAME --kubeconfig CONFIG`',
+    load: () => import('./inspect/main.ts').then((m) => ({ main: m.statusMain })),
+  },
   local: {
     summary: 'start/stop a local fleet of real kube-apiservers: `local up [--members N] [--dir D]`, `local down [--dir D]`',
     load: () => import('../test/harness/cli.ts'),
