@@ -29,6 +29,11 @@ describe('fleet-ilb plan text', () => {
       'backends: [{"group":"projects/p/zones/z/networkEndpointGroups/neg-a","balancingMode":"CONNECTION"}] -> [{"group":"projects/p/zones/z/networkEndpointGroups/neg-a","balancingMode":"CONNECTION"}]',
     );
     expect(fieldDiff(step, 'sessionAffinity', desired, observed(live))).toBe('sessionAffinity: (unset) -> (unset)');
+    // Nothing desired to cut to (backends emptied): the live value without virtual keys and empty defaults.
+    const emptied = { ...desired, backendServices: [{ ...desired.backendServices[0]!, backends: [] }] } as DesiredGce;
+    expect(fieldDiff(step, 'backends', emptied, observed({ ...live, backends: [{ group: URL, _group: 'group', customMetrics: [] }] }))).toBe(
+      'backends: [{"group":"projects/p/zones/z/networkEndpointGroups/neg-a"}] -> []',
+    );
   });
 
   it('aligns table columns', () => {

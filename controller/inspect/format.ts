@@ -119,7 +119,7 @@ function project(desired: unknown, live: unknown): unknown {
   if (live === undefined || live === null) return live;
   if (Array.isArray(live)) {
     const shape: unknown = Array.isArray(desired) ? (desired as unknown[]).find((x) => typeof x === 'object' && x !== null) : undefined;
-    return (live as unknown[]).map((x) => (shape === undefined ? x : project(shape, x)));
+    return (live as unknown[]).map((x) => (shape === undefined ? clean(x) : project(shape, x)));
   }
   if (typeof live === 'object' && typeof desired === 'object' && desired !== null && !Array.isArray(desired)) {
     const out: Record<string, unknown> = {};
@@ -130,6 +130,18 @@ function project(desired: unknown, live: unknown): unknown {
     return out;
   }
   return live;
+}
+
+/** A live value without the decoder's virtual keys (`_name`) and empty defaults. */
+function clean(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(clean);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (k.startsWith('_') || x === undefined || x === null || (Array.isArray(x) && x.length === 0)) continue;
+    out[k] = clean(x);
+  }
+  return out;
 }
 
 function show(v: unknown): string {

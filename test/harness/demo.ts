@@ -143,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(values.example === undefined ? {} : { example: values.example }),
       operationLatencyMs: latency,
       memberIdentity,
-      controller: { logLevel: logLevel as 'warn' },
+      controller: { logLevel: logLevel as 'warn', healthPeriodMs: 10_000 },
       log: progress,
     });
     const first = await Promise.race([starting, interruptedP.then(() => undefined)]);
