@@ -286,9 +286,11 @@ export class BackendHealthMonitor {
       }
       if (pass.length > 0 && t >= nextAt) {
         const k = pass.shift()!;
-        nextAt += gap;
         // Read by the urgent lane within this gap: fresh enough.
         if (!this.#freshWithin(k, gap)) await this.#readKey(k);
+        // The next read at least one gap after this one ended: a late read is not caught up with a
+        // burst (the pass then takes a little longer than the period).
+        nextAt = now() + gap;
         continue;
       }
       const until = pass.length > 0 ? nextAt : passEnd;
