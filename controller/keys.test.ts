@@ -83,11 +83,11 @@ describe('keysForChange: Nodes', () => {
     });
     expect(keys(c)).toEqual([]);
   });
-  it('maps a Ready flip to the Gateways using the member only (not the global pass)', () => {
-    expect(keys(nodeUpdate('m1', (n) => (n.status!.conditions![0]!.status = 'False')))).toEqual([G('gw1'), G('gw3')]);
-    expect(keys(nodeUpdate('m2', (n) => (n.status!.conditions![0]!.status = 'False')))).toEqual([G('gw2')]);
+  it('maps a Ready flip to the Gateways using the member and the global pass (FleetMember NodesEligible)', () => {
+    expect(keys(nodeUpdate('m1', (n) => (n.status!.conditions![0]!.status = 'False')))).toEqual([GLOBAL_KEY, G('gw1'), G('gw3')].sort());
+    expect(keys(nodeUpdate('m2', (n) => (n.status!.conditions![0]!.status = 'False')))).toEqual([GLOBAL_KEY, G('gw2')].sort());
   });
-  it('maps labels, taints, providerID, addresses, unschedulable and deletion to the Gateways using the member', () => {
+  it('maps labels, taints, providerID, addresses, unschedulable and deletion to the Gateways using the member and the global pass', () => {
     const cases: Array<(n: Node) => void> = [
       (n) => (n.metadata.labels = { ...n.metadata.labels, 'node.kubernetes.io/exclude-from-external-load-balancers': '' }),
       (n) => (n.spec = { ...n.spec, taints: [{ key: 'ToBeDeletedByClusterAutoscaler', effect: 'NoSchedule' }] }),
@@ -95,15 +95,15 @@ describe('keysForChange: Nodes', () => {
       (n) => ((n.spec as { unschedulable?: boolean }).unschedulable = true),
       (n) => (n.metadata.deletionTimestamp = '2026-01-01T00:00:00Z'),
     ];
-    for (const over of cases) expect(keys(nodeUpdate('m2', over))).toEqual([G('gw2')]);
+    for (const over of cases) expect(keys(nodeUpdate('m2', over))).toEqual([GLOBAL_KEY, G('gw2')].sort());
   });
   it('adds the global pass when the zone changes (FleetMember zones) or a Node comes or goes', () => {
     expect(keys(nodeUpdate('m2', (n) => (n.spec = { providerID: 'gce://p/z-c/m2-n0' })))).toEqual([GLOBAL_KEY, G('gw2')].sort());
     expect(keys({ scope: 'member', clusterID: 'm2', resource: 'nodes', object: node('m2-n1') })).toEqual([GLOBAL_KEY, G('gw2')].sort());
   });
-  it('maps a Node of a member no route uses to the global pass only when it is added', () => {
+  it('maps a Node of a member no route uses to the global pass only', () => {
     expect(keys({ scope: 'member', clusterID: 'm9', resource: 'nodes', object: node('m9-n0') })).toEqual([GLOBAL_KEY]);
-    expect(keys(nodeUpdate('m9', (n) => (n.status!.conditions![0]!.status = 'False')))).toEqual([]);
+    expect(keys(nodeUpdate('m9', (n) => (n.status!.conditions![0]!.status = 'False')))).toEqual([GLOBAL_KEY]);
   });
 });
 
@@ -177,7 +177,7 @@ describe('keysForChange: reachability and config', () => {
     const src = fleet();
     src.index.onConfig('tcpRoutes', 'delete', route('TCPRoute', 'ns-a', 'r1', ['gw1'], { name: 'app' }));
     expect(keys({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: slice('ns-a', 'app', 'app-x') }, src)).toEqual([]);
-    expect(keys(nodeUpdate('m1', (n) => (n.status!.conditions![0]!.status = 'False')), src)).toEqual([G('gw3')]);
+    expect(keys(nodeUpdate('m1', (n) => (n.status!.conditions![0]!.status = 'False')), src)).toEqual([GLOBAL_KEY, G('gw3')].sort());
   });
 });
 

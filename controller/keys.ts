@@ -111,8 +111,8 @@ function readyStatus(n: Node | undefined): string | undefined {
 /**
  * Whether a Node change matters: to the Gateways of its member (a field node selection reads,
  * translate/checks/nodes.ts: labels — exclusion and zone —, taints, providerID, addresses, Ready,
- * unschedulable, deletion), and to the global pass (FleetMember nodeCount and zones). An add or a
- * delete matters to both. Heartbeats (lastHeartbeatTime, other conditions' times), images,
+ * unschedulable, deletion), and to the global pass (FleetMember nodeCount, zones, and which nodes
+ * are left out and why: the same fields). An add or a delete matters to both. Heartbeats (lastHeartbeatTime, other conditions' times), images,
  * allocatable, capacity, annotations and resourceVersion never do.
  */
 export function nodeChangeMatters(oldNode: Node | undefined, node: Node | undefined): { gateways: boolean; global: boolean } {
@@ -125,7 +125,7 @@ export function nodeChangeMatters(oldNode: Node | undefined, node: Node | undefi
     !same((oldNode.spec)?.unschedulable, (node.spec)?.unschedulable) ||
     !same(oldNode.status?.addresses, node.status?.addresses) ||
     readyStatus(oldNode) !== readyStatus(node);
-  return { gateways, global: nodeZone(oldNode) !== nodeZone(node) };
+  return { gateways, global: gateways || nodeZone(oldNode) !== nodeZone(node) };
 }
 
 /** True when a Service's node ports (nodePorts, healthCheckNodePort) differ between two versions. */

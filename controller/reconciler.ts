@@ -36,6 +36,8 @@ import { translate, type TranslateResult } from './translate/index.ts';
 import { BACKENDS_SERVING } from './translate/serving.ts';
 import { FINALIZER, GCE_ANNOTATIONS } from './gateway/index.ts';
 import { ILBConfigVerifier, INVALID_RECHECK_MS, cloudVpcReader } from './config/verify.ts';
+import { parseILBConfigSpec } from './config/ilbconfig.ts';
+import { nameMappedVms } from './translate/checks/nodes.ts';
 import type { Snapshot } from './snapshot/types.ts';
 
 export const GLOBAL_KEY = 'global';
@@ -151,9 +153,36 @@ export class Reconciler {
    * wrong: the fix happens in GCE and sends no event, so the key is looked at again at that pace.
    */
   async #translate(snapshot: Snapshot): Promise<{ result: TranslateResult; recheck?: ReconcileResult }> {
-    const problems = await this.#vpc.problems(snapshot.config.ilbConfigs);
-    const result = translate(snapshot, { ...this.#topts(), ilbConfigProblems: problems });
+    const [problems, nodeVms] = await Promise.all([this.#vpc.problems(snapshot.config.ilbConfigs), this.#nodeVms(snapshot)]);
+    const result = translate(snapshot, { ...this.#topts(), ilbConfigProblems: problems, nodeVms });
     return problems.size > 0 ? { result, recheck: { requeueAfterMs: INVALID_RECHECK_MS } } : { result };
+  }
+
+  /**
+   * GCE's word on the VMs of the snapshot's name-mapped nodes (no providerID, or nodeMapping
+   * NodeName: translate/checks/nodes.ts), from the inventory's instance list: exists, known absent,
+   * or left out when the read failed (unknown is not absent). No read at all when every node has a
+   * providerID (GKE).
+   */
+  async #nodeVms(snapshot: Snapshot): Promise<Map<string, boolean>> {
+    const projects = [...new Set(snapshot.config.ilbConfigs.flatMap((c) => {
+      const r = parseILBConfigSpec(c.spec);
+      return r.ok ? [r.spec.project] : [];
+    }))].sort();
+    const members = snapshot.config.fleetMembers.flatMap((fm) => {
+      const data = snapshot.members[fm.spec.clusterID];
+      return data === undefined ? [] : [{ fleetMember: fm, nodes: data.nodes }];
+    });
+    const byProject = new Map<string, string[]>();
+    for (const key of nameMappedVms(members, projects)) {
+      const [project = '', zi] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+      byProject.set(project, [...(byProject.get(project) ?? []), zi]);
+    }
+    const out = new Map<string, boolean>();
+    for (const [project, zis] of byProject) {
+      for (const [zi, exists] of await this.inventory.instancesExist(project, zis)) out.set(`${project}/${zi}`, exists);
+    }
+    return out;
   }
 
   /** Reconcile one key (runtime/workers.ts calls it). */

@@ -11,12 +11,14 @@ export const FLEETILB_VERSION = 'v1alpha1';
 export interface FleetMemberSpec {
   clusterID: string;
   kubeconfigSecretRef: { name: string; key?: string };
-  gcp?: { project?: string; networkTags?: string[]; nodeMapping?: 'ProviderID' | 'NodeName' };
+  gcp?: { project?: string; networkTags?: string[]; nodeMapping?: 'Auto' | 'ProviderID' | 'NodeName' };
 }
 
 export interface FleetMemberStatus {
   conditions?: Condition[];
   nodeCount?: number;
+  /** Nodes that cannot back a NEG (condition NodesEligible says why). */
+  excludedNodeCount?: number;
   zones?: string[];
   exportCount?: number;
   lastSyncTime?: Time;

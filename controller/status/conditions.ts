@@ -28,6 +28,8 @@ export const CondType = {
   UDPHealthCheck: 'fleetilb.io/UDPHealthCheck',
   /** GCE's health-check verdict on the backends (status/health.ts); absent while health is not read (--health-period 0). */
   BackendsHealthy: 'fleetilb.io/BackendsHealthy',
+  /** FleetMember: whether every Node can back a NEG, else how many cannot and why (translate/checks/nodes.ts). */
+  NodesEligible: 'NodesEligible',
 } as const;
 
 export const Reason = {
@@ -89,6 +91,8 @@ export const Reason = {
   SecretNotFound: 'SecretNotFound',
   BackendsHealthy: 'BackendsHealthy',
   NoHealthyBackends: 'NoHealthyBackends',
+  AllNodesEligible: 'AllNodesEligible',
+  NodesExcluded: 'NodesExcluded',
 } as const;
 
 /** A condition without its time; `stamp` adds observedGeneration and lastTransitionTime. */

@@ -165,7 +165,7 @@ function buildNegs(i: BuildInput, g: GatewayRef, id: string, backends: Effective
   const negs: NegIR[] = [];
   for (const { m, ep } of perMember) {
     const hosting = anyReady ? ep.ready : ep.servingTerminating;
-    const eligible = eligibleNodes(m);
+    const eligible = eligibleNodes(m, i.settings.project, i.ctx.nodeVms);
     // One NEG per zone that has eligible nodes (stable across pod moves); endpoints = the eligible
     // nodes that host an endpoint. Walk the (few) hosting nodes, not every node of the member.
     const byZone = new Map<string, NodeTarget[]>(eligible.zones.map((z) => [z, []]));
@@ -402,7 +402,7 @@ export function buildGatewayIR(i: BuildInput): GatewayIR {
       negs,
       droppedNegs: dropped,
     };
-    if (policy?.failover !== undefined) group.failover = decideFailover(i.ctx, policy.failover, groupBackends, negs);
+    if (policy?.failover !== undefined) group.failover = decideFailover(i.ctx, policy.failover, groupBackends, negs, i.settings.project);
     groups.push(group);
     for (const c of grp.members) {
       const l: ListenerIR = {

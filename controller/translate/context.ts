@@ -56,6 +56,8 @@ export interface Ctx {
   healthCheckPolicies: HealthCheckPolicy[];
   /** Sorted by cluster id; only members that have a FleetMember. */
   members: MemberView[];
+  /** GCE's word on name-mapped node VMs (TranslateOptions.nodeVms); absent = nothing known. */
+  nodeVms?: ReadonlyMap<string, boolean>;
 }
 
 /** Sorts objects by `namespace/name` (a copy). */

@@ -27,10 +27,10 @@ import { cmp } from './context.ts';
 import { eligibleNodes } from './checks/nodes.ts';
 
 /** Eligible nodes of one member hosting an endpoint of `bims` (`total`) and a ready, not terminating one (`healthy`). */
-function nodeHealth(ctx: Ctx, cluster: string, bims: readonly BackendInMember[]): { healthy: number; total: number } {
+function nodeHealth(ctx: Ctx, cluster: string, bims: readonly BackendInMember[], project: string): { healthy: number; total: number } {
   const m = ctx.members.find((x) => x.clusterId === cluster);
   if (m === undefined) return { healthy: 0, total: 0 };
-  const eligible = eligibleNodes(m).byName;
+  const eligible = eligibleNodes(m, project, ctx.nodeVms).byName;
   const hosting = new Set<string>();
   const ready = new Set<string>();
   for (const b of bims) {
@@ -52,11 +52,11 @@ function sum(xs: ReadonlyArray<{ healthy: number; total: number }>): { healthy: 
 }
 
 /** The failover state of one group; marks the failover clusters' NEGs (`negs` is the group's own list). */
-export function decideFailover(ctx: Ctx, spec: NonNullable<GroupPolicy['failover']>, backends: readonly EffectiveBackend[], negs: NegIR[]): FailoverIR {
+export function decideFailover(ctx: Ctx, spec: NonNullable<GroupPolicy['failover']>, backends: readonly EffectiveBackend[], negs: NegIR[], project: string): FailoverIR {
   const failoverSet = new Set(spec.failoverClusters);
   const clusters = [...new Set(backends.flatMap((b) => b.members.map((m) => m.cluster)))].sort(cmp);
   const health = (c: string): { healthy: number; total: number } =>
-    nodeHealth(ctx, c, backends.flatMap((b) => b.members.filter((m) => m.cluster === c)));
+    nodeHealth(ctx, c, backends.flatMap((b) => b.members.filter((m) => m.cluster === c)), project);
   const primaryClusters = clusters.filter((c) => !failoverSet.has(c));
   const failoverClusters = clusters.filter((c) => failoverSet.has(c));
   const primary = sum(primaryClusters.map(health));

@@ -85,6 +85,7 @@ function staleRouteStatuses(ctx: ReturnType<typeof buildContext>, evaluated: Rea
 export function translate(snapshot: Snapshot, opts: TranslateOptions = {}): TranslateResult {
   const now = opts.now ?? new Date().toISOString();
   const ctx = buildContext(snapshot, now);
+  if (opts.nodeVms !== undefined) ctx.nodeVms = opts.nodeVms;
   const ilb = parseILBConfigs(ctx, opts.ilbConfigProblems);
   const classes = new Map<string, ClassVerdict>();
   for (const gc of ctx.gatewayClasses) {
@@ -137,7 +138,7 @@ export function translate(snapshot: Snapshot, opts: TranslateOptions = {}): Tran
       gatewayClasses: [...classes.values()].map((c) => ({ name: c.name, status: gatewayClassStatus(ctx, c) })),
       gateways: work.map((w) => ({ namespace: w.gateway.metadata.namespace ?? '', name: w.gateway.metadata.name, status: gatewayStatus(ctx, w) })),
       routes: [...routeStatuses(ctx, routes, work), ...staleRouteStatuses(ctx, routeMap)],
-      fleetMembers: fleetMemberStatuses(ctx),
+      fleetMembers: fleetMemberStatuses(ctx, ilb),
       ilbConfigs: ilbConfigStatuses(ctx, ilb),
       serviceImports: mcs.desiredImports,
       serviceExports: mcs.exportStatuses,

@@ -22,7 +22,7 @@ import { CondType, Reason, cond, stampConditions } from '../status/conditions.ts
 import type { Failure } from './checks/chain.ts';
 import type { ILBConfigResults, ParamsVerdict } from './checks/gateway.ts';
 import type { ListenerState } from './checks/listeners.ts';
-import { nodeZone } from './checks/nodes.ts';
+import { memberMapping, nodeExclusion, nodeZone } from './checks/nodes.ts';
 import type { RouteEval } from './checks/routes.ts';
 import type { Ctx, MemberView } from './context.ts';
 import { cmp } from './context.ts';
@@ -251,7 +251,35 @@ const READY_REASON = {
   pending: Reason.Pending,
 } as const;
 
-function memberStatus(ctx: Ctx, m: MemberView): FleetMemberStatus {
+/** Node names listed per reason in the NodesEligible message (the count is always whole). */
+const EXCLUDED_NAMES_SHOWN = 5;
+
+/**
+ * The member's Nodes that cannot back a NEG, and why (translate/checks/nodes.ts), for its
+ * FleetMember: a name-mapped node is looked for in the FleetMember's project, else in every valid
+ * ILBConfig's (`projects`); it is NoInstance only when GCE holds its VM in none of them.
+ */
+function nodesEligible(ctx: Ctx, m: MemberView, projects: readonly string[]): { excluded: number; cond: CondSpec } {
+  const fmProject = m.fleetMember.spec.gcp?.project;
+  const mc = { mapping: memberMapping(m), projects: fmProject === undefined ? projects : [fmProject], vms: ctx.nodeVms };
+  const byReason = new Map<string, string[]>();
+  let first: string | undefined;
+  for (const [name, node] of m.nodes) {
+    const f = nodeExclusion(node, mc);
+    if (f === undefined) continue;
+    byReason.set(f.reason, [...(byReason.get(f.reason) ?? []), name]);
+    if (f.reason === 'NoInstance' || f.reason === 'NoZone' || f.reason === 'NoProviderID') first ??= `${name}: ${f.message}`;
+  }
+  const excluded = [...byReason.values()].reduce((n, xs) => n + xs.length, 0);
+  if (excluded === 0) return { excluded, cond: cond(CondType.NodesEligible, true, Reason.AllNodesEligible, `all ${m.nodes.size} nodes can back NEGs`) };
+  const parts = [...byReason.entries()]
+    .sort(([a], [b]) => cmp(a, b))
+    .map(([r, names]) => `${r} ${names.length} (${names.slice(0, EXCLUDED_NAMES_SHOWN).join(', ')}${names.length > EXCLUDED_NAMES_SHOWN ? ', ...' : ''})`);
+  const msg = `${excluded} of ${m.nodes.size} nodes left out of NEGs: ${parts.join('; ')}${first === undefined ? '' : `. ${first}`}`;
+  return { excluded, cond: cond(CondType.NodesEligible, false, Reason.NodesExcluded, msg) };
+}
+
+function memberStatus(ctx: Ctx, m: MemberView, projects: readonly string[]): FleetMemberStatus {
   const fm = m.fleetMember;
   const r = m.data?.reachability ?? { state: 'pending' as const };
   const ready =
@@ -261,9 +289,11 @@ function memberStatus(ctx: Ctx, m: MemberView): FleetMemberStatus {
         ? cond(CondType.Ready, 'Unknown', Reason.Pending, r.message ?? 'waiting for the first sync')
         : cond(CondType.Ready, false, READY_REASON[r.state], r.message ?? r.state);
   const zones = [...new Set([...m.nodes.values()].map(nodeZone).filter((z): z is string => z !== undefined))].sort(cmp);
+  const eligible = nodesEligible(ctx, m, projects);
   const s: FleetMemberStatus = {
-    conditions: stampConditions([ready], fm.status?.conditions, fm.metadata.generation, ctx.now),
+    conditions: stampConditions([ready, eligible.cond], fm.status?.conditions, fm.metadata.generation, ctx.now),
     nodeCount: m.nodes.size,
+    excludedNodeCount: eligible.excluded,
     zones,
     exportCount: m.exports.size,
   };
@@ -273,8 +303,15 @@ function memberStatus(ctx: Ctx, m: MemberView): FleetMemberStatus {
   return s;
 }
 
-export function fleetMemberStatuses(ctx: Ctx): Array<{ name: string; status: FleetMemberStatus }> {
-  return [...ctx.members].sort((a, b) => cmp(a.fleetMember.metadata.name, b.fleetMember.metadata.name)).map((m) => ({ name: m.fleetMember.metadata.name, status: memberStatus(ctx, m) }));
+/** FleetMember statuses; `ilb`: the parsed ILBConfigs (their projects are where name-mapped VMs are looked for). */
+export function fleetMemberStatuses(ctx: Ctx, ilb: ILBConfigResults): Array<{ name: string; status: FleetMemberStatus }> {
+  const projects = ilbProjects(ilb);
+  return [...ctx.members].sort((a, b) => cmp(a.fleetMember.metadata.name, b.fleetMember.metadata.name)).map((m) => ({ name: m.fleetMember.metadata.name, status: memberStatus(ctx, m, projects) }));
+}
+
+/** The projects of the valid ILBConfigs, sorted. */
+export function ilbProjects(ilb: ILBConfigResults): string[] {
+  return [...new Set([...ilb.values()].flatMap((r) => (r.ok ? [r.spec.project] : [])))].sort(cmp);
 }
 
 export function ilbConfigStatuses(

@@ -81,4 +81,11 @@ export interface TranslateOptions {
    * `Accepted=False/InvalidParameters` with this message. Absent = none known.
    */
   ilbConfigProblems?: ReadonlyMap<string, string>;
+  /**
+   * Whether GCE holds the VM of each node mapped by name (no providerID, or nodeMapping NodeName),
+   * keyed `project/zone/instance` (checks/nodes.ts nameMappedVms lists them; the reconciler reads
+   * them from the inventory before translate). true = exists, false = known absent (the node is
+   * excluded, NoInstance); an absent key = unknown, and unknown is not absent (the node is kept).
+   */
+  nodeVms?: ReadonlyMap<string, boolean>;
 }

@@ -56,9 +56,10 @@ function stdMember(id: string, octet: number, apps: App[], opts: { nodes?: numbe
   return b.member(id, { nodes, services, endpointSlices: slices, serviceExports: exports, ...(opts.extra ?? {}) });
 }
 
-const cases: Record<string, { description: string; snapshot: Snapshot }> = {};
-function add(name: string, description: string, snapshot: Snapshot): void {
-  cases[name] = { description, snapshot };
+const cases: Record<string, { description: string; snapshot: Snapshot; nodeVms?: Record<string, boolean> }> = {};
+/** `nodeVms`: GCE's word on name-mapped node VMs (TranslateOptions.nodeVms) for the case. */
+function add(name: string, description: string, snapshot: Snapshot, nodeVms?: Record<string, boolean>): void {
+  cases[name] = { description, snapshot, ...(nodeVms === undefined ? {} : { nodeVms }) };
 }
 
 const NS = 'store';
@@ -837,7 +838,7 @@ add(
 );
 add(
   'node-exclusions-and-zones',
-  'Every node exclusion: exclude-from-external-load-balancers label, NotReady, ToBeDeletedByClusterAutoscaler taint, no providerID, no InternalIP, being deleted; all host endpoints, none is in a NEG. Member n uses nodeMapping NodeName (instance = node name, zone label) and FleetMember project override.',
+  'Every node exclusion: exclude-from-external-load-balancers label, NotReady, ToBeDeletedByClusterAutoscaler taint, no providerID (member p sets nodeMapping ProviderID: no fallback to the node name), no InternalIP, being deleted; all host endpoints, none is in a NEG; FleetMember p NodesEligible=False counts them by reason. Member n uses nodeMapping NodeName (instance = node name, zone label) and FleetMember project override.',
   (() => {
     const pm = stdMember('p', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0, 1, 2, 3, 4, 5, 6] }], { nodes: 7, zones: ZONES });
     const nodes = pm.nodes;
@@ -856,8 +857,20 @@ add(
     const snap = b.snapshot({ config: oneListener(), members: [pm, nm] });
     const fm = snap.config.fleetMembers.find((f) => f.spec.clusterID === 'n');
     if (fm !== undefined) fm.spec.gcp = { nodeMapping: 'NodeName', project: 'onprem-project', networkTags: ['onprem-nodes'] };
+    const fp = snap.config.fleetMembers.find((f) => f.spec.clusterID === 'p');
+    if (fp !== undefined) fp.spec.gcp = { nodeMapping: 'ProviderID' };
     return snap;
   })(),
+);
+add(
+  'self-managed-nodes-by-name',
+  'A self-managed member s (kubeadm on GCE VMs): no Node has a providerID and the FleetMember sets no nodeMapping (Auto), so each Node is the VM of its name in the zone of its label, in the ILBConfig project. GCE holds s-node-0 (in the NEG), holds no s-node-1 (NoInstance: left out, FleetMember NodesEligible=False names it), and the lookup of s-node-2 failed (unknown is not absent: kept). Member a (providerIDs) is never looked up.',
+  (() => {
+    const sm = stdMember('s', 3, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0, 1, 2] }], { zones: ['europe-west1-b'] });
+    for (const n of sm.nodes) n.spec = {};
+    return b.snapshot({ config: oneListener(), members: [stdMember('a', 1, [{ ns: S, name: 'api', ports: [{ port: 8443 }], on: [0] }]), sm] });
+  })(),
+  { 'net-project/europe-west1-b/s-node-0': true, 'net-project/europe-west1-b/s-node-1': false },
 );
 add(
   'endpoints-serving-terminating',
@@ -1146,6 +1159,6 @@ add(
 );
 
 for (const [name, c] of Object.entries(cases)) {
-  writeFileSync(join(DIR, `${name}.in.yaml`), dump({ description: c.description, ...c.snapshot }));
+  writeFileSync(join(DIR, `${name}.in.yaml`), dump({ description: c.description, ...(c.nodeVms === undefined ? {} : { nodeVms: c.nodeVms }), ...c.snapshot }));
 }
 console.log(`wrote ${Object.keys(cases).length} cases`);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // translate() goldens: test/golden/translate/<case>.in.yaml (a Snapshot) -> <case>.out.yaml
-// (IR of every programmable Gateway, invalid Gateways, every status). Fixed clock.
+// (IR of every programmable Gateway, invalid Gateways, every status). Fixed clock. An input may
+// carry `nodeVms` (GCE's word on name-mapped node VMs, `project/zone/instance: exists`).
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Snapshot } from '../../controller/snapshot/types.ts';
@@ -16,9 +17,10 @@ describe('translate goldens', () => {
     expect(names.length).toBeGreaterThanOrEqual(40);
   });
   it.each(names)('%s', (name) => {
-    const input = readInput<Snapshot & { description?: string }>(DIR, name);
-    const { description: _d, ...snapshot } = input;
-    const result = translate(snapshot, { now: NOW });
+    const input = readInput<Snapshot & { description?: string; nodeVms?: Record<string, boolean> }>(DIR, name);
+    const { description: _d, nodeVms, ...snapshot } = input;
+    // nodeVms: what GCE said about name-mapped node VMs (TranslateOptions.nodeVms), when the case needs it.
+    const result = translate(snapshot, { now: NOW, ...(nodeVms === undefined ? {} : { nodeVms: new Map(Object.entries(nodeVms)) }) });
     const [expected, actual] = compare(DIR, name, result);
     expect(actual).toBe(expected);
   });

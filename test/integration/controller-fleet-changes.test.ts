@@ -7,7 +7,11 @@
 //      service, and nothing of the other members' NEGs is written (emulator audit log);
 //   2. a cluster-specific ServiceImport (the GKE MCS pattern of examples/gke-store and
 //      test/golden/translate/design-store-cluster-specific-imports.*): a service exported by
-//      member-a only, behind its own listener, is served by member-a's nodes only.
+//      member-a only, behind its own listener, is served by member-a's nodes only;
+//   3. a capped NEG keeps the node that already serves (minimal churn);
+//   4. a self-managed member (Nodes without providerIDs, FleetMember without nodeMapping) joins and
+//      is served by its VMs found by node name (translate/DECISIONS.md 18); a Node whose VM GCE does
+//      not hold is left out, and its FleetMember says so (excludedNodeCount, NodesEligible).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findCondition, gatewayCondition, getGateway, listenerCondition, routeCondition, waitGatewayCondition, GATEWAY_API, type RouteObject } from '../fixtures/conditions.ts';
 import { ofKind } from '../fixtures/example.ts';
@@ -293,5 +297,51 @@ describe('fleet changes under a running controller (store scenario)', () => {
     await settle();
     expect(negOfZone()?.vms).toEqual([kept]);
     expect(show(writesOf(s.emulator.audit()).filter((e) => e.method.startsWith('networkEndpointGroups.')))).toEqual([]);
+  });
+
+  it('a self-managed member (no providerIDs, no configuration) is served by its VMs found by name; a Node without a VM is left out and counted', async () => {
+    const c = await s.fleet.addMember();
+    kubes.set(c.name, Kube.of(c));
+    const mine = syntheticMember(objects['member-b'] ?? [], c.name, Object.keys(objects).length, s.gcp);
+    // kubeadm without a cloud provider: no spec.providerID; the zone label is set (by the installer).
+    const nodes = ofKind<KObject & { spec?: Record<string, unknown> }>(mine, 'Node');
+    for (const n of nodes) delete n.spec?.['providerID'];
+    const zones = [...new Set(nodes.map((n) => n.metadata.labels?.['topology.kubernetes.io/zone'] ?? ''))].sort();
+    expect(zones).toHaveLength(2);
+    const [z1, z2] = zones as [string, string];
+    // Every Node's VM is in GCE (name = node name, in the ILBConfig project) except the one that
+    // hosts the store endpoint in z2: attaching it would fail (the emulator checks instances).
+    const missing = `${c.name}-pool-${z2.slice(-1)}-0`;
+    const seed = emulatorSeedFromNodes(s.gcp.project, s.gcp.region, s.gcp.network, s.gcp.subnetwork, { [c.name]: nodes }, { subnetworkCidr: s.gcp.subnetworkCidr });
+    for (const p of Object.values(seed.projects)) p.instances = (p.instances ?? []).filter((i) => i.name !== missing);
+    const delta = seedDelta(seed, s.emulator.inventory());
+    expect(Object.values(delta.projects).flatMap((p) => p.instances ?? []).map((i) => i.name).sort()).toEqual(nodes.map((n) => n.metadata.name).filter((n) => n !== missing).sort());
+    s.emulator.seed(delta);
+    await applyObjects(kube(c.name), mine);
+    await registerMembers(s.fleet, { members: [c] });
+    objects[c.name] = mine;
+    members = [...members, c.name];
+
+    const bs = backendServiceFor(8080);
+    const want = { [z1]: [`${c.name}-pool-${z1.slice(-1)}-0`], [z2]: [] };
+    await waitFor(() => JSON.stringify(actualNegs(s.emulator, members, backendsOf(s.emulator, bs))[c.name]) === JSON.stringify(want), CONVERGE_MS, `${c.name}'s NEGs on ${bs}: ${JSON.stringify(want)}`);
+    await settle();
+    // No write was refused: nothing tried to attach the VM that does not exist.
+    expect(show(s.emulator.audit().filter((e) => e.access === 'write' && e.status >= 400 && isNegOf(e, c.name)))).toEqual([]);
+    const gw = await getGateway(s.kube('config'), 'store', 'store');
+    expect(gatewayCondition(gw, 'Programmed')?.status).toBe('True');
+    // What the user sees on the FleetMember: one Node left out, and why.
+    const fm = await waitFor(
+      async () => {
+        const x = await s.kube('config').get<FleetMemberObject & { status?: { excludedNodeCount?: number } }>(FLEETILB_API, 'FleetMember', c.name);
+        return x?.status?.excludedNodeCount === 1 ? x : undefined;
+      },
+      30_000,
+      `FleetMember ${c.name} excludedNodeCount 1`,
+    );
+    expect(fm.status?.nodeCount).toBe(4);
+    const eligible = findCondition(fm.status?.conditions, 'NodesEligible');
+    expect(eligible).toMatchObject({ status: 'False', reason: 'NodesExcluded' });
+    expect(eligible?.message).toContain(`1 of 4 nodes left out of NEGs: NoInstance 1 (${missing}). ${missing}: no VM ${missing} in zone ${z2} of project ${s.gcp.project}`);
   });
 });

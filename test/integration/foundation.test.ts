@@ -217,7 +217,7 @@ describe('local fleet (config + 2 members)', () => {
     expect(fm.spec).toEqual({
       clusterID: 'member-a',
       kubeconfigSecretRef: { name: 'member-a-kubeconfig', key: 'kubeconfig' },
-      gcp: { nodeMapping: 'ProviderID' },
+      gcp: { nodeMapping: 'Auto' },
     });
     await create(c, ilbConfig('default', { ...validIlbSpec, firewall: { clientSourceRanges: ['10.0.0.0/8', 'fd00::/8'] } }));
     const cfg = await read(c, OURS, 'ILBConfig', 'default', 'fleet-ilb-system');
@@ -235,7 +235,7 @@ describe('local fleet (config + 2 members)', () => {
     expect(stdout).toMatch(/^NAME\s+PROJECT\s+REGION\s+NETWORK\s+AGE/);
     expect(stdout).toMatch(/default\s+my-project\s+us-central1\s+vpc-1/);
     const fms = await execFileAsync('kubectl', ['--kubeconfig', c.kubeconfigPath, 'get', 'fleetmembers']);
-    expect(fms.stdout).toMatch(/^NAME\s+CLUSTERID\s+READY\s+REASON\s+NODES\s+ZONES\s+EXPORTS\s+AGE/);
+    expect(fms.stdout).toMatch(/^NAME\s+CLUSTERID\s+READY\s+REASON\s+NODES\s+EXCLUDED\s+ZONES\s+EXPORTS\s+AGE/);
   });
 
   it('rejects invalid FleetMembers with the CRD messages', async () => {
@@ -246,7 +246,7 @@ describe('local fleet (config + 2 members)', () => {
     const noSecret = await rejection(c, fleetMember('no-secret', { clusterID: 'x' }));
     expect(noSecret.message).toContain('spec.kubeconfigSecretRef: Required value');
     const badMapping = await rejection(c, fleetMember('bad-map', { clusterID: 'x', kubeconfigSecretRef: { name: 's' }, gcp: { nodeMapping: 'IP' } }));
-    expect(badMapping.message).toContain('supported values: "ProviderID", "NodeName"');
+    expect(badMapping.message).toContain('supported values: "Auto", "ProviderID", "NodeName"');
     const badTag = await rejection(c, fleetMember('bad-tag', { clusterID: 'x', kubeconfigSecretRef: { name: 's' }, gcp: { networkTags: ['Bad_Tag'] } }));
     expect(badTag.message).toContain('must be a Google Cloud network tag');
     // clusterID is immutable once set.

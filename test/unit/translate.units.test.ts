@@ -10,7 +10,7 @@ import type { GatewayIR } from '../../controller/ir/types.ts';
 import { IRErrorCode, validate } from '../../controller/ir/validate.ts';
 import * as names from '../../controller/naming/names.ts';
 import { cond, stampConditions } from '../../controller/status/conditions.ts';
-import { nodeExclusion, nodeTarget } from '../../controller/translate/checks/nodes.ts';
+import { nameMappedVms, nodeExclusion, nodeTarget } from '../../controller/translate/checks/nodes.ts';
 import { capEndpoints as capNodes } from '../../controller/infra/gcp/render.ts';
 import { buildContext } from '../../controller/translate/context.ts';
 import { vipServiceName } from '../../controller/naming/names.ts';
@@ -118,14 +118,51 @@ describe('node eligibility', () => {
   ])('%s', (_name, mutate, reason) => {
     const n = base();
     mutate(n);
-    expect(nodeExclusion(n, 'ProviderID')?.reason).toBe(reason);
+    expect(nodeExclusion(n, { mapping: 'ProviderID', projects: [] })?.reason).toBe(reason);
   });
   it('maps providerID to project/zone/instance and NodeName to name + zone label', () => {
     const n = b.node('gke-pool-1-abcd', 'us-east1-c', '10.1.1.1', { project: 'proj-9' });
-    expect(nodeTarget(n, 'ProviderID')).toEqual({ node: 'gke-pool-1-abcd', project: 'proj-9', zone: 'us-east1-c', instance: 'gke-pool-1-abcd', ip: '10.1.1.1' });
+    expect(nodeTarget(n, { mapping: 'ProviderID', projects: [] })).toEqual({ node: 'gke-pool-1-abcd', project: 'proj-9', zone: 'us-east1-c', instance: 'gke-pool-1-abcd', ip: '10.1.1.1' });
+    expect(nodeTarget(n, { mapping: 'Auto', projects: ['other'] })?.project).toBe('proj-9');
     n.spec = {};
-    expect(nodeTarget(n, 'ProviderID')).toBeUndefined();
-    expect(nodeTarget(n, 'NodeName')).toEqual({ node: 'gke-pool-1-abcd', project: undefined, zone: 'us-east1-c', instance: 'gke-pool-1-abcd', ip: '10.1.1.1' });
+    expect(nodeTarget(n, { mapping: 'ProviderID', projects: [] })).toBeUndefined();
+    expect(nodeTarget(n, { mapping: 'NodeName', projects: [] })).toEqual({ node: 'gke-pool-1-abcd', project: undefined, zone: 'us-east1-c', instance: 'gke-pool-1-abcd', ip: '10.1.1.1' });
+  });
+  describe('Auto: a node without a providerID is its VM by name, verified against GCE', () => {
+    const selfManaged = (): Node => {
+      const n = b.node('kube-worker-1', 'us-east1-c', '10.1.1.1');
+      n.spec = {};
+      return n;
+    };
+    const KEY = 'proj-a/us-east1-c/kube-worker-1';
+    it('the VM exists: eligible, in the project GCE holds it in', () => {
+      const vms = new Map([[KEY, false], ['proj-b/us-east1-c/kube-worker-1', true]]);
+      expect(nodeTarget(selfManaged(), { mapping: 'Auto', projects: ['proj-a', 'proj-b'], vms })).toEqual({ node: 'kube-worker-1', project: 'proj-b', zone: 'us-east1-c', instance: 'kube-worker-1', ip: '10.1.1.1' });
+    });
+    it('GCE holds no such VM: NoInstance, not attached', () => {
+      const f = nodeExclusion(selfManaged(), { mapping: 'Auto', projects: ['proj-a'], vms: new Map([[KEY, false]]) });
+      expect(f).toEqual({ reason: 'NoInstance', message: 'no VM kube-worker-1 in zone us-east1-c of project proj-a' });
+    });
+    it('unknown (the lookup failed) is not absent: kept', () => {
+      expect(nodeExclusion(selfManaged(), { mapping: 'Auto', projects: ['proj-a'], vms: new Map() })).toBeUndefined();
+      // absent in one project, unknown in the other: still not known absent
+      expect(nodeExclusion(selfManaged(), { mapping: 'Auto', projects: ['proj-a', 'proj-b'], vms: new Map([[KEY, false]]) })).toBeUndefined();
+    });
+    it('no zone label either: NoZone', () => {
+      const n = selfManaged();
+      n.metadata.labels = {};
+      expect(nodeExclusion(n, { mapping: 'Auto', projects: ['proj-a'] })?.reason).toBe('NoZone');
+    });
+    it('a providerID node is never looked up', () => {
+      const n = b.node('gke-1', 'us-east1-c', '10.1.1.2', { project: 'proj-a' });
+      expect(nodeExclusion(n, { mapping: 'Auto', projects: ['proj-a'], vms: new Map([['proj-a/us-east1-c/gke-1', false]]) })).toBeUndefined();
+      expect(nameMappedVms([{ fleetMember: b.fleetMember('m'), nodes: [n, selfManaged()] }], ['proj-a', 'proj-b'])).toEqual([KEY, 'proj-b/us-east1-c/kube-worker-1']);
+    });
+    it('the FleetMember project replaces the ILBConfig projects', () => {
+      const fm = b.fleetMember('m');
+      fm.spec.gcp = { project: 'onprem-1' };
+      expect(nameMappedVms([{ fleetMember: fm, nodes: [selfManaged()] }], ['proj-a'])).toEqual(['onprem-1/us-east1-c/kube-worker-1']);
+    });
   });
 });
 

@@ -12,7 +12,8 @@
 //   * global firewalls with the fleet prefix or stamp, every zonal NEG of the project (one
 //     aggregatedList; prefix/stamp filtered client side);
 //   * the endpoints of each NEG, listed once on first need and then kept by our attach/detach calls;
-//   * instance network tags, one aggregatedList per project, each instance `known` or absent.
+//   * instance network tags, one aggregatedList per project, each instance `known` or absent; VMs
+//     known not to exist (a name-mapped node's guess GCE disproved) are re-read after a minute.
 //
 // Consistency rules (why each is safe):
 //   * a resource apply is about to write is marked `unknown` first; after a delete that succeeded it
@@ -163,8 +164,10 @@ interface ProjectState {
   globalOk: boolean;
   /** negKey -> endpoints as GCE holds them (absent = not listed yet or unknown). */
   endpoints: Map<string, INetworkEndpoint[]>;
-  /** `zone/name` -> network tags; absent = unknown. */
+  /** `zone/name` -> network tags of an instance that exists; absent = unknown (or in `noInstance`). */
   tags: Map<string, string[]>;
+  /** `zone/name` -> when GCE last said there is no such instance (re-read after ABSENT_RECHECK_MS). */
+  noInstance: Map<string, number>;
   instancesLoaded?: Promise<void>;
 }
 
@@ -175,7 +178,18 @@ export interface InventoryOptions {
   log?: Log;
   /** Parallel GETs/endpoint lists for one Gateway. Default 4. */
   concurrency?: number;
+  /** How long "no such instance" stands before it is read again (ms). Default ABSENT_RECHECK_MS. */
+  absentRecheckMs?: number;
+  /** Clock (ms) for that. Default Date.now. */
+  nowMs?: () => number;
 }
+
+/**
+ * A VM GCE said does not exist is read again after this long: a name-mapped node whose VM is missing
+ * is left out (translate/checks/nodes.ts NoInstance), and is served once the VM appears without a
+ * GET per reconcile meanwhile.
+ */
+export const ABSENT_RECHECK_MS = 60_000;
 
 /** What a refresh read (benchmarks and logs). */
 export interface RefreshStats {
@@ -291,39 +305,70 @@ export class GceInventory {
   /**
    * Network tags of instances (`zone/name`) in `project`; the map holds only the known ones. One
    * aggregatedList per project on first use (refreshed by refresh()), then a GET for each instance not
-   * in it (a node created since). A failed read leaves the instance unknown.
+   * in it (a node created since). A failed read leaves the instance unknown. A VM that does not
+   * exist has no tags (its NEG attach fails and says so).
    */
   async instanceTags(project: string, instances: readonly string[]): Promise<Map<string, string[]>> {
-    const ps = this.#project(project);
     const out = new Map<string, string[]>();
-    if (instances.length === 0) return out;
+    const ps = await this.#instancesRead(project, instances);
+    if (ps === undefined) return out;
+    for (const zi of instances) {
+      const t = ps.tags.get(zi) ?? (ps.noInstance.has(zi) ? [] : undefined);
+      if (t !== undefined) out.set(zi, t);
+    }
+    return out;
+  }
+
+  /**
+   * Whether each instance (`zone/name`) exists in `project`: true, false (GCE says no such VM), or
+   * absent from the map when unknown (a read failed). Same reads as instanceTags: one aggregatedList
+   * per project, a GET for an instance not in it, a known-absent one re-read after ABSENT_RECHECK_MS.
+   */
+  async instancesExist(project: string, instances: readonly string[]): Promise<Map<string, boolean>> {
+    const out = new Map<string, boolean>();
+    const ps = await this.#instancesRead(project, instances);
+    if (ps === undefined) return out;
+    for (const zi of instances) {
+      if (ps.tags.has(zi)) out.set(zi, true);
+      else if (ps.noInstance.has(zi)) out.set(zi, false);
+    }
+    return out;
+  }
+
+  /** Loads the project's instances and GETs the ones it does not know; undefined when the list failed. */
+  async #instancesRead(project: string, instances: readonly string[]): Promise<ProjectState | undefined> {
+    const ps = this.#project(project);
+    if (instances.length === 0) return ps;
     try {
       ps.instancesLoaded ??= this.#loadInstances(ps);
       await ps.instancesLoaded;
     } catch (err) {
       ps.instancesLoaded = undefined;
-      this.#log.info({ project, error: errorMessage(err) }, 'instance list failed; tags unknown');
-      return out;
+      this.#log.info({ project, error: errorMessage(err) }, 'instance list failed; instances unknown');
+      return undefined;
     }
-    const missing = [...new Set(instances)].filter((i) => !ps.tags.has(i));
+    const now = (this.#o.nowMs ?? Date.now)();
+    const recheck = this.#o.absentRecheckMs ?? ABSENT_RECHECK_MS;
+    const missing = [...new Set(instances)].filter((i) => !ps.tags.has(i) && !(now - (ps.noInstance.get(i) ?? -Infinity) < recheck));
     const got = await mapLimit(missing, this.#o.concurrency ?? 4, async (zi) => {
       const [zone, name] = zi.split('/') as [string, string];
       return [zi, await this.#o.cloud.forProject(project).getInstance(zone, name)] as const;
     });
     for (const r of got) {
       if (!r.ok) {
-        this.#log.info({ project, error: errorMessage(r.error) }, 'instance lookup failed; tags unknown');
+        this.#log.info({ project, error: errorMessage(r.error) }, 'instance lookup failed; unknown');
         continue;
       }
       const [zi, vm] = r.value;
-      // A VM that does not exist has no tags (its NEG attach fails and says so).
-      ps.tags.set(zi, vm === undefined ? [] : [...(vm.tags?.items ?? [])]);
+      if (vm === undefined) {
+        ps.tags.delete(zi);
+        ps.noInstance.set(zi, now);
+      } else {
+        ps.noInstance.delete(zi);
+        ps.tags.set(zi, [...(vm.tags?.items ?? [])]);
+      }
     }
-    for (const zi of instances) {
-      const t = ps.tags.get(zi);
-      if (t !== undefined) out.set(zi, t);
-    }
-    return out;
+    return ps;
   }
 
   // ---- what apply tells it ------------------------------------------------------------------
@@ -505,6 +550,7 @@ export class GceInventory {
         globalOk: false,
         endpoints: new Map(),
         tags: new Map(),
+        noInstance: new Map(),
       };
       this.#projects.set(project, ps);
     }
@@ -556,9 +602,14 @@ export class GceInventory {
     }
   }
 
+  /** One aggregatedList: the instances it returns exist (with their tags); the rest are looked up by GET when asked. */
   async #loadInstances(ps: ProjectState): Promise<void> {
     const all = await this.#o.cloud.forProject(ps.project).listAllInstances();
-    for (const x of all) ps.tags.set(`${x.zone}/${x.instance.name ?? ''}`, [...((x.instance).tags?.items ?? [])]);
+    const tags = new Map<string, string[]>();
+    for (const x of all) tags.set(`${x.zone}/${x.instance.name ?? ''}`, [...(x.instance.tags?.items ?? [])]);
+    // Replaced, not merged: a VM deleted since the last list is no longer taken to exist.
+    ps.tags = tags;
+    for (const zi of tags.keys()) ps.noInstance.delete(zi);
   }
 
   #negItems(xs: ReadonlyArray<{ zone: string; neg: LiveNeg['neg'] }>): Array<Named & { neg: LiveNeg['neg']; zone: string }> {

@@ -9,7 +9,21 @@
 //   NotReady          condition Ready is not True
 //   NoInternalIP      no InternalIP address (a GCE_VM_IP endpoint needs the NIC IP)
 //   NoProviderID      nodeMapping ProviderID and no `gce://project/zone/instance` providerID
-//   NoZone            nodeMapping NodeName and no `topology.kubernetes.io/zone` label
+//   NoZone            mapped by name (nodeMapping NodeName, or Auto without a providerID) and no
+//                     `topology.kubernetes.io/zone` label
+//   NoInstance        mapped by name and GCE says no such VM exists in the project (FleetMember
+//                     `spec.gcp.project`, else the ILBConfig's): a guess GCE disproved is not attached
+//
+// Mapping (FleetMember `spec.gcp.nodeMapping`, translate/DECISIONS.md 18): `Auto` (the default) reads
+// the providerID GKE and the GCE cloud provider set, and for a Node without one (a self-managed cluster
+// on GCE VMs: kubeadm without a cloud provider) uses the node name as the instance name in the zone of
+// its label — a kubelet registers with the VM's short hostname, and unless a custom hostname is set
+// GCE derives the hostname from the VM name (internal DNS name `VM_NAME.ZONE.c.PROJECT_ID.internal`:
+// https://cloud.google.com/compute/docs/instances/custom-hostname-vm). `ProviderID` and `NodeName`
+// force one way.
+// A name-mapped VM is verified against GCE (TranslateOptions.nodeVms, read by the reconciler from the
+// inventory's instance list): known absent => NoInstance; unknown (the read failed) is NOT absent:
+// the node is kept, as before verification existed (docs/architecture.md "Unknown is not empty").
 import type { Node } from '../../api/index.ts';
 import type { BackendInMember } from '../../ir/types.ts';
 import type { MemberView } from '../context.ts';
@@ -22,6 +36,8 @@ export const TAINT_TO_BE_DELETED = 'ToBeDeletedByClusterAutoscaler';
 export const LABEL_ZONE = 'topology.kubernetes.io/zone';
 const LABEL_ZONE_LEGACY = 'failure-domain.beta.kubernetes.io/zone';
 
+export type NodeMapping = 'Auto' | 'ProviderID' | 'NodeName';
+
 /** A node that may back a NEG: its VM and NIC. */
 export interface NodeTarget {
   node: string;
@@ -31,12 +47,39 @@ export interface NodeTarget {
   ip: string;
 }
 
-interface NodeInput {
+/** How a member's nodes map to VMs, and what GCE said about the VMs mapped by name. */
+export interface MappingCtx {
+  mapping: NodeMapping;
+  /**
+   * Projects a name-mapped node's VM is looked for in: the FleetMember's `spec.gcp.project`, else the
+   * ILBConfig's (the global pass: every ILBConfig's). Empty = not verifiable (kept).
+   */
+  projects: readonly string[];
+  /** `project/zone/instance` -> whether GCE holds that VM; an absent key = unknown (kept). */
+  vms?: ReadonlyMap<string, boolean> | undefined;
+}
+
+interface NodeInput extends MappingCtx {
   node: Node;
-  mapping: 'ProviderID' | 'NodeName';
 }
 
 const PROVIDER_ID = /^gce:\/\/([^/]+)\/([^/]+)\/([^/]+)$/;
+
+/** Whether the node's VM is found by name (not by its providerID). */
+function byName(node: Node, mapping: NodeMapping): boolean {
+  return mapping === 'NodeName' || (mapping === 'Auto' && !PROVIDER_ID.test(node.spec?.providerID ?? ''));
+}
+
+/** Where GCE holds a name-mapped node's VM: the first project it is known in, `undefined` = unknown, `false` = known in none. */
+function vmProject(i: MappingCtx, zone: string, instance: string): string | false | undefined {
+  let unknown = false;
+  for (const p of i.projects) {
+    const v = i.vms?.get(`${p}/${zone}/${instance}`);
+    if (v === true) return p;
+    if (v === undefined) unknown = true;
+  }
+  return unknown || i.projects.length === 0 ? undefined : false;
+}
 
 const notDeleting: Check<NodeInput> = ({ node }) =>
   node.metadata.deletionTimestamp === undefined ? undefined : { reason: 'Deleting', message: 'node is being deleted' };
@@ -49,11 +92,22 @@ const ready: Check<NodeInput> = ({ node }) =>
 const hasInternalIP: Check<NodeInput> = ({ node }) =>
   internalIP(node) === undefined ? { reason: 'NoInternalIP', message: 'node has no InternalIP' } : undefined;
 const mappable: Check<NodeInput> = ({ node, mapping }) => {
-  if (mapping === 'NodeName') return zoneLabel(node) === undefined ? { reason: 'NoZone', message: `no ${LABEL_ZONE} label` } : undefined;
-  return PROVIDER_ID.test(node.spec?.providerID ?? '') ? undefined : { reason: 'NoProviderID', message: 'no gce:// providerID' };
+  if (!byName(node, mapping)) {
+    return PROVIDER_ID.test(node.spec?.providerID ?? '') ? undefined : { reason: 'NoProviderID', message: 'no gce:// providerID (nodeMapping ProviderID)' };
+  }
+  if (zoneLabel(node) !== undefined) return undefined;
+  return { reason: 'NoZone', message: mapping === 'NodeName' ? `no ${LABEL_ZONE} label` : `no gce:// providerID and no ${LABEL_ZONE} label to find its VM by name` };
+};
+const vmExists: Check<NodeInput> = (i) => {
+  if (!byName(i.node, i.mapping)) return undefined;
+  const zone = zoneLabel(i.node) ?? '';
+  if (vmProject(i, zone, i.node.metadata.name) !== false) return undefined;
+  return { reason: 'NoInstance', message: `no VM ${i.node.metadata.name} in zone ${zone} of project ${i.projects.join(' or ')}` };
 };
 
-const NODE_CHECKS: ReadonlyArray<Check<NodeInput>> = [notDeleting, notExcluded, notDraining, ready, hasInternalIP, mappable];
+const NODE_CHECKS: ReadonlyArray<Check<NodeInput>> = [notDeleting, notExcluded, notDraining, ready, hasInternalIP, mappable, vmExists];
+/** Every check but GCE's word: a node that fails one of these needs no VM lookup. */
+const BEFORE_VM = NODE_CHECKS.filter((c) => c !== vmExists);
 
 function internalIP(node: Node): string | undefined {
   return node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
@@ -64,25 +118,51 @@ function zoneLabel(node: Node): string | undefined {
 }
 
 /** Why a node cannot back a NEG (undefined = it can). */
-export function nodeExclusion(node: Node, mapping: 'ProviderID' | 'NodeName'): Failure | undefined {
-  return firstFailure(NODE_CHECKS, { node, mapping });
+export function nodeExclusion(node: Node, m: MappingCtx): Failure | undefined {
+  return firstFailure(NODE_CHECKS, { ...m, node });
 }
 
 /** The node's VM and zone (ProviderID `gce://project/zone/instance`, or node name + zone label). */
-export function nodeTarget(node: Node, mapping: 'ProviderID' | 'NodeName'): NodeTarget | undefined {
-  if (nodeExclusion(node, mapping) !== undefined) return undefined;
+export function nodeTarget(node: Node, m: MappingCtx): NodeTarget | undefined {
+  if (nodeExclusion(node, m) !== undefined) return undefined;
   const ip = internalIP(node) ?? '';
-  if (mapping === 'NodeName') {
-    return { node: node.metadata.name, project: undefined, zone: zoneLabel(node) ?? '', instance: node.metadata.name, ip };
+  if (byName(node, m.mapping)) {
+    const zone = zoneLabel(node) ?? '';
+    const found = vmProject(m, zone, node.metadata.name);
+    return { node: node.metadata.name, project: found === undefined || found === false ? undefined : found, zone, instance: node.metadata.name, ip };
   }
-  const m = PROVIDER_ID.exec(node.spec?.providerID ?? '');
-  if (m === null) return undefined;
-  return { node: node.metadata.name, project: m[1], zone: m[2] ?? '', instance: m[3] ?? '', ip };
+  const p = PROVIDER_ID.exec(node.spec?.providerID ?? '');
+  if (p === null) return undefined;
+  return { node: node.metadata.name, project: p[1], zone: p[2] ?? '', instance: p[3] ?? '', ip };
 }
 
 /** Zone of a node for FleetMember status (eligible or not). */
 export function nodeZone(node: Node): string | undefined {
   return PROVIDER_ID.exec(node.spec?.providerID ?? '')?.[2] ?? zoneLabel(node);
+}
+
+/** The mapping a member's FleetMember asks for (absent: Auto). */
+export function memberMapping(m: MemberView): NodeMapping {
+  return m.fleetMember.spec.gcp?.nodeMapping ?? 'Auto';
+}
+
+/**
+ * The VMs to look up in GCE before translate: every node of `members` that maps by name and passes
+ * every other check (a NotReady Node of a deleted VM costs no read), in each project it may be in
+ * (FleetMember project, else each of `defaultProjects`). Keys `project/zone/instance`, sorted.
+ */
+export function nameMappedVms(members: ReadonlyArray<{ fleetMember: MemberView['fleetMember']; nodes: Iterable<Node> }>, defaultProjects: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const m of members) {
+    const mapping = m.fleetMember.spec.gcp?.nodeMapping ?? 'Auto';
+    const projects = m.fleetMember.spec.gcp?.project !== undefined ? [m.fleetMember.spec.gcp.project] : defaultProjects;
+    for (const n of m.nodes) {
+      const zone = zoneLabel(n);
+      if (!byName(n, mapping) || zone === undefined || firstFailure(BEFORE_VM, { node: n, mapping, projects }) !== undefined) continue;
+      for (const p of projects) out.add(`${p}/${zone}/${n.metadata.name}`);
+    }
+  }
+  return [...out].sort(cmp);
 }
 
 /** A member's eligible nodes, indexed for NEG building. */
@@ -91,28 +171,33 @@ export interface EligibleNodes {
   byName: Map<string, NodeTarget>;
   /** Zones that have at least one eligible node, sorted (one NEG per zone). */
   zones: string[];
-  /** Zone -> project of the first eligible node there (providerID), if any. */
+  /** Zone -> project of the first eligible node there (providerID, or where GCE holds the VM), if any. */
   projectOfZone: Map<string, string>;
 }
 
-const targetCache = new WeakMap<MemberView, EligibleNodes>();
+const targetCache = new WeakMap<MemberView, Map<string, EligibleNodes>>();
 
-/** Every eligible node of a member (computed once per member per translate). */
-export function eligibleNodes(m: MemberView): EligibleNodes {
-  const cached = targetCache.get(m);
+/**
+ * Every eligible node of a member (computed once per member and project per translate). `project`:
+ * where a name-mapped VM is looked for when the FleetMember names no project (the ILBConfig's).
+ */
+export function eligibleNodes(m: MemberView, project: string, vms?: ReadonlyMap<string, boolean>): EligibleNodes {
+  const perProject = targetCache.get(m) ?? new Map<string, EligibleNodes>();
+  targetCache.set(m, perProject);
+  const cached = perProject.get(project);
   if (cached !== undefined) return cached;
-  const mapping = m.fleetMember.spec.gcp?.nodeMapping ?? 'ProviderID';
-  const byName = new Map<string, NodeTarget>();
+  const mc: MappingCtx = { mapping: memberMapping(m), projects: [m.fleetMember.spec.gcp?.project ?? project], vms };
+  const byNameMap = new Map<string, NodeTarget>();
   const projectOfZone = new Map<string, string>();
   for (const [name, node] of m.nodes) {
-    const t = nodeTarget(node, mapping);
+    const t = nodeTarget(node, mc);
     if (t === undefined) continue;
-    byName.set(name, t);
+    byNameMap.set(name, t);
     if (t.project !== undefined && !projectOfZone.has(t.zone)) projectOfZone.set(t.zone, t.project);
   }
-  const zones = [...new Set([...byName.values()].map((t) => t.zone))].sort(cmp);
-  const out = { byName, zones, projectOfZone };
-  targetCache.set(m, out);
+  const zones = [...new Set([...byNameMap.values()].map((t) => t.zone))].sort(cmp);
+  const out = { byName: byNameMap, zones, projectOfZone };
+  perProject.set(project, out);
   return out;
 }
 
