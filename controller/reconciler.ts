@@ -21,7 +21,7 @@ import { healthTargets, type BackendHealthMonitor } from './infra/gcp/health.ts'
 import type { DesiredGce } from './infra/gcp/desired.ts';
 import { GceInventory, type RefreshStats } from './infra/gcp/inventory.ts';
 import { renderGce, type GceFacts, type RenderContext } from './infra/gcp/render.ts';
-import { sweepGce } from './infra/gcp/sweep.ts';
+import { sweepGce, type SweepResult } from './infra/gcp/sweep.ts';
 import { renderVip, type DesiredVip } from './infra/vip/render.ts';
 import type { GatewayIR } from './ir/types.ts';
 import type { FleetProvider } from './provider/index.ts';
@@ -521,6 +521,20 @@ export class Reconciler {
    * and status). Reads the inventory (refreshed by the resync). Leader only.
    */
   async sweep(): Promise<number> {
+    let deleted = 0;
+    for (const { project, result } of await this.#sweep(false)) {
+      deleted += result.writes.length;
+      for (const e of result.errors) this.#log.info({ project, error: errorMessage(e) }, 'sweep: will retry');
+    }
+    return deleted;
+  }
+
+  /** What {@link sweep} would delete now, per project, without deleting (`fleet-ilb plan`). */
+  planSweep(): Promise<Array<{ project: string; result: SweepResult }>> {
+    return this.#sweep(true);
+  }
+
+  async #sweep(dryRun: boolean): Promise<Array<{ project: string; result: SweepResult }>> {
     const p = this.#o.provider;
     // Wanted = Gateways that still carry our finalizer or are ours to program now; a Gateway that
     // lost our finalizer and left our class owns nothing any more.
@@ -543,19 +557,19 @@ export class Reconciler {
       add(project, region);
     }
     for (const s of this.inventory.scopes()) for (const r of s.regions) add(s.project, r);
-    let deleted = 0;
+    const out: Array<{ project: string; result: SweepResult }> = [];
     for (const [project, regions] of byProject) {
-      const res = await sweepGce(this.#o.fleetId, wanted, {
+      const result = await sweepGce(this.#o.fleetId, wanted, {
         cloud: this.#o.cloud.forProject(project),
         regions: [...regions],
         negProjects: this.#memberProjects(),
         minAgeMs: this.#o.sweepMinAgeMs ?? 10 * 60_000,
         inventory: this.inventory,
+        dryRun,
       });
-      deleted += res.writes.length;
-      for (const e of res.errors) this.#log.info({ project, error: errorMessage(e) }, 'sweep: will retry');
+      out.push({ project, result });
     }
-    return deleted;
+    return out;
   }
 
   #gateway(gwKey: string): Gateway | undefined {

@@ -10,6 +10,7 @@ import type { DesiredGce } from '../infra/gcp/desired.ts';
 import { memberCounts, type GatewayHealth } from '../infra/gcp/health.ts';
 import { negKey, type Observed } from '../infra/gcp/observe.ts';
 import type { PlanStep } from '../infra/gcp/plan.ts';
+import type { SweepResult } from '../infra/gcp/sweep.ts';
 import type { GatewayIR } from '../ir/types.ts';
 import type { GatewayPlan } from '../reconciler.ts';
 
@@ -148,6 +149,18 @@ function show(v: unknown): string {
   if (v === undefined || v === null) return '(unset)';
   const s = JSON.stringify(v).replaceAll(/https?:\/\/[^"]*?\/(projects\/)/g, '$1');
   return s.length > 240 ? `${s.slice(0, 237)}...` : s;
+}
+
+/** The lines of `fleet-ilb plan` for the orphan sweep (resources of this fleet no Gateway owns). */
+export function formatSweep(sweeps: ReadonlyArray<{ project: string; result: SweepResult }>): string[] {
+  const orphans = sweeps.flatMap((x) => x.result.orphans);
+  const young = sweeps.reduce((n, x) => n + x.result.skippedYoung, 0);
+  const failed = sweeps.flatMap((x) => x.result.errors.map((e) => `${x.project}: ${String((e as Error | undefined)?.message ?? e)}`));
+  const out = [`Orphans (this fleet's, owned by no Gateway; the periodic sweep deletes them): ${orphans.length === 0 ? 'none' : count(orphans.length, 'delete')}`];
+  for (const o of orphans) out.push(`  - delete ${o.kind} ${o.name}${o.scope === undefined ? '' : ` (${o.scope})`} — left by Gateway ${o.stamp.gateway} (uid ${o.stamp.gatewayUid})`);
+  if (young > 0) out.push(`  ${count(young, 'more')} younger than the sweep's minimum age (in-flight creates) left alone for now`);
+  for (const f of failed) out.push(`  ! not read: ${f}`);
+  return out;
 }
 
 // ---- status ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import { FleetProvider } from '../provider/index.ts';
 import { Reconciler, type GatewayPlan, type Writers } from '../reconciler.ts';
 import { closedFence } from '../runtime/fence.ts';
 import { createLogger, type Log } from '../telemetry/logger.ts';
-import { formatPlan, formatStatus } from './format.ts';
+import { formatPlan, formatStatus, formatSweep } from './format.ts';
 
 type Options = z.output<typeof ControllerOptionsSchema>;
 
@@ -151,6 +151,8 @@ export function planMain(argv: string[]): Promise<number> {
       out.push(...formatPlan(key, plan));
     }
     if (mine === 0) out.push('no Gateway of a fleet-ilb class');
+    // The whole fleet: also what the periodic sweep would delete.
+    if (p.gateway === undefined) out.push(...formatSweep(await s.reconciler.planSweep()));
     return out;
   });
 }

@@ -68,6 +68,7 @@ describe('fleet-ilb plan and status, and backend health, on the GKE store fleet'
     const from = lastSeq();
     const out = await cli('plan');
     expect(out).toMatch(new RegExp(`^Gateway store/store \\(project ${s.gcp.project}, region ${s.gcp.region}\\): no changes$`, 'm'));
+    expect(out).toMatch(/^Orphans \(this fleet's, owned by no Gateway; the periodic sweep deletes them\): none$/m);
     expect(writesSince(from)).toEqual([]);
   });
 
@@ -158,5 +159,23 @@ describe('fleet-ilb plan and status, and backend health, on the GKE store fleet'
     await s.startController({ healthPeriodMs: HEALTH_PERIOD_MS });
     await waitFor(async () => /: no changes$/m.test(await cli('plan', '--gateway', `${NS}/store`)), CONVERGE_MS, 'the controller to apply the plan');
     expect(writesSince(from).length).toBeGreaterThanOrEqual(planned);
+  });
+
+  it('plan of a Gateway being deleted (controller stopped): the teardown, every resource in reverse order, without a write', async () => {
+    await s.stopController();
+    const before = s.emulator.inventory();
+    const owned = before.forwardingRules.length + before.backendServices.length + before.healthChecks.length + before.networkEndpointGroups.length + before.firewalls.length + before.addresses.length;
+    // Our finalizer holds it: deletionTimestamp set, nothing torn down while the controller is away.
+    await s.kube('config').delete('gateway.networking.k8s.io/v1', 'Gateway', 'store', NS);
+    const from = lastSeq();
+    const out = await cli('plan');
+    expect(writesSince(from)).toEqual([]);
+    const lines = out.split('\n');
+    expect(lines[0]).toBe(`Gateway ${NS}/store: being deleted; ${owned} deletes`);
+    const kinds = lines.filter((l) => l.startsWith('  - delete ')).map((l) => l.split(' ')[4]);
+    expect(kinds).toHaveLength(owned);
+    // Reverse dependency order: forwarding rules first, the address last.
+    expect(kinds[0]).toBe('forwardingRule');
+    expect(kinds.at(-1)).toBe('address');
   });
 });
