@@ -316,7 +316,9 @@ describe('B1/B2 controller SIGKILLed mid-sequence, restarted', () => {
     }
   });
 
-  it('B1 change: killed after GCE write k of a port change, restarted: the change lands, no duplicate', async () => {
+  // Quick mode leaves out the GCE change and the Kubernetes create points (the full run has them):
+  // the create, delete and change paths are each crossed by a kill point of the other kind.
+  if (!quick()) it('B1 change: killed after GCE write k of a port change, restarted: the change lands, no duplicate', async () => {
     expect(changeWrites).toBeGreaterThan(1);
     for (const k of points(changeWrites, 1)) {
       const name = `kp-g${k}`;
@@ -339,7 +341,7 @@ describe('B1/B2 controller SIGKILLed mid-sequence, restarted', () => {
   // The same crash points on the controller's Kubernetes writes (finalizer, scope annotations,
   // member VIP Services and their status, Gateway and route status; on delete the VIP Services and
   // the finalizer): B1 above kills on GCE writes.
-  for (const phase of ['create', 'change', 'delete'] as const) {
+  for (const phase of quick() ? (['change', 'delete'] as const) : (['create', 'change', 'delete'] as const)) {
     it(`B1 Kubernetes ${phase}: killed after Kubernetes write k, restarted: converged, no duplicate, nothing left`, async () => {
       expect(kubeSeq[phase]).toBeGreaterThan(1);
       for (const k of points(kubeSeq[phase], 1)) {

@@ -298,6 +298,10 @@ describe('G1/G2 bad input: the spec condition, and no GCE call on its behalf', (
         failures.push(`${c.id} ${c.what}: not refused by the API server${refused === undefined ? '' : ` (HTTP ${refused.status}${stored ? ', stored anyway' : ''})`}`);
       }
     }
+    // Refused means no cloud call either: nothing in the audit names these namespaces.
+    const calls = s.emulator.audit().filter((a) => a.seq > mark && REJECTED.some((_, i) => a.resource?.includes(`-bad1-${i + 1}-`) === true));
+    row.forbiddenWrites += calls.filter((a) => a.access === 'write').length;
+    if (calls.length > 0) failures.push(`${calls.length} GCE calls for refused manifests: ${calls.slice(0, 3).map((a) => `${a.method} ${a.resource ?? ''}`).join(', ')}`);
     row.failures.push(...failures);
     expect(failures).toEqual([]);
   });
