@@ -58,7 +58,9 @@ export class GceCallerProxy {
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const method = req.method ?? 'GET';
-    const call: ProxiedCall = { method, path: req.url ?? '/', write: method !== 'GET' && method !== 'HEAD', at: Date.now() };
+    // listNetworkEndpoints and getHealth are reads sent as POST (Compute API reference).
+    const read = method === 'GET' || method === 'HEAD' || /\/(listNetworkEndpoints|getHealth)(\?|$)/.test(req.url ?? '');
+    const call: ProxiedCall = { method, path: req.url ?? '/', write: !read, at: Date.now() };
     this.calls.push(call);
     const body: Buffer[] = [];
     req.on('data', (c: Buffer) => body.push(c));
