@@ -11,53 +11,17 @@
 // no VIP Service left in the members and no write to the sibling `store` Gateway. The write
 // sequence of one create/delete is measured first on an undisturbed run; the quick mode kills at a
 // few points spread over it, the full mode at every index.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControllerOptions } from '../../controller/main.ts';
 import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
 import type { Scenario } from '../fixtures/scenario.ts';
 import type { AuditEntry } from '../emulator/index.ts';
+import { ControllerProcess } from './replica.ts';
 import { firewallsOf, itemFleet, releaseFleet, auditMark, duplicateInserts, quick, recordRow, stamped, newRow, storeRoute, tcpGateway } from './lib.ts';
 
 const NS = 'store';
 const CONVERGE_LIMIT_MS = 60_000;
-
-/** One controller process; killed with SIGKILL (no cleanup, like a node that dies). */
-class Controller {
-  readonly proc: ChildProcess;
-  readonly exited: Promise<void>;
-  started = false;
-  /**
-   * The Kubernetes writes this process sent (non-GET requests to an apiserver, reported by the child
-   * from undici's diagnostics channel as it sends them), without Events: those are a record of the
-   * state changes, not part of them.
-   */
-  readonly kubeWrites: string[] = [];
-  constructor(opts: ControllerOptions) {
-    const child = fileURLToPath(new URL('../integration/controller-replica-child.ts', import.meta.url));
-    this.proc = spawn(process.execPath, [child], { env: { ...process.env, FLEET_ILB_REPLICA_OPTIONS: JSON.stringify(opts) }, stdio: ['pipe', 'pipe', 'inherit'] });
-    let buf = '';
-    this.proc.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (!line.startsWith('{')) continue;
-        const l = JSON.parse(line) as { ev: string; method?: string; path?: string };
-        if (l.ev === 'started') this.started = true;
-        if (l.ev === 'kubeWrite' && !/\/events(\/|$|\?)/.test(l.path ?? '')) this.kubeWrites.push(`${l.method ?? ''} ${l.path ?? ''}`);
-      }
-    });
-    this.exited = new Promise((resolve) => this.proc.on('exit', () => resolve()));
-  }
-  async kill(): Promise<void> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-    await this.exited;
-  }
-}
 
 const gateway = (name: string, port = 8080): KObject => tcpGateway(NS, name, port);
 const route = (name: string): KObject => storeRoute(NS, name);
@@ -72,7 +36,7 @@ function points(total: number, n: number): number[] {
 
 describe('B1/B2 controller SIGKILLed mid-sequence, restarted', () => {
   let s: Scenario;
-  let ctl: Controller | undefined;
+  let ctl: ControllerProcess | undefined;
   let opts: ControllerOptions;
   const row = newRow('B1/B2', 'controller SIGKILLed at GCE write k of create/delete, restarted');
   const notes: string[] = [];
@@ -81,7 +45,7 @@ describe('B1/B2 controller SIGKILLed mid-sequence, restarted', () => {
   const writesFor = (name: string, since: number): AuditEntry[] => s.emulator.audit().filter((a) => a.seq > since && a.access === 'write' && mineOf(name)(a));
 
   const start = async (): Promise<void> => {
-    const c = new Controller(opts);
+    const c = new ControllerProcess('kill-points', opts);
     ctl = c;
     await waitFor(() => c.started, 60_000, 'controller started');
   };
@@ -130,7 +94,7 @@ describe('B1/B2 controller SIGKILLed mid-sequence, restarted', () => {
       row.failures.push(`${name}: ${String(e)}`);
       throw e;
     });
-    const at = c.kubeWrites[from + n - 1] ?? 'sequence ended';
+    const at = c.kubeWrites[from + n - 1]?.what ?? 'sequence ended';
     await stop();
     return at;
   };

@@ -17,17 +17,15 @@
 // * C2 SIGSTOP: the leader is stopped mid-work for longer than the lease, a standby takes over and
 //   converges, then the old leader is continued: from then on it makes no GCE write and no
 //   Kubernetes write (its monotonic clock says its renew deadline has passed), and exits lease-lost.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ControllerOptions } from '../../controller/main.ts';
 import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
 import { ofKind } from '../fixtures/example.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
 import type { Scenario } from '../fixtures/scenario.ts';
 import { GceCallerProxy, TcpPartitionProxy } from './netproxy.ts';
+import { ControllerProcess } from './replica.ts';
 import { auditMark, duplicateInserts, itemFleet, newRow, recordRow, releaseFleet, stamped, storeRoute, tcpGateway } from './lib.ts';
 
 const NS = 'store';
@@ -42,67 +40,19 @@ const HOLD_MS = 1_500;
 const SLACK_MS = 1_500;
 const CONVERGE_MS = 60_000;
 
-interface Line {
-  ev: string;
-  wall: number;
-  method?: string;
-  path?: string;
-  why?: string;
-}
-
-class Replica {
-  readonly lines: Line[] = [];
-  readonly proc: ChildProcess;
-  readonly exited: Promise<number | null>;
-  readonly identity: string;
-  constructor(identity: string, opts: ControllerOptions) {
-    this.identity = identity;
-    const child = fileURLToPath(new URL('../integration/controller-replica-child.ts', import.meta.url));
-    this.proc = spawn(process.execPath, [child], { env: { ...process.env, FLEET_ILB_REPLICA_OPTIONS: JSON.stringify(opts) }, stdio: ['pipe', 'pipe', 'inherit'] });
-    let buf = '';
-    this.proc.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (line.startsWith('{')) this.lines.push(JSON.parse(line) as Line);
-      }
-    });
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code) => resolve(code)));
-  }
-  leading(): boolean {
-    return this.lines.filter((l) => l.ev === 'leading' || l.ev === 'not-leading').at(-1)?.ev === 'leading';
-  }
-  /** Non-Lease Kubernetes writes this process sent after `t` (ms since the epoch). */
-  kubeWritesAfter(t: number): string[] {
-    return this.lines.filter((l) => l.ev === 'kubeWrite' && l.wall > t).map((l) => `${l.method ?? ''} ${l.path ?? ''}`);
-  }
-  alive(): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-  async kill(): Promise<void> {
-    if (this.alive()) {
-      this.proc.kill('SIGCONT');
-      this.proc.kill('SIGKILL');
-    }
-    await this.exited;
-  }
-}
-
 describe('C1/C2 a deposed leader (partitioned, or SIGSTOPped) makes no write', () => {
   let s: Scenario;
   const c1 = newRow('C1', 'leader partitioned from its Lease while writing', /^C1:/);
   const c2 = newRow('C2', 'leader SIGSTOPped while writing, continued', /^C2:/);
-  const replicas: Replica[] = [];
+  const replicas: ControllerProcess[] = [];
   const gceProxies: GceCallerProxy[] = [];
   let partition: TcpPartitionProxy | undefined;
   let mark = 0;
 
-  const replica = async (identity: string, kubeconfig: string): Promise<{ r: Replica; gce: GceCallerProxy }> => {
+  const replica = async (identity: string, kubeconfig: string): Promise<{ r: ControllerProcess; gce: GceCallerProxy }> => {
     const gce = await new GceCallerProxy(s.emulator.url, identity).start();
     gceProxies.push(gce);
-    const r = new Replica(identity, {
+    const r = new ControllerProcess(identity, {
       kubeconfig,
       computeEndpoint: gce.url,
       project: s.gcp.project,
@@ -190,7 +140,7 @@ describe('C1/C2 a deposed leader (partitioned, or SIGSTOPped) makes no write', (
     await releaseFleet(s);
   });
 
-  let successor: Replica | undefined;
+  let successor: ControllerProcess | undefined;
   let successorGce: GceCallerProxy | undefined;
 
   it('C1: a leader partitioned from the config cluster stops writing by its renew deadline and aborts its in-flight GCE calls', async () => {
@@ -222,7 +172,7 @@ describe('C1/C2 a deposed leader (partitioned, or SIGSTOPped) makes no write', (
     const lateWrites = s.emulator.audit().filter((a) => a.seq > mark && a.caller === 'c1-leader' && a.access === 'write' && a.time > deadline);
     const inFlight = gce.calls.filter((c) => c.write && c.at <= deadline && (c.doneAt === undefined || c.doneAt > deadline) && (c.abortedAt === undefined || c.abortedAt > deadline - HOLD_MS));
     const notAborted = inFlight.filter((c) => c.abortedAt === undefined || c.abortedAt > deadline + SLACK_MS);
-    const kubeLate = leader.kubeWritesAfter(deadline);
+    const kubeLate = [...leader.kubeWrites, ...leader.eventWrites].filter((w) => w.wall > deadline).map((w) => w.what);
     const changed = Object.keys({ ...versionsBefore, ...versionsAfter }).filter((k) => versionsBefore[k] !== versionsAfter[k]);
     c1.runs++;
     c1.forbiddenWrites += lateWrites.length + kubeLate.length + changed.length;
@@ -262,7 +212,7 @@ describe('C1/C2 a deposed leader (partitioned, or SIGSTOPped) makes no write', (
     const leader = successor!;
     const gce = successorGce!;
     const { r: standby } = await replica('c2-standby', s.fleet.config.kubeconfigPath);
-    await waitFor(() => standby.lines.some((l) => l.ev === 'started'), 60_000, 'the standby running');
+    await waitFor(() => standby.started, 60_000, 'the standby running');
     gce.holdWritesMs = HOLD_MS;
     const names = ['c2-a', 'c2-b'];
     await createGateways(names);
@@ -284,7 +234,7 @@ describe('C1/C2 a deposed leader (partitioned, or SIGSTOPped) makes no write', (
     // Everything it had sent before the stop was forwarded by ts + HOLD_MS, before its deadline.
     const late = s.emulator.audit().filter((a) => a.seq > mark && a.caller === leader.identity && a.access === 'write' && a.time > ts + RENEW_MS);
     const sentAfter = gce.calls.filter((c) => c.write && c.at >= tc);
-    const kubeLate = leader.kubeWritesAfter(tc);
+    const kubeLate = [...leader.kubeWrites, ...leader.eventWrites].filter((w) => w.wall > tc).map((w) => w.what);
     c2.runs++;
     c2.forbiddenWrites += late.length + sentAfter.length + kubeLate.length;
     if (late.length > 0) failures.push(`${late.length} GCE writes of the stopped leader after its renew deadline: ${late.slice(0, 4).map((a) => a.method).join(', ')}`);
