@@ -20,6 +20,7 @@ import { applyGce, teardownGce, type GceApplyResult, type GceTeardownResult } fr
 import { healthTargets, type BackendHealthMonitor } from './infra/gcp/health.ts';
 import type { DesiredGce } from './infra/gcp/desired.ts';
 import { GceInventory, type RefreshStats } from './infra/gcp/inventory.ts';
+import { negKey } from './infra/gcp/observe.ts';
 import { renderGce, type GceFacts, type RenderContext } from './infra/gcp/render.ts';
 import { sweepGce, type SweepResult } from './infra/gcp/sweep.ts';
 import { renderVip, type DesiredVip } from './infra/vip/render.ts';
@@ -278,6 +279,8 @@ export class Reconciler {
     // 3. Facts: what GCE holds that render needs (instance tags, the NEGs' current members).
     const facts = await this.#facts(ir);
     const desired = renderGce(ir, facts, this.#o.render);
+    // Its NEGs are shared with other Gateways: none of them deletes one this Gateway renders.
+    this.inventory.claimNegs(gw.metadata.uid ?? '', desired.negs.map((n) => negKey(n.project ?? desired.project, n.zone, n.neg.name)));
 
     // 4. Apply, with the member side made ready before GCE can send traffic to the VIP.
     const cloud = this.#o.cloud.forProject(project);
@@ -458,6 +461,7 @@ export class Reconciler {
         return { requeueAfterMs: this.#o.retryDelayMs ?? 15_000 };
       }
     }
+    this.inventory.releaseNegs(uid);
     const vip = await this.#o.writers.vipDelete(ref);
     if (!vip.done) {
       this.#log.info({ gateway: gwKey, pending: vip.pending }, 'VIP Services kept on frozen members; finalizer kept');

@@ -63,7 +63,9 @@ export function validate(ir: GatewayIR): IRError[] {
   unique('healthCheck', ir.groups.map((g) => g.healthCheck.name));
   unique('backendService', ir.groups.map((g) => g.backendService));
   unique('forwardingRule', ir.forwardingRules.map((f) => f.name));
-  unique('neg (zone/name)', ir.groups.flatMap((g) => g.negs.map((n) => `${n.project}/${n.zone}/${n.name}`)));
+  // Once per backend service (GCE: "Duplicate backend group"); NEGs are shared across groups and
+  // Gateways with the same backends (docs/architecture.md "Shared NEGs").
+  for (const g of ir.groups) unique(`neg (zone/name) of ${g.backendService}`, g.negs.map((n) => `${n.project}/${n.zone}/${n.name}`));
   unique('VIP Service (cluster/namespace/name)', ir.vipServices.map((v) => `${v.cluster}/${v.namespace}/${v.name}`));
 
   if (ir.forwardingRules.length > 10) err(IRErrorCode.TooManyForwardingRules, `${ir.forwardingRules.length} forwarding rules on one address (GCE allows 10)`);

@@ -54,6 +54,8 @@ export interface NameParts {
   namespace: string;
   name: string;
   suffix?: string[];
+  /** More identity, hashed but not shown (shared NEGs: the scope and every backend). */
+  identity?: string;
 }
 
 /**
@@ -62,7 +64,8 @@ export interface NameParts {
  */
 export function resourceName(p: NameParts): string {
   const suffixParts = p.suffix ?? [];
-  const hash = contentHash(JSON.stringify([p.fleetId, p.namespace, p.name, ...suffixParts]), HASH_LEN);
+  const parts = [p.fleetId, p.namespace, p.name, ...suffixParts, ...(p.identity === undefined ? [] : [p.identity])];
+  const hash = contentHash(JSON.stringify(parts), HASH_LEN);
   let suffix = sanitize(suffixParts.join('-')).slice(0, MAX_SUFFIX).replace(/-+$/, '');
   suffix = suffix.replace(/^-+/, '');
   const head = fleetPrefix(p.fleetId); // "fl-xxxxxx-"
@@ -94,12 +97,35 @@ export function backendServiceName(g: GatewayRef, group: string): string {
   return resourceName({ ...g, suffix: ['bs', group] });
 }
 
+/** What a shared NEG serves: its backends' identities and the load balancer scope that uses it. */
+export interface SharedNegIdentity {
+  fleetId: string;
+  /** Backend identities (`kind|group|namespace/name`), any order; the first sorted one names the NEG. */
+  backends: readonly string[];
+  cluster: string;
+  /** Everything else that decides the NEG's object or members: project, region, network, subnetwork, node cap. */
+  scope: readonly (string | number)[];
+}
+
 /**
- * Zonal GCE_VM_IP NEG of a backend group in one member cluster: `fl-{f}-{ns}-{gw}-{h}-{group}-{cluster}`.
+ * Zonal GCE_VM_IP NEG shared by every Gateway whose listeners send traffic to the same backends in
+ * the same load-balancer scope: `fl-{f}-{ns}-{service}-{h}-{cluster}` (ns/service of the first
+ * backend; the hash covers all of them and the scope). A GCE_VM_IP NEG holds node VMs and no port,
+ * so such Gateways would otherwise hold identical NEGs (docs/architecture.md "Shared NEGs").
  * The zone is the NEG's location, so it is not part of the name (same name in every zone).
  */
-export function negName(g: GatewayRef, group: string, cluster: string): string {
-  return resourceName({ ...g, suffix: [group, cluster] });
+export function sharedNegName(id: SharedNegIdentity): string {
+  const backends = [...new Set(id.backends)].sort();
+  const first = backends[0] ?? '|||/';
+  const nsName = first.slice(first.lastIndexOf('|') + 1);
+  const slash = nsName.indexOf('/');
+  return resourceName({
+    fleetId: id.fleetId,
+    namespace: slash < 0 ? '' : nsName.slice(0, slash),
+    name: slash < 0 ? nsName : nsName.slice(slash + 1),
+    suffix: [id.cluster],
+    identity: JSON.stringify([backends, id.scope]),
+  });
 }
 
 /** Forwarding rule `index` (0-based) of a backend group: `fl-{f}-{ns}-{gw}-{h}-fr-{group}-{index}`. */

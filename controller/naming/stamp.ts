@@ -21,6 +21,17 @@ export interface OwnershipStamp {
   listener?: string;
   /** For NEGs: the member cluster id and zone. */
   cluster?: string;
+  /**
+   * Shared NEGs only (`gateway` and `gatewayUid` empty): `project/region` of the backend services
+   * that may use it. A GCE_VM_IP NEG holds node VMs, no port, so every Gateway whose backends and
+   * load-balancer scope are the same uses the same NEG (docs/architecture.md "Shared NEGs").
+   */
+  lb?: string;
+}
+
+/** True for the stamp of a NEG shared by the Gateways of a fleet (no owning Gateway). */
+export function isShared(s: OwnershipStamp | undefined): boolean {
+  return s !== undefined && s.gatewayUid === '' && s.lb !== undefined;
 }
 
 /** Encodes a stamp as the compact JSON GCE keeps in `description` (keys in a fixed order). */
@@ -32,6 +43,7 @@ export function encodeStamp(s: OwnershipStamp): string {
     gatewayUid: s.gatewayUid,
     ...(s.listener === undefined ? {} : { listener: s.listener }),
     ...(s.cluster === undefined ? {} : { cluster: s.cluster }),
+    ...(s.lb === undefined ? {} : { lb: s.lb }),
   };
   return JSON.stringify(ordered);
 }
@@ -59,6 +71,7 @@ export function decodeStamp(description: string | null | undefined): OwnershipSt
   };
   if (typeof o['listener'] === 'string') stamp.listener = o['listener'];
   if (typeof o['cluster'] === 'string') stamp.cluster = o['cluster'];
+  if (typeof o['lb'] === 'string') stamp.lb = o['lb'];
   return stamp;
 }
 

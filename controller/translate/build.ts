@@ -36,7 +36,7 @@ import {
   forwardingRuleName,
   healthCheckName,
   mirroredSliceName,
-  negName,
+  sharedNegName,
   vipServiceName,
 } from '../naming/names.ts';
 import { Reason } from '../status/conditions.ts';
@@ -154,8 +154,15 @@ function backendsIn(backends: readonly EffectiveBackend[], cluster: string): Bac
   return backends.flatMap((b) => b.members.filter((m) => m.cluster === cluster));
 }
 
-/** NEGs of one backend group: per member × zone of the member's eligible nodes. */
-function buildNegs(i: BuildInput, g: GatewayRef, id: string, backends: EffectiveBackend[]): { negs: NegIR[]; dropped: string[] } {
+/**
+ * NEGs of one backend group: per member × zone of the member's eligible nodes. The NEGs are shared
+ * with every Gateway whose group has the same backends in the same load-balancer scope: their
+ * members depend only on those (docs/architecture.md "Shared NEGs").
+ */
+function buildNegs(i: BuildInput, backends: EffectiveBackend[]): { negs: NegIR[]; dropped: string[] } {
+  const s = i.settings;
+  const backendIds = backends.map((b) => `${b.kind}|${b.group}|${b.namespace}/${b.name}`);
+  const scope = [s.project, s.region, s.network, s.subnetwork, s.nodeSubsetSize];
   const views = membersOf(backends)
     .map((c) => i.ctx.members.find((m) => m.clusterId === c))
     .filter((m): m is MemberView => m !== undefined);
@@ -173,7 +180,7 @@ function buildNegs(i: BuildInput, g: GatewayRef, id: string, backends: Effective
       const t = eligible.byName.get(nodeName);
       if (t !== undefined) byZone.get(t.zone)?.push(t);
     }
-    const name = negName(g, id, m.clusterId);
+    const name = sharedNegName({ fleetId: i.ctx.fleetId, backends: backendIds, cluster: m.clusterId, scope });
     for (const zone of eligible.zones) {
       const nodes = byZone.get(zone) ?? [];
       const project = m.fleetMember.spec.gcp?.project ?? eligible.projectOfZone.get(zone) ?? i.settings.project;
@@ -392,7 +399,7 @@ export function buildGatewayIR(i: BuildInput): GatewayIR {
       const tcpPorts = alloc.rules.flatMap((r) => r.listeners.filter((c) => c.protocol === 'TCP').map((c) => c.state.listener.port));
       hcNodePort = i.hcPorts.allocate(vipServiceName(g, first.state.listener.name), i.settings.healthCheck.udpHealthCheckNodePort, tcpPorts);
     }
-    const { negs, dropped } = buildNegs(i, g, id, groupBackends);
+    const { negs, dropped } = buildNegs(i, groupBackends);
     const group: BackendGroupIR = {
       id,
       protocol: first.protocol,

@@ -25,7 +25,7 @@ describe('namer', () => {
     ['address', names.addressName(g), 'fl-r0qg6x-store-store-v8ljxj97'],
     ['health check', names.healthCheckName(g, 'tcp-8080'), 'fl-r0qg6x-store-store-th7ngi1y-hc-tcp-8080'],
     ['backend service', names.backendServiceName(g, 'tcp-8080'), 'fl-r0qg6x-store-store-lqu407af-bs-tcp-8080'],
-    ['NEG', names.negName(g, 'tcp-8080', 'gke-west-1'), 'fl-r0qg6x-store-store-g9fgwe4j-tcp-8080-gke-west-1'],
+    ['shared NEG', names.sharedNegName({ fleetId: 'fleet-1', backends: ['ServiceImport|multicluster.x-k8s.io|store/store'], cluster: 'gke-west-1', scope: ['p', 'r', 'n', 's', 25] }), 'fl-r0qg6x-store-store-bvaducru-gke-west-1'],
     ['forwarding rule', names.forwardingRuleName(g, 'tcp-8080', 0), 'fl-r0qg6x-store-store-y0xu3y08-fr-tcp-8080-0'],
     ['HC firewall', names.firewallName(g, 'hc'), 'fl-r0qg6x-store-store-5k1d73af-fw-hc'],
     ['client firewall', names.firewallName(g, 'clients'), 'fl-r0qg6x-store-store-8whxxrvi-fw-clients'],
@@ -43,7 +43,15 @@ describe('namer', () => {
   });
   it('every name of a fleet starts with the fleet prefix', () => {
     expect(names.fleetPrefix('fleet-1')).toBe('fl-r0qg6x-');
-    expect(names.negName(g, 'udp-53', 'x').startsWith(names.fleetPrefix('fleet-1'))).toBe(true);
+    expect(names.sharedNegName({ fleetId: 'fleet-1', backends: [], cluster: 'x', scope: [] }).startsWith(names.fleetPrefix('fleet-1'))).toBe(true);
+  });
+  it('a shared NEG name depends on the backends (any order) and the scope, not on a Gateway', () => {
+    const id = { fleetId: 'fleet-1', backends: ['ServiceImport|multicluster.x-k8s.io|a/x', 'Service||a/y'], cluster: 'c1', scope: ['p', 'r', 'n', 's', 25] };
+    const n = names.sharedNegName(id);
+    expect(names.sharedNegName({ ...id, backends: [...id.backends].reverse() })).toBe(n);
+    expect(names.sharedNegName({ ...id, scope: ['p', 'r', 'n', 's', 26] })).not.toBe(n);
+    expect(names.sharedNegName({ ...id, cluster: 'c2' })).not.toBe(n);
+    expect(names.sharedNegName({ ...id, backends: ['Service||a/y'] })).not.toBe(n);
   });
   it('sanitises names that are not DNS labels (dots, upper case)', () => {
     const n = names.vipServiceName({ fleetId: 'F', namespace: 'a.b', name: 'Gw' }, 'listener.one');

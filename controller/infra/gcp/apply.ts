@@ -10,8 +10,8 @@
 // zero writes the second time, and a restarted controller (no cache) converges with zero writes.
 // A crash mid-apply leaves only resources with deterministic names and our stamp: the next apply
 // lists them and adopts or finishes them (no duplicate), and removes what is no longer wanted (no leak).
-import { addressNotUsable, foreignError, isFencedError, isUserError, userErrorFor, withResource } from './cloud/errors.ts';
-import type { GceCloud, IAddress, IBackendService, IFirewall, IForwardingRule, IHealthCheck, INetworkEndpoint } from './cloud/client.ts';
+import { addressNotUsable, foreignError, isFencedError, isGceCategory, isUserError, userErrorFor, withResource } from './cloud/errors.ts';
+import type { GceCloud, IAddress, IBackendService, IFirewall, IForwardingRule, IHealthCheck, INetworkEndpoint, INetworkEndpointGroup } from './cloud/client.ts';
 import { mapLimit } from './cloud/pool.ts';
 import type { Owner } from './cloud/ownership.ts';
 import { collectingContext, type KindContext, type WriteNote } from './context.ts';
@@ -24,7 +24,7 @@ import { deleteHealthCheck, ensureHealthCheck } from './healthCheck.ts';
 import { deleteNeg, ensureNeg, syncNegEndpoints } from './neg.ts';
 import { negKey, observeGateway, type Observed } from './observe.ts';
 import { PHASES, WAVES, endpointsToList, negProjects, planGce, wantedNames, type GcePlan, type Phase, type PlanStep } from './plan.ts';
-import { decodeStamp } from '../../naming/stamp.ts';
+import { decodeStamp, isShared } from '../../naming/stamp.ts';
 import { deleteOwned } from './resource.ts';
 import { keepClusters, keepLiveFirewalls } from './keep.ts';
 import type { GceInventory } from './inventory.ts';
@@ -113,9 +113,42 @@ interface Env {
   observed: Observed;
   plan: GcePlan;
   vip: string | undefined;
+  inventory: GceInventory | undefined;
 }
 
-async function execStep(step: PlanStep, env: Env): Promise<void> {
+/**
+ * Deletes a NEG this Gateway no longer uses (or owns, at teardown). A shared NEG (docs/architecture.md
+ * "Shared NEGs") is kept while another Gateway claims or references it, and GCE's own refusal (400
+ * resourceInUseByAnotherResource: a backend service of another Gateway holds it) is the same
+ * answer. Serialised with the NEG's other steps in this process. 'kept' = not deleted, not an error.
+ */
+export async function releaseNeg(
+  ctx: KindContext,
+  zone: string,
+  name: string,
+  live: INetworkEndpointGroup | undefined,
+  inventory: GceInventory | undefined,
+): Promise<'deleted' | 'kept'> {
+  if (!isShared(decodeStamp(live?.description))) {
+    await deleteNeg(ctx, zone, name, live);
+    return 'deleted';
+  }
+  const key = negKey(ctx.project, zone, name);
+  const release = async (): Promise<'deleted' | 'kept'> => {
+    if (inventory?.negInUse(key, ctx.owner.gatewayUid) === true) return 'kept';
+    try {
+      await deleteNeg(ctx, zone, name, live);
+    } catch (e) {
+      if (isGceCategory(e, 'inUse')) return 'kept';
+      throw e;
+    }
+    return 'deleted';
+  };
+  return inventory === undefined ? release() : inventory.withNeg(key, release);
+}
+
+/** Executes one step; 'kept' when a shared NEG was left to the Gateways that still use it. */
+async function execStep(step: PlanStep, env: Env): Promise<'kept' | undefined> {
   const { ctx, desired, observed } = env;
   switch (step.kind) {
     case 'address': {
@@ -144,18 +177,24 @@ async function execStep(step: PlanStep, env: Env): Promise<void> {
       const key = negKey(project, zone, step.name);
       const live = observed.networkEndpointGroup.get(key)?.neg;
       const nctx = projectContext(ctx, project);
-      if (step.action === 'delete') {
-        await deleteNeg(nctx, zone, step.name, live);
-        return;
-      }
+      if (step.action === 'delete') return (await releaseNeg(nctx, zone, step.name, live, env.inventory)) === 'kept' ? 'kept' : undefined;
       const d = desired.negs.find((n) => (n.project ?? desired.project) === project && n.zone === zone && n.neg.name === step.name);
       if (d === undefined) throw new Error(`plan step for unknown NEG ${key}`);
-      let current: readonly INetworkEndpoint[] | undefined = observed.endpoints.get(key);
-      if (step.action === 'create' || step.action === 'recreate') {
-        const r = await ensureNeg(nctx, zone, d.neg, step.action === 'create' ? null : (live ?? null));
-        current = r === 'created' || r === 'recreated' ? [] : undefined; // adopted: list what it holds
-      }
-      if (!d.frozen) await syncNegEndpoints(nctx, zone, step.name, d.endpoints, current);
+      const inv = env.inventory;
+      const sync = async (): Promise<void> => {
+        // Inside the NEG's lock: another Gateway sharing the NEG may have created or synced it
+        // since this reconcile observed it; the inventory's copy (kept by every sync) is current.
+        let current: readonly INetworkEndpoint[] | undefined = inv?.knownEndpoints(project, zone, step.name) ?? observed.endpoints.get(key);
+        if (step.action === 'create' || step.action === 'recreate') {
+          const r = await ensureNeg(nctx, zone, d.neg, step.action === 'create' ? null : (live ?? null));
+          current = r === 'created' || r === 'recreated' ? [] : (inv?.knownEndpoints(project, zone, step.name) ?? undefined); // adopted: list what it holds
+        }
+        if (d.frozen) return;
+        inv?.forgetEndpoints(project, zone, step.name);
+        await syncNegEndpoints(nctx, zone, step.name, d.endpoints, current);
+        inv?.setEndpoints(project, zone, step.name, d.endpoints);
+      };
+      await (inv === undefined ? sync() : inv.withNeg(key, sync));
       return;
     }
     case 'backendService': {
@@ -331,7 +370,7 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
     };
   }
 
-  const env: Env = { ctx, desired, observed, plan, vip: plan.vip };
+  const env: Env = { ctx, desired, observed, plan, vip: plan.vip, inventory: deps.inventory };
   const done = new Set<PlanStep>();
   const waves = deps.strictOrder ? PHASES.map((p) => [p]) : WAVES;
   const inv = deps.inventory;
@@ -343,23 +382,20 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
     await deps.beforeTraffic(env.vip);
   };
   const run = async (s: PlanStep): Promise<void> => {
-    const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, uid: owner.gatewayUid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
+    // NEGs are shared by Gateways (docs/architecture.md "Shared NEGs"): not indexed by this uid.
+    const uid = s.kind === 'networkEndpointGroup' ? {} : { uid: owner.gatewayUid };
+    const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, ...uid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
     // The inventory forgets what a step may change (re-read before next use); a delete that
-    // succeeded is known absent; an endpoint sync that succeeded leaves exactly the desired set.
+    // succeeded is known absent; an endpoint sync keeps the NEG's endpoint set itself (execStep).
     const marks = inv !== undefined && !(s.kind === 'networkEndpointGroup' && s.action === 'endpoints');
     if (marks) inv.beginWrite(ref);
-    if (inv !== undefined && s.kind === 'networkEndpointGroup') inv.forgetEndpoints(ref.project, s.scope ?? '', s.name);
+    let kept: 'kept' | undefined;
     try {
-      await execStep(s, env);
+      kept = await execStep(s, env);
     } finally {
       if (marks) inv.endWrite(ref);
     }
-    if (inv === undefined) return;
-    if (s.action === 'delete') inv.deleted(ref);
-    else if (s.kind === 'networkEndpointGroup') {
-      const d = desired.negs.find((n) => (n.project ?? desired.project) === ref.project && n.zone === s.scope && n.neg.name === s.name);
-      if (d !== undefined && !d.frozen) inv.setEndpoints(ref.project, s.scope ?? '', s.name, d.endpoints);
-    }
+    if (inv !== undefined && s.action === 'delete' && kept === undefined) inv.deleted(ref);
   };
   const phaseErrors = await execute(plan.steps, waves, concurrency, run, deps.onStep, done, beforeWave);
   // Nothing to write before the forwarding rules, yet the member side must still be there.
@@ -493,7 +529,10 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
       for (const [phase, kind] of TEARDOWN_ORDER) {
         if (gw.regionalOnly === true && (kind === 'networkEndpointGroup' || kind === 'firewall')) continue;
         if (kind === 'networkEndpointGroup') {
-          for (const x of o.networkEndpointGroup.values()) push(phase, kind, x.neg.name ?? '', x.zone, x.neg, x.project);
+          // Its own NEGs and the shared ones its backend services use (observe) or its latest
+          // render claimed (a release that failed before): releaseNeg keeps those still in use.
+          const negs = [...o.networkEndpointGroup.values(), ...(deps.inventory?.claimedNegs(gw.uid) ?? [])];
+          for (const x of negs) push(phase, kind, x.neg.name ?? '', x.zone, x.neg, x.project);
         } else {
           const m = o[kind] as Map<string, IAddress | IHealthCheck | IBackendService | IForwardingRule | IFirewall>;
           for (const [name, live] of m) push(phase, kind, name, kind === 'firewall' ? undefined : region, live);
@@ -519,14 +558,18 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
         owner,
         note: (w) => writes.push(w),
       };
-      const ref = { project, kind: s.kind, name: s.name, uid: gw.uid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
+      // Shared NEGs are not indexed by uid (docs/architecture.md "Shared NEGs").
+      const uid = s.kind === 'networkEndpointGroup' ? {} : { uid: gw.uid };
+      const ref = { project, kind: s.kind, name: s.name, ...uid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
       deps.inventory?.beginWrite(ref);
+      let kept = false;
       try {
-        await deleteOwned(ctx, s.kind, s.scope, s.name, lives.get(s));
+        if (s.kind === 'networkEndpointGroup') kept = (await releaseNeg(ctx, s.scope ?? '', s.name, lives.get(s) as INetworkEndpointGroup | undefined, deps.inventory)) === 'kept';
+        else await deleteOwned(ctx, s.kind, s.scope, s.name, lives.get(s));
       } finally {
         deps.inventory?.endWrite(ref);
       }
-      deps.inventory?.deleted(ref);
+      if (!kept) deps.inventory?.deleted(ref);
     },
     deps.onStep,
     done,

@@ -29,6 +29,8 @@
 import type { GceCloud, IAddress, IBackendService, IFirewall, IForwardingRule, IHealthCheck, INetworkEndpoint, Kind } from './cloud/client.ts';
 import { fleetStamp, ownership, type Owner } from './cloud/ownership.ts';
 import { mapLimit } from './cloud/pool.ts';
+import { regionOfZone, resourcePath } from './cloud/urls.ts';
+import { decodeStamp, isShared } from '../../naming/stamp.ts';
 import { fleetPrefix } from '../../naming/names.ts';
 import { fleetResource, negKey, type LiveNeg, type Observed, type WantedNames, type FleetResource } from './observe.ts';
 import { errorMessage } from '../../errors/index.ts';
@@ -82,7 +84,8 @@ class Collection<T extends Named> {
     }
     this.items.set(name, item);
     const stamp = fleetStamp(item.description, this.#fleet);
-    if (stamp !== undefined) {
+    // Shared NEGs have no Gateway: they are found through the backend services that use them.
+    if (stamp !== undefined && !isShared(stamp)) {
       const s = this.byUid.get(stamp.gatewayUid) ?? new Set<string>();
       s.add(name);
       this.byUid.set(stamp.gatewayUid, s);
@@ -132,7 +135,7 @@ class Collection<T extends Named> {
   #unindex(name: string): void {
     const old = this.items.get(name);
     const stamp = old === undefined ? undefined : fleetStamp(old.description, this.#fleet);
-    if (stamp === undefined) return;
+    if (stamp === undefined || isShared(stamp)) return;
     const uid = stamp.gatewayUid;
     const s = this.byUid.get(uid);
     s?.delete(name);
@@ -271,10 +274,20 @@ export class GceInventory {
       networkEndpointGroup: new Map(),
       endpoints: new Map(),
     };
+    // The NEGs the Gateway's backend services use now: shared NEGs are not indexed by uid, and
+    // plan (release of a NEG no longer used), keep.ts (frozen members) and teardown need them.
+    const negKeys = new Set(wanted?.networkEndpointGroup ?? []);
+    for (const bs of observed.backendService.values()) {
+      if (ownership(bs.description, q.owner) !== 'ours') continue;
+      for (const b of bs.backends ?? []) {
+        const k = negKeyOfUrl(b.group);
+        if (k !== undefined) negKeys.add(k);
+      }
+    }
     for (const p of projects) {
       const ps = this.#project(p);
       const wantedHere = new Set<string>();
-      for (const k of wanted?.networkEndpointGroup ?? []) {
+      for (const k of negKeys) {
         const [proj, zone, name] = k.split('/') as [string, string, string];
         if (proj === p) wantedHere.add(`${zone}/${name}`);
       }
@@ -420,6 +433,93 @@ export class GceInventory {
   /** After a successful endpoint sync the NEG holds exactly `endpoints`. */
   setEndpoints(project: string, zone: string, name: string, endpoints: readonly INetworkEndpoint[]): void {
     this.#project(project).endpoints.set(negKey(project, zone, name), endpoints.map((e) => ({ ...e })));
+  }
+
+  // ---- shared NEGs ----------------------------------------------------------------------------
+  //
+  // A shared NEG (docs/architecture.md "Shared NEGs") is used by every Gateway whose backends and
+  // scope are the same. It is deleted by the last one: a Gateway that stops using it (plan's
+  // `release` step, teardown) deletes it only when no other Gateway claims it (rendered it in its
+  // latest reconcile) and no other Gateway's backend service references it. GCE itself refuses to
+  // delete a NEG a backend service uses (400 resourceInUseByAnotherResource), the last guard.
+
+  /** negKey -> uids of the Gateways whose latest render has it. */
+  readonly #claims = new Map<string, Set<string>>();
+  /** uid -> the negKeys it claims. */
+  readonly #claimsOf = new Map<string, Set<string>>();
+  /** negKey -> tail of the chain of NEG steps (endpoint syncs, releases) on it in this process. */
+  readonly #negLocks = new Map<string, Promise<unknown>>();
+
+  /** The NEGs Gateway `uid` renders now (replaces what it claimed before). */
+  claimNegs(uid: string, keys: Iterable<string>): void {
+    this.releaseNegs(uid);
+    const mine = new Set(keys);
+    if (mine.size === 0) return;
+    this.#claimsOf.set(uid, mine);
+    for (const k of mine) {
+      const s = this.#claims.get(k) ?? new Set<string>();
+      s.add(uid);
+      this.#claims.set(k, s);
+    }
+  }
+
+  /** The NEGs Gateway `uid` claims that the inventory knows to exist (teardown: retried releases). */
+  claimedNegs(uid: string): LiveNeg[] {
+    const out: LiveNeg[] = [];
+    for (const k of this.#claimsOf.get(uid) ?? []) {
+      const [project, zone, name] = k.split('/') as [string, string, string];
+      const x = this.#projects.get(project)?.neg.items.get(`${zone}/${name}`);
+      if (x !== undefined) out.push({ project, zone, neg: x.neg });
+    }
+    return out;
+  }
+
+  /** Gateway `uid` claims nothing any more (torn down). */
+  releaseNegs(uid: string): void {
+    for (const k of this.#claimsOf.get(uid) ?? []) {
+      const s = this.#claims.get(k);
+      s?.delete(uid);
+      if (s !== undefined && s.size === 0) this.#claims.delete(k);
+    }
+    this.#claimsOf.delete(uid);
+  }
+
+  /**
+   * True when a Gateway other than `exceptUid` claims the NEG `key` (project/zone/name) or one of
+   * its backend services references it, as far as this inventory knows; also true when the
+   * backend services of the NEG's region were never read here (unknown is not "unused").
+   */
+  negInUse(key: string, exceptUid: string): boolean {
+    for (const uid of this.#claims.get(key) ?? []) if (uid !== exceptUid) return true;
+    const [project, zone, name] = key.split('/') as [string, string, string];
+    const live = this.#projects.get(project)?.neg.items.get(`${zone}/${name}`);
+    const lb = decodeStamp(live?.description)?.lb;
+    const [lbProject, lbRegion] = lb === undefined ? [project, regionOfZone(zone)] : (lb.split('/') as [string, string]);
+    const rs = this.#projects.get(lbProject)?.regions.get(lbRegion);
+    if (rs === undefined || !rs.ok) return true;
+    for (const bs of rs.backendService.items.values()) {
+      if (fleetStamp(bs.description, this.#o.fleetId)?.gatewayUid === exceptUid) continue;
+      if ((bs.backends ?? []).some((b) => negKeyOfUrl(b.group) === key)) return true;
+    }
+    return false;
+  }
+
+  /** Runs `fn` after every earlier NEG step on `key` in this process ended (one at a time per NEG). */
+  async withNeg<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#negLocks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.#negLocks.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#negLocks.get(key) === tail) this.#negLocks.delete(key);
+    }
+  }
+
+  /** The endpoints the inventory knows this NEG holds (kept by our own syncs), if any. */
+  knownEndpoints(project: string, zone: string, name: string): readonly INetworkEndpoint[] | undefined {
+    return this.#project(project).endpoints.get(negKey(project, zone, name));
   }
 
   // ---- refresh (resync) and whole-fleet views -----------------------------------------------
@@ -666,4 +766,10 @@ export class GceInventory {
     stats.failed++;
     this.#log.info({ project, what, error: errorMessage(err) }, 'inventory refresh failed; keeping the previous facts');
   }
+}
+
+/** negKey of a NEG URL (`.../projects/P/zones/Z/networkEndpointGroups/N`), else undefined. */
+export function negKeyOfUrl(url: string | null | undefined): string | undefined {
+  const m = /^projects\/([^/]+)\/zones\/([^/]+)\/networkEndpointGroups\/([^/]+)$/.exec(resourcePath(url ?? ''));
+  return m === null ? undefined : negKey(m[1]!, m[2]!, m[3]!);
 }

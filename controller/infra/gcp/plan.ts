@@ -20,7 +20,7 @@
 // apply.ts runs independent phases together (WAVES) unless asked for strict order.
 import type { INetworkEndpoint, Kind } from './cloud/client.ts';
 import { describeOwner, ownership, type Owner } from './cloud/ownership.ts';
-import { decodeStamp } from '../../naming/stamp.ts';
+import { decodeStamp, isShared } from '../../naming/stamp.ts';
 import { sameResource, zonalUrl, lastSegment } from './cloud/urls.ts';
 import { addressDiff } from './address.ts';
 import { backendServiceDiff, backendServiceNeedsFrDeletion } from './backendService.ts';
@@ -340,7 +340,10 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
   stale('healthChecks:delete', 'healthCheck', observed.healthCheck, wanted.healthCheck, region);
   for (const [key, x] of observed.networkEndpointGroup) {
     if (mine(x.neg) && !wanted.networkEndpointGroup.has(key)) {
-      add({ phase: 'negs:delete', kind: 'networkEndpointGroup', name: x.neg.name ?? '', scope: x.zone, project: x.project, action: 'delete', reason: 'stale' });
+      // A shared NEG this Gateway no longer uses is released: apply deletes it only when no other
+      // Gateway claims or references it (inventory.ts negInUse).
+      const reason = isShared(decodeStamp(x.neg.description)) ? 'release' : 'stale';
+      add({ phase: 'negs:delete', kind: 'networkEndpointGroup', name: x.neg.name ?? '', scope: x.zone, project: x.project, action: 'delete', reason });
     }
   }
   stale('firewalls:delete', 'firewall', observed.firewall, wanted.firewall);

@@ -138,8 +138,13 @@ export function capEndpoints<T extends { instance: string }>(eps: readonly T[], 
 
 function renderNegs(ir: GatewayIR, u: Urls, facts: GceFacts): DesiredNeg[] {
   const out: DesiredNeg[] = [];
+  const seen = new Set<string>();
   for (const g of ir.groups) {
     for (const n of g.negs) {
+      // Two groups of one Gateway with the same backends (a TCP and a UDP listener) share the NEG.
+      const key = `${n.project}/${n.zone}/${n.name}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
       const current = facts.negInstances?.get(`${n.project}/${n.zone}/${n.name}`);
       const chosen = capEndpoints(n.endpoints, ir.config.nodeSubsetSize, `${n.zone}/${n.name}`, current);
       const d: DesiredNeg = {
@@ -147,7 +152,8 @@ function renderNegs(ir: GatewayIR, u: Urls, facts: GceFacts): DesiredNeg[] {
         cluster: n.cluster,
         neg: {
           name: n.name,
-          description: stamp(ir, { listener: g.id, cluster: n.cluster }),
+          // Shared by every Gateway with the same backends and scope (translate/build.ts buildNegs).
+          description: encodeStamp({ controller: CONTROLLER_NAME, fleet: ir.fleetId, gateway: '', gatewayUid: '', cluster: n.cluster, lb: `${ir.config.project}/${ir.config.region}` }),
           networkEndpointType: 'GCE_VM_IP',
           network: u.network,
         },

@@ -10,13 +10,16 @@
 // cache has not seen yet would look unwanted). As a second guard, resources younger than `minAgeMs`
 // (creationTimestamp) are skipped, so a Gateway created between the cache read and the sweep keeps
 // what its first apply made.
-import type { GceCloud } from './cloud/client.ts';
+import type { GceCloud, IBackendService } from './cloud/client.ts';
 import { withResource } from './cloud/errors.ts';
 import { mapLimit } from './cloud/pool.ts';
 import type { KindContext, WriteNote } from './context.ts';
 import { observeFleet, type FleetResource } from './observe.ts';
 import { deleteOwned } from './resource.ts';
-import type { GceInventory } from './inventory.ts';
+import { releaseNeg } from './apply.ts';
+import { negKeyOfUrl, type GceInventory } from './inventory.ts';
+import { negKey } from './observe.ts';
+import { isShared } from '../../naming/stamp.ts';
 
 export interface SweepDeps {
   cloud: GceCloud;
@@ -73,8 +76,19 @@ export async function sweepGce(fleetId: string, wantedGatewayUids: Iterable<stri
     return { orphans: [], writes, skippedYoung: 0, errors: [withResource(e)] };
   }
   let skippedYoung = 0;
+  // Shared NEGs (docs/architecture.md "Shared NEGs") belong to no Gateway: one is an orphan when
+  // no backend service of the fleet in its load-balancer scope uses it and no Gateway claims it.
+  // Decided only by the sweep of that scope (it has read those backend services).
+  const referenced = new Set(
+    all.filter((r) => r.kind === 'backendService').flatMap((r) => ((r.live as IBackendService).backends ?? []).map((b) => negKeyOfUrl(b.group) ?? '')),
+  );
+  const swept = new Set(deps.regions.map((r) => `${deps.cloud.project}/${r}`));
+  const sharedOrphan = (r: FleetResource): boolean => {
+    const key = negKey(r.project, r.scope ?? '', r.name);
+    return r.kind === 'networkEndpointGroup' && swept.has(r.stamp.lb ?? '') && !referenced.has(key) && deps.inventory?.negInUse(key, '') !== true;
+  };
   const orphans = all.filter((r) => {
-    if (wanted.has(r.stamp.gatewayUid)) return false;
+    if (isShared(r.stamp) ? !sharedOrphan(r) : wanted.has(r.stamp.gatewayUid)) return false;
     const created = r.creationTimestamp ? Date.parse(r.creationTimestamp) : NaN;
     if (minAge > 0 && (Number.isNaN(created) || now - created < minAge)) {
       skippedYoung++;
@@ -96,12 +110,15 @@ export async function sweepGce(fleetId: string, wantedGatewayUids: Iterable<stri
       };
       const ref = { project: o.project, kind: o.kind, name: o.name, ...(o.scope === undefined ? {} : { scope: o.scope }) };
       deps.inventory?.beginWrite(ref);
+      let kept = false;
       try {
-        await deleteOwned(ctx, o.kind, o.scope, o.name, o.live);
+        // A shared NEG is re-checked under its lock: a Gateway may have claimed it since the list.
+        if (o.kind === 'networkEndpointGroup') kept = (await releaseNeg(ctx, o.scope ?? '', o.name, o.live, deps.inventory)) === 'kept';
+        else await deleteOwned(ctx, o.kind, o.scope, o.name, o.live);
       } finally {
         deps.inventory?.endWrite(ref);
       }
-      deps.inventory?.deleted(ref);
+      if (!kept) deps.inventory?.deleted(ref);
     });
     for (const r of results) if (!r.ok) errors.push(withResource(r.error));
   }
