@@ -298,6 +298,46 @@ describe('store scenario: one internal passthrough load balancer for two member 
     expect(gatewayCondition(await getGateway(config, 'store', 'store'), 'Programmed')?.status).toBe('True');
   });
 
+  it('a second Gateway to the same ServiceImport shares its NEGs (no NEG write); deleting it leaves them to store', async () => {
+    const config = s.kube('config');
+    const negsBefore = JSON.stringify(s.emulator.inventory().networkEndpointGroups.map((n) => n['selfLink']).sort());
+    const storeNegs = actualNegs(s.emulator, members);
+    s.emulator.resetAudit();
+    await config.apply({
+      apiVersion: GATEWAY_API,
+      kind: 'Gateway',
+      metadata: { name: 'store-admin', namespace: 'store' },
+      spec: { gatewayClassName: 'fleet-ilb', listeners: [{ name: 'admin', protocol: 'TCP', port: 9090, allowedRoutes: { kinds: [{ kind: 'TCPRoute' }] } }] },
+    });
+    await config.apply({
+      apiVersion: GATEWAY_API,
+      kind: 'TCPRoute',
+      metadata: { name: 'store-admin', namespace: 'store' },
+      spec: { parentRefs: [{ name: 'store-admin', sectionName: 'admin' }], rules: [{ backendRefs: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: 'store', port: 8080 }] }] },
+    });
+    await waitGatewayCondition(config, 'store', 'store-admin', 'Programmed', CONVERGE_MS);
+    const bsOf = (gateway: string): Res | undefined =>
+      s.emulator.inventory().backendServices.find((b) => String(b['description'] ?? '').includes(`"gateway":"store/${gateway}"`));
+    const backends = (b: Res | undefined): string[] => ((b?.['backends'] as Res[] | undefined) ?? []).map((x) => String(x['group'])).sort();
+    await waitFor(() => backends(bsOf('store-admin')).length === 4, CONVERGE_MS, 'the second backend service to hold the NEGs');
+    // Same NEGs (a GCE_VM_IP NEG holds the node VMs, no port: the same backends need the same NEGs).
+    expect(backends(bsOf('store-admin'))).toEqual(backends(bsOf('store')));
+    expect(JSON.stringify(s.emulator.inventory().networkEndpointGroups.map((n) => n['selfLink']).sort())).toBe(negsBefore);
+    const negWrites = s.emulator.audit().filter((e) => e.access === 'write' && /networkEndpointGroups/.test(e.path));
+    expect(negWrites.map((e) => e.method)).toEqual([]);
+
+    s.emulator.resetAudit();
+    await config.delete(GATEWAY_API, 'TCPRoute', 'store-admin', 'store');
+    await config.delete(GATEWAY_API, 'Gateway', 'store-admin', 'store');
+    await waitFor(async () => (await getGateway(config, 'store', 'store-admin')) === undefined, CONVERGE_MS, 'store-admin to be gone');
+    // Its own resources went; the NEGs store uses stayed, untouched, with the same endpoints.
+    expect(bsOf('store-admin')).toBeUndefined();
+    expect(s.emulator.audit().filter((e) => e.access === 'write' && /networkEndpointGroups/.test(e.path)).map((e) => e.method)).toEqual([]);
+    expect(actualNegs(s.emulator, members)).toEqual(storeNegs);
+    expect(backends(bsOf('store'))).toHaveLength(4);
+    expect(gatewayCondition(await getGateway(config, 'store', 'store'), 'Programmed')?.status).toBe('True');
+  });
+
   it('deleting the Gateway removes every GCE resource and VIP Service it owned, then the Gateway (and the class it held)', async () => {
     await s.kube('config').delete(GATEWAY_API, 'Gateway', 'store', 'store');
     await waitFor(async () => (await getGateway(s.kube('config'), 'store', 'store')) === undefined, CONVERGE_MS, 'the Gateway to be gone (finalizer removed)');

@@ -205,3 +205,29 @@ export function oneListener(over: Partial<GatewaySpec> = {}): GatewaySpec {
     ...over,
   };
 }
+
+/**
+ * `d` with its NEGs shared the way render makes them (docs/architecture.md "Shared NEGs"): named by
+ * `tag` and the cluster instead of the Gateway, stamped with no Gateway, and the backend services
+ * pointing at those names. Two Gateways given the same tag use the same NEGs.
+ */
+export function sharingNegs(d: DesiredGce, tag: string = 'web'): DesiredGce {
+  const renamed = new Map<string, string>();
+  const negs = d.negs.map((n) => {
+    const name = `${fleetPrefix(FLEET)}shared-${tag}-${n.cluster}`;
+    renamed.set(n.neg.name, name);
+    return {
+      ...n,
+      neg: { ...n.neg, name, description: encodeStamp({ controller: CONTROLLER_NAME, fleet: FLEET, gateway: '', gatewayUid: '', cluster: n.cluster, lb: `${d.project}/${d.region}` }) },
+    };
+  });
+  const backendServices = d.backendServices.map((bs) => ({
+    ...bs,
+    backends: (bs.backends ?? []).map((b) => {
+      const old = (b.group ?? '').split('/').pop() ?? '';
+      return { ...b, group: (b.group ?? '').replace(new RegExp(`${old}$`), renamed.get(old) ?? old) };
+    }),
+  }));
+  const seen = new Set<string>();
+  return { ...d, negs: negs.filter((n) => !seen.has(`${n.zone}/${n.neg.name}`) && seen.add(`${n.zone}/${n.neg.name}`)), backendServices };
+}

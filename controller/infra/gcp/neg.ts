@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Zonal GCE_VM_IP network endpoint groups, one per listener x member cluster x zone, and their
+// Zonal GCE_VM_IP network endpoint groups, one per backend set x member cluster x zone, shared by the
+// Gateways with that backend set (docs/architecture.md "Shared NEGs"), and their
 // endpoints (node VMs). The NEG itself is immutable: created when missing; a changed
 // network/subnetwork/type means delete + create, allowed only while no backend service references it
 // (the API refuses to delete a referenced NEG: compute.proto). Endpoints are applied as a diff against

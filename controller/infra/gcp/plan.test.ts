@@ -4,7 +4,7 @@
 // the desired one (in the spellings GCE echoes back) plans nothing.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FLEET, PROJECT, REGION, ZONE_A, ZONE_B, desiredFor, names, oneListener, type GatewaySpec } from '../../../test/integration/gce-apply.fixture.ts';
+import { FLEET, PROJECT, REGION, ZONE_A, ZONE_B, desiredFor, names, oneListener, sharingNegs, type GatewaySpec } from '../../../test/integration/gce-apply.fixture.ts';
 import type { DesiredGce } from './desired.ts';
 import { negKey, type Observed } from './observe.ts';
 import { PHASES, describePlan, planGce } from './plan.ts';
@@ -141,6 +141,22 @@ describe('planGce', () => {
     // Same objects, stamped for another Gateway: not ours, so no deletes (and no conflicts: not desired names).
     const other = planGce(desiredFor(oneListener()), live, { fleet: FLEET, gatewayUid: 'someone-else' });
     expect(other.steps.filter((s) => s.action === 'delete')).toEqual([]);
+  });
+
+  it('shared NEGs are ours to create and sync; one the Gateway stops using is released, never "stale"', () => {
+    const d = sharingNegs(desiredFor(oneListener()));
+    // Another Gateway created them: not a conflict, nothing to do.
+    expect(planGce(d, applied(d), owner).steps).toEqual([]);
+    // A member leaves the group: its NEGs are released (apply deletes them only if no other
+    // Gateway claims or references them: inventory negInUse).
+    const fewer: DesiredGce = { ...d, negs: d.negs.filter((n) => n.cluster !== 'b'), backendServices: d.backendServices.map((b) => ({ ...b, backends: (b.backends ?? []).filter((x) => !(x.group ?? '').endsWith('-b')) })) };
+    const plan = planGce(fewer, applied(d), owner);
+    const del = plan.steps.filter((s) => s.action === 'delete');
+    expect(del.map((s) => [s.kind, s.reason])).toEqual([
+      ['networkEndpointGroup', 'release'],
+      ['networkEndpointGroup', 'release'],
+    ]);
+    expect(plan.steps.filter((s) => s.action !== 'delete').map((s) => [s.kind, s.action])).toEqual([['backendService', 'update']]);
   });
 
   it('a frozen member gets no endpoint step, even when its desired endpoints differ', () => {
