@@ -317,7 +317,7 @@ describe('store scenario: one internal passthrough load balancer for two member 
     });
     await waitGatewayCondition(config, 'store', 'store-admin', 'Programmed', CONVERGE_MS);
     const bsOf = (gateway: string): Res | undefined =>
-      s.emulator.inventory().backendServices.find((b) => String(b['description'] ?? '').includes(`"gateway":"store/${gateway}"`));
+      s.emulator.inventory().backendServices.find((b) => (typeof b['description'] === 'string' ? b['description'] : '').includes(`"gateway":"store/${gateway}"`));
     const backends = (b: Res | undefined): string[] => ((b?.['backends'] as Res[] | undefined) ?? []).map((x) => String(x['group'])).sort();
     await waitFor(() => backends(bsOf('store-admin')).length === 4, CONVERGE_MS, 'the second backend service to hold the NEGs');
     // Same NEGs (a GCE_VM_IP NEG holds the node VMs, no port: the same backends need the same NEGs).

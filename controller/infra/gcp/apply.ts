@@ -564,7 +564,7 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
       deps.inventory?.beginWrite(ref);
       let kept = false;
       try {
-        if (s.kind === 'networkEndpointGroup') kept = (await releaseNeg(ctx, s.scope ?? '', s.name, lives.get(s) as INetworkEndpointGroup | undefined, deps.inventory)) === 'kept';
+        if (s.kind === 'networkEndpointGroup') kept = (await releaseNeg(ctx, s.scope ?? '', s.name, lives.get(s), deps.inventory)) === 'kept';
         else await deleteOwned(ctx, s.kind, s.scope, s.name, lives.get(s));
       } finally {
         deps.inventory?.endWrite(ref);
