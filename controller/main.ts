@@ -51,7 +51,8 @@ import { HealthServer } from './telemetry/server.ts';
 import { CONTROLLER_NAME } from './naming/stamp.ts';
 import { makeWriters } from './writers.ts';
 import { enqueueChange } from './keys.ts';
-import { ControllerOptionsSchema, controllerFlagsMarkdown, controllerUsage, parseControllerArgs, UsageRequested, type ControllerOptions } from './options.ts';
+import { ControllerOptionsSchema, controllerFlagsMarkdown, controllerUsage, parseControllerArgs, splitRateLimits, UsageRequested, type ControllerOptions } from './options.ts';
+import { parseRateLimitFlags } from './infra/gcp/cloud/ratelimit.ts';
 
 // Settings, flags, environment and help are declared once, in options.ts.
 export { ControllerOptionsSchema, parseControllerArgs, type ControllerOptions } from './options.ts';
@@ -98,6 +99,7 @@ export function gceCloudOptions(o: ParsedOptions, fence: Fence, onCall?: (e: Gce
     clientOptions,
     fence,
     quota: { readsPerMinute: o.gceReadsPerMinute, writesPerMinute: o.gceWritesPerMinute, share: o.gceQuotaShare },
+    ...(o.gceRateLimit === '' ? {} : { rateLimits: parseRateLimitFlags(splitRateLimits(o.gceRateLimit)) }),
     ...(onCall === undefined ? {} : { onCall }),
   };
 }

@@ -49,6 +49,12 @@ describe('controller flags', () => {
     expect(envName('metrics-addr')).toBe('FLEET_ILB_METRICS_ADDR');
   });
 
+  it('--gce-ratelimit takes ingress-gce limits separated by ; and refuses anything else', () => {
+    expect(ControllerOptionsSchema.parse({ gceRateLimit: '*,qps,20,40; ForwardingRules.insert,qps,10,20' }).gceRateLimit).toContain('*,qps,20,40');
+    expect(() => ControllerOptionsSchema.parse({ gceRateLimit: '*,qps,0,1' })).toThrow(/Service\.method,qps/);
+    expect(() => ControllerOptionsSchema.parse({ gceRateLimit: 'ForwardingRules.insert,20' })).toThrow(/Service\.method,qps/);
+  });
+
   it("README.md's flag table is the generated one (fleet-ilb controller --help-markdown)", () => {
     const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
     const m = /<!-- flags:begin[^>]*-->\n([\s\S]*?)<!-- flags:end -->/.exec(readme);

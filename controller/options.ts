@@ -7,6 +7,7 @@
 // keeps the README in step).
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { parseRateLimitFlags } from './infra/gcp/cloud/ratelimit.ts';
 
 /** The controller's settings (flags and environment), validated at the boundary. */
 export const ControllerOptionsSchema = z.object({
@@ -60,6 +61,25 @@ export const ControllerOptionsSchema = z.object({
   gceWritesPerMinute: z.number().int().positive().default(1500),
   gceQuotaShare: z.number().gt(0).max(1).default(0.5),
   /**
+   * Per-method client-side limits on top of the budget, ingress-gce's `--gce-ratelimit` format
+   * separated by `;` (e.g. `*,qps,20,40;ForwardingRules.insert,qps,10,20`). Empty = the defaults of
+   * infra/gcp/cloud/ratelimit.ts (5 qps per method).
+   */
+  gceRateLimit: z
+    .string()
+    .default('')
+    .refine(
+      (v) => {
+        try {
+          parseRateLimitFlags(splitRateLimits(v));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'want Service.method,qps,<qps>,<burst> separated by ;' },
+    ),
+  /**
    * A member frozen (unreachable) this long is expired: its endpoints leave the load balancers and
    * its FleetMember gets an Event (KEP-1645 "Endpoint TTL"). 0 = never.
    */
@@ -111,6 +131,7 @@ export const CONTROLLER_FLAGS: readonly Flag[] = [
   { name: 'sweep-period', option: 'sweepPeriodMs', kind: 'seconds', arg: 'SECONDS', help: 'periodic sweep of orphaned GCE resources (0: off)' },
   { name: 'gce-reads-per-minute', option: 'gceReadsPerMinute', kind: 'integer', arg: 'N', help: "the project's Compute API read quota (requests per minute)" },
   { name: 'gce-writes-per-minute', option: 'gceWritesPerMinute', kind: 'integer', arg: 'N', help: "the project's Compute API mutation quota (requests per minute)" },
+  { name: 'gce-ratelimit', option: 'gceRateLimit', kind: 'string', arg: 'LIMITS', help: "per-method limits: 'Service.method,qps,<qps>,<burst>' separated by ';' ('*' for every method)", defaultText: '5 qps, burst 10 per method' },
   { name: 'gce-quota-share', option: 'gceQuotaShare', kind: 'number', arg: 'FRACTION', help: 'share of those quotas fleet-ilb may use (resync and sweep: at most half of it, after reconciles)' },
   { name: 'member-frozen-ttl', option: 'memberFrozenTtlMs', kind: 'seconds', arg: 'SECONDS', help: 'an unreachable member is removed from the load balancers after this long, with an Event (0: never)' },
   { name: 'member-empty-list-confirm', option: 'memberEmptyListConfirmMs', kind: 'seconds', arg: 'SECONDS', help: "an empty list of a serving member's EndpointSlices or Nodes is applied only when a second list this much later is empty too (0: at once)" },
@@ -193,4 +214,9 @@ function convert(f: Flag, text: string): unknown {
       return f.kind === 'seconds' ? Math.round(n * 1000) : n;
     }
   }
+}
+
+/** The `;`-separated `--gce-ratelimit` value as parseRateLimitFlags takes it. */
+export function splitRateLimits(v: string): string[] {
+  return v.split(';').map((x) => x.trim()).filter((x) => x !== '');
 }

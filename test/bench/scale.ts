@@ -3,6 +3,7 @@
 // Scale benchmark (issue: "fleet-ilb at 1000 Gateways"):
 //   npm run bench:scale -- [--n 100,300,1000] [--quick] [--skip resync,restart,slow]
 //                          [--timeout-minutes 20] [--quiet-seconds 5] [--services 20]
+//                          [--workers N] [--gce-writes-per-minute N] [--gce-reads-per-minute N] [--gce-ratelimit L]
 //
 // Per N: a local fleet (config + 3 members × 3 zones × 100 Nodes, written to the member apiservers;
 // the Compute API emulator seeded with one VM per Node), S Services (default 20) exported by every
@@ -43,6 +44,12 @@ const { values } = parseArgs({
     'quiet-seconds': { type: 'string', default: '5' },
     services: { type: 'string', default: '20' },
     'slow-latency-ms': { type: 'string', default: '50' },
+    // The controller's GCE budget and workers (its flags of the same names): a project whose Compute
+    // quota was raised for a fleet this size. Defaults = the controller's.
+    workers: { type: 'string' },
+    'gce-writes-per-minute': { type: 'string' },
+    'gce-reads-per-minute': { type: 'string' },
+    'gce-ratelimit': { type: 'string' },
   },
 });
 const NS = values.n ?? (values.quick ? '100' : '100,300,1000');
@@ -185,6 +192,10 @@ async function spawnController(s: Scenario, logPath: string): Promise<Controller
     resyncPeriodMs: 0,
     sweepPeriodMs: 0,
     logLevel: 'warn',
+    ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
+    ...(values['gce-writes-per-minute'] === undefined ? {} : { gceWritesPerMinute: Number(values['gce-writes-per-minute']) }),
+    ...(values['gce-reads-per-minute'] === undefined ? {} : { gceReadsPerMinute: Number(values['gce-reads-per-minute']) }),
+    ...(values['gce-ratelimit'] === undefined ? {} : { gceRateLimit: values['gce-ratelimit'] }),
   };
   const fd = openSync(logPath, 'a');
   const proc = spawn(process.execPath, [fileURLToPath(new URL('./scale-controller.ts', import.meta.url))], {
