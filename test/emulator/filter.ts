@@ -135,7 +135,11 @@ class Parser {
 
   private parseComparison(): Pred {
     this.skipWs();
-    const fm = /^[A-Za-z_][A-Za-z0-9_.]*/.exec(this.s.slice(this.i));
+    // Nested fields by dots; a segment after a dot may hold `-`, as label keys do (`labels.goog-k8s-cluster-name`):
+    // "You can use filtering on nested fields to filter based on resource labels" (compute.proto, List*Request.filter),
+    // and label keys are lowercase letters, digits, `_` and `-`
+    // (https://cloud.google.com/resource-manager/docs/labels-overview). [U] the exact grammar is undocumented.
+    const fm = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*/.exec(this.s.slice(this.i));
     if (fm === null) throw new Error('field expected');
     this.i += fm[0].length;
     this.skipWs();

@@ -569,6 +569,35 @@ describe('forwarding rules and addresses', () => {
   });
 });
 
+describe('labels', () => {
+  // Only addresses and forwarding rules take labels among the kinds fleet-ilb creates (compute.proto
+  // v1: no `labels` on BackendService, HealthCheck, NetworkEndpointGroup, Firewall; controller/naming/gcelabels.ts).
+  const post = async (path: string, body: Record<string, unknown>): Promise<{ status: number; message: string }> => {
+    const r = await fetch(`${emu.url}/compute/v1/projects/${P}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, message: r.status >= 400 ? ((await r.json()) as { error: { message: string } }).error.message : '' };
+  };
+  const labels = { 'fleetilb-gateway': 'store', 'fleetilb-gateway-namespace': 'store' };
+  it.each<[string, string, Record<string, unknown>]>([
+    ['health check', `regions/${REGION}/healthChecks`, { ...hcBody('hc9') }],
+    ['backend service', `regions/${REGION}/backendServices`, { ...bsBody('bs9', 'hc1', []) }],
+    ['NEG', `zones/${ZONE_A}/networkEndpointGroups`, { ...negBody('neg9') }],
+    ['firewall', 'global/firewalls', { name: 'fw9', network: link('global/networks/vpc1'), sourceRanges: ['10.0.0.0/8'], allowed: [{ IPProtocol: 'tcp', ports: ['80'] }] }],
+  ])('rejects labels on a %s as an unknown field, like the API', async (_kind, path, body) => {
+    expect(await post(path, { ...body, labels })).toEqual({ status: 400, message: `Invalid JSON payload received. Unknown name "labels" at 'resource': Cannot find field.` });
+  });
+  it('stores labels given at insert on addresses and forwarding rules, and lists by them (gcloud --filter=labels.KEY=VALUE)', async () => {
+    await mkLb();
+    await ok(c, c.addrs.insert({ project: P, region: REGION, addressResource: { ...vipBody('vip'), labels } }));
+    await ok(c, c.frs.insert({ project: P, region: REGION, forwardingRuleResource: { ...frBody('fr1', 'bs1', undefined), labels } }));
+    await ok(c, c.frs.insert({ project: P, region: REGION, forwardingRuleResource: { ...frBody('fr2', 'bs1', undefined, ['8081']), labels: { 'fleetilb-gateway': 'other' } } }));
+    const [a] = await c.addrs.get({ project: P, region: REGION, address: 'vip' });
+    expect(a.labels).toEqual(labels);
+    expect(a.labelFingerprint).not.toBe('42WmSpB8rSM=');
+    const [frs] = await c.frs.list({ project: P, region: REGION, filter: 'labels.fleetilb-gateway = store' }, { autoPaginate: false });
+    expect(frs.map((f) => f.name)).toEqual(['fr1']);
+  });
+});
+
 describe('firewalls', () => {
   const fw = { name: 'fw1', network: link('global/networks/vpc1'), sourceRanges: ['35.191.0.0/16', '130.211.0.0/22'], targetTags: ['cluster-a-node'], allowed: [{ IPProtocol: 'tcp', ports: ['8080'] }] };
 

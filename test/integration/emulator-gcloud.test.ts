@@ -122,6 +122,15 @@ describe('gcloud against the Compute API emulator', () => {
     } finally {
       await other.stop();
     }
+
+    // Labels, as fleet-ilb sets them (controller/naming/gcelabels.ts): gcloud's --update-labels is a
+    // forwardingRules.setLabels with the live labelFingerprint; --filter=labels.KEY=VALUE finds the rule.
+    await ok('compute', 'forwarding-rules', 'update', 'fr1', `--region=${REGION}`, '--update-labels=fleetilb-gateway=store,fleetilb-gateway-namespace=store');
+    expect(emu.audit().some((e) => e.method === 'forwardingRules.setLabels' && e.status === 200)).toBe(true);
+    const byLabel = await ok('compute', 'forwarding-rules', 'list', '--filter=labels.fleetilb-gateway=store', '--format=value(name)');
+    expect(byLabel.stdout.trim()).toBe('fr1');
+    const none = await ok('compute', 'forwarding-rules', 'list', '--filter=labels.fleetilb-gateway=other', '--format=value(name)');
+    expect(none.stdout.trim()).toBe('');
   }, 400_000);
 
   it('gets the real in-use errors when tearing down in the wrong order', async () => {

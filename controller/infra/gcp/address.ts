@@ -10,6 +10,7 @@ import type { IAddress } from './cloud/client.ts';
 import { diffOwned } from './cloud/compare.ts';
 import type { KindContext } from './context.ts';
 import type { Address } from './desired.ts';
+import { syncLabels } from './labels.ts';
 import { createOrAdopt, deleteOwned, getOwned, type EnsureAction } from './resource.ts';
 
 /** Fields never compared for addresses: identity, ownership (checked separately), labels (setLabels only). */
@@ -39,12 +40,16 @@ export interface AddressOutcome {
 export async function ensureAddress(ctx: KindContext, desired: Address, live?: IAddress | null): Promise<AddressOutcome> {
   const current = live === undefined ? await getOwned(ctx, 'address', ctx.region, desired.name) : (live ?? undefined);
   if (current !== undefined && addressDiff(desired, current).length === 0) {
-    return withVip('unchanged', current);
+    // Labels are not an owned field (no re-reserve for them): setLabels when ours drifted.
+    return withVip((await syncLabels(ctx, 'address', desired, current)) ? 'updated' : 'unchanged', current);
   }
   let action: EnsureAction;
   if (current === undefined) {
     const r = await createOrAdopt(ctx, 'address', ctx.region, desired);
-    if (r.action === 'adopted' && addressDiff(desired, r.live).length === 0) return withVip('adopted', r.live);
+    if (r.action === 'adopted' && addressDiff(desired, r.live).length === 0) {
+      await syncLabels(ctx, 'address', desired, r.live);
+      return withVip('adopted', r.live);
+    }
     if (r.action === 'adopted') {
       await recreate(ctx, desired);
       action = 'recreated';

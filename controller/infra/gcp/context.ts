@@ -10,7 +10,7 @@ export interface WriteNote {
   kind: Kind;
   name: string;
   scope?: string;
-  verb: 'insert' | 'update' | 'patch' | 'delete' | 'attach' | 'detach';
+  verb: 'insert' | 'update' | 'patch' | 'setLabels' | 'delete' | 'attach' | 'detach';
 }
 
 export interface KindContext {

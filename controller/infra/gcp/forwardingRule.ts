@@ -11,6 +11,7 @@ import { diffOwned, subsetEqual } from './cloud/compare.ts';
 import { gceCategory } from './cloud/errors.ts';
 import type { KindContext } from './context.ts';
 import type { ForwardingRule } from './desired.ts';
+import { syncLabels } from './labels.ts';
 import { createOrAdopt, deleteOwned, getOwned, type EnsureAction } from './resource.ts';
 
 /** The only fields a PATCH may change. */
@@ -84,7 +85,8 @@ export async function ensureForwardingRule(
   }
   for (let attempt = 0; ; attempt++) {
     const change = forwardingRuleChange(forwardingRuleDiff(desired, current, vip));
-    if (change === 'none') return base;
+    // Labels are not in the diff (setLabels only): set when ours drifted, after any patch.
+    if (change === 'none') return (await syncLabels(ctx, 'forwardingRule', desired, current)) && base === 'unchanged' ? 'patched' : base;
     if (change === 'recreate') {
       await deleteOwned(ctx, 'forwardingRule', ctx.region, desired.name, current);
       await ctx.cloud.insert('forwardingRule', ctx.region, body);
@@ -94,6 +96,7 @@ export async function ensureForwardingRule(
     try {
       await ctx.cloud.patch('forwardingRule', ctx.region, desired.name, forwardingRulePatchBody(desired, current));
       ctx.note({ kind: 'forwardingRule', name: desired.name, scope: ctx.region, verb: 'patch' });
+      await syncLabels(ctx, 'forwardingRule', desired, current);
       return 'patched';
     } catch (e) {
       if (gceCategory(e) !== 'fingerprintConflict' || attempt > 0) throw e;

@@ -8,6 +8,7 @@ import { FLEET, PROJECT, REGION, ZONE_A, ZONE_B, desiredFor, names, oneListener,
 import type { DesiredGce } from './desired.ts';
 import { negKey, type Observed } from './observe.ts';
 import { PHASES, describePlan, planGce } from './plan.ts';
+import { gceLabels } from '../../naming/gcelabels.ts';
 import { batches, endpointDiff, endpointKey } from './neg.ts';
 
 const owner = { fleet: FLEET, gatewayUid: 'uid-web-0001' };
@@ -110,6 +111,24 @@ describe('planGce', () => {
     expect(p1.steps.map((s) => `${s.phase} ${s.action}`)).toEqual(['forwardingRules:delete delete', 'healthChecks update', 'forwardingRules create', 'firewalls update']);
     const ga = desiredFor(oneListener({ listeners: [{ key: 'tcp-80', protocol: 'TCP', port: 80, allowGlobalAccess: true }] }));
     expect(planGce(ga, live, owner).steps.map((s) => `${s.phase} ${s.action} ${s.fields?.join(',')}`)).toEqual(['forwardingRules patch allowGlobalAccess']);
+  });
+
+  it('labels missing or changed on the address and forwarding rules are a setLabels step (update / patch of `labels`), never a re-create; the user’s own labels stay', () => {
+    const d = desiredFor(oneListener());
+    const labels = gceLabels(FLEET, 'web', 'gw');
+    d.address.labels = labels;
+    for (const f of d.forwardingRules) f.labels = labels;
+    const live = applied(d);
+    for (const a of live.address.values()) delete a.labels;
+    for (const f of live.forwardingRule.values()) f.labels = { ...(f.labels ?? {}), 'fleetilb-gateway': 'other', team: 'payments' };
+    expect(planGce(d, live, owner).steps.map((s) => `${s.phase} ${s.kind} ${s.action} ${s.fields?.join(',')}`)).toEqual([
+      'address address update labels',
+      'forwardingRules forwardingRule patch labels',
+    ]);
+    // Ours in place next to the user's: nothing to do.
+    const fine = applied(d);
+    for (const f of fine.forwardingRule.values()) f.labels = { ...(f.labels ?? {}), team: 'payments' };
+    expect(planGce(d, fine, owner).steps).toEqual([]);
   });
 
   it('a backend-service protocol change deletes the FR pointing at it before updating it', () => {

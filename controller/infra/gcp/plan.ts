@@ -27,6 +27,7 @@ import { backendServiceDiff, backendServiceNeedsFrDeletion } from './backendServ
 import type { DesiredGce } from './desired.ts';
 import { firewallDiff } from './firewall.ts';
 import { forwardingRuleChange, forwardingRuleDiff, isIpLiteral } from './forwardingRule.ts';
+import { labelsDrift } from './labels.ts';
 import { healthCheckDiff } from './healthCheck.ts';
 import { endpointDiff, negDiff } from './neg.ts';
 import { negKey, type Observed, type WantedNames } from './observe.ts';
@@ -193,8 +194,10 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
     if (fields.length > 0) {
       addressRecreate = true;
       add({ phase: 'address', kind: 'address', name: desired.address.name, scope: region, action: 'recreate', fields });
-    } else if (liveAddr.address) {
-      vip = liveAddr.address;
+    } else {
+      // Our labels missing or changed: setLabels, no re-reserve (labels.ts).
+      if (labelsDrift(desired.address, liveAddr)) add({ phase: 'address', kind: 'address', name: desired.address.name, scope: region, action: 'update', fields: ['labels'] });
+      if (liveAddr.address) vip = liveAddr.address;
     }
   }
   const pinned = desired.address.address ?? undefined;
@@ -253,6 +256,8 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
       frDeleted.add(name);
     } else if (change === 'patch') {
       add({ phase: 'forwardingRules', kind: 'forwardingRule', name, scope: region, action: 'patch', fields });
+    } else if (labelsDrift(d, live)) {
+      add({ phase: 'forwardingRules', kind: 'forwardingRule', name, scope: region, action: 'patch', fields: ['labels'] });
     }
   }
   for (const fr of desired.forwardingRules) {

@@ -17,6 +17,8 @@
 //   mode");
 // * forwarding rules: INTERNAL, IPAddress = the VIP literal when known, else the address URL,
 //   ports ≤ 5 as strings, network + subnetwork URLs, allowGlobalAccess always sent (false too);
+// * labels (fleet, Gateway namespace and name) on the address (when fleet-ilb owns it) and the
+//   forwarding rules, the only kinds here that take labels (naming/gcelabels.ts);
 // * NEGs: capped at ILBConfig `nodeSubsetSize`, keeping the nodes the NEG already holds (facts), then
 //   a hash order salted by the NEG name (ingress-gce subsetting: minimal churn);
 // * firewalls: only when managed and the members' node tags are known (an empty targetTags would
@@ -31,6 +33,7 @@ import type { GatewayIR, HealthCheckIR, L4Protocol } from '../../ir/types.ts';
 import type { OwnershipStamp } from '../../naming/stamp.ts';
 import { CONTROLLER_NAME, encodeStamp } from '../../naming/stamp.ts';
 import { hash32 } from '../../naming/hash.ts';
+import { gceLabels } from '../../naming/gcelabels.ts';
 import { VIP_PLACEHOLDER, type Address, type BackendService, type DesiredGce, type DesiredNeg, type Firewall, type ForwardingRule, type HealthCheck } from './desired.ts';
 
 /** What GCE holds that render needs (from the inventory). Absent maps = nothing known. */
@@ -73,6 +76,11 @@ export function urls(ir: GatewayIR, ctx: RenderContext = {}): Urls {
   };
 }
 
+/** The GCE labels of the Gateway's labelable resources (addresses, forwarding rules: naming/gcelabels.ts). */
+function labelsOf(ir: GatewayIR): Record<string, string> {
+  return gceLabels(ir.fleetId, ir.gateway.namespace, ir.gateway.name);
+}
+
 function stamp(ir: GatewayIR, extra: Pick<OwnershipStamp, 'listener' | 'cluster'> = {}): string {
   return encodeStamp({ controller: CONTROLLER_NAME, fleet: ir.fleetId, gateway: ir.key, gatewayUid: ir.gateway.uid, ...extra });
 }
@@ -86,6 +94,8 @@ function renderAddress(ir: GatewayIR, u: Urls): Address {
     subnetwork: u.subnetwork,
   };
   if (ir.address.request.type === 'IPAddress') a.address = ir.address.request.ip;
+  // A user's reserved address (fleetilb.io/address-name) is only read, never labelled.
+  if (ir.address.request.type !== 'ExistingAddress') a.labels = labelsOf(ir);
   return a;
 }
 
@@ -210,6 +220,7 @@ function renderForwardingRules(ir: GatewayIR, u: Urls): ForwardingRule[] {
     network: u.network,
     subnetwork: u.subnetwork,
     allowGlobalAccess: ir.config.globalAccess,
+    labels: labelsOf(ir),
   }));
 }
 

@@ -425,6 +425,16 @@ export class GceCloud {
     await this.#mutate(`${info.service}.patch`, this.#fn(kind, 'patch'), req, this.#ref(kind, scope, name), freshIds());
   }
 
+  /**
+   * setLabels (addresses and forwarding rules: the kinds with labels, naming/gcelabels.ts): replaces
+   * the label map; `labelFingerprint` is the live one (a stale one is 412 conditionNotMet).
+   */
+  async setLabels(kind: 'address' | 'forwardingRule', scope: string, name: string, labels: Record<string, string>, labelFingerprint: string | null | undefined): Promise<void> {
+    const info = KIND_INFO[kind];
+    const req = this.#req(kind, scope, { resource: name, regionSetLabelsRequestResource: { labels, labelFingerprint: labelFingerprint ?? null } });
+    await this.#mutate(`${info.service}.setLabels`, this.#fn(kind, 'setLabels'), req, this.#ref(kind, scope, name), freshIds());
+  }
+
   /** DELETE; 'absent' when it was already gone (404 on delete = done). */
   async delete(kind: Kind, scope: string | undefined, name: string): Promise<'deleted' | 'absent'> {
     const info = KIND_INFO[kind];
