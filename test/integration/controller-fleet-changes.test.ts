@@ -18,6 +18,7 @@ import { ofKind } from '../fixtures/example.ts';
 import { actualNegs, backendsOf, expectedNegs, lastSegment, type NegView } from '../fixtures/expect.ts';
 import { applyObjects, Kube, waitFor, type KObject } from '../fixtures/kube.ts';
 import { FLEETILB_API, registerMembers, waitMembersReady, type FleetMemberObject } from '../fixtures/members.ts';
+import { waitQuiet } from '../fixtures/quiet.ts';
 import { startScenario, syntheticMember, type Scenario } from '../fixtures/scenario.ts';
 import { emulatorSeedFromNodes, memberNodeTag, seedDelta } from '../fixtures/seed.ts';
 import type { AuditEntry } from '../emulator/index.ts';
@@ -35,7 +36,6 @@ interface ServiceImportObj extends KObject {
   status?: { clusters?: Array<{ cluster: string }> };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const writesOf = (audit: readonly AuditEntry[]): AuditEntry[] => audit.filter((e) => e.access === 'write');
 const show = (es: readonly AuditEntry[]): string[] => es.map((e) => `${e.method} ${e.resource ?? e.path}`);
 /** NEG names end with `-<cluster id>` (naming/names.ts). */
@@ -50,20 +50,7 @@ describe('fleet changes under a running controller (store scenario)', () => {
   const kube = (name: string): Kube => kubes.get(name) ?? s.kube(name);
 
   /** Waits until no GCE write happened between two looks 1.5 s apart. */
-  const settle = async (): Promise<void> => {
-    let prev = -1;
-    await waitFor(
-      async () => {
-        const n = writesOf(s.emulator.audit()).length;
-        const ok = n === prev;
-        prev = n;
-        if (!ok) await sleep(1_500);
-        return ok;
-      },
-      60_000,
-      'GCE to be quiet',
-    );
-  };
+  const settle = (): Promise<void> => waitQuiet(s.emulator, { what: 'GCE to be quiet' });
 
   /** The backend service behind the forwarding rule for `port`. */
   const backendServiceFor = (port: number): string => {

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayCondition, getGateway, waitGatewayCondition, type Condition } from '../fixtures/conditions.ts';
 import { waitFor, type KObject, type Kube } from '../fixtures/kube.ts';
 import { FLEETILB_API, waitMembersReady } from '../fixtures/members.ts';
+import { waitQuiet } from '../fixtures/quiet.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 import type { RefreshStats } from '../../controller/infra/gcp/inventory.ts';
 
@@ -74,18 +75,7 @@ describe('controller recovery (store scenario)', () => {
   it('a resync of the converged fleet counts zero writes; drift it repairs is counted', async () => {
     // Quiet: no GCE call and nothing queued between two looks 1.5 s apart (the first reconciles of
     // the members' data may still be running when the Gateway is first Programmed).
-    let prev = -1;
-    await waitFor(
-      async () => {
-        const cur = s.emulator.audit().length;
-        const ok = cur === prev && (await depth()) === 0 && s.emulator.inventory().firewalls.length === 2;
-        prev = cur;
-        if (!ok) await sleep(1_500);
-        return ok;
-      },
-      60_000,
-      'a quiet, converged fleet',
-    );
+    await waitQuiet(s.emulator, { gce: 'calls', queueDepth: depth, also: () => s.emulator.inventory().firewalls.length === 2, what: 'a quiet, converged fleet' });
     const before = await resyncWrites('gce');
     const [high, low] = [await gceCalls('high'), await gceCalls('low')];
     s.emulator.resetAudit();

@@ -22,6 +22,7 @@ import { ofKind } from '../fixtures/example.ts';
 import { actualNegs, expectedNegs, type NegView } from '../fixtures/expect.ts';
 import { waitFor, type KObject, type Kube } from '../fixtures/kube.ts';
 import { FLEETILB_API, waitMembersReady, type FleetMemberObject } from '../fixtures/members.ts';
+import { waitQuiet } from '../fixtures/quiet.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 import { changedVersions, describeWrites, KubeWriteRecorder, ownedVersions } from '../fixtures/writes.ts';
 import type { AuditEntry } from '../emulator/index.ts';
@@ -50,26 +51,12 @@ describe('controller resilience (store scenario)', () => {
   const want = (objects: Record<string, readonly KObject[]>): NegView => expectedNegs(objects, members, 'store', 'store');
   const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
-  /**
-   * Waits until the fleet is quiet: no new GCE write and no changed resourceVersion between two
-   * looks 1.5 s apart (`skip`: a member whose apiserver is down). The controller reacts to its own writes within milliseconds; 1.5 s without
-   * any is "converged" on this machine.
-   */
-  const settle = async (opts: { timeoutMs?: number; skip?: string } = {}): Promise<void> => {
-    let prev = '';
-    const readable = (): Kube[] => members.filter((m) => m !== opts.skip).map((m) => s.kube(m));
-    await waitFor(
-      async () => {
-        const cur = JSON.stringify([writesOf(s.emulator.audit()).length, [...(await ownedVersions(config(), readable()))]]);
-        const ok = cur === prev;
-        prev = cur;
-        if (!ok) await sleep(1_500);
-        return ok;
-      },
-      opts.timeoutMs ?? 60_000,
-      'the fleet to be quiet',
-    );
-  };
+  /** Quiet: no new GCE write and no moved resourceVersion between two looks (`skip`: a member whose apiserver is down). */
+  const settle = (opts: { timeoutMs?: number; skip?: string } = {}): Promise<void> =>
+    waitQuiet(s.emulator, {
+      kube: { config: config(), members: () => members.filter((m) => m !== opts.skip).map((m) => s.kube(m)) },
+      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+    });
 
   const fleetMember = (id: string): Promise<FleetMemberObject | undefined> => config().get<FleetMemberObject>(FLEETILB_API, 'FleetMember', id);
   const gatewayCond = async (type: string): Promise<Condition | undefined> => gatewayCondition(await getGateway(config(), 'store', 'store'), type);
