@@ -28,7 +28,7 @@ import { buildContext } from './context.ts';
 import { buildGatewayIR, routeKey } from './build.ts';
 import { hcPortAllocator } from './hcports.ts';
 import { computeMcs } from './mcs.ts';
-import { PolicyJudge, routeBackendNames } from './policy.ts';
+import { PolicyJudge, routeBackendNames, stalePolicyStatuses } from './policy.ts';
 import type { PolicyStatusOut } from './policy.ts';
 import { gatewayServing } from './serving.ts';
 import type { ClassVerdict, GatewayWork } from './status.ts';
@@ -130,6 +130,7 @@ export function translate(snapshot: Snapshot, opts: TranslateOptions = {}): Tran
     }
   }
   for (const w of work) if (w.ir !== undefined) w.serving = gatewayServing(ctx, w.ir);
+  policyStatuses.push(...stalePolicyStatuses(ctx, new Set(work.map((w) => w.key))));
 
   return {
     gateways,

@@ -263,3 +263,23 @@ export function routeBackendNames(ctx: Ctx, gw: Gateway): Set<string> {
   }
   return out;
 }
+
+/**
+ * Our ancestor entries that name a Gateway translate no longer judges (deleted, being deleted, or
+ * no longer of a fleet-ilb class): `ancestors: []` scoped to that Gateway, so its reconcile drops
+ * them (the controller "should ensure that entries to status populated with their ControllerName
+ * are cleaned up when they are no longer necessary", PolicyAncestorStatus).
+ */
+export function stalePolicyStatuses(ctx: Ctx, judged: ReadonlySet<string>): PolicyStatusOut[] {
+  const out: PolicyStatusOut[] = [];
+  for (const p of ctx.healthCheckPolicies) {
+    const ns = p.metadata.namespace ?? '';
+    for (const a of p.status?.ancestors ?? []) {
+      if (a.controllerName !== CONTROLLER_NAME || (a.ancestorRef.kind ?? 'Gateway') !== 'Gateway') continue;
+      const gw = `${a.ancestorRef.namespace ?? ns}/${a.ancestorRef.name}`;
+      if (judged.has(gw)) continue;
+      out.push({ namespace: ns, name: p.metadata.name, ancestors: [], scope: { namespace: a.ancestorRef.namespace ?? ns, name: a.ancestorRef.name } });
+    }
+  }
+  return out;
+}

@@ -241,6 +241,27 @@ add(
   'policy-udp',
 );
 
+add(
+  'policy-gateway-gone',
+  'A policy carries our Accepted entry for Gateway store/old, which no longer exists (deleted): it gets ancestors [] scoped to store/old (the writer drops that entry when old\'s key is reconciled) and its entry for store/store.',
+  b.snapshot({
+    config: gatewayFor(['store'], {
+      healthCheckPolicies: [
+        policy('store-hc', [importRef('store')], { healthyThreshold: 3 }, b.T0, {
+          ancestors: [
+            {
+              ancestorRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: NS, name: 'old' },
+              controllerName: 'fleetilb.io/gateway-controller',
+              conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'old', observedGeneration: 1, lastTransitionTime: b.T0 }],
+            },
+          ],
+        }),
+      ],
+    }),
+    members: [member('a', 1, [{ name: 'store', on: [0] }])],
+  }),
+);
+
 /** store in members a (primary) and b (failover), a's endpoints as given, b ready on node 0. */
 function failoverCase(a: Pick<App, 'on' | 'notReady'>, fo: NonNullable<HealthCheckPolicyDefault['failover']>, bReady = true): Snapshot {
   return b.snapshot({
