@@ -131,6 +131,12 @@ describe('fleet changes under a running controller (store scenario)', () => {
     const after = actualNegs(s.emulator, all, backendsOf(s.emulator, bs));
     for (const m of members) expect(after[m], m).toEqual(before[m]);
     for (const f of s.emulator.inventory().firewalls) expect([...(f['targetTags'] as string[])].sort()).toEqual(all.map(memberNodeTag).sort());
+    // The kinds that take GCE labels carry the Gateway's (controller/naming/gcelabels.ts), set at insert.
+    const inv = s.emulator.inventory();
+    for (const r of [...inv.addresses, ...inv.forwardingRules]) {
+      expect(r['labels'], String(r['name'])).toMatchObject({ 'fleetilb-gateway-namespace': 'store', 'fleetilb-gateway': 'store' });
+      expect((r['labels'] as Record<string, string>)['fleetilb-fleet']).toMatch(/^[a-z0-9_-]{1,63}$/);
+    }
     members = all;
   });
 
