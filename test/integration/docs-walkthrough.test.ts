@@ -68,6 +68,10 @@ describe('docs/walkthrough.md', () => {
     expect(out).toMatch(/^member-a\s+member-a\s+True\s+Connected\s+6\s/m);
     expect(out).toContain('Programmed=True Programmed');
     expect(out).toContain('fleetilb.io/BackendsServing=True BackendsServing');
+    // 9b: fleet-ilb status shows the VIP and every NEG endpoint HEALTHY in GCE; plan has nothing to do.
+    expect(out).toMatch(/^ {2}VIP: \d+\.\d+\.\d+\.\d+$/m);
+    expect(out).toMatch(/^ {2}healthy\/total per member: member-a \d+\/\d+, member-b \d+\/\d+$/m);
+    expect(out).toMatch(/^Gateway store\/store \(project fleet-ilb-demo, region us-central1\): no changes$/m);
     expect(out).toContain('Ready=True Exported');
     expect(out).toMatch(/^member-a-pool-a-2\s+10\.10\.0\.12$/m); // the NEG followed the moved pod
     expect(out).toContain('Listed 0 items.'); // no forwarding rule left after the Gateway's deletion
