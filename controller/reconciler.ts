@@ -244,6 +244,8 @@ export class Reconciler {
     if (ir === undefined) {
       // Bad input: the spec's condition and reason, and no cloud call on its behalf (docs/architecture.md, failure rules).
       // Resources an earlier valid spec created stay until the Gateway is fixed or deleted.
+      // Its status has no BackendsHealthy (nothing is programmed for this spec): stop reading it.
+      this.#o.health?.forget(gwKey);
       const kubeWrites = await this.#o.writers.gatewayStatus(result, gwKey);
       this.outcomes.set(gwKey, { gceWrites: 0, kubeWrites });
       return recheck;
