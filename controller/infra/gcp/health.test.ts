@@ -5,7 +5,9 @@
 // period, and onChange only when the rendered condition changes.
 import { describe, expect, it } from 'vitest';
 import type { GceCloud, IHealthStatus } from './cloud/client.ts';
-import { BackendHealthMonitor, endpointState, endpointsOf, memberCounts, type GatewayHealth, type GatewayHealthTargets } from './health.ts';
+import { BackendHealthMonitor, endpointState, endpointsOf, healthTargets, memberCounts, type GatewayHealth, type GatewayHealthTargets } from './health.ts';
+import type { DesiredGce } from './desired.ts';
+import type { GatewayIR } from '../../ir/types.ts';
 import { backendsHealthyCondition, renderBackendsHealthy, withBackendsHealthy } from '../../status/health.ts';
 
 const NEG = (zone: string, name: string): string => `https://www.googleapis.com/compute/v1/projects/p/zones/${zone}/networkEndpointGroups/${name}`;
@@ -49,6 +51,38 @@ describe('endpoint verdicts', () => {
       { instance: 'a', ipAddress: '10.0.0.1', state: 'HEALTHY' },
       { instance: 'b', ipAddress: '10.0.0.1', state: 'UNHEALTHY', detail: ['HEALTHY', 'UNHEALTHY'] },
     ]);
+  });
+});
+
+describe('what to read', () => {
+  it('each desired backend service with its listeners, each NEG backend with its member and the instances apply put there', () => {
+    const ir = { groups: [{ backendService: 'bs-a', listeners: ['b', 'a'] }, { backendService: 'bs-c', listeners: ['c'] }] } as unknown as GatewayIR;
+    const neg = (project: string | undefined, zone: string, name: string, cluster: string, instances: string[]): DesiredGce['negs'][number] =>
+      ({ zone, cluster, neg: { name }, endpoints: instances.map((instance) => ({ instance, ipAddress: '10.0.0.1' })), frozen: false, ...(project === undefined ? {} : { project }) }) as DesiredGce['negs'][number];
+    const desired = {
+      project: 'p',
+      region: 'r',
+      negs: [neg(undefined, 'z1', 'n1', 'west', ['w2', 'w1']), neg('svc-proj', 'z2', 'n2', 'east', ['e1'])],
+      backendServices: [
+        { name: 'bs-a', backends: [{ group: NEG('z1', 'n1') }, { group: 'https://www.googleapis.com/compute/v1/projects/svc-proj/zones/z2/networkEndpointGroups/n2' }] },
+        { name: 'bs-c', backends: [] },
+      ],
+    } as unknown as DesiredGce;
+    expect(healthTargets(ir, desired)).toEqual({
+      project: 'p',
+      region: 'r',
+      services: [
+        {
+          backendService: 'bs-a',
+          listeners: ['a', 'b'],
+          backends: [
+            { group: NEG('z1', 'n1'), project: 'p', zone: 'z1', neg: 'n1', cluster: 'west', instances: ['w1', 'w2'] },
+            { group: 'https://www.googleapis.com/compute/v1/projects/svc-proj/zones/z2/networkEndpointGroups/n2', project: 'svc-proj', zone: 'z2', neg: 'n2', cluster: 'east', instances: ['e1'] },
+          ],
+        },
+        { backendService: 'bs-c', listeners: ['c'], backends: [] },
+      ],
+    });
   });
 });
 

@@ -280,8 +280,9 @@ export class BackendHealthMonitor {
       const t = now();
       if (pass.length === 0 && t >= passEnd) {
         pass = this.#allKeys();
+        // The first read of a pass also waits one gap after the last read of the previous pass.
+        nextAt = Math.max(t, nextAt);
         gap = pass.length > 0 ? periodMs / pass.length : 0;
-        nextAt = t;
         passEnd = t + periodMs;
       }
       if (pass.length > 0 && t >= nextAt) {
