@@ -34,6 +34,19 @@ function policy(name: string, targetRefs: PolicyTargetRef[], d: HealthCheckPolic
   };
 }
 
+/** A status with fleet-ilb's Accepted entry for Gateway `gateway` (as an earlier pass wrote it). */
+function ourEntryFor(gateway: string): HealthCheckPolicy['status'] {
+  return {
+    ancestors: [
+      {
+        ancestorRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: NS, name: gateway },
+        controllerName: 'fleetilb.io/gateway-controller',
+        conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'old', observedGeneration: 1, lastTransitionTime: b.T0 }],
+      },
+    ],
+  };
+}
+
 interface App {
   name: string;
   port?: number;
@@ -189,15 +202,7 @@ add(
       healthCheckPolicies: [
         policy('svc-store', [serviceRef('store')], { healthyThreshold: 3 }),
         policy('missing', [importRef('ghost')], { healthyThreshold: 3 }),
-        policy('stale', [importRef('elsewhere')], { healthyThreshold: 3 }, b.T0, {
-          ancestors: [
-            {
-              ancestorRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: NS, name: 'store' },
-              controllerName: 'fleetilb.io/gateway-controller',
-              conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'old', observedGeneration: 1, lastTransitionTime: b.T0 }],
-            },
-          ],
-        }),
+        policy('stale', [importRef('elsewhere')], { healthyThreshold: 3 }, b.T0, ourEntryFor('store')),
       ],
     },
     members: [member('a', 1, [{ name: 'store', on: [0] }])],
@@ -247,15 +252,7 @@ add(
   b.snapshot({
     config: gatewayFor(['store'], {
       healthCheckPolicies: [
-        policy('store-hc', [importRef('store')], { healthyThreshold: 3 }, b.T0, {
-          ancestors: [
-            {
-              ancestorRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: NS, name: 'old' },
-              controllerName: 'fleetilb.io/gateway-controller',
-              conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'old', observedGeneration: 1, lastTransitionTime: b.T0 }],
-            },
-          ],
-        }),
+        policy('store-hc', [importRef('store')], { healthyThreshold: 3 }, b.T0, ourEntryFor('old')),
       ],
     }),
     members: [member('a', 1, [{ name: 'store', on: [0] }])],

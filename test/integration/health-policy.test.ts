@@ -84,12 +84,20 @@ describe('HealthCheckPolicy: the health check and cross-cluster failover of the 
     expect(http['requestPath']).toBe('/ready');
     const port = Number(http['port']);
     expect(port).not.toBe(8080);
-    // Every member's VIP Service translates VIP:port to the pods' port "tcp" (the probe's path).
+    // Every member's VIP Service translates VIP:port to the pods' port "tcp" (the probe's path). The
+    // same reconcile writes it after the GCE steps (apply's member writes), so it may land a moment later.
     for (const m of members) {
-      const vipSvcs = (await s.kube(m).list<KObject & { spec?: { ports?: Array<{ name?: string; port: number; targetPort?: unknown }> } }>('v1', 'Service', { namespace: 'store' })).filter(
-        (x) => (x.spec as { loadBalancerClass?: string } | undefined)?.loadBalancerClass === 'fleetilb.io/vip',
+      const health = await waitFor(
+        async () => {
+          const vipSvcs = (await s.kube(m).list<KObject & { spec?: { loadBalancerClass?: string; ports?: Array<{ name?: string; port: number; targetPort?: unknown }> } }>('v1', 'Service', { namespace: 'store' })).filter(
+            (x) => x.spec?.loadBalancerClass === 'fleetilb.io/vip',
+          );
+          return vipSvcs.flatMap((x) => x.spec?.ports ?? []).find((p) => p.name === 'health');
+        },
+        CONVERGE_MS,
+        `${m}'s VIP Service health port`,
       );
-      expect(vipSvcs.flatMap((x) => x.spec?.ports ?? []).find((p) => p.name === 'health'), m).toMatchObject({ port, targetPort: 'tcp' });
+      expect(health, m).toMatchObject({ port, targetPort: 'tcp' });
     }
     // The health-check firewall opens that port (not the serving port) to GCE's probe ranges.
     await waitFor(() => s.emulator.inventory().firewalls.some((f) => JSON.stringify(f['allowed']).includes(`"${port}"`)), CONVERGE_MS, 'the firewall for the health port');
