@@ -249,6 +249,165 @@ const JUDGED: Judged[] = [
     ],
     check: async (k, ns) => cond(findCondition(((await k.get(FLEETILB, 'FleetMember', ns)) as { status?: { conditions?: Condition[] } } | undefined)?.status?.conditions, 'Ready'), 'False', 'InvalidKubeconfig', 'FleetMember Ready'),
   },
+  // Expected conditions as in the translate goldens (test/golden/translate/*.out.yaml named below).
+  {
+    id: 'G2-21', what: 'two TCP listeners on one port (listener-protocol-conflict)',
+    objects: (ns) => [gw(ns, { listeners: [tcp({ name: 'tcp-a', port: 9000 }), tcp({ name: 'tcp-b', port: 9000 })] })],
+    check: (k, ns) => all(listenerCond(k, ns, 'tcp-a', 'Conflicted', 'True', 'ProtocolConflict'), listenerCond(k, ns, 'tcp-b', 'Accepted', 'False', 'Invalid'), notProgrammed(k, ns)),
+  },
+  {
+    id: 'G2-22', what: 'a custom (domain-prefixed) protocol',
+    objects: (ns) => [gw(ns, { listeners: [{ name: 'custom', protocol: 'example.com/custom', port: 7000 }] })],
+    check: (k, ns) => all(listenerCond(k, ns, 'custom', 'Accepted', 'False', 'UnsupportedProtocol'), notProgrammed(k, ns)),
+  },
+  {
+    id: 'G2-23', what: 'UDPRoute to a TCP-only listener (conf-udproute-not-allowed-by-listeners)',
+    objects: (ns) => [gw(ns, { listeners: [tcp()] }), route(ns, { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [importRef()] }] }, 'UDPRoute')],
+    check: (k, ns) => routeCond(k, ns, 'Accepted', 'False', 'NotAllowedByListeners', 'UDPRoute'),
+    gceAllowed: true,
+  },
+  {
+    id: 'G2-24', what: 'TCPRoute parentRef port that no listener has (parentref-no-matching-parent)',
+    objects: (ns) => [gw(ns, { listeners: [tcp()] }), route(ns, { parentRefs: [{ name: 'gw', port: 9999 }], rules: [{ backendRefs: [importRef()] }] })],
+    check: (k, ns) => routeCond(k, ns, 'Accepted', 'False', 'NoMatchingParent'),
+    gceAllowed: true,
+  },
+  {
+    id: 'G2-25', what: 'UDPRoute to a ServiceImport port that is TCP only (udproute-backend-tcp-port-only)',
+    objects: (ns) => [
+      gw(ns, { listeners: [{ name: 'udp', protocol: 'UDP', port: 53 }] }),
+      route(ns, { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [importRef('store', { namespace: 'store' })] }] }, 'UDPRoute'),
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: `from-${ns}`, namespace: 'store' },
+        spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'UDPRoute', namespace: ns }], to: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport' }] },
+      },
+    ],
+    check: (k, ns) => routeCond(k, ns, 'ResolvedRefs', 'False', 'BackendNotFound', 'UDPRoute'),
+    gceAllowed: true,
+  },
+  {
+    id: 'G2-26', what: 'UDPRoute across namespaces with a ReferenceGrant for TCPRoutes only (udproute-grant-for-tcproute-only)',
+    objects: (ns) => [
+      gw(ns, { listeners: [{ name: 'udp', protocol: 'UDP', port: 53 }] }),
+      route(ns, { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [importRef('store', { namespace: 'store' })] }] }, 'UDPRoute'),
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: `from-${ns}`, namespace: 'store' },
+        spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'TCPRoute', namespace: ns }], to: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport' }] },
+      },
+    ],
+    check: (k, ns) => routeCond(k, ns, 'ResolvedRefs', 'False', 'RefNotPermitted', 'UDPRoute'),
+    gceAllowed: true,
+  },
+  {
+    id: 'G2-27', what: 'TCPRoute to a ServiceImport port it does not have',
+    objects: (ns) => [gw(ns, { listeners: [tcp()] }), route(ns, { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [importRef('store', { namespace: 'store', port: 9999 })] }] }), {
+      apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: `from-${ns}`, namespace: 'store' },
+      spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'TCPRoute', namespace: ns }], to: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport' }] },
+    }],
+    check: (k, ns) => routeCond(k, ns, 'ResolvedRefs', 'False', 'BackendNotFound'),
+    gceAllowed: true,
+  },
+  {
+    id: 'G2-28', what: 'infrastructure.parametersRef naming a ConfigMap (conformance GatewayInvalidParametersRef)',
+    objects: (ns) => [gw(ns, { listeners: [tcp()], infrastructure: { parametersRef: { group: '', kind: 'ConfigMap', name: 'cm' } } })],
+    check: (k, ns) => all(gwCond(k, ns, 'Accepted', 'False', 'InvalidParameters'), notProgrammed(k, ns)),
+  },
+  {
+    id: 'G2-29', what: 'infrastructure.parametersRef naming an ILBConfig that does not exist',
+    objects: (ns) => [gw(ns, { listeners: [tcp()], infrastructure: { parametersRef: { group: 'fleetilb.io', kind: 'ILBConfig', name: 'missing' } } })],
+    check: (k, ns) => all(gwCond(k, ns, 'Accepted', 'False', 'InvalidParameters'), notProgrammed(k, ns)),
+  },
+  {
+    id: 'G2-30', what: 'GatewayClass without parametersRef (class-without-parametersref)',
+    objects: (ns) => [
+      { apiVersion: GATEWAY_API, kind: 'GatewayClass', metadata: { name: `${ns}-class` }, spec: { controllerName: 'fleetilb.io/gateway-controller' } },
+      { ...gw(ns, { listeners: [tcp()] }), spec: { gatewayClassName: `${ns}-class`, listeners: [tcp()] } },
+    ],
+    check: async (k, ns) =>
+      all(
+        Promise.resolve(cond(findCondition(((await k.get(GATEWAY_API, 'GatewayClass', `${ns}-class`)) as { status?: { conditions?: Condition[] } } | undefined)?.status?.conditions, 'Accepted'), 'False', 'InvalidParameters', 'GatewayClass Accepted')),
+        gwCond(k, ns, 'Accepted', 'False', 'InvalidParameters'),
+        notProgrammed(k, ns),
+      ),
+  },
+  {
+    id: 'G2-31', what: 'GatewayClass parametersRef naming a ConfigMap',
+    objects: (ns) => [
+      { apiVersion: GATEWAY_API, kind: 'GatewayClass', metadata: { name: `${ns}-class` }, spec: { controllerName: 'fleetilb.io/gateway-controller', parametersRef: { group: '', kind: 'ConfigMap', name: 'cm', namespace: 'fleet-ilb-system' } } },
+      { ...gw(ns, { listeners: [tcp()] }), spec: { gatewayClassName: `${ns}-class`, listeners: [tcp()] } },
+    ],
+    check: async (k, ns) =>
+      all(
+        Promise.resolve(cond(findCondition(((await k.get(GATEWAY_API, 'GatewayClass', `${ns}-class`)) as { status?: { conditions?: Condition[] } } | undefined)?.status?.conditions, 'Accepted'), 'False', 'InvalidParameters', 'GatewayClass Accepted')),
+        notProgrammed(k, ns),
+      ),
+  },
+  {
+    id: 'G2-32', what: 'address of type Hostname next to an IPAddress',
+    objects: (ns) => [gw(ns, { listeners: [tcp()], addresses: [{ type: 'IPAddress', value: '10.128.3.9' }, { type: 'Hostname', value: 'lb.example.com' }] })],
+    check: (k, ns) => all(gwCond(k, ns, 'Accepted', 'False', 'UnsupportedAddress'), notProgrammed(k, ns)),
+  },
+  {
+    id: 'G2-33', what: 'fleetilb.io/address-name naming an address that does not exist',
+    objects: (ns) => [gw(ns, { listeners: [tcp()], addresses: [{ type: 'fleetilb.io/address-name', value: 'no-such-address' }] })],
+    check: (k, ns) => gwCond(k, ns, 'Programmed', 'False', 'AddressNotUsable'),
+  },
+  {
+    id: 'G2-34', what: 'TCPRoute backendRef to a ServiceImport in a namespace that does not exist, granted nowhere',
+    objects: (ns) => [gw(ns, { listeners: [tcp()] }), route(ns, { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [importRef('store', { namespace: 'no-such-namespace' })] }] })],
+    check: (k, ns) => routeCond(k, ns, 'ResolvedRefs', 'False', 'RefNotPermitted'),
+    gceAllowed: true,
+  },
+  {
+    id: 'G2-35', what: 'Gateway of a class that is not ours',
+    objects: (ns) => [
+      { apiVersion: GATEWAY_API, kind: 'GatewayClass', metadata: { name: `${ns}-other` }, spec: { controllerName: 'example.com/other-controller' } },
+      { ...gw(ns, { listeners: [tcp()] }), spec: { gatewayClassName: `${ns}-other`, listeners: [tcp()] } },
+    ],
+    // Not ours: no condition written on it (no other controller runs here) and no cloud call.
+    check: async (k, ns) => {
+      const n = ((await getGateway(k, ns, 'gw'))?.status?.conditions ?? []).filter((c) => c.observedGeneration !== undefined && c.reason !== 'Pending').length;
+      return n > 0 ? `${n} conditions written on a Gateway of another controller's class` : undefined;
+    },
+  },
+  {
+    id: 'G2-36', what: 'IPAddress that is the subnetwork address itself (10.128.0.0)',
+    objects: (ns) => [gw(ns, { listeners: [tcp()], addresses: [{ type: 'IPAddress', value: '10.128.0.0' }] })],
+    check: (k, ns) => gwCond(k, ns, 'Programmed', 'False', 'AddressNotUsable'),
+  },
+  {
+    id: 'G2-37', what: 'IPv6 IPAddress in an IPv4 subnetwork',
+    objects: (ns) => [gw(ns, { listeners: [tcp()], addresses: [{ type: 'IPAddress', value: 'fd00::5' }] })],
+    check: (k, ns) => all(notProgrammed(k, ns), gwCond(k, ns, 'Programmed', 'False', 'AddressNotUsable')),
+  },
+  {
+    id: 'G2-40', what: 'TCP listener allowing a route kind of another group',
+    objects: (ns) => [gw(ns, { listeners: [tcp({ allowedRoutes: { kinds: [{ group: 'example.com', kind: 'TCPRoute' }] } })] })],
+    check: (k, ns) => listenerCond(k, ns, 'tcp', 'ResolvedRefs', 'False', 'InvalidRouteKinds'),
+    gceAllowed: true,
+  },
+  {
+    id: 'G2-38', what: 'FleetMember whose kubeconfig Secret has no kubeconfig key',
+    objects: (ns) => [
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${ns}-kc`, namespace: 'fleet-ilb-system' }, data: { other: Buffer.from('x').toString('base64') } },
+      { apiVersion: FLEETILB, kind: 'FleetMember', metadata: { name: ns }, spec: { clusterID: ns, kubeconfigSecretRef: { name: `${ns}-kc` } } },
+    ],
+    check: async (k, ns) => {
+      const c = findCondition(((await k.get(FLEETILB, 'FleetMember', ns)) as { status?: { conditions?: Condition[] } } | undefined)?.status?.conditions, 'Ready');
+      return c?.status === 'False' && (c.reason === 'InvalidKubeconfig' || c.reason === 'SecretNotFound') ? undefined : `FleetMember Ready: want False/InvalidKubeconfig, got ${c?.status ?? '-'}/${c?.reason ?? '-'}`;
+    },
+  },
+  {
+    id: 'G2-39', what: 'FleetMember whose kubeconfig points at nothing (a closed loopback port)',
+    objects: (ns) => [
+      {
+        apiVersion: 'v1', kind: 'Secret', metadata: { name: `${ns}-kc`, namespace: 'fleet-ilb-system' },
+        data: { kubeconfig: Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }], 'current-context': 'c' })).toString('base64') },
+      },
+      { apiVersion: FLEETILB, kind: 'FleetMember', metadata: { name: ns }, spec: { clusterID: ns, kubeconfigSecretRef: { name: `${ns}-kc` } } },
+    ],
+    check: async (k, ns) => cond(findCondition(((await k.get(FLEETILB, 'FleetMember', ns)) as { status?: { conditions?: Condition[] } } | undefined)?.status?.conditions, 'Ready'), 'False', 'Unreachable', 'FleetMember Ready'),
+  },
 ];
 
 describe('G1/G2 bad input: the spec condition, and no GCE call on its behalf', () => {
