@@ -117,6 +117,7 @@ const REJECTED: Rejected[] = [
   { id: 'G1-24', what: 'ILBConfig checkIntervalSec 0', objects: (ns) => [{ apiVersion: FLEETILB, kind: 'ILBConfig', metadata: { name: 'c', namespace: ns }, spec: { project: 'p', region: 'r', healthCheck: { checkIntervalSec: 0 } } }] },
   { id: 'G1-25', what: 'ILBConfig nodeSubsetSize 251 (max 250)', objects: (ns) => [{ apiVersion: FLEETILB, kind: 'ILBConfig', metadata: { name: 'c', namespace: ns }, spec: { project: 'p', region: 'r', nodeSubsetSize: 251 } }] },
   { id: 'G1-26', what: 'ReferenceGrant without from', objects: (ns) => [{ apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: 'rg', namespace: ns }, spec: { from: [], to: [{ group: '', kind: 'Service' }] } }] },
+  { id: 'G1-27', what: 'two TCP listeners on one port (CEL: port, protocol and hostname unique)', objects: (ns) => [gw(ns, { listeners: [tcp({ name: 'tcp-a', port: 9000 }), tcp({ name: 'tcp-b', port: 9000 })] })] },
 ];
 
 const JUDGED: Judged[] = [
@@ -251,11 +252,6 @@ const JUDGED: Judged[] = [
   },
   // Expected conditions as in the translate goldens (test/golden/translate/*.out.yaml named below).
   {
-    id: 'G2-21', what: 'two TCP listeners on one port (listener-protocol-conflict)',
-    objects: (ns) => [gw(ns, { listeners: [tcp({ name: 'tcp-a', port: 9000 }), tcp({ name: 'tcp-b', port: 9000 })] })],
-    check: (k, ns) => all(listenerCond(k, ns, 'tcp-a', 'Conflicted', 'True', 'ProtocolConflict'), listenerCond(k, ns, 'tcp-b', 'Accepted', 'False', 'Invalid'), notProgrammed(k, ns)),
-  },
-  {
     id: 'G2-22', what: 'a custom (domain-prefixed) protocol',
     objects: (ns) => [gw(ns, { listeners: [{ name: 'custom', protocol: 'example.com/custom', port: 7000 }] })],
     check: (k, ns) => all(listenerCond(k, ns, 'custom', 'Accepted', 'False', 'UnsupportedProtocol'), notProgrammed(k, ns)),
@@ -381,7 +377,7 @@ const JUDGED: Judged[] = [
     check: (k, ns) => all(notProgrammed(k, ns), gwCond(k, ns, 'Programmed', 'False', 'AddressNotUsable')),
   },
   {
-    id: 'G2-40', what: 'TCP listener allowing a route kind of another group',
+    id: 'G2-21', what: 'TCP listener allowing a route kind of another group',
     objects: (ns) => [gw(ns, { listeners: [tcp({ allowedRoutes: { kinds: [{ group: 'example.com', kind: 'TCPRoute' }] } })] })],
     check: (k, ns) => listenerCond(k, ns, 'tcp', 'ResolvedRefs', 'False', 'InvalidRouteKinds'),
     gceAllowed: true,
