@@ -26,6 +26,13 @@ const tcp = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
 function route(ns: string, spec: Record<string, unknown>, kind = 'TCPRoute'): Obj {
   return { apiVersion: GATEWAY_API, kind, metadata: { name: 'rt', namespace: ns }, spec };
 }
+/** A ReferenceGrant in `store` letting routes of `kind` in `ns` use its ServiceImports. */
+const grantFrom = (ns: string, kind: 'TCPRoute' | 'UDPRoute'): Obj => ({
+  apiVersion: 'gateway.networking.k8s.io/v1beta1',
+  kind: 'ReferenceGrant',
+  metadata: { name: `from-${ns}`, namespace: 'store' },
+  spec: { from: [{ group: 'gateway.networking.k8s.io', kind, namespace: ns }], to: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport' }] },
+});
 const importRef = (name = 'store', extra: Record<string, unknown> = {}): Record<string, unknown> => ({ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name, port: 8080, ...extra });
 
 /** An input the API server must refuse. */
@@ -165,10 +172,7 @@ const JUDGED: Judged[] = [
     objects: (ns, c) => [
       gw(ns, { listeners: [tcp()], addresses: [{ type: 'IPAddress', value: c.storeVip }] }),
       route(ns, { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [importRef('store', { namespace: 'store' })] }] }),
-      {
-        apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: `from-${ns}`, namespace: 'store' },
-        spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'TCPRoute', namespace: ns }], to: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport' }] },
-      },
+      grantFrom(ns, 'TCPRoute'),
     ],
     check: (k, ns) => all(gwCond(k, ns, 'Programmed', 'False', 'AddressNotUsable'), routeCond(k, ns, 'ResolvedRefs', 'True', 'ResolvedRefs')),
   },
@@ -273,10 +277,7 @@ const JUDGED: Judged[] = [
     objects: (ns) => [
       gw(ns, { listeners: [{ name: 'udp', protocol: 'UDP', port: 53 }] }),
       route(ns, { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [importRef('store', { namespace: 'store' })] }] }, 'UDPRoute'),
-      {
-        apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: `from-${ns}`, namespace: 'store' },
-        spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'UDPRoute', namespace: ns }], to: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport' }] },
-      },
+      grantFrom(ns, 'UDPRoute'),
     ],
     check: (k, ns) => routeCond(k, ns, 'ResolvedRefs', 'False', 'BackendNotFound', 'UDPRoute'),
     gceAllowed: true,
@@ -286,20 +287,14 @@ const JUDGED: Judged[] = [
     objects: (ns) => [
       gw(ns, { listeners: [{ name: 'udp', protocol: 'UDP', port: 53 }] }),
       route(ns, { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [importRef('store', { namespace: 'store' })] }] }, 'UDPRoute'),
-      {
-        apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: `from-${ns}`, namespace: 'store' },
-        spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'TCPRoute', namespace: ns }], to: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport' }] },
-      },
+      grantFrom(ns, 'TCPRoute'),
     ],
     check: (k, ns) => routeCond(k, ns, 'ResolvedRefs', 'False', 'RefNotPermitted', 'UDPRoute'),
     gceAllowed: true,
   },
   {
     id: 'G2-27', what: 'TCPRoute to a ServiceImport port it does not have',
-    objects: (ns) => [gw(ns, { listeners: [tcp()] }), route(ns, { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [importRef('store', { namespace: 'store', port: 9999 })] }] }), {
-      apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: `from-${ns}`, namespace: 'store' },
-      spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'TCPRoute', namespace: ns }], to: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport' }] },
-    }],
+    objects: (ns) => [gw(ns, { listeners: [tcp()] }), route(ns, { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [importRef('store', { namespace: 'store', port: 9999 })] }] }), grantFrom(ns, 'TCPRoute')],
     check: (k, ns) => routeCond(k, ns, 'ResolvedRefs', 'False', 'BackendNotFound'),
     gceAllowed: true,
   },
