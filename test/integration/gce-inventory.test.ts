@@ -214,4 +214,19 @@ describe('shared inventory', () => {
     expect(sw.errors).toEqual([]);
     expect(negNames()).toEqual([]);
   });
+
+  it('shared NEGs: two Gateways applied at once insert each NEG once and attach each endpoint once', async () => {
+    const a = sharingNegs(desiredFor(oneListener()));
+    const b = sharingNegs(desiredFor(oneListener({ name: 'api', uid: 'uid-api-0002' })));
+    const c = cloud();
+    const inv = new GceInventory({ cloud: c, fleetId: FLEET });
+    const [ra, rb] = await Promise.all([applyGce(a, { cloud: c, fleetId: FLEET, inventory: inv }), applyGce(b, { cloud: c, fleetId: FLEET, inventory: inv })]);
+    expect([ra.error, rb.error]).toEqual([undefined, undefined]);
+    expect([ra.programmed, rb.programmed]).toEqual([true, true]);
+    const negCalls = emu.audit().filter((x) => /networkEndpointGroups/i.test(x.path) && x.access === 'write');
+    const count = (m: RegExp): number => negCalls.filter((x) => m.test(x.method)).length;
+    expect(count(/insert/i)).toBe(a.negs.length);
+    expect(count(/attachNetworkEndpoints/i)).toBe(a.negs.length);
+    expect(count(/detach/i)).toBe(0);
+  });
 });

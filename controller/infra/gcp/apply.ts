@@ -185,7 +185,10 @@ async function execStep(step: PlanStep, env: Env): Promise<'kept' | undefined> {
         // Inside the NEG's lock: another Gateway sharing the NEG may have created or synced it
         // since this reconcile observed it; the inventory's copy (kept by every sync) is current.
         let current: readonly INetworkEndpoint[] | undefined = inv?.knownEndpoints(project, zone, step.name) ?? observed.endpoints.get(key);
-        if (step.action === 'create' || step.action === 'recreate') {
+        // Created meanwhile by another Gateway sharing it (its endpoints are known only for a NEG
+        // that exists): no insert that would answer 409.
+        const createdMeanwhile = step.action === 'create' && inv?.knownEndpoints(project, zone, step.name) !== undefined;
+        if ((step.action === 'create' && !createdMeanwhile) || step.action === 'recreate') {
           const r = await ensureNeg(nctx, zone, d.neg, step.action === 'create' ? null : (live ?? null));
           current = r === 'created' || r === 'recreated' ? [] : (inv?.knownEndpoints(project, zone, step.name) ?? undefined); // adopted: list what it holds
         }
