@@ -4,6 +4,7 @@
 //   npm run bench:scale -- [--n 100,300,1000] [--quick] [--skip resync,restart,slow]
 //                          [--timeout-minutes 20] [--quiet-seconds 5] [--services 20]
 //                          [--workers N] [--gce-writes-per-minute N] [--gce-reads-per-minute N] [--gce-ratelimit L]
+//                          [--health-period SECONDS]  (default: the backend-health reader off)
 //
 // Per N: a local fleet (config + 3 members × 3 zones × 100 Nodes, written to the member apiservers;
 // the Compute API emulator seeded with one VM per Node), S Services (default 20) exported by every
@@ -50,6 +51,7 @@ const { values } = parseArgs({
     'gce-writes-per-minute': { type: 'string' },
     'gce-reads-per-minute': { type: 'string' },
     'gce-ratelimit': { type: 'string' },
+    'health-period': { type: 'string' },
   },
 });
 const NS = values.n ?? (values.quick ? '100' : '100,300,1000');
@@ -191,6 +193,9 @@ async function spawnController(s: Scenario, logPath: string): Promise<Controller
     // The bench triggers the one resync it measures (SIGUSR1); no periodic resync or sweep meanwhile.
     resyncPeriodMs: 0,
     sweepPeriodMs: 0,
+    // The backend-health reader is a steady low-lane read load (one getHealth per backend service ×
+    // NEG per period), so GCE is never "quiet" with it on; off unless --health-period asks for it.
+    healthPeriodMs: values['health-period'] === undefined ? 0 : Number(values['health-period']) * 1000,
     logLevel: 'warn',
     ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
     ...(values['gce-writes-per-minute'] === undefined ? {} : { gceWritesPerMinute: Number(values['gce-writes-per-minute']) }),
