@@ -20,7 +20,7 @@
 //            reconciled and GCE quiet.
 // Printed per N and phase: wall time, GCE reads and writes (the emulator's counters), reconcile
 // duration p50/p99 (the controller's `fleetilb_reconcile_duration_seconds` histogram, interpolated
-// within buckets as Prometheus' histogram_quantile does), controller peak RSS (VmHWM). Then the same
+// within buckets as Prometheus' histogram_quantile does), controller peak RSS (VmHWM) and the largest V8 heap in use scraped. Then the same
 // at 50 ms per GCE operation for N = 100 (`slow`). Each run is capped by --timeout-minutes: what was
 // reached by then is reported and the run's later phases are skipped.
 // --quick = --n 100 --skip restart,slow. JSON to .cache/bench/scale.json; progress on stderr.
@@ -253,6 +253,8 @@ interface Scrape {
   buckets: Map<number, number>;
   count: number;
   depth: number;
+  /** The V8 heap in use (prom-client's nodejs_heap_size_used_bytes), MiB: the live set plus garbage not yet collected. */
+  heapMiB: number;
 }
 
 async function scrape(c: ControllerProc): Promise<Scrape> {
@@ -260,7 +262,10 @@ async function scrape(c: ControllerProc): Promise<Scrape> {
   const buckets = new Map<number, number>();
   let count = 0;
   let depth = 0;
+  let heapMiB = 0;
   for (const line of text.split('\n')) {
+    const h = /^nodejs_heap_size_used_bytes(?:\{.*\})? (\S+)$/.exec(line);
+    if (h !== null) heapMiB = Math.round(Number(h[1]) / 2 ** 20);
     let m = /^fleetilb_reconcile_duration_seconds_bucket\{.*le="([^"]+)".*\} (\S+)$/.exec(line);
     if (m !== null) {
       const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
@@ -275,7 +280,7 @@ async function scrape(c: ControllerProc): Promise<Scrape> {
     m = /^fleetilb_workqueue_depth\{.*\} (\S+)$/.exec(line);
     if (m !== null) depth += Number(m[1]);
   }
-  return { buckets, count, depth };
+  return { buckets, count, depth, heapMiB };
 }
 
 /** histogram_quantile over the difference of two scrapes (seconds). */
@@ -330,6 +335,8 @@ interface PhaseResult {
   reconcileP50s?: number;
   reconcileP99s?: number;
   peakRssMiB: number;
+  /** Largest V8 heap-in-use seen by the phase's scrapes (RSS also holds the heap's free headroom and the libraries). */
+  peakHeapMiB: number;
 }
 
 interface PhaseInput {
@@ -357,6 +364,7 @@ async function runPhase(p: PhaseInput, label: string): Promise<PhaseResult> {
   let lastProgress = 0;
   let lastDoneCheck = 0;
   let last = first;
+  let peakHeap = first.heapMiB;
   for (;;) {
     await sleep(250);
     const g = gceCount(p.s);
@@ -367,6 +375,7 @@ async function runPhase(p: PhaseInput, label: string): Promise<PhaseResult> {
     }
     const sc = await scrape(c).catch(() => last);
     last = sc;
+    peakHeap = Math.max(peakHeap, sc.heapMiB);
     // The done check may list every Gateway: at most every 2 s.
     if (doneAt === undefined && Date.now() - lastDoneCheck >= 2_000 && ((lastDoneCheck = Date.now()), await p.done(sc, first).catch(() => false))) {
       doneAt = Date.now();
@@ -379,20 +388,21 @@ async function runPhase(p: PhaseInput, label: string): Promise<PhaseResult> {
       progress(`${label} ${p.phase}: GCE ${g.reads} reads, ${g.writes} writes; ${sc.count - first.count} reconciles, queue ${sc.depth}; controller RSS ${rss(c.pid).nowMiB} MiB`);
     }
     if (now > p.deadline) {
-      const r = finish(p, c, begin, doneAt, lastCallAt, first, sc);
+      const r = finish(p, c, begin, doneAt, lastCallAt, first, sc, peakHeap);
       r.timedOut = doneAt === undefined ? 'not done' : 'not quiet';
       return r;
     }
   }
-  return finish(p, c, begin, doneAt, lastCallAt, first, await scrape(c));
+  return finish(p, c, begin, doneAt, lastCallAt, first, await scrape(c), peakHeap);
 }
 
-function finish(p: PhaseInput, c: ControllerProc, begin: number, doneAt: number | undefined, lastCallAt: number | undefined, first: Scrape, sc: Scrape): PhaseResult {
+function finish(p: PhaseInput, c: ControllerProc, begin: number, doneAt: number | undefined, lastCallAt: number | undefined, first: Scrape, sc: Scrape, peakHeap: number): PhaseResult {
   const r: PhaseResult = {
     phase: p.phase,
     gce: gceCount(p.s),
     reconciles: sc.count - first.count,
     peakRssMiB: rss(c.pid).peakMiB,
+    peakHeapMiB: Math.max(peakHeap, sc.heapMiB),
   };
   if (doneAt !== undefined) r.doneMs = doneAt - begin;
   if (lastCallAt !== undefined) r.quietMs = lastCallAt - begin;
@@ -532,7 +542,7 @@ function fmtPhase(r: PhaseResult): string {
   const what = r.phase === 'create' ? 'all Programmed' : 'all reconciled';
   return (
     `${what} ${secs(r.doneMs)}, quiet ${secs(r.quietMs)}${r.timedOut === undefined ? '' : ` (TIMED OUT: ${r.timedOut})`}; ` +
-    `GCE ${r.gce.reads} reads, ${r.gce.writes} writes; ${r.reconciles} reconciles p50 ${dur(r.reconcileP50s)} p99 ${dur(r.reconcileP99s)}; peak RSS ${r.peakRssMiB} MiB`
+    `GCE ${r.gce.reads} reads, ${r.gce.writes} writes; ${r.reconciles} reconciles p50 ${dur(r.reconcileP50s)} p99 ${dur(r.reconcileP99s)}; peak RSS ${r.peakRssMiB} MiB, heap in use ≤ ${r.peakHeapMiB} MiB`
   );
 }
 
