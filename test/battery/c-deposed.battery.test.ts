@@ -159,12 +159,16 @@ describe('C1/C2 a deposed leader (partitioned, or SIGSTOPped) makes no write', (
     const names = ['c1-a', 'c1-b', 'c1-c'];
     await createGateways(names);
     await waitFor(() => gce.calls.filter((c) => c.write).length >= 3, 30_000, 'the leader writing');
-    const versionsBefore = await memberVersions();
     const tp = Date.now();
     partition.partition();
     const deadline = tp + RENEW_MS;
     // More work the leader sees (its member watches are not partitioned): NEG writes it must not make.
     await moveEndpoint();
+    // Until its renew deadline the partitioned replica is still the leader and may write (a VIP
+    // Service of a Gateway it is creating, say); a write it sent before the deadline may commit
+    // within SLACK_MS after it. Member objects must not change from then on.
+    await waitFor(() => Date.now() >= deadline + SLACK_MS, RENEW_MS + SLACK_MS + 5_000, 'the renew deadline to pass');
+    const versionsBefore = await memberVersions();
     const code = await Promise.race([leader.exited, new Promise<'alive'>((r) => setTimeout(() => r('alive'), RENEW_MS + LEASE_MS + SLACK_MS))]);
     if (code !== 3) failures.push(`the partitioned leader did not exit lease-lost (${String(code)})`);
     const versionsAfter = await memberVersions();
