@@ -184,13 +184,13 @@ async function execStep(step: PlanStep, env: Env): Promise<'kept' | undefined> {
       const sync = async (): Promise<void> => {
         // Inside the NEG's lock: another Gateway sharing the NEG may have created or synced it
         // since this reconcile observed it; the inventory's copy (kept by every sync) is current.
-        let current: readonly INetworkEndpoint[] | undefined = inv?.knownEndpoints(project, zone, step.name) ?? observed.endpoints.get(key);
-        // Created meanwhile by another Gateway sharing it (its endpoints are known only for a NEG
-        // that exists): no insert that would answer 409.
-        const createdMeanwhile = step.action === 'create' && inv?.knownEndpoints(project, zone, step.name) !== undefined;
-        if ((step.action === 'create' && !createdMeanwhile) || step.action === 'recreate') {
+        // Endpoints are known only for a NEG that exists: one another Gateway created meanwhile is
+        // not inserted again (no 409).
+        const known = inv?.knownEndpoints(project, zone, step.name);
+        let current: readonly INetworkEndpoint[] | undefined = known ?? observed.endpoints.get(key);
+        if ((step.action === 'create' && known === undefined) || step.action === 'recreate') {
           const r = await ensureNeg(nctx, zone, d.neg, step.action === 'create' ? null : (live ?? null));
-          current = r === 'created' || r === 'recreated' ? [] : (inv?.knownEndpoints(project, zone, step.name) ?? undefined); // adopted: list what it holds
+          current = r === 'created' || r === 'recreated' ? [] : inv?.knownEndpoints(project, zone, step.name); // adopted: list what it holds
         }
         if (d.frozen) return;
         inv?.forgetEndpoints(project, zone, step.name);
@@ -385,9 +385,7 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
     await deps.beforeTraffic(env.vip);
   };
   const run = async (s: PlanStep): Promise<void> => {
-    // NEGs are shared by Gateways (docs/architecture.md "Shared NEGs"): not indexed by this uid.
-    const uid = s.kind === 'networkEndpointGroup' ? {} : { uid: owner.gatewayUid };
-    const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, ...uid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
+    const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, uid: owner.gatewayUid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
     // The inventory forgets what a step may change (re-read before next use); a delete that
     // succeeded is known absent; an endpoint sync keeps the NEG's endpoint set itself (execStep).
     const marks = inv !== undefined && !(s.kind === 'networkEndpointGroup' && s.action === 'endpoints');
@@ -561,9 +559,7 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
         owner,
         note: (w) => writes.push(w),
       };
-      // Shared NEGs are not indexed by uid (docs/architecture.md "Shared NEGs").
-      const uid = s.kind === 'networkEndpointGroup' ? {} : { uid: gw.uid };
-      const ref = { project, kind: s.kind, name: s.name, ...uid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
+      const ref = { project, kind: s.kind, name: s.name, uid: gw.uid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
       deps.inventory?.beginWrite(ref);
       let kept = false;
       try {

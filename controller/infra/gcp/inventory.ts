@@ -390,7 +390,9 @@ export class GceInventory {
   beginWrite(ref: { project: string; kind: Kind; scope?: string; name: string; uid?: string }): void {
     const seq = ++this.#seq;
     const c = this.#collection(ref);
-    c?.markUnknown(this.#itemKey(ref), seq, ref.uid);
+    // NEGs are shared by Gateways (docs/architecture.md "Shared NEGs"): never pending for one uid,
+    // or that Gateway's teardown would find (and try to release) every NEG it ever wrote.
+    c?.markUnknown(this.#itemKey(ref), seq, ref.kind === 'networkEndpointGroup' ? undefined : ref.uid);
   }
 
   /** The endpoints of this NEG are about to change: list them again before next use. */
