@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFencedError } from './errors/index.ts';
 import { GceCloud, type GceCallEvent } from './infra/gcp/cloud/client.ts';
-import { gceCloudOptions } from './main.ts';
+import { gceCloudOptions, healthReadsPerMinute } from './main.ts';
 import { ControllerOptionsSchema } from './options.ts';
 import type { Fence } from './runtime/fence.ts';
 import { type Emulator, startEmulator } from '../test/emulator/index.ts';
@@ -64,5 +64,19 @@ describe('gceCloudOptions (the controller GCE client)', () => {
     } finally {
       await cloud.close();
     }
+  });
+});
+
+describe('healthReadsPerMinute (the backend-health reader bound)', () => {
+  it('is --health-read-share of the read budget, or the getHealth per-method limit when lower', () => {
+    // Defaults: 1,500 reads/min × quota share 0.5 × health share 0.25 = 187.5/min; the default
+    // per-method limit (5 qps = 300/min) is higher.
+    expect(healthReadsPerMinute(ControllerOptionsSchema.parse({}))).toBe(187.5);
+    // A raised quota: 8,000 × 0.5 × 0.5 = 2,000/min, under a raised per-method limit (50 qps = 3,000/min).
+    expect(healthReadsPerMinute(ControllerOptionsSchema.parse({ gceReadsPerMinute: 8000, healthReadShare: 0.5, gceRateLimit: '*,qps,50,100' }))).toBe(2000);
+    // The default per-method limit (5 qps) binds before that share.
+    expect(healthReadsPerMinute(ControllerOptionsSchema.parse({ gceReadsPerMinute: 8000, healthReadShare: 0.5 }))).toBe(300);
+    // A per-method limit below the share wins: 1 qps = 60/min.
+    expect(healthReadsPerMinute(ControllerOptionsSchema.parse({ gceReadsPerMinute: 8000, gceRateLimit: 'RegionBackendServices.getHealth,qps,1,1' }))).toBe(60);
   });
 });

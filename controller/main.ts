@@ -52,7 +52,7 @@ import { CONTROLLER_NAME } from './naming/stamp.ts';
 import { makeWriters } from './writers.ts';
 import { enqueueChange } from './keys.ts';
 import { ControllerOptionsSchema, controllerFlagsMarkdown, controllerUsage, parseControllerArgs, splitRateLimits, UsageRequested, type ControllerOptions } from './options.ts';
-import { parseRateLimitFlags } from './infra/gcp/cloud/ratelimit.ts';
+import { DEFAULT_RATE_LIMITS, parseRateLimitFlags, RateLimiter } from './infra/gcp/cloud/ratelimit.ts';
 
 // Settings, flags, environment and help are declared once, in options.ts.
 export { ControllerOptionsSchema, parseControllerArgs, type ControllerOptions } from './options.ts';
@@ -102,6 +102,19 @@ export function gceCloudOptions(o: ParsedOptions, fence: Fence, onCall?: (e: Gce
     ...(o.gceRateLimit === '' ? {} : { rateLimits: parseRateLimitFlags(splitRateLimits(o.gceRateLimit)) }),
     ...(onCall === undefined ? {} : { onCall }),
   };
+}
+
+/**
+ * getHealth calls per minute the backend-health reader may make: --health-read-share of fleet-ilb's
+ * read budget (--gce-reads-per-minute × --gce-quota-share), or the getHealth method's own
+ * per-method limit (--gce-ratelimit) when that is lower — the reader paces itself to it, so the
+ * period it reports is the one it keeps (docs/architecture.md "Feedback edges").
+ */
+export function healthReadsPerMinute(o: Pick<ParsedOptions, 'gceReadsPerMinute' | 'gceQuotaShare' | 'healthReadShare' | 'gceRateLimit'>): number {
+  const share = o.gceReadsPerMinute * o.gceQuotaShare * o.healthReadShare;
+  const limits = o.gceRateLimit === '' ? DEFAULT_RATE_LIMITS : parseRateLimitFlags(splitRateLimits(o.gceRateLimit));
+  const method = new RateLimiter(limits).limitFor('RegionBackendServices.getHealth');
+  return method === undefined ? share : Math.min(share, method.qps * 60);
 }
 
 /** Starts the controller; resolves once it serves health endpoints and watches every cluster. */
@@ -187,6 +200,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
   const dropSeries = (k: string, members: readonly string[]): void => {
     for (const member of members) for (const h of ['healthy', 'unhealthy']) metrics.backendEndpoints.remove({ gateway: k, member, health: h });
   };
+  let loggedHealthPeriod = o.healthPeriodMs;
   const backendHealth =
     o.healthPeriodMs > 0
       ? new BackendHealthMonitor({
@@ -207,6 +221,18 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
             healthSeries.delete(k);
           },
           onError: (k, backend, err) => logger.debug({ gateway: k, backend, err }, 'backend health not read'),
+          maxReadsPerMinute: healthReadsPerMinute(o),
+          onPass: ({ reads, periodMs }) => {
+            metrics.healthPeriod.set(periodMs / 1000);
+            // Said once per change of more than 10 %, not every pass.
+            if (periodMs > o.healthPeriodMs && Math.abs(periodMs - loggedHealthPeriod) > loggedHealthPeriod * 0.1) {
+              logger.info(
+                { backends: reads, periodS: Math.round(periodMs / 1000), healthPeriodS: o.healthPeriodMs / 1000, readsPerMinute: Math.round(healthReadsPerMinute(o)) },
+                'backend health: more backends than --health-period allows within --health-read-share of the read budget; each is read less often',
+              );
+              loggedHealthPeriod = periodMs;
+            }
+          },
         })
       : undefined;
   const events = new EventRecorder({ sink: kubeEventSink(config), controller: CONTROLLER_NAME, instance: identity, fence, log: logger });

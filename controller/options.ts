@@ -47,6 +47,12 @@ export const ControllerOptionsSchema = z.object({
    * read budget) is read once per period, spread evenly over it. 0 = off: no BackendsHealthy condition.
    */
   healthPeriodMs: z.number().int().min(0).default(60_000),
+  /**
+   * Share of fleet-ilb's read budget (gceReadsPerMinute × gceQuotaShare) the backend-health reader
+   * may use; when one read per backend per period would take more, the period stretches to fit
+   * (infra/gcp/health.ts healthPassPeriodMs).
+   */
+  healthReadShare: z.number().gt(0).max(1).default(0.25),
   /** Periodic sweep of GCE resources no Gateway owns. */
   sweepPeriodMs: z.number().int().min(0).default(30 * 60_000),
   sweepMinAgeMs: z.number().int().min(0).default(10 * 60_000),
@@ -128,6 +134,7 @@ export const CONTROLLER_FLAGS: readonly Flag[] = [
   { name: 'resync-period', option: 'resyncPeriodMs', kind: 'seconds', arg: 'SECONDS', help: 'periodic resync of every Gateway (0: off)' },
   { name: 'resync-spread', option: 'resyncSpreadMs', kind: 'seconds', arg: 'SECONDS', help: 'the resync queues the Gateways evenly over this window, at most 1 s apart', defaultText: 'half the resync period, at most 300' },
   { name: 'health-period', option: 'healthPeriodMs', kind: 'seconds', arg: 'SECONDS', help: "read every backend's GCE health once per period, spread over it, in the low lane (0: off, no fleetilb.io/BackendsHealthy)" },
+  { name: 'health-read-share', option: 'healthReadShare', kind: 'number', arg: 'FRACTION', help: "share of fleet-ilb's GCE read budget the health reader may use; with more backends than fit in --health-period at that rate, its period stretches (metric fleetilb_backend_health_period_seconds)" },
   { name: 'sweep-period', option: 'sweepPeriodMs', kind: 'seconds', arg: 'SECONDS', help: 'periodic sweep of orphaned GCE resources (0: off)' },
   { name: 'gce-reads-per-minute', option: 'gceReadsPerMinute', kind: 'integer', arg: 'N', help: "the project's Compute API read quota (requests per minute)" },
   { name: 'gce-writes-per-minute', option: 'gceWritesPerMinute', kind: 'integer', arg: 'N', help: "the project's Compute API mutation quota (requests per minute)" },

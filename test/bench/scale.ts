@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Scale benchmark (issue: "fleet-ilb at 1000 Gateways"):
-//   npm run bench:scale -- [--n 100,300,1000] [--quick] [--skip resync,restart,slow]
+//   npm run bench:scale -- [--n 100,300,1000] [--quick] [--skip resync,endpoint,restart,slow] [--endpoint-changes 5]
 //                          [--timeout-minutes 20] [--quiet-seconds 5] [--services 20]
 //                          [--workers N] [--gce-writes-per-minute N] [--gce-reads-per-minute N] [--gce-ratelimit L]
-//                          [--health-period SECONDS]  (default: the backend-health reader off)
+//                          [--health-period SECONDS]  (default: the controller's, 60 s; 0 = the backend-health reader off)
 //
 // Per N: a local fleet (config + 3 members × 3 zones × 100 Nodes, written to the member apiservers;
 // the Compute API emulator seeded with one VM per Node), S Services (default 20) exported by every
@@ -16,6 +16,11 @@
 //            (no Compute call for --quiet-seconds, the work queue empty);
 //   resync   SIGUSR1 → resyncAll() (what the periodic resync does) → every Gateway reconciled again
 //            and GCE quiet;
+//   endpoint one endpoint of one service's EndpointSlice in one member moves to a node that hosts
+//            none of the service's endpoints (one shared NEG: one attach, one detach) → the Gateways
+//            that route to the service (N/10) reconciled, the NEG changed in GCE, and GCE quiet;
+//            repeated --endpoint-changes times (default 5), each on another service, with the
+//            medians printed, per reconciled Gateway too (it must not grow with N);
 //   restart  SIGTERM, then a new controller process on the converged fleet → every Gateway
 //            reconciled and GCE quiet.
 // Printed per N and phase: wall time, GCE reads and writes (the emulator's counters), reconcile
@@ -45,6 +50,7 @@ const { values } = parseArgs({
     'quiet-seconds': { type: 'string', default: '5' },
     services: { type: 'string', default: '20' },
     'slow-latency-ms': { type: 'string', default: '50' },
+    'endpoint-changes': { type: 'string', default: '5' },
     // The controller's GCE budget and workers (its flags of the same names): a project whose Compute
     // quota was raised for a fleet this size. Defaults = the controller's.
     workers: { type: 'string' },
@@ -57,12 +63,14 @@ const { values } = parseArgs({
 const NS = values.n ?? (values.quick ? '100' : '100,300,1000');
 const SIZES = NS.split(',').map(Number);
 const SKIP = new Set([...values.skip.split(',').filter((s) => s !== ''), ...(values.quick ? ['restart', 'slow'] : [])]);
-for (const s of SKIP) if (!['resync', 'restart', 'slow'].includes(s)) throw new Error(`--skip: unknown phase ${s} (resync, restart, slow)`);
+for (const s of SKIP) if (!['resync', 'endpoint', 'restart', 'slow'].includes(s)) throw new Error(`--skip: unknown phase ${s} (resync, endpoint, restart, slow)`);
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--n: a comma-separated list of positive integers');
 const TIMEOUT_MS = Number(values['timeout-minutes']) * 60_000;
 const QUIET_MS = Number(values['quiet-seconds']) * 1000;
 const SERVICES = Number(values.services);
 const SLOW_MS = Number(values['slow-latency-ms']);
+const ENDPOINT_CHANGES = Number(values['endpoint-changes']);
+if (!Number.isInteger(ENDPOINT_CHANGES) || ENDPOINT_CHANGES < 1) throw new Error('--endpoint-changes: a positive integer');
 
 const MEMBERS = 3;
 const ZONE_SUFFIXES = ['a', 'b', 'c'];
@@ -80,11 +88,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 function memberObjects(member: string, mi: number, project: string, region: string): KObject[] {
   const out: KObject[] = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NS } }];
-  const nodeName = (zi: number, k: number): string => `${member}-${ZONE_SUFFIXES[zi]!}-${String(k).padStart(3, '0')}`;
   ZONE_SUFFIXES.forEach((suffix, zi) => {
     const zone = `${region}-${suffix}`;
     for (let k = 0; k < NODES_PER_ZONE; k++) {
-      const name = nodeName(zi, k);
+      const name = nodeName(member, zi, k);
       out.push({
         apiVersion: 'v1',
         kind: 'Node',
@@ -98,7 +105,7 @@ function memberObjects(member: string, mi: number, project: string, region: stri
     }
   });
   for (let s = 0; s < SERVICES; s++) {
-    const svc = `svc-${String(s).padStart(2, '0')}`;
+    const svc = svcName(s);
     out.push({
       apiVersion: 'v1',
       kind: 'Service',
@@ -106,24 +113,44 @@ function memberObjects(member: string, mi: number, project: string, region: stri
       spec: { selector: { app: svc }, ports: [{ name: 'tcp', protocol: 'TCP', port: PORT, targetPort: PORT }] },
     });
     out.push({ apiVersion: 'multicluster.x-k8s.io/v1beta1', kind: 'ServiceExport', metadata: { name: svc, namespace: APP_NS } });
-    const endpoints = ZONE_SUFFIXES.flatMap((suffix, zi) =>
-      Array.from({ length: ENDPOINTS_PER_ZONE }, (_, j) => ({
-        addresses: [`100.${64 + mi}.${s}.${zi * ENDPOINTS_PER_ZONE + j + 2}`],
-        nodeName: nodeName(zi, (s * 7 + j * 31) % NODES_PER_ZONE),
-        zone: `${region}-${suffix}`,
-        conditions: { ready: true, serving: true, terminating: false },
-      })),
-    );
-    out.push({
-      apiVersion: 'discovery.k8s.io/v1',
-      kind: 'EndpointSlice',
-      metadata: { name: `${svc}-${member}`, namespace: APP_NS, labels: { 'kubernetes.io/service-name': svc, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
-      addressType: 'IPv4',
-      ports: [{ name: 'tcp', protocol: 'TCP', port: PORT }],
-      endpoints,
-    });
+    out.push(endpointSlice(member, mi, s, region));
   }
   return out;
+}
+
+const nodeName = (member: string, zi: number, k: number): string => `${member}-${ZONE_SUFFIXES[zi]!}-${String(k).padStart(3, '0')}`;
+const svcName = (s: number): string => `svc-${String(s).padStart(2, '0')}`;
+
+/**
+ * The EndpointSlice of service `s` in one member: 2 ready endpoints per zone on nodes
+ * (s·7 + j·31) mod 100. `moveFirstTo` puts the first endpoint of zone a on that node index instead
+ * (the `endpoint` phase: one endpoint moves to a node that hosts none of the service's endpoints).
+ */
+function endpointSlice(member: string, mi: number, s: number, region: string, moveFirstTo?: number): KObject {
+  const svc = svcName(s);
+  const endpoints = ZONE_SUFFIXES.flatMap((suffix, zi) =>
+    Array.from({ length: ENDPOINTS_PER_ZONE }, (_, j) => ({
+      addresses: [`100.${64 + mi}.${s}.${zi * ENDPOINTS_PER_ZONE + j + 2}`],
+      nodeName: nodeName(member, zi, zi === 0 && j === 0 && moveFirstTo !== undefined ? moveFirstTo : (s * 7 + j * 31) % NODES_PER_ZONE),
+      zone: `${region}-${suffix}`,
+      conditions: { ready: true, serving: true, terminating: false },
+    })),
+  );
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${svc}-${member}`, namespace: APP_NS, labels: { 'kubernetes.io/service-name': svc, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
+    addressType: 'IPv4',
+    ports: [{ name: 'tcp', protocol: 'TCP', port: PORT }],
+    endpoints,
+  };
+}
+
+/** How many of the N Gateways route to service `s` (Gateway i's listeners go to services i and i+1 mod S). */
+function gatewaysUsing(n: number, s: number): number {
+  let k = 0;
+  for (let i = 0; i < n; i++) if (i % SERVICES === s || (i + 1) % SERVICES === s) k++;
+  return k;
 }
 
 const gwName = (i: number): string => `gw-${String(i).padStart(4, '0')}`;
@@ -148,7 +175,7 @@ function configObjects(n: number): KObject[] {
         metadata: { name: `${gw}-l${l}`, namespace: APP_NS },
         spec: {
           parentRefs: [{ name: gw, sectionName: `l${l}` }],
-          rules: [{ backendRefs: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: `svc-${String((i + l) % SERVICES).padStart(2, '0')}`, port: PORT }] }],
+          rules: [{ backendRefs: [{ group: 'multicluster.x-k8s.io', kind: 'ServiceImport', name: svcName((i + l) % SERVICES), port: PORT }] }],
         },
       });
     }
@@ -193,9 +220,10 @@ async function spawnController(s: Scenario, logPath: string): Promise<Controller
     // The bench triggers the one resync it measures (SIGUSR1); no periodic resync or sweep meanwhile.
     resyncPeriodMs: 0,
     sweepPeriodMs: 0,
-    // The backend-health reader is a steady low-lane read load (one getHealth per backend service ×
-    // NEG per period), so GCE is never "quiet" with it on; off unless --health-period asks for it.
-    healthPeriodMs: values['health-period'] === undefined ? 0 : Number(values['health-period']) * 1000,
+    // The backend-health reader runs at the controller's default unless --health-period says
+    // otherwise (0: off). It is a steady low-lane load bounded by --health-read-share of the read
+    // budget; its getHealth calls are counted apart and do not count against "quiet".
+    ...(values['health-period'] === undefined ? {} : { healthPeriodMs: Number(values['health-period']) * 1000 }),
     logLevel: 'warn',
     ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
     ...(values['gce-writes-per-minute'] === undefined ? {} : { gceWritesPerMinute: Number(values['gce-writes-per-minute']) }),
@@ -248,10 +276,24 @@ function rss(pid: number): { peakMiB: number; nowMiB: number } {
   }
 }
 
+/** CPU time (user + system) the process has used so far, ms (/proc/PID/stat, clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
 interface Scrape {
   /** le -> cumulative count (summed over results). */
   buckets: Map<number, number>;
   count: number;
+  /** Sum of the reconcile durations (s). */
+  sum: number;
   depth: number;
   /** The V8 heap in use (prom-client's nodejs_heap_size_used_bytes), MiB: the live set plus garbage not yet collected. */
   heapMiB: number;
@@ -261,10 +303,11 @@ async function scrape(c: ControllerProc): Promise<Scrape> {
   const text = await (await fetch(`${c.healthUrl}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
   const buckets = new Map<number, number>();
   let count = 0;
+  let sum = 0;
   let depth = 0;
   let heapMiB = 0;
   for (const line of text.split('\n')) {
-    const h = /^nodejs_heap_size_used_bytes(?:\{.*\})? (\S+)$/.exec(line);
+    const h = /^(?:fleetilb_)?nodejs_heap_size_used_bytes(?:\{.*\})? (\S+)$/.exec(line);
     if (h !== null) heapMiB = Math.round(Number(h[1]) / 2 ** 20);
     let m = /^fleetilb_reconcile_duration_seconds_bucket\{.*le="([^"]+)".*\} (\S+)$/.exec(line);
     if (m !== null) {
@@ -277,10 +320,15 @@ async function scrape(c: ControllerProc): Promise<Scrape> {
       count += Number(m[1]);
       continue;
     }
+    m = /^fleetilb_reconcile_duration_seconds_sum\{.*\} (\S+)$/.exec(line);
+    if (m !== null) {
+      sum += Number(m[1]);
+      continue;
+    }
     m = /^fleetilb_workqueue_depth\{.*\} (\S+)$/.exec(line);
     if (m !== null) depth += Number(m[1]);
   }
-  return { buckets, count, depth, heapMiB };
+  return { buckets, count, sum, depth, heapMiB };
 }
 
 /** histogram_quantile over the difference of two scrapes (seconds). */
@@ -306,24 +354,33 @@ function quantile(q: number, from: Scrape, to: Scrape): number | undefined {
 // Measuring one phase
 
 interface GceCount {
+  /** Every read but the backend-health reader's getHealth (counted apart: a steady load by design). */
   reads: number;
   writes: number;
+  /** regionBackendServices.getHealth calls (the backend-health reader, --health-period). */
+  healthReads: number;
   byMethod: Record<string, { reads: number; writes: number }>;
 }
+
+const HEALTH_METHOD = /\.getHealth$/;
 
 function gceCount(s: Scenario): GceCount {
   const byMethod = s.emulator.counters();
   let reads = 0;
   let writes = 0;
-  for (const c of Object.values(byMethod)) {
-    reads += c.reads;
+  let healthReads = 0;
+  for (const [m, c] of Object.entries(byMethod)) {
+    if (HEALTH_METHOD.test(m)) healthReads += c.reads;
+    else reads += c.reads;
     writes += c.writes;
   }
-  return { reads, writes, byMethod };
+  return { reads, writes, healthReads, byMethod };
 }
 
 interface PhaseResult {
-  phase: 'create' | 'resync' | 'restart';
+  phase: 'create' | 'resync' | 'endpoint' | 'restart';
+  /** endpoint: which change (1-based) of how many. */
+  rep?: string;
   /** create: until every Gateway is Programmed; resync/restart: until every Gateway was reconciled. */
   doneMs?: number;
   /** Until the last GCE call before the quiet window. */
@@ -334,6 +391,10 @@ interface PhaseResult {
   reconciles: number;
   reconcileP50s?: number;
   reconcileP99s?: number;
+  /** Mean reconcile duration (the histogram's sum / count). */
+  reconcileMeanS?: number;
+  /** Controller CPU time (user + system) during the phase, ms: the work itself, whatever the concurrency. */
+  cpuMs: number;
   peakRssMiB: number;
   /** Largest V8 heap-in-use seen by the phase's scrapes (RSS also holds the heap's free headroom and the libraries). */
   peakHeapMiB: number;
@@ -349,15 +410,23 @@ interface PhaseInput {
   done: (sc: Scrape, since: Scrape) => Promise<boolean>;
   /** Starts the phase (the audit has been reset). */
   start: () => Promise<void>;
+  /** How often `done` is checked (default 2 s: it may list every Gateway). */
+  doneEveryMs?: number;
+  /** `rep` of the result. */
+  rep?: string;
 }
 
 async function runPhase(p: PhaseInput, label: string): Promise<PhaseResult> {
   p.s.emulator.resetAudit();
+  // A running controller is scraped before the phase starts, so no reconcile of it is missed.
+  const running = p.ctl();
+  const before = running === undefined ? undefined : await scrape(running);
+  const cpu0 = running === undefined ? 0 : cpuMs(running.pid);
   const begin = Date.now();
   await p.start();
   const c = p.ctl();
   if (c === undefined) throw new Error('no controller');
-  const first = await scrape(c);
+  const first = before ?? (await scrape(c));
   let lastTotal = 0;
   let lastCallAt: number | undefined;
   let doneAt: number | undefined;
@@ -376,8 +445,8 @@ async function runPhase(p: PhaseInput, label: string): Promise<PhaseResult> {
     const sc = await scrape(c).catch(() => last);
     last = sc;
     peakHeap = Math.max(peakHeap, sc.heapMiB);
-    // The done check may list every Gateway: at most every 2 s.
-    if (doneAt === undefined && Date.now() - lastDoneCheck >= 2_000 && ((lastDoneCheck = Date.now()), await p.done(sc, first).catch(() => false))) {
+    // The done check may list every Gateway: at most every 2 s (unless the phase says otherwise).
+    if (doneAt === undefined && Date.now() - lastDoneCheck >= (p.doneEveryMs ?? 2_000) && ((lastDoneCheck = Date.now()), await p.done(sc, first).catch(() => false))) {
       doneAt = Date.now();
       progress(`${label} ${p.phase}: done after ${((doneAt - begin) / 1000).toFixed(1)} s; waiting for GCE to be quiet`);
     }
@@ -388,21 +457,24 @@ async function runPhase(p: PhaseInput, label: string): Promise<PhaseResult> {
       progress(`${label} ${p.phase}: GCE ${g.reads} reads, ${g.writes} writes; ${sc.count - first.count} reconciles, queue ${sc.depth}; controller RSS ${rss(c.pid).nowMiB} MiB`);
     }
     if (now > p.deadline) {
-      const r = finish(p, c, begin, doneAt, lastCallAt, first, sc, peakHeap);
+      const r = finish(p, c, begin, doneAt, lastCallAt, first, sc, peakHeap, cpu0);
       r.timedOut = doneAt === undefined ? 'not done' : 'not quiet';
       return r;
     }
   }
-  return finish(p, c, begin, doneAt, lastCallAt, first, await scrape(c), peakHeap);
+  return finish(p, c, begin, doneAt, lastCallAt, first, await scrape(c), peakHeap, cpu0);
 }
 
-function finish(p: PhaseInput, c: ControllerProc, begin: number, doneAt: number | undefined, lastCallAt: number | undefined, first: Scrape, sc: Scrape, peakHeap: number): PhaseResult {
+function finish(p: PhaseInput, c: ControllerProc, begin: number, doneAt: number | undefined, lastCallAt: number | undefined, first: Scrape, sc: Scrape, peakHeap: number, cpu0: number): PhaseResult {
   const r: PhaseResult = {
     phase: p.phase,
+    ...(p.rep === undefined ? {} : { rep: p.rep }),
     gce: gceCount(p.s),
     reconciles: sc.count - first.count,
     peakRssMiB: rss(c.pid).peakMiB,
     peakHeapMiB: Math.max(peakHeap, sc.heapMiB),
+    // Until now, i.e. through the quiet window (an idle controller spends little there).
+    cpuMs: cpuMs(c.pid) - cpu0,
   };
   if (doneAt !== undefined) r.doneMs = doneAt - begin;
   if (lastCallAt !== undefined) r.quietMs = lastCallAt - begin;
@@ -410,6 +482,7 @@ function finish(p: PhaseInput, c: ControllerProc, begin: number, doneAt: number 
   const p99 = quantile(0.99, first, sc);
   if (p50 !== undefined) r.reconcileP50s = p50;
   if (p99 !== undefined) r.reconcileP99s = p99;
+  if (r.reconciles > 0) r.reconcileMeanS = (sc.sum - first.sum) / r.reconciles;
   return r;
 }
 
@@ -463,7 +536,7 @@ async function run(n: number, latencyMs: number): Promise<RunResult> {
     const phases: PhaseResult[] = [];
     const report = (r: PhaseResult): void => {
       phases.push(r);
-      progress(`${label} ${r.phase}: ${fmtPhase(r)}`);
+      progress(`${label} ${r.phase}${r.rep === undefined ? '' : ` ${r.rep}`}: ${fmtPhase(r)}`);
     };
     let lastCount = -1;
     const create = await runPhase(
@@ -508,6 +581,37 @@ async function run(n: number, latencyMs: number): Promise<RunResult> {
         ),
       );
     }
+    if (create.timedOut === undefined && !SKIP.has('endpoint') && phases.every((p) => p.timedOut === undefined)) {
+      // One endpoint moves, in one member, to a node that hosts none of its service's endpoints:
+      // one shared NEG gains that node and loses the old one (one attach, one detach), and the
+      // Gateways that route to the service (N/10 of them) are reconciled. Each change is its own
+      // service, so each reaches other Gateways; the cost per Gateway must not grow with N.
+      const member = s.fleet.members[0]!.name;
+      for (let r = 0; r < ENDPOINT_CHANGES; r++) {
+        const svc = r % SERVICES;
+        const expected = gatewaysUsing(n, svc);
+        const negCalls = (m: string): number => s.emulator.counters()[`networkEndpointGroups.${m}NetworkEndpoints`]?.writes ?? 0;
+        const res = await runPhase(
+          {
+            s,
+            ctl: () => ctl,
+            n,
+            phase: 'endpoint',
+            rep: `${r + 1}/${ENDPOINT_CHANGES}`,
+            deadline,
+            doneEveryMs: 250,
+            start: async () => {
+              await s.kube(member).apply(endpointSlice(member, 0, svc, s.gcp.region, (svc * 7 + 50 + r) % NODES_PER_ZONE));
+            },
+            // Every Gateway of the service reconciled, the queue empty, and the NEG changed in GCE.
+            done: (sc, since) => Promise.resolve(sc.count - since.count >= expected && sc.depth === 0 && negCalls('attach') >= 1 && negCalls('detach') >= 1),
+          },
+          label,
+        );
+        report(res);
+        if (res.timedOut !== undefined) break;
+      }
+    }
     if (create.timedOut === undefined && !SKIP.has('restart') && phases.every((p) => p.timedOut === undefined)) {
       await stopController(ctl!);
       ctl = undefined;
@@ -542,7 +646,7 @@ function fmtPhase(r: PhaseResult): string {
   const what = r.phase === 'create' ? 'all Programmed' : 'all reconciled';
   return (
     `${what} ${secs(r.doneMs)}, quiet ${secs(r.quietMs)}${r.timedOut === undefined ? '' : ` (TIMED OUT: ${r.timedOut})`}; ` +
-    `GCE ${r.gce.reads} reads, ${r.gce.writes} writes; ${r.reconciles} reconciles p50 ${dur(r.reconcileP50s)} p99 ${dur(r.reconcileP99s)}; peak RSS ${r.peakRssMiB} MiB, heap in use ≤ ${r.peakHeapMiB} MiB`
+    `GCE ${r.gce.reads} reads, ${r.gce.writes} writes, ${r.gce.healthReads} getHealth; ${r.reconciles} reconciles p50 ${dur(r.reconcileP50s)} p99 ${dur(r.reconcileP99s)} mean ${dur(r.reconcileMeanS)}; CPU ${secs(r.cpuMs)}; peak RSS ${r.peakRssMiB} MiB, heap in use ≤ ${r.peakHeapMiB} MiB`
   );
 }
 
@@ -561,28 +665,53 @@ for (const [n, l] of runs) {
   }
 }
 
+const median = (xs: readonly number[]): number | undefined => {
+  if (xs.length === 0) return undefined;
+  const a = [...xs].sort((x, y) => x - y);
+  const m = Math.floor(a.length / 2);
+  return a.length % 2 === 1 ? a[m]! : (a[m - 1]! + a[m]!) / 2;
+};
+const num = (x: number | undefined, digits = 1): string => (x === undefined ? '—' : x.toFixed(digits));
+
 process.stdout.write(
-  `\nscale: config + ${MEMBERS} members × ${ZONE_SUFFIXES.length} zones × ${NODES_PER_ZONE} nodes, ${SERVICES} exported services, N Gateways × 2 TCP listeners (one TCPRoute each)\n\n`,
+  `\nscale: config + ${MEMBERS} members × ${ZONE_SUFFIXES.length} zones × ${NODES_PER_ZONE} nodes, ${SERVICES} exported services, N Gateways × 2 TCP listeners (one TCPRoute each)\n` +
+    `(GCE reads exclude the backend-health reader's getHealth, counted apart; quiet = no other GCE call for ${QUIET_MS / 1000} s)\n\n`,
 );
-process.stdout.write('N      op     phase     done        quiet       GCE reads  writes   reconciles  p50       p99       peak RSS\n');
+process.stdout.write('N      op     phase         done        quiet       GCE reads  writes  getHealth  reconciles  p50       p99       mean      CPU       peak RSS\n');
 for (const r of results) {
   for (const p of r.phases) {
+    const phase = p.rep === undefined ? p.phase : `${p.phase} ${p.rep}`;
     process.stdout.write(
-      `${String(r.n).padEnd(6)} ${`${r.latencyMs}ms`.padEnd(6)} ${p.phase.padEnd(9)} ${secs(p.doneMs).padEnd(11)} ${secs(p.quietMs).padEnd(11)} ` +
-        `${String(p.gce.reads).padStart(9)} ${String(p.gce.writes).padStart(7)} ${String(p.reconciles).padStart(12)}  ${dur(p.reconcileP50s).padEnd(9)} ${dur(p.reconcileP99s).padEnd(9)} ${p.peakRssMiB} MiB` +
+      `${String(r.n).padEnd(6)} ${`${r.latencyMs}ms`.padEnd(6)} ${phase.padEnd(13)} ${secs(p.doneMs).padEnd(11)} ${secs(p.quietMs).padEnd(11)} ` +
+        `${String(p.gce.reads).padStart(9)} ${String(p.gce.writes).padStart(7)} ${String(p.gce.healthReads).padStart(10)} ${String(p.reconciles).padStart(11)}  ` +
+        `${dur(p.reconcileP50s).padEnd(9)} ${dur(p.reconcileP99s).padEnd(9)} ${dur(p.reconcileMeanS).padEnd(9)} ${secs(p.cpuMs).padEnd(9)} ${p.peakRssMiB} MiB` +
         `${p.timedOut === undefined ? '' : `  TIMED OUT (${p.timedOut})`}\n`,
     );
   }
 }
+// The one-endpoint change: medians over its repetitions, and per reconciled Gateway.
+for (const r of results) {
+  const eps = r.phases.filter((p) => p.phase === 'endpoint' && p.timedOut === undefined);
+  if (eps.length === 0) continue;
+  const med = (f: (p: PhaseResult) => number | undefined): number | undefined => median(eps.map(f).filter((x): x is number => x !== undefined));
+  const perGw = (f: (p: PhaseResult) => number): number | undefined => med((p) => (p.reconciles > 0 ? f(p) / p.reconciles : undefined));
+  process.stdout.write(
+    `\nN=${r.n} @${r.latencyMs}ms one-endpoint change, median of ${eps.length}: ${num(med((p) => p.reconciles), 0)} Gateways reconciled, ` +
+      `reconcile p50 ${dur(med((p) => p.reconcileP50s))} p99 ${dur(med((p) => p.reconcileP99s))} mean ${dur(med((p) => p.reconcileMeanS))}; ` +
+      `GCE ${num(med((p) => p.gce.reads), 0)} reads, ${num(med((p) => p.gce.writes), 0)} writes (per Gateway ${num(perGw((p) => p.gce.reads), 2)} reads, ${num(perGw((p) => p.gce.writes), 2)} writes); ` +
+      `controller CPU ${num(perGw((p) => p.cpuMs), 1)} ms per Gateway (phase incl. the quiet window; an idle controller adds a little); ` +
+      `quiet after ${secs(med((p) => p.quietMs))}`,
+  );
+}
 for (const r of results) {
   for (const p of r.phases) {
-    if (p.phase === 'create') continue;
+    if (p.phase === 'create' || (p.rep !== undefined && !p.rep.startsWith('1/'))) continue;
     const top = Object.entries(p.gce.byMethod)
       .sort(([, a], [, b]) => b.reads + b.writes - (a.reads + a.writes))
       .slice(0, 8)
       .map(([m, c]) => `${m} ${c.reads + c.writes}`)
       .join(', ');
-    process.stdout.write(`\nN=${r.n} @${r.latencyMs}ms ${p.phase} GCE calls by method: ${top}`);
+    process.stdout.write(`\nN=${r.n} @${r.latencyMs}ms ${p.phase}${p.rep === undefined ? '' : ` ${p.rep}`} GCE calls by method: ${top}`);
   }
 }
 const dir = join(repoRoot, '.cache', 'bench');

@@ -5,7 +5,7 @@
 // period, and onChange only when the rendered condition changes.
 import { describe, expect, it } from 'vitest';
 import type { GceCloud, IHealthStatus } from './cloud/client.ts';
-import { BackendHealthMonitor, endpointState, endpointsOf, healthTargets, memberCounts, type GatewayHealth, type GatewayHealthTargets } from './health.ts';
+import { BackendHealthMonitor, endpointState, endpointsOf, healthPassPeriodMs, healthTargets, memberCounts, type GatewayHealth, type GatewayHealthTargets } from './health.ts';
 import type { DesiredGce } from './desired.ts';
 import type { GatewayIR } from '../../ir/types.ts';
 import { backendsHealthyCondition, renderBackendsHealthy, withBackendsHealthy } from '../../status/health.ts';
@@ -218,6 +218,31 @@ describe('BackendHealthMonitor', () => {
       expect(b.error).toBe('boom');
       m.forget('ns/gw');
       expect(m.health('ns/gw')).toBeUndefined();
+    } finally {
+      ctl.abort();
+      await running;
+    }
+  });
+
+  it('takes a bounded share of the read budget: reads (urgent ones too) at most maxReadsPerMinute, the pass stretched past the period to fit', async () => {
+    // 1,000 Gateways × 2 backend services × 9 NEGs at the default bound (187.5 reads/min): 96 min, not 60 s.
+    expect(healthPassPeriodMs(60_000, 18_000, 187.5)).toBe(5_760_000);
+    expect(healthPassPeriodMs(60_000, 100, 187.5)).toBe(60_000); // fits: the configured period
+    expect(healthPassPeriodMs(60_000, 18_000)).toBe(60_000); // no bound
+    const { cloud, calls } = fakeCloud(() => [st('a', 'HEALTHY')]);
+    const passes: Array<{ reads: number; periodMs: number }> = [];
+    // 600 reads/min = one read per 100 ms; 4 backends in a 100 ms period would be 2,400/min.
+    const m = new BackendHealthMonitor({ cloud, maxReadsPerMinute: 600, onPass: (p) => passes.push(p) });
+    const ctl = new AbortController();
+    m.track('ns/gw', targets(4));
+    const running = m.run(100, ctl.signal);
+    try {
+      await until(() => calls.length >= 8, 3_000);
+      // The urgent first reads and the pass alike start >= 100 ms apart (timer slack: -10 ms).
+      const gaps = calls.slice(0, 8).map((c, i, a) => (i === 0 ? 100 : c.at - a[i - 1]!.at));
+      for (const g of gaps) expect(g).toBeGreaterThanOrEqual(90);
+      // The pass says how long it takes: 4 reads at 600/min = 400 ms, not the 100 ms asked for.
+      expect(passes[0]).toEqual({ reads: 4, periodMs: 400 });
     } finally {
       ctl.abort();
       await running;

@@ -15,6 +15,15 @@
 // whose endpoints changed (or that was never read) is read ahead of the pass, still one at a time in
 // the low lane. The onChange hook fires only when the rendered summary of a Gateway changes, so a
 // change of health that renders the same condition costs no reconcile and no status write.
+//
+// Bounded share of the read budget: every read, urgent or periodic, is at least 60 s /
+// `maxReadsPerMinute` after the previous one began (main.ts sets it to --health-read-share of the
+// read budget, and to the getHealth method's own per-method limit when that is lower). A fleet with
+// more backends than fit in --health-period at that rate gets a longer pass: effective period =
+// max(--health-period, backends / maxReadsPerMinute) ({@link healthPassPeriodMs}; at 1,000
+// Gateways × 2 backend services × 9 NEGs = 18,000 reads and 1,500 reads/min × 0.5 × 0.25 = 187
+// reads/min, about 96 min). Without the bound it would read at whatever the low lane leaves, i.e.
+// take the resync's and sweep's share of the project quota for itself.
 import type { GceCloud, IHealthStatus } from './cloud/client.ts';
 import { withCallPriority } from './cloud/client.ts';
 import type { DesiredGce } from './desired.ts';
@@ -179,7 +188,23 @@ export interface HealthMonitorOptions {
   onForget?: (gwKey: string) => void;
   /** Read failures (logged, never thrown). */
   onError?: (gwKey: string, backend: string, error: string) => void;
+  /**
+   * At most this many getHealth calls per minute, urgent reads included (every read starts at least
+   * 60 s / this after the previous one). Default: no bound but the period's spreading.
+   */
+  maxReadsPerMinute?: number;
+  /** At the start of each pass: how many backends it reads and how long it will take (ms). */
+  onPass?: (pass: { reads: number; periodMs: number }) => void;
   now?: () => number;
+}
+
+/**
+ * How long one pass over `reads` backends takes: the configured period, or longer when reading them
+ * at `maxReadsPerMinute` takes longer (the rate bound wins over the period). Pure.
+ */
+export function healthPassPeriodMs(periodMs: number, reads: number, maxReadsPerMinute?: number): number {
+  if (maxReadsPerMinute === undefined || !(maxReadsPerMinute > 0)) return periodMs;
+  return Math.max(periodMs, Math.ceil((reads * 60_000) / maxReadsPerMinute));
 }
 
 interface Slot {
@@ -196,6 +221,8 @@ export class BackendHealthMonitor {
   /** `gwKey|backendService|group` to read before the periodic pass continues. */
   readonly #urgent = new Set<string>();
   #wake: (() => void) | undefined;
+  /** When the last paced read began (ms), for the rate bound. */
+  #lastReadAt: number | undefined;
 
   constructor(opts: HealthMonitorOptions) {
     this.#o = opts;
@@ -266,11 +293,18 @@ export class BackendHealthMonitor {
    */
   async run(periodMs: number, signal: AbortSignal): Promise<void> {
     const now = this.#o.now ?? Date.now;
+    const minGap = this.#o.maxReadsPerMinute !== undefined && this.#o.maxReadsPerMinute > 0 ? 60_000 / this.#o.maxReadsPerMinute : 0;
     let pass: string[] = [];
     let gap = 0;
     let nextAt = now();
     let passEnd = now();
     while (!signal.aborted) {
+      // The rate bound holds for every read, urgent ones too.
+      const paced = (this.#lastReadAt ?? -Infinity) + minGap;
+      if (now() < paced) {
+        await this.#sleep(paced - now(), signal);
+        continue;
+      }
       const urgent = this.#urgent.values().next();
       if (!urgent.done) {
         this.#urgent.delete(urgent.value);
@@ -282,8 +316,10 @@ export class BackendHealthMonitor {
         pass = this.#allKeys();
         // The first read of a pass also waits one gap after the last read of the previous pass.
         nextAt = Math.max(t, nextAt);
-        gap = pass.length > 0 ? periodMs / pass.length : 0;
-        passEnd = t + periodMs;
+        const passMs = healthPassPeriodMs(periodMs, pass.length, this.#o.maxReadsPerMinute);
+        gap = pass.length > 0 ? passMs / pass.length : 0;
+        passEnd = t + passMs;
+        this.#o.onPass?.({ reads: pass.length, periodMs: passMs });
       }
       if (pass.length > 0 && t >= nextAt) {
         const k = pass.shift()!;
@@ -315,6 +351,7 @@ export class BackendHealthMonitor {
 
   async #readKey(key: string): Promise<void> {
     const [gwKey, bs, group] = key.split('|') as [string, string, string];
+    this.#lastReadAt = (this.#o.now ?? Date.now)();
     await withCallPriority('low', () => this.#read(gwKey, bs, group));
   }
 
