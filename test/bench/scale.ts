@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Scale benchmark (issue: "fleet-ilb at 1000 Gateways"):
-//   npm run bench:scale -- [--n 100,300,1000] [--quick] [--skip resync,endpoint,restart,slow] [--endpoint-changes 5]
+//   npm run bench:scale -- [--n 100,300,1000 | --n= (only slow)] [--quick] [--skip resync,endpoint,restart,slow] [--endpoint-changes 5]
 //                          [--timeout-minutes 20] [--quiet-seconds 5] [--services 20]
 //                          [--workers N] [--gce-writes-per-minute N] [--gce-reads-per-minute N] [--gce-ratelimit L]
 //                          [--health-period SECONDS]  (default: the controller's, 60 s; 0 = the backend-health reader off)
@@ -61,7 +61,8 @@ const { values } = parseArgs({
   },
 });
 const NS = values.n ?? (values.quick ? '100' : '100,300,1000');
-const SIZES = NS.split(',').map(Number);
+// `--n=` (empty): no 0 ms run, only the 50 ms one (`slow`).
+const SIZES = NS.split(',').filter((x) => x !== '').map(Number);
 const SKIP = new Set([...values.skip.split(',').filter((s) => s !== ''), ...(values.quick ? ['restart', 'slow'] : [])]);
 for (const s of SKIP) if (!['resync', 'endpoint', 'restart', 'slow'].includes(s)) throw new Error(`--skip: unknown phase ${s} (resync, endpoint, restart, slow)`);
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--n: a comma-separated list of positive integers');
