@@ -300,9 +300,9 @@ export class BackendHealthMonitor {
     let passEnd = now();
     while (!signal.aborted) {
       // The rate bound holds for every read, urgent ones too.
-      const paced = (this.#lastReadAt ?? -Infinity) + minGap;
-      if (now() < paced) {
-        await this.#sleep(paced - now(), signal);
+      const wait = (this.#lastReadAt ?? -Infinity) + minGap - now();
+      if (wait > 0) {
+        await this.#sleep(Math.max(1, wait), signal);
         continue;
       }
       const urgent = this.#urgent.values().next();
