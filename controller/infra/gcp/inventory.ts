@@ -300,13 +300,7 @@ export class GceInventory {
     });
     const listed = await mapLimit(toList, this.#o.concurrency ?? 4, async (k) => {
       const x = observed.networkEndpointGroup.get(k)!;
-      const ps = this.#project(x.project);
-      let eps = ps.endpoints.get(k);
-      if (eps === undefined) {
-        eps = await this.#o.cloud.forProject(x.project).listNetworkEndpoints(x.zone, x.neg.name ?? '');
-        ps.endpoints.set(k, eps);
-      }
-      return [k, eps] as const;
+      return [k, await this.#endpoints(x.project, x.zone, x.neg.name ?? '')] as const;
     });
     for (const r of listed) {
       if (!r.ok) throw r.error;
@@ -397,7 +391,46 @@ export class GceInventory {
 
   /** The endpoints of this NEG are about to change: list them again before next use. */
   forgetEndpoints(project: string, zone: string, name: string): void {
-    this.#project(project).endpoints.delete(negKey(project, zone, name));
+    const k = negKey(project, zone, name);
+    this.#project(project).endpoints.delete(k);
+    this.#endpointsGen.set(k, (this.#endpointsGen.get(k) ?? 0) + 1);
+  }
+
+  /** negKey -> list of its endpoints in flight (one per NEG, whoever asks). */
+  readonly #endpointLists = new Map<string, Promise<INetworkEndpoint[]>>();
+  /** negKey -> bumped by every sync of the NEG (forget/set): a list begun before is not stored. */
+  readonly #endpointsGen = new Map<string, number>();
+
+  /**
+   * The endpoints of a NEG for a reconcile: the inventory's copy; else, when a NEG step of another
+   * Gateway is running on it (withNeg), the set that step leaves (it is mid-change: a list now
+   * would read a NEG being attached to, and be stale when it returns); else one list, shared by
+   * every reconcile that asks meanwhile. Without this, N Gateways reconciled at once after a
+   * restart, or while one of them synced the NEG, each listed it (bench:scale: 281 lists for 180
+   * NEGs on restart at N = 1000).
+   */
+  async #endpoints(project: string, zone: string, name: string): Promise<readonly INetworkEndpoint[]> {
+    const ps = this.#project(project);
+    const k = negKey(project, zone, name);
+    const step = this.#negLocks.get(k);
+    if (ps.endpoints.get(k) === undefined && step !== undefined) await step;
+    const known = ps.endpoints.get(k);
+    if (known !== undefined) return known;
+    let list = this.#endpointLists.get(k);
+    if (list === undefined) {
+      const gen = this.#endpointsGen.get(k) ?? 0;
+      list = this.#o.cloud
+        .forProject(project)
+        .listNetworkEndpoints(zone, name)
+        .then((eps) => {
+          // A sync that began meanwhile decides what the NEG holds; this read is older.
+          if ((this.#endpointsGen.get(k) ?? 0) === gen) ps.endpoints.set(k, eps);
+          return eps;
+        })
+        .finally(() => this.#endpointLists.delete(k));
+      this.#endpointLists.set(k, list);
+    }
+    return list;
   }
 
   /** Instances each NEG holds, for capping (render facts); NEGs not known are absent. */
@@ -408,11 +441,7 @@ export class GceInventory {
     const res = await mapLimit(negs, this.#o.concurrency ?? 4, async (n) => {
       const k = negKey(project, n.zone, n.name);
       if (!ps.neg.items.has(`${n.zone}/${n.name}`)) return;
-      let eps = ps.endpoints.get(k);
-      if (eps === undefined) {
-        eps = await this.#o.cloud.forProject(project).listNetworkEndpoints(n.zone, n.name);
-        ps.endpoints.set(k, eps);
-      }
+      const eps = await this.#endpoints(project, n.zone, n.name);
       out.set(k, eps.map((e) => (e.instance ?? '').split('/').pop() ?? ''));
     });
     for (const r of res) if (!r.ok) throw r.error;
@@ -434,7 +463,9 @@ export class GceInventory {
 
   /** After a successful endpoint sync the NEG holds exactly `endpoints`. */
   setEndpoints(project: string, zone: string, name: string, endpoints: readonly INetworkEndpoint[]): void {
-    this.#project(project).endpoints.set(negKey(project, zone, name), endpoints.map((e) => ({ ...e })));
+    const k = negKey(project, zone, name);
+    this.#project(project).endpoints.set(k, endpoints.map((e) => ({ ...e })));
+    this.#endpointsGen.set(k, (this.#endpointsGen.get(k) ?? 0) + 1);
   }
 
   // ---- shared NEGs ----------------------------------------------------------------------------
