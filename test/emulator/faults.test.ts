@@ -156,6 +156,28 @@ describe('limits and replay', () => {
     emu.faults.clear();
     expect(emu.faults.list()).toEqual([]);
   });
+
+  it('matches by resource: an insert by its body name, a get by its path, an operation poll by the operation target, a list as the empty string', async () => {
+    emu.faults.inject({ resource: '/healthChecks/mine-', action: { kind: 'http', status: 503 } });
+    await expectApiError(insertHc('mine-1'), 503, 'backendError', /unavailable/);
+    await ok(c, insertHc('other-1'));
+    emu.faults.clear();
+    await ok(c, insertHc('mine-1'));
+    const rule = emu.faults.inject({ resource: '/healthChecks/mine-', method: 'regionOperations.*', action: { kind: 'http', status: 500 } });
+    const op = emu.inventory().operations.find((o) => String(o['targetLink']).endsWith('/healthChecks/mine-1'));
+    expect((await fetch(`${emu.url}/compute/v1/projects/${P}/regions/${REGION}/operations/${String(op?.['name'])}`)).status).toBe(500);
+    expect((await fetch(`${emu.url}/compute/v1/projects/${P}/regions/${REGION}/healthChecks/mine-1`)).status).toBe(200);
+    emu.faults.clear(rule);
+    const named = emu.faults.inject({ resource: '.', action: { kind: 'http', status: 500 } });
+    expect((await fetch(`${emu.url}/compute/v1/projects/${P}/regions/${REGION}/healthChecks`)).status).toBe(200);
+    expect((await fetch(`${emu.url}/compute/v1/projects/${P}/regions/${REGION}/healthChecks/other-1`)).status).toBe(500);
+    emu.faults.clear(named);
+    // Everything but the `mine-` resources, lists included.
+    emu.faults.inject({ resource: '^(?!.*/healthChecks/mine-)', action: { kind: 'http', status: 500 } });
+    expect((await fetch(`${emu.url}/compute/v1/projects/${P}/regions/${REGION}/healthChecks`)).status).toBe(500);
+    expect((await fetch(`${emu.url}/compute/v1/projects/${P}/regions/${REGION}/healthChecks/other-1`)).status).toBe(500);
+    expect((await fetch(`${emu.url}/compute/v1/projects/${P}/regions/${REGION}/healthChecks/mine-1`)).status).toBe(200);
+  });
 });
 
 describe('seeded random faults (chaos)', () => {

@@ -14,6 +14,8 @@ export interface FaultTarget {
   path: string;
   httpMethod: string;
   caller?: string;
+  /** The resource the call is about (see FaultSpec `resource`), if any. */
+  resource?: string;
   /** A read or a write (mutation); chaos picks only faults that fit. Defaults to read. */
   access?: 'read' | 'write' | 'admin';
 }
@@ -123,6 +125,7 @@ export function validateFault(f: FaultSpec): void {
   }
   if (f.probability !== undefined && !(f.probability >= 0 && f.probability <= 1)) throw new Error('fault: probability must be in [0,1]');
   if (f.path !== undefined) new RegExp(f.path);
+  if (f.resource !== undefined) new RegExp(f.resource);
 }
 
 /** The registry of active faults. */
@@ -167,6 +170,7 @@ export class Faults {
       if (r.path !== undefined && !new RegExp(r.path).test(t.path)) continue;
       if (r.httpMethod !== undefined && r.httpMethod.toUpperCase() !== t.httpMethod) continue;
       if (r.caller !== undefined && r.caller !== t.caller) continue;
+      if (r.resource !== undefined && !new RegExp(r.resource).test(t.resource ?? '')) continue;
       r.matched++;
       if (r.skip !== undefined && r.matched <= r.skip) continue;
       if (r.times !== undefined && r.fired >= r.times) continue;

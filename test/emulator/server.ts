@@ -305,6 +305,15 @@ export class EmulatorServer {
     res.end(out);
   }
 
+  /** The target (`projects/p/…/name`) of operation `nameOrId`, if the emulator still has it. */
+  private operationTarget(project: string, scope: Scope, nameOrId: string): string | undefined {
+    try {
+      return this.engine.findOp(project, scope, nameOrId).mutation.targetPath;
+    } catch {
+      return undefined;
+    }
+  }
+
   private findRoute(httpMethod: string, path: string): { route: ProtoRoute; values: string[] } | undefined {
     for (const route of this.routes) {
       if (route.httpMethod !== httpMethod) continue;
@@ -373,7 +382,17 @@ export class EmulatorServer {
 
     // Faults.
     const callerHeader = r.headers['x-emulator-caller'];
-    const fired = this.faults.fire({ method, path, httpMethod: r.method, access, ...(callerHeader === undefined ? {} : { caller: callerHeader }) });
+    // An operation call is about the operation's target (a fault rule scoped to some resources
+    // also hits the polls of their operations).
+    const about = collection === 'operations' && resourceName !== undefined ? this.operationTarget(project, scope, resourceName) : resource;
+    const fired = this.faults.fire({
+      method,
+      path,
+      httpMethod: r.method,
+      access,
+      ...(callerHeader === undefined ? {} : { caller: callerHeader }),
+      ...(about === undefined ? {} : { resource: about }),
+    });
     if (fired.length > 0) entry.faults = fired.map((f) => f.id);
     const chaos = fired.flatMap((f) => (f.chaosKind === undefined ? [] : [f.chaosKind]));
     if (chaos.length > 0) entry.chaos = chaos;

@@ -113,6 +113,13 @@ export interface FaultSpec {
   httpMethod?: string;
   /** Only calls whose `x-emulator-caller` header equals this. */
   caller?: string;
+  /**
+   * A regex (source string) matched against the resource the call is about (`projects/p/…/name`:
+   * the path's resource, an insert's body `name`, an operation's target); a call about no resource
+   * (a list) is matched as the empty string. Lets concurrent tests each fault only their own
+   * resources (and one rule take the rest: `^(?!.*mine-)`).
+   */
+  resource?: string;
   action: FaultAction;
   /** Fire at most this many times (then the rule stays, inert). */
   times?: number;
