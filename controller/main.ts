@@ -66,6 +66,11 @@ export interface RunningController {
   /** http://host:port of /healthz, /readyz, /metrics. */
   readonly healthUrl: string;
   isLeader(): boolean;
+  /**
+   * Milliseconds until this replica's write fence closes (runtime/fence.ts; 0 = closed, Infinity
+   * without leader election): how the deposed-leader tests (battery C1) learn the real close time.
+   */
+  fenceRemainingMs(): number;
   ready(): boolean;
   /**
    * What the periodic resync does, now: refresh the shared GCE inventory (low priority), then queue
@@ -405,6 +410,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     metrics,
     healthUrl: `http://127.0.0.1:${port}`,
     isLeader: () => leading && fence.canWrite(),
+    fenceRemainingMs: () => fence.remainingMs(),
     ready: () => health.ready(),
     resyncAll: resync,
     done,

@@ -7,10 +7,13 @@
 // forwarded, so writes are in flight when the fence closes; a write the replica aborts while held
 // is never forwarded).
 // * C1 partition: the leader reaches the config apiserver through a TcpPartitionProxy that stops
-//   forwarding at t_p. Its last successful renew was sent before t_p, so its renew deadline is at the
-//   latest t_p + RENEW_MS. Checked: no GCE write of the leader reaches the emulator after that
-//   deadline (audit by caller), every write of the leader still in flight at the deadline was aborted
-//   by the leader (within SLACK_MS), no Kubernetes write of the leader after it (what the process
+//   forwarding at t_p; from t_p on, its writes are held until it gives up on them. The replica
+//   reports when its write fence closed (lastRenewSent + renewDeadline − margin, computed in the
+//   process; at the latest t_p + RENEW_MS − margin since its last successful renew was sent before
+//   t_p); its renew deadline is margin later. Checked: the fence closed by then, no GCE write of the
+//   leader reaches the emulator after the renew deadline (audit by caller), at least one write was
+//   in flight when the fence closed and every such write was aborted by the leader (within
+//   SLACK_MS), no Kubernetes write of the leader after the renew deadline (what the process
 //   sends, seen on undici's diagnostics channel, and the resourceVersions of every fleet-ilb-managed
 //   object in the members), and the leader gives up (exits lease-lost). A new replica then
 //   converges the Gateways with no duplicate insert.
@@ -36,8 +39,12 @@ const RENEW_MS = 3_500;
 const RETRY_MS = 500;
 /** Every write of the leader is held this long before it is forwarded (< RENEW_MS). */
 const HOLD_MS = 1_500;
+/** The fence closes this long before the renew deadline (leaderelection.ts default: min(1 s, renewDeadline / 10)). */
+const FENCE_MARGIN_MS = Math.min(1_000, RENEW_MS / 10);
 /** Process scheduling on a shared 2-core machine. */
 const SLACK_MS = 1_500;
+/** Whole-ms rounding between the replica's close time and the proxy's clock (same host clock). */
+const CLOCK_MS = 20;
 const CONVERGE_MS = 60_000;
 
 describe('C1/C2 a deposed leader (partitioned, or SIGSTOPped) makes no write', () => {
@@ -157,13 +164,30 @@ describe('C1/C2 a deposed leader (partitioned, or SIGSTOPped) makes no write', (
     // Busy: three new Gateways, every write held HOLD_MS.
     gce.holdWritesMs = HOLD_MS;
     const names = ['c1-a', 'c1-b', 'c1-c'];
+    // Counted from here: the store Gateway's own writes (not held) are over by now, and partitioned
+    // before its reconciles of these Gateways reach GCE (their finalizer first goes to the config
+    // cluster) the leader would have no GCE write left to make.
+    const w0 = gce.calls.filter((c) => c.write).length;
     await createGateways(names);
-    await waitFor(() => gce.calls.filter((c) => c.write).length >= 3, 30_000, 'the leader writing');
+    await waitFor(() => gce.calls.filter((c) => c.write).length >= w0 + 3, 30_000, 'the leader writing');
+    // From the partition on, every write the leader sends is held until the leader gives up on it
+    // (longer than the fence can stay open): whatever the leader sends between its last successful
+    // renew and its fence's close is still in flight when the fence closes, so the abort is
+    // exercised on every run, not only when a 1.5-s hold happens to span the close. A write it did
+    // not abort would be forwarded after its renew deadline and counted as late below.
+    gce.holdWritesMs = LEASE_MS + SLACK_MS;
     const tp = Date.now();
     partition.partition();
-    const deadline = tp + RENEW_MS;
     // More work the leader sees (its member watches are not partitioned): NEG writes it must not make.
     await moveEndpoint();
+    // The real close time, as the leader computed it (lastRenewSent + renewDeadline − margin; its
+    // last successful renew was sent before tp, so at the latest tp + RENEW_MS − margin). Its renew
+    // deadline is `margin` later: the rule is "no write after it".
+    const fenceClosed = await waitFor(() => leader.fenceClosedAt, RENEW_MS + SLACK_MS + 5_000, "the leader's write fence to close").catch(() => undefined);
+    if (fenceClosed === undefined) failures.push('the partitioned leader never reported its write fence closed');
+    const closed = fenceClosed ?? tp + RENEW_MS - FENCE_MARGIN_MS;
+    if (closed > tp + RENEW_MS - FENCE_MARGIN_MS + CLOCK_MS) failures.push(`the fence closed at tp + ${closed - tp} ms, after tp + renewDeadline − margin`);
+    const deadline = closed + FENCE_MARGIN_MS;
     // Until its renew deadline the partitioned replica is still the leader and may write (a VIP
     // Service of a Gateway it is creating, say); a write it sent before the deadline may commit
     // within SLACK_MS after it. Member objects must not change from then on.
@@ -174,18 +198,26 @@ describe('C1/C2 a deposed leader (partitioned, or SIGSTOPped) makes no write', (
     const versionsAfter = await memberVersions();
 
     const lateWrites = s.emulator.audit().filter((a) => a.seq > mark && a.caller === 'c1-leader' && a.access === 'write' && a.time > deadline);
-    const inFlight = gce.calls.filter((c) => c.write && c.at <= deadline && (c.doneAt === undefined || c.doneAt > deadline) && (c.abortedAt === undefined || c.abortedAt > deadline - HOLD_MS));
-    const notAborted = inFlight.filter((c) => c.abortedAt === undefined || c.abortedAt > deadline + SLACK_MS);
+    // In flight when the fence closed: sent before, not answered, not given up on before (the
+    // abort's timer fires at the close, rounded down to a whole ms: CLOCK_MS).
+    const inFlight = gce.calls.filter((c) => c.write && c.at < closed && (c.doneAt ?? Infinity) > closed && (c.abortedAt ?? Infinity) >= closed - CLOCK_MS);
+    const notAborted = inFlight.filter((c) => c.abortedAt === undefined || c.abortedAt > closed + SLACK_MS);
     const kubeLate = [...leader.kubeWrites, ...leader.eventWrites].filter((w) => w.wall > deadline).map((w) => w.what);
     const changed = Object.keys({ ...versionsBefore, ...versionsAfter }).filter((k) => versionsBefore[k] !== versionsAfter[k]);
     c1.runs++;
     c1.forbiddenWrites += lateWrites.length + kubeLate.length + changed.length;
     if (lateWrites.length > 0) failures.push(`${lateWrites.length} GCE writes of the deposed leader after its renew deadline: ${lateWrites.slice(0, 4).map((a) => `${a.method} +${a.time - deadline} ms`).join(', ')}`);
-    if (inFlight.length === 0) failures.push('no GCE write was in flight when the fence closed: the abort was not exercised');
-    if (notAborted.length > 0) failures.push(`${notAborted.length} in-flight GCE writes not aborted within ${SLACK_MS} ms of the deadline: ${notAborted.slice(0, 3).map((c) => `${c.method} ${c.path.split('?')[0]!.split('/').slice(-2).join('/')}`).join(', ')}`);
+    if (inFlight.length === 0) {
+      // What the leader did around the partition, to tell why (times relative to t_partition).
+      const rel = (t: number | undefined): string => (t === undefined ? '-' : String(t - tp));
+      const calls = gce.calls.filter((c) => c.at > tp - 3_000).map((c) => `${c.write ? 'W' : 'R'} ${c.method} ${c.path.split('?')[0]!.split('/').slice(-2).join('/')} at ${rel(c.at)} fwd ${rel(c.forwardedAt)} done ${rel(c.doneAt)} abort ${rel(c.abortedAt)}`);
+      const kube = leader.kubeWrites.filter((w) => w.wall > tp - 3_000).map((w) => `K ${w.what.split('?')[0]!} at ${rel(w.wall)}`);
+      failures.push(`no GCE write was in flight when the fence closed (tp + ${closed - tp} ms): the abort was not exercised; ${[...calls, ...kube].slice(-30).join('; ')}`);
+    }
+    if (notAborted.length > 0) failures.push(`${notAborted.length} in-flight GCE writes not aborted within ${SLACK_MS} ms of the fence closing: ${notAborted.slice(0, 3).map((c) => `${c.method} ${c.path.split('?')[0]!.split('/').slice(-2).join('/')}`).join(', ')}`);
     if (kubeLate.length > 0) failures.push(`${kubeLate.length} Kubernetes writes of the deposed leader after its renew deadline: ${kubeLate.slice(0, 4).join(', ')}`);
     if (changed.length > 0) failures.push(`member objects written while the deposed leader was the only controller: ${changed.slice(0, 4).join(', ')}`);
-    c1.notes = `in flight at the fence: ${inFlight.length} writes, aborted ${inFlight.length - notAborted.length}; leader exited ${code === 'alive' ? 'no' : `code ${String(code)}`}`;
+    c1.notes = `fence closed at t_partition + ${closed - tp} ms; in flight then: ${inFlight.length} writes, aborted ${inFlight.length - notAborted.length}; leader exited ${code === 'alive' ? 'no' : `code ${String(code)}`}`;
 
     // A successor (no partition, no hold) converges the Gateways with no duplicate insert.
     const next = await replica('c1-successor', cfg);

@@ -1,19 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // The controller as its own OS process for the battery's crash and deposed-leader items (B1/B2,
-// C1/C2): test/integration/controller-replica-child.ts runs `startController` with the options given
-// and reports, one JSON line each, when it started, every change of leadership, and every
-// non-GET request it sends to an apiserver (seen on undici's diagnostics channel as it is sent).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+// C1/C2), spawned by test/fixtures/replica.ts: test/integration/controller-replica-child.ts runs
+// `startController` with the options given and reports, one JSON line each, when it started, every
+// change of leadership, when its write fence closed, and every non-GET request it sends to an
+// apiserver (seen on undici's diagnostics channel as it is sent).
+import type { ChildProcess } from 'node:child_process';
 import type { ControllerOptions } from '../../controller/main.ts';
-
-interface Line {
-  ev: string;
-  wall: number;
-  method?: string;
-  path?: string;
-}
+import { spawnReplica, type ReplicaLine } from '../fixtures/replica.ts';
 
 /** A Kubernetes write the process sent: Lease writes (the election itself) and Events are left out. */
 export interface KubeWrite {
@@ -32,26 +26,17 @@ export class ControllerProcess {
   readonly kubeWrites: KubeWrite[] = [];
   /** Event writes (create/patch of core or events.k8s.io Events), apart. */
   readonly eventWrites: KubeWrite[] = [];
+  /** When its write fence last closed (wall ms, as the process computed it), once it has. */
+  fenceClosedAt: number | undefined;
 
   constructor(identity: string, opts: ControllerOptions) {
     this.identity = identity;
-    const child = fileURLToPath(new URL('../integration/controller-replica-child.ts', import.meta.url));
-    this.proc = spawn(process.execPath, [child], { env: { ...process.env, FLEET_ILB_REPLICA_OPTIONS: JSON.stringify(opts) }, stdio: ['pipe', 'pipe', 'inherit'] });
-    let buf = '';
-    this.proc.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (line.startsWith('{')) this.#take(JSON.parse(line) as Line);
-      }
-    });
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code) => resolve(code)));
+    ({ proc: this.proc, exited: this.exited } = spawnReplica(opts, (l) => this.#take(l)));
   }
 
-  #take(l: Line): void {
+  #take(l: ReplicaLine): void {
     if (l.ev === 'started') this.started = true;
+    if (l.ev === 'fenceClosed' && l.at !== undefined) this.fenceClosedAt = l.at;
     if (l.ev === 'leading' || l.ev === 'not-leading') this.leadership.push(l.ev);
     // Events are a record of the state changes, not part of them: counted apart.
     if (l.ev === 'kubeWrite') (/\/events(\/|$|\?)/.test(l.path ?? '') ? this.eventWrites : this.kubeWrites).push({ wall: l.wall, what: `${l.method ?? ''} ${l.path ?? ''}` });

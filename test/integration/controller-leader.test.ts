@@ -11,16 +11,16 @@
 // Then the leader is SIGKILLed (no lease release, like a node that dies): the standby takes over
 // within leaseDuration + retryPeriod and converges a change made after the kill, writing nothing
 // else to GCE (its caches were warm).
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControllerOptions } from '../../controller/main.ts';
 import { waitGatewayCondition } from '../fixtures/conditions.ts';
 import { ofKind } from '../fixtures/example.ts';
 import { actualNegs, expectedNegs } from '../fixtures/expect.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
+import { spawnReplica, type ReplicaLine } from '../fixtures/replica.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 import type { AuditEntry } from '../emulator/index.ts';
 
@@ -31,13 +31,6 @@ const RETRY_MS = 500;
 const SLACK_MS = 1_500;
 const CONVERGE_MS = 90_000;
 
-interface Line {
-  ev: string;
-  wall: number;
-  method?: string;
-  path?: string;
-  why?: string;
-}
 interface SliceObj extends KObject {
   endpoints?: Array<{ nodeName?: string; addresses: string[] }>;
 }
@@ -61,30 +54,15 @@ async function callerProxy(target: string, caller: string): Promise<{ url: strin
 }
 
 class Replica {
-  readonly lines: Line[] = [];
+  readonly lines: ReplicaLine[] = [];
   readonly proc: ChildProcess;
   readonly exited: Promise<number | null>;
   readonly identity: string;
   constructor(identity: string, opts: ControllerOptions) {
     this.identity = identity;
-    const child = fileURLToPath(new URL('./controller-replica-child.ts', import.meta.url));
-    this.proc = spawn(process.execPath, [child], {
-      env: { ...process.env, FLEET_ILB_REPLICA_OPTIONS: JSON.stringify(opts) },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    let buf = '';
-    this.proc.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (line.startsWith('{')) this.lines.push(JSON.parse(line) as Line);
-      }
-    });
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code) => resolve(code)));
+    ({ proc: this.proc, exited: this.exited } = spawnReplica(opts, (l) => this.lines.push(l)));
   }
-  first(ev: string): Line | undefined {
+  first(ev: string): ReplicaLine | undefined {
     return this.lines.find((l) => l.ev === ev);
   }
   leading(): boolean {

@@ -7,6 +7,8 @@
 //   {ev:'leading' | 'not-leading', wall}          every change of isLeader() (polled every 20 ms)
 //   {ev:'kubeWrite', method, origin, path, wall}   every non-GET request to an apiserver, except the
 //   {ev:'leaseWrite', method, path, wall}          Lease (leader election itself)
+//   {ev:'fenceClosed', at, wall}                   the write fence closed; `at` = when, exactly (wall ms:
+//                                                  lastRenewSent + renewDeadline − margin, runtime/fence.ts)
 //   {ev:'stopped', why, wall}                      the controller stopped (then the process exits)
 // Kubernetes requests are seen on undici's `undici:request:create` diagnostics channel, which every
 // Kubernetes client of the controller goes through (client-node, clusters/http.ts, status/kube.ts),
@@ -37,11 +39,21 @@ process.stdin.resume();
 const ctl = await startController(opts, createLogger({ level: opts.logLevel ?? 'warn', destination: process.stderr }));
 out({ ev: 'started', wall: Date.now(), healthUrl: ctl.healthUrl });
 let leading = false;
+/** While the fence is open: when it will close unless the lease is renewed first (wall ms). */
+let closesAt: number | undefined;
 const poll = setInterval(() => {
   const l = ctl.isLeader();
   if (l !== leading) {
     leading = l;
     out({ ev: l ? 'leading' : 'not-leading', wall: Date.now() });
+  }
+  // The close time is computed while the fence is open (now + remainingMs), so the poll's own
+  // period and any event-loop lag do not blur it.
+  const remaining = ctl.fenceRemainingMs();
+  if (remaining > 0 && Number.isFinite(remaining)) closesAt = Date.now() + remaining;
+  else if (remaining === 0 && closesAt !== undefined) {
+    out({ ev: 'fenceClosed', at: Math.round(closesAt), wall: Date.now() });
+    closesAt = undefined;
   }
 }, 20);
 process.once('SIGTERM', () => void ctl.stop());
