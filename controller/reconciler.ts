@@ -19,7 +19,7 @@ import { gatewayReasonFor, gceCategory } from './infra/gcp/cloud/errors.ts';
 import { applyGce, teardownGce, type GceApplyResult, type GceTeardownResult } from './infra/gcp/apply.ts';
 import { healthTargets, type BackendHealthMonitor } from './infra/gcp/health.ts';
 import type { DesiredGce } from './infra/gcp/desired.ts';
-import { GceInventory, type RefreshStats } from './infra/gcp/inventory.ts';
+import { GceInventory, hcKey, type RefreshStats } from './infra/gcp/inventory.ts';
 import { negKey } from './infra/gcp/observe.ts';
 import { renderGce, type GceFacts, type RenderContext } from './infra/gcp/render.ts';
 import { sweepGce, type SweepResult } from './infra/gcp/sweep.ts';
@@ -281,8 +281,12 @@ export class Reconciler {
     // 3. Facts: what GCE holds that render needs (instance tags, the NEGs' current members).
     const facts = await this.#facts(ir);
     const desired = renderGce(ir, facts, this.#o.render);
-    // Its NEGs are shared with other Gateways: none of them deletes one this Gateway renders.
-    this.inventory.claimNegs(gw.metadata.uid ?? '', desired.negs.map((n) => negKey(n.project ?? desired.project, n.zone, n.neg.name)));
+    // Its NEGs and health checks are shared with other Gateways: none of them deletes one this
+    // Gateway renders (docs/architecture.md "Shared NEGs and health checks").
+    this.inventory.claim(gw.metadata.uid ?? '', [
+      ...desired.negs.map((n) => negKey(n.project ?? desired.project, n.zone, n.neg.name)),
+      ...desired.healthChecks.map((h) => hcKey(desired.project, desired.region, h.name)),
+    ]);
 
     // 4. Apply, with the member side made ready before GCE can send traffic to the VIP.
     const cloud = this.#o.cloud.forProject(project);
@@ -463,7 +467,7 @@ export class Reconciler {
         return { requeueAfterMs: this.#o.retryDelayMs ?? 15_000 };
       }
     }
-    this.inventory.releaseNegs(uid);
+    this.inventory.release(uid);
     const vip = await this.#o.writers.vipDelete(ref);
     if (!vip.done) {
       this.#log.info({ gateway: gwKey, pending: vip.pending }, 'VIP Services kept on frozen members; finalizer kept');

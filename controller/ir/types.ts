@@ -140,20 +140,20 @@ export interface NegEndpointIR {
  */
 export type HealthCheckIR = (
   /** TCP listeners: TCP check of VIP:port, which the node translates to a local pod (checks the real app). */
-  | { name: string; type: 'TCP'; port: number }
+  | { type: 'TCP'; port: number }
   /**
    * UDP listeners whose backends name a pod health port in every member: TCP check of VIP:port,
    * where `port` is the VIP Service's extra TCP port `health` (same number as its pinned
    * healthCheckNodePort) whose target is the pods' health port. ETP Local: only a node with a ready
    * local pod answers (translate/DECISIONS.md 8).
    */
-  | { name: string; type: 'TCP'; port: number; podHealthPort: true }
+  | { type: 'TCP'; port: number; podHealthPort: true }
   /**
    * UDP fallback when some member names no pod health port (`membersWithoutHealthPort`): HTTP
    * `/healthz` on the VIP Service's pinned healthCheckNodePort, at the VIP. Passes only on nodes
    * that accept the VIP locally and whose proxy health server listens on it (docs/datapath.md).
    */
-  | { name: string; type: 'HTTP'; port: number; requestPath: '/healthz'; membersWithoutHealthPort: string[] }
+  | { type: 'HTTP'; port: number; requestPath: '/healthz'; membersWithoutHealthPort: string[] }
 ) & {
   /**
    * What a HealthCheckPolicy sets (docs/policy.md): the timing and, unless the group uses the UDP

@@ -43,7 +43,6 @@ export function validate(ir: GatewayIR): IRError[] {
   const gceNames: Array<[string, string]> = [
     ['address', ir.address.name],
     ...ir.groups.flatMap((g): Array<[string, string]> => [
-      ['healthCheck', g.healthCheck.name],
       ['backendService', g.backendService],
       ...g.negs.map((n): [string, string] => ['neg', n.name]),
     ]),
@@ -60,7 +59,6 @@ export function validate(ir: GatewayIR): IRError[] {
       seen.add(n);
     }
   };
-  unique('healthCheck', ir.groups.map((g) => g.healthCheck.name));
   unique('backendService', ir.groups.map((g) => g.backendService));
   unique('forwardingRule', ir.forwardingRules.map((f) => f.name));
   // Once per backend service (GCE: "Duplicate backend group"); NEGs are shared across groups and
@@ -91,7 +89,7 @@ export function validate(ir: GatewayIR): IRError[] {
   }
   for (const g of ir.groups) {
     if (g.negs.length > 50) err(IRErrorCode.TooManyNegs, `backend service ${g.backendService} has ${g.negs.length} NEGs (GCE allows 50)`);
-    if (!validPort(g.healthCheck.port)) err(IRErrorCode.InvalidHealthCheckPort, `health check ${g.healthCheck.name} port ${g.healthCheck.port}`);
+    if (!validPort(g.healthCheck.port)) err(IRErrorCode.InvalidHealthCheckPort, `health check of group ${g.id} port ${g.healthCheck.port}`);
     for (const n of g.negs) {
       const ips = new Set<string>();
       for (const e of n.endpoints) {

@@ -87,11 +87,6 @@ export function addressName(g: GatewayRef): string {
   return resourceName({ ...g });
 }
 
-/** Regional health check of a backend group: `fl-{f}-{ns}-{gw}-{h}-hc-{group}` (e.g. group `tcp-8080`). */
-export function healthCheckName(g: GatewayRef, group: string): string {
-  return resourceName({ ...g, suffix: ['hc', group] });
-}
-
 /** Regional backend service of a backend group: `fl-{f}-{ns}-{gw}-{h}-bs-{group}`. */
 export function backendServiceName(g: GatewayRef, group: string): string {
   return resourceName({ ...g, suffix: ['bs', group] });
@@ -126,6 +121,47 @@ export function sharedNegName(id: SharedNegIdentity): string {
     suffix: [id.cluster],
     identity: JSON.stringify([backends, id.scope]),
   });
+}
+
+/** What a shared health check is: its GCE fields (all but name and description) and its scope. */
+export interface SharedHealthCheckIdentity {
+  fleetId: string;
+  /** The GCE fields that make the check (type, port, probe, timing), as rendered. */
+  spec: Readonly<Record<string, unknown>>;
+  /** project, region: backend services may only use a health check of their own region. */
+  scope: readonly string[];
+}
+
+/**
+ * Regional health check shared by every backend service of the fleet that needs the same check in
+ * the same project/region: `fl-{f}-shared-hc-{h}-{type}-{port}`, the hash over the whole check. A
+ * check holds no Gateway state (GCE probes the forwarding rule's IP at the check's port), so
+ * Gateways with the same listener port and health policy would otherwise hold identical checks;
+ * GKE's own L4 load balancers share one the same way (ingress-gce's `l4-shared-hc`).
+ * docs/architecture.md "Shared NEGs and health checks".
+ */
+export function sharedHealthCheckName(id: SharedHealthCheckIdentity): string {
+  const type = typeof id.spec['type'] === 'string' ? id.spec['type'] : 'hc';
+  const probe = Object.values(id.spec).find((v): v is { port: unknown } => typeof v === 'object' && v !== null && 'port' in v);
+  return resourceName({
+    fleetId: id.fleetId,
+    namespace: 'shared',
+    name: 'hc',
+    suffix: [type, ...(typeof probe?.port === 'number' ? [String(probe.port)] : [])],
+    identity: JSON.stringify([id.scope, canonical(id.spec)]),
+  });
+}
+
+/** JSON-able value with object keys sorted, so equal specs give equal names. */
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (typeof v !== 'object' || v === null) return v;
+  return Object.fromEntries(
+    Object.entries(v)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, x]) => [k, canonical(x)]),
+  );
 }
 
 /** Forwarding rule `index` (0-based) of a backend group: `fl-{f}-{ns}-{gw}-{h}-fr-{group}-{index}`. */

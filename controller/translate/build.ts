@@ -34,7 +34,6 @@ import {
   backendServiceName,
   firewallName,
   forwardingRuleName,
-  healthCheckName,
   mirroredSliceName,
   sharedNegName,
   vipServiceName,
@@ -294,15 +293,15 @@ function vipServices(i: BuildInput, g: GatewayRef, l: ListenerIR, hcNodePort: nu
  * member's VIP Service has one, else the HTTP node health-server fallback (and no VIP Service keeps a `health` port: the
  * fallback probes the node, not the pods). Mutates `vips` accordingly.
  */
-function udpHealthCheck(name: string, port: number, vips: VipServiceIR[]): HealthCheckIR {
+function udpHealthCheck(port: number, vips: VipServiceIR[]): HealthCheckIR {
   const without = [...new Set(vips.filter((v) => v.healthPort === undefined).map((v) => v.cluster))].sort(cmp);
   // No backend at all: nothing names a pod port, the fallback stands (no flip when the first comes).
-  if (vips.length > 0 && without.length === 0) return { name, type: 'TCP', port, podHealthPort: true };
+  if (vips.length > 0 && without.length === 0) return { type: 'TCP', port, podHealthPort: true };
   for (const v of vips) {
     delete v.healthPort;
     for (const x of v.mirroredSlices ?? []) delete x.healthPort;
   }
-  return { name, type: 'HTTP', port, requestPath: '/healthz', membersWithoutHealthPort: without };
+  return { type: 'HTTP', port, requestPath: '/healthz', membersWithoutHealthPort: without };
 }
 
 /**
@@ -310,13 +309,13 @@ function udpHealthCheck(name: string, port: number, vips: VipServiceIR[]): Healt
  * at the VIP Service's `health` port when every member's VIP Service has it, else at the serving
  * port (a mirrored backend whose slices lack the named port). Mutates `vips` like udpHealthCheck.
  */
-function tcpPodHealthCheck(name: string, servingPort: number, port: number, vips: VipServiceIR[]): HealthCheckIR {
-  if (vips.length > 0 && vips.every((v) => v.healthPort !== undefined)) return { name, type: 'TCP', port, podHealthPort: true };
+function tcpPodHealthCheck(servingPort: number, port: number, vips: VipServiceIR[]): HealthCheckIR {
+  if (vips.length > 0 && vips.every((v) => v.healthPort !== undefined)) return { type: 'TCP', port, podHealthPort: true };
   for (const v of vips) {
     delete v.healthPort;
     for (const x of v.mirroredSlices ?? []) delete x.healthPort;
   }
-  return { name, type: 'TCP', port: servingPort };
+  return { type: 'TCP', port: servingPort };
 }
 
 /** `backends` with every member's pod health port set to a policy's (copies: RouteEvals are shared). */
@@ -405,7 +404,7 @@ export function buildGatewayIR(i: BuildInput): GatewayIR {
       protocol: first.protocol,
       listeners: grp.members.map((c) => c.state.listener.name),
       backendService: backendServiceName(g, id),
-      healthCheck: { name: healthCheckName(g, id), type: 'TCP', port: first.state.listener.port },
+      healthCheck: { type: 'TCP', port: first.state.listener.port },
       negs,
       droppedNegs: dropped,
     };
@@ -425,7 +424,7 @@ export function buildGatewayIR(i: BuildInput): GatewayIR {
       const mine = vipServices(i, g, l, c === first ? hcNodePort : undefined);
       if (c === first && hcNodePort !== undefined) {
         group.healthCheck =
-          first.protocol === 'UDP' ? udpHealthCheck(group.healthCheck.name, hcNodePort, mine) : tcpPodHealthCheck(group.healthCheck.name, l.port, hcNodePort, mine);
+          first.protocol === 'UDP' ? udpHealthCheck(hcNodePort, mine) : tcpPodHealthCheck(l.port, hcNodePort, mine);
       }
       vips.push(...mine);
     }

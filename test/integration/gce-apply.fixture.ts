@@ -231,3 +231,26 @@ export function sharingNegs(d: DesiredGce, tag: string = 'web'): DesiredGce {
   const seen = new Set<string>();
   return { ...d, negs: negs.filter((n) => !seen.has(`${n.zone}/${n.neg.name}`) && seen.add(`${n.zone}/${n.neg.name}`)), backendServices };
 }
+
+/**
+ * `d` with its health checks shared the way render makes them (docs/architecture.md "Shared NEGs
+ * and health checks"): named by the check (here its port), stamped with no Gateway, and the backend
+ * services pointing at those names. Two Gateways with the same ports use the same checks.
+ */
+export function sharingHealthChecks(d: DesiredGce): DesiredGce {
+  const renamed = new Map<string, string>();
+  const hcs = d.healthChecks.map((h) => {
+    const name = `${fleetPrefix(FLEET)}shared-hc-${h.tcpHealthCheck?.port ?? 0}`;
+    renamed.set(h.name, name);
+    return { ...h, name, description: encodeStamp({ controller: CONTROLLER_NAME, fleet: FLEET, gateway: '', gatewayUid: '', lb: `${d.project}/${d.region}` }) };
+  });
+  const seen = new Set<string>();
+  const backendServices = d.backendServices.map((bs) => ({
+    ...bs,
+    healthChecks: (bs.healthChecks ?? []).map((u) => {
+      const old = u.split('/').pop() ?? '';
+      return u.replace(new RegExp(`${old}$`), renamed.get(old) ?? old);
+    }),
+  }));
+  return { ...d, healthChecks: hcs.filter((h) => !seen.has(h.name) && seen.add(h.name)), backendServices };
+}

@@ -8,9 +8,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { GceCloud } from '../../controller/infra/gcp/cloud/client.ts';
 import { applyGce, teardownGce } from '../../controller/infra/gcp/apply.ts';
-import { GceInventory } from '../../controller/infra/gcp/inventory.ts';
+import { GceInventory, hcKey } from '../../controller/infra/gcp/inventory.ts';
 import type { DesiredGce } from '../../controller/infra/gcp/desired.ts';
-import { FLEET, PROJECT, desiredFor, names, oneListener, seed, sharingNegs } from './gce-apply.fixture.ts';
+import { FLEET, PROJECT, desiredFor, names, oneListener, seed, sharingHealthChecks, sharingNegs } from './gce-apply.fixture.ts';
 import { negKey } from '../../controller/infra/gcp/observe.ts';
 import { sweepGce } from '../../controller/infra/gcp/sweep.ts';
 
@@ -179,40 +179,48 @@ describe('shared inventory', () => {
     expect(inv.previousIncarnations(key, 'uid-web-0002')).toEqual([]);
   });
 
-  it('shared NEGs: a second Gateway writes no NEG; a teardown keeps NEGs another Gateway references or claims; the last user deletes them', async () => {
-    const a = sharingNegs(desiredFor(oneListener()));
-    const b = sharingNegs(desiredFor(oneListener({ name: 'api', uid: 'uid-api-0002' })));
+  it('shared NEGs and health checks: a second Gateway writes none; a teardown keeps those another Gateway references or claims; the last user deletes them', async () => {
+    const a = sharingHealthChecks(sharingNegs(desiredFor(oneListener())));
+    const b = sharingHealthChecks(sharingNegs(desiredFor(oneListener({ name: 'api', uid: 'uid-api-0002' }))));
     const negNames = (): string[] => emu.inventory().networkEndpointGroups.map((x) => `${String(x['zone']).split('/').pop()}/${String(x['name'])}`).sort();
+    const hcNames = (): string[] => emu.inventory().healthChecks.map((x) => String(x['name'])).sort();
     const negWrites = (): string[] => writes().filter((w) => w.startsWith('NetworkEndpointGroups') || /networkEndpointGroups/i.test(w));
+    const hcWrites = (): string[] => writes().filter((w) => /healthChecks/i.test(w));
     const c = cloud();
     const inv = new GceInventory({ cloud: c, fleetId: FLEET });
     expect((await applyGce(a, { cloud: c, fleetId: FLEET, inventory: inv })).programmed).toBe(true);
     const shared = negNames();
     expect(shared).toHaveLength(4);
+    const sharedHcs = hcNames();
+    expect(sharedHcs).toEqual(a.healthChecks.map((h) => h.name));
     emu.resetAudit();
     const rb = await applyGce(b, { cloud: c, fleetId: FLEET, inventory: inv });
     expect(rb.programmed).toBe(true);
     expect(negWrites()).toEqual([]);
+    expect(hcWrites()).toEqual([]);
 
     // b's backend service references the NEGs: a's teardown leaves them.
     const ta = await teardownGce({ region: a.region, uid: a.gateway.uid }, { cloud: c, fleetId: FLEET, inventory: inv });
     expect(ta.done).toBe(true);
     expect(negNames()).toEqual(shared);
+    expect(hcNames()).toEqual(sharedHcs);
     expect(emu.inventory().backendServices.map((x) => x['name'])).toEqual(b.backendServices.map((x) => x.name));
 
     // Claimed by a Gateway whose backend service does not exist yet (rendered, not applied): kept too.
-    const keys = b.negs.map((n) => negKey(b.project, n.zone, n.neg.name));
-    inv.claimNegs('uid-third', keys);
+    const keys = [...b.negs.map((n) => negKey(b.project, n.zone, n.neg.name)), ...b.healthChecks.map((h) => hcKey(b.project, b.region, h.name))];
+    inv.claim('uid-third', keys);
     const tb1 = await teardownGce({ region: b.region, uid: b.gateway.uid }, { cloud: c, fleetId: FLEET, inventory: inv });
     expect(tb1.done).toBe(true);
     expect(negNames()).toEqual(shared);
+    expect(hcNames()).toEqual(sharedHcs);
     expect(emu.inventory().backendServices).toEqual([]);
 
-    // The claim goes (that Gateway was deleted): the sweep finds the NEGs unused and deletes them.
-    inv.releaseNegs('uid-third');
+    // The claim goes (that Gateway was deleted): the sweep finds them unused and deletes them.
+    inv.release('uid-third');
     const sw = await sweepGce(FLEET, [], { cloud: c, regions: [a.region], minAgeMs: 0, inventory: inv });
     expect(sw.errors).toEqual([]);
     expect(negNames()).toEqual([]);
+    expect(hcNames()).toEqual([]);
   });
 
   it('shared NEGs: two Gateways applied at once insert each NEG once and attach each endpoint once', async () => {

@@ -23,7 +23,7 @@ const g = { fleetId: 'fleet-1', namespace: 'store', name: 'store' };
 describe('namer', () => {
   it.each([
     ['address', names.addressName(g), 'fl-r0qg6x-store-store-v8ljxj97'],
-    ['health check', names.healthCheckName(g, 'tcp-8080'), 'fl-r0qg6x-store-store-th7ngi1y-hc-tcp-8080'],
+    ['shared health check', names.sharedHealthCheckName({ fleetId: 'fleet-1', spec: { type: 'TCP', tcpHealthCheck: { port: 8080 } }, scope: ['p', 'r'] }), 'fl-r0qg6x-shared-hc-kfij6mll-tcp-8080'],
     ['backend service', names.backendServiceName(g, 'tcp-8080'), 'fl-r0qg6x-store-store-lqu407af-bs-tcp-8080'],
     ['shared NEG', names.sharedNegName({ fleetId: 'fleet-1', backends: ['ServiceImport|multicluster.x-k8s.io|store/store'], cluster: 'gke-west-1', scope: ['p', 'r', 'n', 's', 25] }), 'fl-r0qg6x-store-store-bvaducru-gke-west-1'],
     ['forwarding rule', names.forwardingRuleName(g, 'tcp-8080', 0), 'fl-r0qg6x-store-store-y0xu3y08-fr-tcp-8080-0'],

@@ -27,7 +27,7 @@ import { PHASES, WAVES, endpointsToList, negProjects, planGce, wantedNames, type
 import { decodeStamp, isShared } from '../../naming/stamp.ts';
 import { deleteOwned } from './resource.ts';
 import { keepClusters, keepLiveFirewalls } from './keep.ts';
-import type { GceInventory } from './inventory.ts';
+import { hcKey, type GceInventory } from './inventory.ts';
 import { VIP_PLACEHOLDER } from './desired.ts';
 import { checkRequestedIp } from './addresscheck.ts';
 
@@ -116,35 +116,56 @@ interface Env {
   inventory: GceInventory | undefined;
 }
 
+/** The kinds fleet-ilb shares between Gateways (docs/architecture.md "Shared NEGs and health checks"). */
+export type SharedKind = 'networkEndpointGroup' | 'healthCheck';
+
+/** The claim and lock key of a shared resource in `ctx.project` (zone for NEGs, region for checks). */
+export function sharedKey(ctx: KindContext, kind: SharedKind, scope: string, name: string): string {
+  return kind === 'networkEndpointGroup' ? negKey(ctx.project, scope, name) : hcKey(ctx.project, scope, name);
+}
+
 /**
- * Deletes a NEG this Gateway no longer uses (or owns, at teardown). A shared NEG (docs/architecture.md
- * "Shared NEGs") is kept while another Gateway claims or references it, and GCE's own refusal (400
- * resourceInUseByAnotherResource: a backend service of another Gateway holds it) is the same
- * answer. Serialised with the NEG's other steps in this process. 'kept' = not deleted, not an error.
+ * Deletes a NEG or health check this Gateway no longer uses (or owns, at teardown). A shared one
+ * (docs/architecture.md "Shared NEGs and health checks") is kept while another Gateway claims or
+ * references it, and GCE's own refusal (400 resourceInUseByAnotherResource: a backend service of
+ * another Gateway holds it) is the same answer. Serialised with the resource's other steps in this
+ * process. 'kept' = not deleted, not an error.
  */
-export async function releaseNeg(
+export async function releaseShared(
   ctx: KindContext,
-  zone: string,
+  kind: SharedKind,
+  scope: string,
   name: string,
-  live: INetworkEndpointGroup | undefined,
+  live: INetworkEndpointGroup | IHealthCheck | undefined,
   inventory: GceInventory | undefined,
 ): Promise<'deleted' | 'kept'> {
+  const del = async (): Promise<void> => {
+    if (kind === 'networkEndpointGroup') await deleteNeg(ctx, scope, name, live);
+    else await deleteHealthCheck({ ...ctx, region: scope }, name, live);
+  };
   if (!isShared(decodeStamp(live?.description))) {
-    await deleteNeg(ctx, zone, name, live);
+    await del();
     return 'deleted';
   }
-  const key = negKey(ctx.project, zone, name);
+  const key = sharedKey(ctx, kind, scope, name);
+  const uid = ctx.owner.gatewayUid;
   const release = async (): Promise<'deleted' | 'kept'> => {
-    if (inventory?.negInUse(key, ctx.owner.gatewayUid) === true) return 'kept';
+    const inUse = kind === 'networkEndpointGroup' ? inventory?.negInUse(key, uid) : inventory?.healthCheckInUse(ctx.project, scope, name, uid);
+    if (inUse === true) return 'kept';
     try {
-      await deleteNeg(ctx, zone, name, live);
+      await del();
     } catch (e) {
       if (isGceCategory(e, 'inUse')) return 'kept';
       throw e;
     }
     return 'deleted';
   };
-  return inventory === undefined ? release() : inventory.withNeg(key, release);
+  return inventory === undefined ? release() : inventory.withShared(key, release);
+}
+
+/** True for a step on a resource shared between Gateways: never indexed under one Gateway's uid. */
+function sharedStep(s: PlanStep): boolean {
+  return s.kind === 'networkEndpointGroup' || (s.kind === 'healthCheck' && (s.action !== 'delete' || s.reason === 'release'));
 }
 
 /** Executes one step; 'kept' when a shared NEG was left to the Gateways that still use it. */
@@ -164,10 +185,7 @@ async function execStep(step: PlanStep, env: Env): Promise<'kept' | undefined> {
     }
     case 'healthCheck': {
       const live = observed.healthCheck.get(step.name);
-      if (step.action === 'delete') {
-        await deleteHealthCheck(ctx, step.name, live);
-        return;
-      }
+      if (step.action === 'delete') return (await releaseShared(ctx, 'healthCheck', ctx.region, step.name, live, env.inventory)) === 'kept' ? 'kept' : undefined;
       await ensureHealthCheck(ctx, find(desired.healthChecks, step.name), live ?? null);
       return;
     }
@@ -177,7 +195,7 @@ async function execStep(step: PlanStep, env: Env): Promise<'kept' | undefined> {
       const key = negKey(project, zone, step.name);
       const live = observed.networkEndpointGroup.get(key)?.neg;
       const nctx = projectContext(ctx, project);
-      if (step.action === 'delete') return (await releaseNeg(nctx, zone, step.name, live, env.inventory)) === 'kept' ? 'kept' : undefined;
+      if (step.action === 'delete') return (await releaseShared(nctx, 'networkEndpointGroup', zone, step.name, live, env.inventory)) === 'kept' ? 'kept' : undefined;
       const d = desired.negs.find((n) => (n.project ?? desired.project) === project && n.zone === zone && n.neg.name === step.name);
       if (d === undefined) throw new Error(`plan step for unknown NEG ${key}`);
       const inv = env.inventory;
@@ -197,7 +215,7 @@ async function execStep(step: PlanStep, env: Env): Promise<'kept' | undefined> {
         await syncNegEndpoints(nctx, zone, step.name, d.endpoints, current);
         inv?.setEndpoints(project, zone, step.name, d.endpoints);
       };
-      await (inv === undefined ? sync() : inv.withNeg(key, sync));
+      await (inv === undefined ? sync() : inv.withShared(key, sync));
       return;
     }
     case 'backendService': {
@@ -385,7 +403,7 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
     await deps.beforeTraffic(env.vip);
   };
   const run = async (s: PlanStep): Promise<void> => {
-    const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, uid: owner.gatewayUid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
+    const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, ...(sharedStep(s) ? {} : { uid: owner.gatewayUid }), ...(s.scope === undefined ? {} : { scope: s.scope }) };
     // The inventory forgets what a step may change (re-read before next use); a delete that
     // succeeded is known absent; an endpoint sync keeps the NEG's endpoint set itself (execStep).
     const marks = inv !== undefined && !(s.kind === 'networkEndpointGroup' && s.action === 'endpoints');
@@ -531,9 +549,13 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
         if (gw.regionalOnly === true && (kind === 'networkEndpointGroup' || kind === 'firewall')) continue;
         if (kind === 'networkEndpointGroup') {
           // Its own NEGs and the shared ones its backend services use (observe) or its latest
-          // render claimed (a release that failed before): releaseNeg keeps those still in use.
+          // render claimed (a release that failed before): releaseShared keeps those still in use.
           const negs = [...o.networkEndpointGroup.values(), ...(deps.inventory?.claimedNegs(gw.uid) ?? [])];
           for (const x of negs) push(phase, kind, x.neg.name ?? '', x.zone, x.neg, x.project);
+        } else if (kind === 'healthCheck') {
+          // Same for the shared health checks (render claims them too).
+          const hcs = new Map([...o.healthCheck, ...(deps.inventory?.claimedHealthChecks(gw.uid, deps.cloud.project, region) ?? [])]);
+          for (const [name, live] of hcs) push(phase, kind, name, region, live);
         } else {
           const m = o[kind] as Map<string, IAddress | IHealthCheck | IBackendService | IForwardingRule | IFirewall>;
           for (const [name, live] of m) push(phase, kind, name, kind === 'firewall' ? undefined : region, live);
@@ -559,11 +581,13 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
         owner,
         note: (w) => writes.push(w),
       };
-      const ref = { project, kind: s.kind, name: s.name, uid: gw.uid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
+      const live = lives.get(s);
+      const shared = s.kind === 'networkEndpointGroup' || (s.kind === 'healthCheck' && isShared(decodeStamp(live?.description)));
+      const ref = { project, kind: s.kind, name: s.name, ...(shared ? {} : { uid: gw.uid }), ...(s.scope === undefined ? {} : { scope: s.scope }) };
       deps.inventory?.beginWrite(ref);
       let kept = false;
       try {
-        if (s.kind === 'networkEndpointGroup') kept = (await releaseNeg(ctx, s.scope ?? '', s.name, lives.get(s), deps.inventory)) === 'kept';
+        if (s.kind === 'networkEndpointGroup' || s.kind === 'healthCheck') kept = (await releaseShared(ctx, s.kind, s.scope ?? '', s.name, live, deps.inventory)) === 'kept';
         else await deleteOwned(ctx, s.kind, s.scope, s.name, lives.get(s));
       } finally {
         deps.inventory?.endWrite(ref);

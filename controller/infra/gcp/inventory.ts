@@ -29,10 +29,10 @@
 import type { GceCloud, IAddress, IBackendService, IFirewall, IForwardingRule, IHealthCheck, INetworkEndpoint, Kind } from './cloud/client.ts';
 import { fleetStamp, ownership, type Owner } from './cloud/ownership.ts';
 import { mapLimit } from './cloud/pool.ts';
-import { regionOfZone, resourcePath } from './cloud/urls.ts';
+import { lastSegment, regionOfZone } from './cloud/urls.ts';
 import { decodeStamp, isShared } from '../../naming/stamp.ts';
 import { fleetPrefix } from '../../naming/names.ts';
-import { fleetResource, negKey, type LiveNeg, type Observed, type WantedNames, type FleetResource } from './observe.ts';
+import { fleetResource, negKey, negKeyOfUrl, type LiveNeg, type Observed, type WantedNames, type FleetResource } from './observe.ts';
 import { errorMessage } from '../../errors/index.ts';
 import { type Log, silentLog } from '../../telemetry/logger.ts';
 
@@ -265,10 +265,18 @@ export class GceInventory {
       }
       return out;
     };
+    const backendService = await pick('backendService', region.backendService, q.region, wanted?.backendService, main);
+    // The health checks its backend services use now: shared ones are not indexed by uid, and
+    // plan (release of a check no longer used) and teardown need them.
+    const hcNames = new Set(wanted?.healthCheck ?? []);
+    for (const bs of backendService.values()) {
+      if (ownership(bs.description, q.owner) !== 'ours') continue;
+      for (const u of bs.healthChecks ?? []) hcNames.add(lastSegment(u));
+    }
     const observed: Observed = {
       address: await pick('address', region.address, q.region, wanted?.address, main),
-      healthCheck: await pick('healthCheck', region.healthCheck, q.region, wanted?.healthCheck, main),
-      backendService: await pick('backendService', region.backendService, q.region, wanted?.backendService, main),
+      healthCheck: await pick('healthCheck', region.healthCheck, q.region, hcNames, main),
+      backendService,
       forwardingRule: await pick('forwardingRule', region.forwardingRule, q.region, wanted?.forwardingRule, main),
       firewall: await pick('firewall', main.firewall, undefined, wanted?.firewall, main),
       networkEndpointGroup: new Map(),
@@ -384,8 +392,10 @@ export class GceInventory {
   beginWrite(ref: { project: string; kind: Kind; scope?: string; name: string; uid?: string }): void {
     const seq = ++this.#seq;
     const c = this.#collection(ref);
-    // NEGs are shared by Gateways (docs/architecture.md "Shared NEGs"): never pending for one uid,
-    // or that Gateway's teardown would find (and try to release) every NEG it ever wrote.
+    // NEGs and health checks are shared by Gateways (docs/architecture.md "Shared NEGs and health
+    // checks"): never pending for one uid, or that Gateway's teardown would find (and try to
+    // release) every NEG it ever wrote. A write to a shared health check comes without a uid
+    // (apply); a NEG write never has one here, even from older callers.
     c?.markUnknown(this.#itemKey(ref), seq, ref.kind === 'networkEndpointGroup' ? undefined : ref.uid);
   }
 
@@ -468,24 +478,25 @@ export class GceInventory {
     this.#endpointsGen.set(k, (this.#endpointsGen.get(k) ?? 0) + 1);
   }
 
-  // ---- shared NEGs ----------------------------------------------------------------------------
+  // ---- shared NEGs and health checks -----------------------------------------------------------
   //
-  // A shared NEG (docs/architecture.md "Shared NEGs") is used by every Gateway whose backends and
-  // scope are the same. It is deleted by the last one: a Gateway that stops using it (plan's
-  // `release` step, teardown) deletes it only when no other Gateway claims it (rendered it in its
-  // latest reconcile) and no other Gateway's backend service references it. GCE itself refuses to
-  // delete a NEG a backend service uses (400 resourceInUseByAnotherResource), the last guard.
+  // A shared NEG or health check (docs/architecture.md "Shared NEGs and health checks") is used by
+  // every Gateway whose backends (NEG) or check (health check) and scope are the same. It is deleted
+  // by the last one: a Gateway that stops using it (plan's `release` step, teardown) deletes it only
+  // when no other Gateway claims it (rendered it in its latest reconcile) and no other Gateway's
+  // backend service references it. GCE itself refuses to delete a NEG or health check a backend
+  // service uses (400 resourceInUseByAnotherResource), the last guard.
 
-  /** negKey -> uids of the Gateways whose latest render has it. */
+  /** sharedKey -> uids of the Gateways whose latest render has it. */
   readonly #claims = new Map<string, Set<string>>();
-  /** uid -> the negKeys it claims. */
+  /** uid -> the sharedKeys it claims. */
   readonly #claimsOf = new Map<string, Set<string>>();
-  /** negKey -> tail of the chain of NEG steps (endpoint syncs, releases) on it in this process. */
-  readonly #negLocks = new Map<string, Promise<unknown>>();
+  /** sharedKey -> tail of the chain of steps (endpoint syncs, releases) on it in this process. */
+  readonly #sharedLocks = new Map<string, Promise<unknown>>();
 
-  /** The NEGs Gateway `uid` renders now (replaces what it claimed before). */
-  claimNegs(uid: string, keys: Iterable<string>): void {
-    this.releaseNegs(uid);
+  /** The shared NEGs (negKey) and health checks (hcKey) Gateway `uid` renders now (replaces its earlier claim). */
+  claim(uid: string, keys: Iterable<string>): void {
+    this.release(uid);
     const mine = new Set(keys);
     if (mine.size === 0) return;
     this.#claimsOf.set(uid, mine);
@@ -500,6 +511,7 @@ export class GceInventory {
   claimedNegs(uid: string): LiveNeg[] {
     const out: LiveNeg[] = [];
     for (const k of this.#claimsOf.get(uid) ?? []) {
+      if (k.startsWith(HC_KEY)) continue;
       const [project, zone, name] = k.split('/') as [string, string, string];
       const x = this.#projects.get(project)?.neg.items.get(`${zone}/${name}`);
       if (x !== undefined) out.push({ project, zone, neg: x.neg });
@@ -507,8 +519,21 @@ export class GceInventory {
     return out;
   }
 
+  /** The health checks Gateway `uid` claims in project/region that the inventory knows to exist. */
+  claimedHealthChecks(uid: string, project: string, region: string): Map<string, IHealthCheck> {
+    const out = new Map<string, IHealthCheck>();
+    const rs = this.#projects.get(project)?.regions.get(region);
+    for (const k of this.#claimsOf.get(uid) ?? []) {
+      if (!k.startsWith(hcKey(project, region, ''))) continue;
+      const name = k.slice(k.lastIndexOf('/') + 1);
+      const x = rs?.healthCheck.items.get(name);
+      if (x !== undefined) out.set(name, x);
+    }
+    return out;
+  }
+
   /** Gateway `uid` claims nothing any more (torn down). */
-  releaseNegs(uid: string): void {
+  release(uid: string): void {
     for (const k of this.#claimsOf.get(uid) ?? []) {
       const s = this.#claims.get(k);
       s?.delete(uid);
@@ -517,36 +542,62 @@ export class GceInventory {
     this.#claimsOf.delete(uid);
   }
 
+  #claimedByOther(key: string, exceptUid: string): boolean {
+    for (const uid of this.#claims.get(key) ?? []) if (uid !== exceptUid) return true;
+    return false;
+  }
+
+  /**
+   * The region's backend services, or undefined when they were never read here (unknown is not
+   * "unused": callers keep the shared resource).
+   */
+  #backendServicesOf(project: string, region: string): Iterable<IBackendService> | undefined {
+    const rs = this.#projects.get(project)?.regions.get(region);
+    return rs === undefined || !rs.ok ? undefined : rs.backendService.items.values();
+  }
+
   /**
    * True when a Gateway other than `exceptUid` claims the NEG `key` (project/zone/name) or one of
    * its backend services references it, as far as this inventory knows; also true when the
-   * backend services of the NEG's region were never read here (unknown is not "unused").
+   * backend services of the NEG's region were never read here.
    */
   negInUse(key: string, exceptUid: string): boolean {
-    for (const uid of this.#claims.get(key) ?? []) if (uid !== exceptUid) return true;
+    if (this.#claimedByOther(key, exceptUid)) return true;
     const [project, zone, name] = key.split('/') as [string, string, string];
     const live = this.#projects.get(project)?.neg.items.get(`${zone}/${name}`);
     const lb = decodeStamp(live?.description)?.lb;
     const [lbProject, lbRegion] = lb === undefined ? [project, regionOfZone(zone)] : (lb.split('/') as [string, string]);
-    const rs = this.#projects.get(lbProject)?.regions.get(lbRegion);
-    if (rs === undefined || !rs.ok) return true;
-    for (const bs of rs.backendService.items.values()) {
+    const bss = this.#backendServicesOf(lbProject, lbRegion);
+    if (bss === undefined) return true;
+    for (const bs of bss) {
       if (fleetStamp(bs.description, this.#o.fleetId)?.gatewayUid === exceptUid) continue;
       if ((bs.backends ?? []).some((b) => negKeyOfUrl(b.group) === key)) return true;
     }
     return false;
   }
 
-  /** Runs `fn` after every earlier NEG step on `key` in this process ended (one at a time per NEG). */
-  async withNeg<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#negLocks.get(key) ?? Promise.resolve();
+  /** negInUse for the shared health check `name` of project/region. */
+  healthCheckInUse(project: string, region: string, name: string, exceptUid: string): boolean {
+    if (this.#claimedByOther(hcKey(project, region, name), exceptUid)) return true;
+    const bss = this.#backendServicesOf(project, region);
+    if (bss === undefined) return true;
+    for (const bs of bss) {
+      if (fleetStamp(bs.description, this.#o.fleetId)?.gatewayUid === exceptUid) continue;
+      if ((bs.healthChecks ?? []).some((u) => lastSegment(u) === name)) return true;
+    }
+    return false;
+  }
+
+  /** Runs `fn` after every earlier step on the shared resource `key` in this process ended (one at a time). */
+  async withShared<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#sharedLocks.get(key) ?? Promise.resolve();
     const run = prev.then(fn, fn);
     const tail = run.catch(() => undefined);
-    this.#negLocks.set(key, tail);
+    this.#sharedLocks.set(key, tail);
     try {
       return await run;
     } finally {
-      if (this.#negLocks.get(key) === tail) this.#negLocks.delete(key);
+      if (this.#sharedLocks.get(key) === tail) this.#sharedLocks.delete(key);
     }
   }
 
@@ -801,8 +852,11 @@ export class GceInventory {
   }
 }
 
-/** negKey of a NEG URL (`.../projects/P/zones/Z/networkEndpointGroups/N`), else undefined. */
-export function negKeyOfUrl(url: string | null | undefined): string | undefined {
-  const m = /^projects\/([^/]+)\/zones\/([^/]+)\/networkEndpointGroups\/([^/]+)$/.exec(resourcePath(url ?? ''));
-  return m === null ? undefined : negKey(m[1]!, m[2]!, m[3]!);
+const HC_KEY = 'hc:';
+
+/** The claim key of a shared health check (negKey is the NEGs'). */
+export function hcKey(project: string, region: string, name: string): string {
+  return `${HC_KEY}${project}/${region}/${name}`;
 }
+
+export { negKeyOfUrl };

@@ -11,11 +11,18 @@
 import type { GceCloud, IAddress, IBackendService, IFirewall, IForwardingRule, IHealthCheck, INetworkEndpoint, INetworkEndpointGroup } from './cloud/client.ts';
 import { mapLimit } from './cloud/pool.ts';
 import { fleetStamp, ownership, type Owner } from './cloud/ownership.ts';
-import type { OwnershipStamp } from '../../naming/stamp.ts';
+import { decodeStamp, isShared, type OwnershipStamp } from '../../naming/stamp.ts';
+import { lastSegment, resourcePath } from './cloud/urls.ts';
 
 /** Key of a zonal NEG in maps: `project/zone/name` (member NEGs may live in a Shared VPC service project). */
 export function negKey(project: string, zone: string, name: string): string {
   return `${project}/${zone}/${name}`;
+}
+
+/** negKey of a NEG URL (`.../projects/P/zones/Z/networkEndpointGroups/N`), else undefined. */
+export function negKeyOfUrl(url: string | null | undefined): string | undefined {
+  const m = /^projects\/([^/]+)\/zones\/([^/]+)\/networkEndpointGroups\/([^/]+)$/.exec(resourcePath(url ?? ''));
+  return m === null ? undefined : negKey(m[1]!, m[2]!, m[3]!);
 }
 
 /** A listed NEG with where it lives. */
@@ -118,7 +125,8 @@ function byName<T extends { name?: string | null; description?: string | null }>
   const m = new Map<string, T>();
   for (const { item: it } of items) {
     const name = it.name ?? '';
-    if (ownership(it.description, owner) === 'ours' || wanted.has(name)) m.set(name, it);
+    // A shared resource is "ours" for every Gateway of the fleet: only the ones it wants or uses.
+    if ((ownership(it.description, owner) === 'ours' && !isShared(decodeStamp(it.description))) || wanted.has(name)) m.set(name, it);
   }
   return m;
 }
@@ -141,15 +149,24 @@ export async function observeGateway(
 ): Promise<Observed> {
   const wanted = opts.wanted ?? NONE;
   const raw = await listAll(cloud, [opts.region], opts.negProjects);
+  const backendService = byName(raw.backendService, opts.owner, wanted.backendService);
+  // Shared NEGs and health checks: the wanted ones and those its backend services use.
+  const usedNegs = new Set(wanted.networkEndpointGroup);
+  const usedHcs = new Set(wanted.healthCheck);
+  for (const bs of backendService.values()) {
+    if (ownership(bs.description, opts.owner) !== 'ours') continue;
+    for (const b of bs.backends ?? []) usedNegs.add(negKeyOfUrl(b.group) ?? '');
+    for (const u of bs.healthChecks ?? []) usedHcs.add(lastSegment(u));
+  }
   const negs = new Map<string, LiveNeg>();
   for (const x of raw.networkEndpointGroup) {
     const key = negKey(x.project, x.zone, x.neg.name ?? '');
-    if (ownership(x.neg.description, opts.owner) === 'ours' || wanted.networkEndpointGroup.has(key)) negs.set(key, x);
+    if ((ownership(x.neg.description, opts.owner) === 'ours' && !isShared(decodeStamp(x.neg.description))) || usedNegs.has(key)) negs.set(key, x);
   }
   const observed: Observed = {
     address: byName(raw.address, opts.owner, wanted.address),
-    healthCheck: byName(raw.healthCheck, opts.owner, wanted.healthCheck),
-    backendService: byName(raw.backendService, opts.owner, wanted.backendService),
+    healthCheck: byName(raw.healthCheck, opts.owner, usedHcs),
+    backendService,
     forwardingRule: byName(raw.forwardingRule, opts.owner, wanted.forwardingRule),
     networkEndpointGroup: negs,
     firewall: byName(raw.firewall.map((item) => ({ region: '', item })), opts.owner, wanted.firewall),

@@ -4,7 +4,7 @@
 // the desired one (in the spellings GCE echoes back) plans nothing.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FLEET, PROJECT, REGION, ZONE_A, ZONE_B, desiredFor, names, oneListener, sharingNegs, type GatewaySpec } from '../../../test/integration/gce-apply.fixture.ts';
+import { FLEET, PROJECT, REGION, ZONE_A, ZONE_B, desiredFor, names, oneListener, sharingHealthChecks, sharingNegs, type GatewaySpec } from '../../../test/integration/gce-apply.fixture.ts';
 import type { DesiredGce } from './desired.ts';
 import { negKey, type Observed } from './observe.ts';
 import { PHASES, describePlan, planGce } from './plan.ts';
@@ -176,6 +176,24 @@ describe('planGce', () => {
       ['networkEndpointGroup', 'release'],
     ]);
     expect(plan.steps.filter((s) => s.action !== 'delete').map((s) => [s.kind, s.action])).toEqual([['backendService', 'update']]);
+  });
+
+  it('a shared health check is ours to use; one the Gateway stops using is released, never "stale"', () => {
+    const d = sharingHealthChecks(desiredFor(oneListener()));
+    expect(planGce(d, applied(d), owner).steps).toEqual([]);
+    // A HealthCheckPolicy changes the check: a new shared check, the backend service moves to it,
+    // and the old one is released (apply deletes it only if no other Gateway claims or uses it).
+    const moved: DesiredGce = {
+      ...d,
+      healthChecks: d.healthChecks.map((h) => ({ ...h, name: `${h.name}-x`, checkIntervalSec: 9 })),
+      backendServices: d.backendServices.map((b) => ({ ...b, healthChecks: (b.healthChecks ?? []).map((u) => `${u}-x`) })),
+    };
+    const steps = planGce(moved, applied(d), owner).steps;
+    expect(steps.map((s) => [s.kind, s.action, s.reason ?? ''])).toEqual([
+      ['healthCheck', 'create', ''],
+      ['backendService', 'update', ''],
+      ['healthCheck', 'delete', 'release'],
+    ]);
   });
 
   it('a frozen member gets no endpoint step, even when its desired endpoints differ', () => {

@@ -336,19 +336,19 @@ export function planGce(desired: DesiredGce, observed: Observed, owner: Owner): 
 
   // Stale resources of this Gateway, reverse order ---------------------------------------
   const wanted = wantedNames(desired);
+  // A shared NEG or health check this Gateway no longer uses is released: apply deletes it only
+  // when no other Gateway claims or references it (docs/architecture.md "Shared NEGs and health checks").
+  const reasonFor = (live: Named): 'release' | 'stale' => (isShared(decodeStamp(live.description)) ? 'release' : 'stale');
   const stale = (phase: Phase, kind: Kind, m: Map<string, Named>, want: ReadonlySet<string>, scope?: string): void => {
     for (const [name, live] of m) {
-      if (mine(live) && !want.has(name)) add({ phase, kind, name, action: 'delete', reason: 'stale', ...(scope === undefined ? {} : { scope }) });
+      if (mine(live) && !want.has(name)) add({ phase, kind, name, action: 'delete', reason: reasonFor(live), ...(scope === undefined ? {} : { scope }) });
     }
   };
   stale('backendServices:delete', 'backendService', observed.backendService, wanted.backendService, region);
   stale('healthChecks:delete', 'healthCheck', observed.healthCheck, wanted.healthCheck, region);
   for (const [key, x] of observed.networkEndpointGroup) {
     if (mine(x.neg) && !wanted.networkEndpointGroup.has(key)) {
-      // A shared NEG this Gateway no longer uses is released: apply deletes it only when no other
-      // Gateway claims or references it (inventory.ts negInUse).
-      const reason = isShared(decodeStamp(x.neg.description)) ? 'release' : 'stale';
-      add({ phase: 'negs:delete', kind: 'networkEndpointGroup', name: x.neg.name ?? '', scope: x.zone, project: x.project, action: 'delete', reason });
+      add({ phase: 'negs:delete', kind: 'networkEndpointGroup', name: x.neg.name ?? '', scope: x.zone, project: x.project, action: 'delete', reason: reasonFor(x.neg) });
     }
   }
   stale('firewalls:delete', 'firewall', observed.firewall, wanted.firewall);

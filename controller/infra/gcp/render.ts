@@ -33,6 +33,7 @@ import type { GatewayIR, HealthCheckIR, L4Protocol } from '../../ir/types.ts';
 import type { OwnershipStamp } from '../../naming/stamp.ts';
 import { CONTROLLER_NAME, encodeStamp } from '../../naming/stamp.ts';
 import { hash32 } from '../../naming/hash.ts';
+import { sharedHealthCheckName } from '../../naming/names.ts';
 import { gceLabels } from '../../naming/gcelabels.ts';
 import { VIP_PLACEHOLDER, type Address, type BackendService, type DesiredGce, type DesiredNeg, type Firewall, type ForwardingRule, type HealthCheck } from './desired.ts';
 
@@ -99,12 +100,26 @@ function renderAddress(ir: GatewayIR, u: Urls): Address {
   return a;
 }
 
-function renderHealthCheck(ir: GatewayIR, group: string, hc: HealthCheckIR): HealthCheck {
+/**
+ * A group's health check. It is shared (docs/architecture.md "Shared NEGs and health checks"): its
+ * name is a hash of the check and its project/region, its stamp names no Gateway, and every
+ * backend service of the fleet that needs the same check in the same region uses it.
+ */
+function renderHealthCheck(ir: GatewayIR, hc: HealthCheckIR): HealthCheck {
+  const spec = healthCheckSpec(ir, hc);
+  return {
+    name: sharedHealthCheckName({ fleetId: ir.fleetId, spec, scope: [ir.config.project, ir.config.region] }),
+    description: encodeStamp({ controller: CONTROLLER_NAME, fleet: ir.fleetId, gateway: '', gatewayUid: '', lb: `${ir.config.project}/${ir.config.region}` }),
+    ...spec,
+  };
+}
+
+type HealthCheckSpec = Omit<HealthCheck, 'name' | 'description'>;
+
+function healthCheckSpec(ir: GatewayIR, hc: HealthCheckIR): HealthCheckSpec {
   // A HealthCheckPolicy's timing and probe (docs/policy.md), else the ILBConfig's and the group's.
   const c = hc.policy?.timing ?? ir.config.healthCheck;
-  const base: HealthCheck = {
-    name: hc.name,
-    description: stamp(ir, { listener: group }),
+  const base: HealthCheckSpec = {
     checkIntervalSec: c.checkIntervalSec,
     timeoutSec: c.timeoutSec,
     healthyThreshold: c.healthyThreshold,
@@ -200,7 +215,7 @@ function renderBackendServices(ir: GatewayIR, u: Urls): BackendService[] {
     protocol: g.protocol,
     network: u.network,
     backends: g.negs.filter((n) => inPool(g.failover?.pool, n)).map((n) => ({ group: u.neg(n.project, n.zone, n.name), balancingMode: 'CONNECTION' })),
-    healthChecks: [u.healthCheck(g.healthCheck.name)],
+    healthChecks: [u.healthCheck(renderHealthCheck(ir, g.healthCheck).name)],
     sessionAffinity: ir.config.sessionAffinity,
     connectionDraining: { drainingTimeoutSec: drainingFor(ir, g.protocol) },
   }));
@@ -264,6 +279,12 @@ function renderFirewalls(ir: GatewayIR, u: Urls, targets: { tags: string[] }): F
     }));
 }
 
+/** The first of each name: groups of a Gateway that need the same check share it. */
+function uniqueByName<T extends { name: string }>(xs: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return xs.filter((x) => !seen.has(x.name) && seen.add(x.name) !== undefined);
+}
+
 /** Renders one Gateway's IR, with the facts GCE holds, into the GCE objects apply must make true. Pure. */
 export function renderGce(ir: GatewayIR, facts: GceFacts = {}, ctx: RenderContext = {}): DesiredGce {
   const u = urls(ir, ctx);
@@ -273,7 +294,7 @@ export function renderGce(ir: GatewayIR, facts: GceFacts = {}, ctx: RenderContex
     region: ir.config.region,
     gateway: { namespace: ir.gateway.namespace, name: ir.gateway.name, uid: ir.gateway.uid },
     address: renderAddress(ir, u),
-    healthChecks: ir.groups.map((g) => renderHealthCheck(ir, g.id, g.healthCheck)),
+    healthChecks: uniqueByName(ir.groups.map((g) => renderHealthCheck(ir, g.healthCheck))),
     negs: renderNegs(ir, u, facts),
     backendServices: renderBackendServices(ir, u),
     forwardingRules: renderForwardingRules(ir, u),

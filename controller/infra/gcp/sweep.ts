@@ -16,8 +16,9 @@ import { mapLimit } from './cloud/pool.ts';
 import type { KindContext, WriteNote } from './context.ts';
 import { observeFleet, type FleetResource } from './observe.ts';
 import { deleteOwned } from './resource.ts';
-import { releaseNeg } from './apply.ts';
-import { negKeyOfUrl, type GceInventory } from './inventory.ts';
+import { releaseShared } from './apply.ts';
+import { hcKey, negKeyOfUrl, type GceInventory } from './inventory.ts';
+import { lastSegment } from './cloud/urls.ts';
 import { negKey } from './observe.ts';
 import { isShared } from '../../naming/stamp.ts';
 
@@ -76,16 +77,21 @@ export async function sweepGce(fleetId: string, wantedGatewayUids: Iterable<stri
     return { orphans: [], writes, skippedYoung: 0, errors: [withResource(e)] };
   }
   let skippedYoung = 0;
-  // Shared NEGs (docs/architecture.md "Shared NEGs") belong to no Gateway: one is an orphan when
-  // no backend service of the fleet in its load-balancer scope uses it and no Gateway claims it.
-  // Decided only by the sweep of that scope (it has read those backend services).
-  const referenced = new Set(
-    all.filter((r) => r.kind === 'backendService').flatMap((r) => ((r.live as IBackendService).backends ?? []).map((b) => negKeyOfUrl(b.group) ?? '')),
-  );
+  // Shared NEGs and health checks (docs/architecture.md "Shared NEGs and health checks") belong to
+  // no Gateway: one is an orphan when no backend service of the fleet in its load-balancer scope uses
+  // it and no Gateway claims it. Decided only by the sweep of that scope (it has read those backend
+  // services).
+  const backendServices = all.filter((r) => r.kind === 'backendService').map((r): { region: string; bs: IBackendService } => ({ region: r.scope ?? '', bs: r.live }));
+  const referenced = new Set(backendServices.flatMap(({ bs }) => (bs.backends ?? []).map((b) => negKeyOfUrl(b.group) ?? '')));
+  const referencedHcs = new Set(backendServices.flatMap(({ region, bs }) => (bs.healthChecks ?? []).map((u) => hcKey(deps.cloud.project, region, lastSegment(u)))));
   const swept = new Set(deps.regions.map((r) => `${deps.cloud.project}/${r}`));
   const sharedOrphan = (r: FleetResource): boolean => {
+    if (!swept.has(r.stamp.lb ?? '')) return false;
+    if (r.kind === 'healthCheck') {
+      return !referencedHcs.has(hcKey(r.project, r.scope ?? '', r.name)) && deps.inventory?.healthCheckInUse(r.project, r.scope ?? '', r.name, '') !== true;
+    }
     const key = negKey(r.project, r.scope ?? '', r.name);
-    return r.kind === 'networkEndpointGroup' && swept.has(r.stamp.lb ?? '') && !referenced.has(key) && deps.inventory?.negInUse(key, '') !== true;
+    return r.kind === 'networkEndpointGroup' && !referenced.has(key) && deps.inventory?.negInUse(key, '') !== true;
   };
   const orphans = all.filter((r) => {
     if (isShared(r.stamp) ? !sharedOrphan(r) : wanted.has(r.stamp.gatewayUid)) return false;
@@ -112,8 +118,8 @@ export async function sweepGce(fleetId: string, wantedGatewayUids: Iterable<stri
       deps.inventory?.beginWrite(ref);
       let kept = false;
       try {
-        // A shared NEG is re-checked under its lock: a Gateway may have claimed it since the list.
-        if (o.kind === 'networkEndpointGroup') kept = (await releaseNeg(ctx, o.scope ?? '', o.name, o.live, deps.inventory)) === 'kept';
+        // A shared one is re-checked under its lock: a Gateway may have claimed it since the list.
+        if (o.kind === 'networkEndpointGroup' || o.kind === 'healthCheck') kept = (await releaseShared(ctx, o.kind, o.scope ?? '', o.name, o.live, deps.inventory)) === 'kept';
         else await deleteOwned(ctx, o.kind, o.scope, o.name, o.live);
       } finally {
         deps.inventory?.endWrite(ref);
