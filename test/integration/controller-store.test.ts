@@ -298,8 +298,9 @@ describe('store scenario: one internal passthrough load balancer for two member 
     expect(gatewayCondition(await getGateway(config, 'store', 'store'), 'Programmed')?.status).toBe('True');
   });
 
-  it('a second Gateway to the same ServiceImport shares its NEGs (no NEG write); deleting it leaves them to store', async () => {
+  it('a second Gateway to the same ServiceImport on the same port shares its NEGs and health check (no NEG or health-check write); deleting it leaves them to store', async () => {
     const config = s.kube('config');
+    const hcsBefore = JSON.stringify(s.emulator.inventory().healthChecks);
     const negsBefore = JSON.stringify(s.emulator.inventory().networkEndpointGroups.map((n) => n['selfLink']).sort());
     const storeNegs = actualNegs(s.emulator, members);
     s.emulator.resetAudit();
@@ -307,7 +308,7 @@ describe('store scenario: one internal passthrough load balancer for two member 
       apiVersion: GATEWAY_API,
       kind: 'Gateway',
       metadata: { name: 'store-admin', namespace: 'store' },
-      spec: { gatewayClassName: 'fleet-ilb', listeners: [{ name: 'admin', protocol: 'TCP', port: 9090, allowedRoutes: { kinds: [{ kind: 'TCPRoute' }] } }] },
+      spec: { gatewayClassName: 'fleet-ilb', listeners: [{ name: 'admin', protocol: 'TCP', port: 8080, allowedRoutes: { kinds: [{ kind: 'TCPRoute' }] } }] },
     });
     await config.apply({
       apiVersion: GATEWAY_API,
@@ -325,6 +326,11 @@ describe('store scenario: one internal passthrough load balancer for two member 
     expect(JSON.stringify(s.emulator.inventory().networkEndpointGroups.map((n) => n['selfLink']).sort())).toBe(negsBefore);
     const negWrites = s.emulator.audit().filter((e) => e.access === 'write' && /networkEndpointGroups/.test(e.path));
     expect(negWrites.map((e) => e.method)).toEqual([]);
+    // The same check too (a TCP check of the listener port, probed at each forwarding rule's IP).
+    const hcOf = (b: Res | undefined): unknown => (b?.['healthChecks'] as unknown[] | undefined)?.[0];
+    expect(hcOf(bsOf('store-admin'))).toBeDefined();
+    expect(hcOf(bsOf('store-admin'))).toEqual(hcOf(bsOf('store')));
+    expect(s.emulator.audit().filter((e) => e.access === 'write' && /healthChecks/.test(e.path)).map((e) => e.method)).toEqual([]);
 
     s.emulator.resetAudit();
     await config.delete(GATEWAY_API, 'TCPRoute', 'store-admin', 'store');
@@ -334,6 +340,7 @@ describe('store scenario: one internal passthrough load balancer for two member 
     expect(bsOf('store-admin')).toBeUndefined();
     expect(s.emulator.audit().filter((e) => e.access === 'write' && /networkEndpointGroups/.test(e.path)).map((e) => e.method)).toEqual([]);
     expect(actualNegs(s.emulator, members)).toEqual(storeNegs);
+    expect(JSON.stringify(s.emulator.inventory().healthChecks)).toBe(hcsBefore);
     expect(backends(bsOf('store'))).toHaveLength(4);
     expect(gatewayCondition(await getGateway(config, 'store', 'store'), 'Programmed')?.status).toBe('True');
   });
