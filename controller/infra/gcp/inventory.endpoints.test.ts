@@ -58,7 +58,7 @@ describe('GceInventory NEG endpoints', () => {
     let finishSync: () => void = () => {};
     const synced = new Promise<void>((r) => (finishSync = r));
     // What apply's NEG step does inside the NEG's lock: forget, attach/detach, record the new set.
-    const sync = inv.withNeg(`p/z-a/${NEG}`, async () => {
+    const sync = inv.withShared(`p/z-a/${NEG}`, async () => {
       inv.forgetEndpoints('p', 'z-a', NEG);
       await synced;
       inv.setEndpoints('p', 'z-a', NEG, [ep('vm-new')]);

@@ -413,7 +413,7 @@ export class GceInventory {
 
   /**
    * The endpoints of a NEG for a reconcile: the inventory's copy; else, when a NEG step of another
-   * Gateway is running on it (withNeg), the set that step leaves (it is mid-change: a list now
+   * Gateway is running on it (withShared), the set that step leaves (it is mid-change: a list now
    * would read a NEG being attached to, and be stale when it returns); else one list, shared by
    * every reconcile that asks meanwhile. Without this, N Gateways reconciled at once after a
    * restart, or while one of them synced the NEG, each listed it (bench:scale: 281 lists for 180
@@ -422,7 +422,7 @@ export class GceInventory {
   async #endpoints(project: string, zone: string, name: string): Promise<readonly INetworkEndpoint[]> {
     const ps = this.#project(project);
     const k = negKey(project, zone, name);
-    const step = this.#negLocks.get(k);
+    const step = this.#sharedLocks.get(k);
     if (ps.endpoints.get(k) === undefined && step !== undefined) await step;
     const known = ps.endpoints.get(k);
     if (known !== undefined) return known;
