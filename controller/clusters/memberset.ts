@@ -62,6 +62,8 @@ export interface MemberResource {
    * A member that does not serve it lists nothing for it and is not frozen for it.
    */
   optional?: boolean;
+  /** Keeps only what the controller reads of each object (runtime/reflector.ts `transform`). */
+  transform?: (obj: StoredObject) => StoredObject;
 }
 
 /** The Secret shape we read (`data` values are base64, as the API returns them). */
@@ -411,6 +413,7 @@ export class MemberSet {
       resource: res.key,
       ...(res.labelSelector ? { labelSelector: res.labelSelector } : {}),
       ...(res.fieldSelector ? { fieldSelector: res.fieldSelector } : {}),
+      ...(res.transform ? { transform: res.transform } : {}),
       log: this.#log,
       ...(this.#o.reflectorMetrics ? { metrics: this.#o.reflectorMetrics(m.clusterID, res.key) } : {}),
     });

@@ -23,6 +23,7 @@ import type { ConfigClusterSnapshot, MemberSnapshot, Snapshot, TranslateSettings
 import { reflectorMetrics, type ControllerMetrics } from '../telemetry/metrics.ts';
 import { type Log, silentLog } from '../telemetry/logger.ts';
 import { FleetIndex } from './indexes.ts';
+import { slimNode } from './slim.ts';
 import { globalSnapshot, scopedSnapshot, type MemberHeader, type ScopeSource } from './scoped.ts';
 
 /** The Gateway CRD and the annotation that names its Gateway API release (e.g. `v1.6.3`). */
@@ -77,7 +78,8 @@ const CONFIG_RESOURCES: readonly ConfigResource[] = [
  * only the latter). Both are exports of the same service to translate (translate/mcs.ts).
  */
 export const MEMBER_RESOURCES: readonly MemberResource[] = [
-  { key: 'nodes', path: '/api/v1/nodes' },
+  // Only the fields fleet-ilb reads (slim.ts): a Node's images, capacity and heartbeats are most of it.
+  { key: 'nodes', path: '/api/v1/nodes', transform: slimNode },
   { key: 'services', path: '/api/v1/services' },
   { key: 'endpointslices', path: '/apis/discovery.k8s.io/v1/endpointslices' },
   { key: 'serviceexports', path: '/apis/multicluster.x-k8s.io/v1beta1/serviceexports', optional: true },

@@ -169,6 +169,24 @@ describe('Reflector', () => {
     r.stop();
   });
 
+  it('stores and emits what `transform` keeps, for listed and watched objects alike', async () => {
+    const t = new FakeTransport(() => listOf('100', [obj('a', '10', 'big')]));
+    const r = make(t, { transform: (o) => ({ metadata: (o as Obj).metadata }) });
+    const seen: Obj[] = [];
+    r.on('add', (o) => seen.push(o));
+    r.on('update', (_a, b) => seen.push(b));
+    r.on('delete', (o) => seen.push(o));
+    r.start();
+    await vi.advanceTimersByTimeAsync(0);
+    t.last.emit('ADDED', obj('b', '101', 'big'));
+    t.last.emit('MODIFIED', obj('a', '102', 'bigger'));
+    t.last.emit('DELETED', obj('b', '103', 'big'));
+    expect(seen.map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}:${o.data ?? '-'}`)).toEqual(['a@10:-', 'b@101:-', 'a@102:-', 'b@103:-']);
+    expect(seen.every((o) => o.metadata.managedFields === undefined)).toBe(true);
+    expect(r.get('ns/a')?.data).toBeUndefined();
+    r.stop();
+  });
+
   it('410 Gone → relist and diff: synthesized deletes, real updates, nothing for unchanged objects', async () => {
     let items = [obj('keep', '10'), obj('change', '11'), obj('vanish', '12')];
     const t = new FakeTransport(() => listOf('100', items));

@@ -37,7 +37,9 @@
 // * `stop()` is final: an own `stopped` flag plus a generation counter make every late callback of
 //   an old attempt a no-op, so stop() never resurrects a watch (client-node 1.x fires `error` on
 //   stop) and no duplicate watch is ever opened (client-node #3052).
-// * `managedFields` is stripped from stored objects (it is often the larger half of an object).
+// * `managedFields` is stripped from stored objects (it is often the larger half of an object), and
+//   an optional `transform` keeps only the fields the controller reads (e.g. a Node without its
+//   `status.images`): applied to every listed and watched object before it is stored or emitted.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Watch } from '@kubernetes/client-node';
 import { type ClassifiedClusterError, KubeHttpError, classifyClusterError, isGone } from '../clusters/errors.ts';
@@ -157,6 +159,12 @@ export interface ReflectorOptions {
    */
   confirmEmptyListMs?: number;
   /**
+   * Applied to every object (after `managedFields` is stripped) before it is stored or emitted: keep
+   * only what the controller reads, so the cache does not hold the rest (deploy/README.md "Memory").
+   * It must keep `metadata.name`, `namespace` and `resourceVersion`.
+   */
+  transform?: (obj: StoredObject) => StoredObject;
+  /**
    * Objects a previous holder of this data had (a replaced reflector's frozen copy): an empty FIRST
    * list counts as a drop from that many. Only with `confirmEmptyListMs`.
    */
@@ -188,6 +196,8 @@ function strip<T extends StoredObject>(obj: T): T {
   return obj;
 }
 
+const keepAll = <T>(obj: T): T => obj;
+
 interface ListPage {
   items?: unknown[];
   metadata?: { resourceVersion?: string; continue?: string };
@@ -212,6 +222,7 @@ export class Reflector<T extends StoredObject = StoredObject> {
     >
   >;
   readonly #priorCount: (() => number) | undefined;
+  readonly #transform: (obj: T) => T;
   /** Monotonic time of the first empty list that is still unconfirmed. */
   #emptySince: number | undefined;
   readonly #transport: ReflectorTransport;
@@ -249,6 +260,7 @@ export class Reflector<T extends StoredObject = StoredObject> {
     this.path = opts.path;
     this.resource = opts.resource ?? opts.path.split('/').filter(Boolean).pop() ?? opts.path;
     this.#transport = opts.transport;
+    this.#transform = (opts.transform as ((obj: T) => T) | undefined) ?? keepAll;
     this.#selectors = { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector };
     this.#o = {
       pageSize: opts.pageSize ?? 500,
@@ -487,7 +499,7 @@ export class Reflector<T extends StoredObject = StoredObject> {
       }
       if (!this.#live(gen)) return true;
       if (!page || !Array.isArray(page.items)) throw new Error(`LIST ${this.path}: response has no items array`);
-      for (const it of page.items) items.push(strip(it as T));
+      for (const it of page.items) items.push(this.#transform(strip(it as T)));
       rv = page.metadata?.resourceVersion;
       cont = page.metadata?.continue || undefined;
       if (!cont) break;
@@ -626,13 +638,13 @@ export class Reflector<T extends StoredObject = StoredObject> {
     switch (type) {
       case 'ADDED':
       case 'MODIFIED': {
-        strip(obj);
-        const key = objectKey(obj);
+        const stored = this.#transform(strip(obj));
+        const key = objectKey(stored);
         const prev = this.#store.get(key);
-        this.#store.set(key, obj);
-        this.#rv = rvOf(obj) ?? this.#rv;
-        if (prev === undefined) this.#emit('add', obj, { relist: false });
-        else if (rvOf(prev) !== rvOf(obj)) this.#emit('update', prev, obj, { relist: false });
+        this.#store.set(key, stored);
+        this.#rv = rvOf(stored) ?? this.#rv;
+        if (prev === undefined) this.#emit('add', stored, { relist: false });
+        else if (rvOf(prev) !== rvOf(stored)) this.#emit('update', prev, stored, { relist: false });
         return;
       }
       case 'DELETED': {
@@ -640,7 +652,7 @@ export class Reflector<T extends StoredObject = StoredObject> {
         const prev = this.#store.get(key);
         this.#store.delete(key);
         this.#rv = rvOf(obj) ?? this.#rv;
-        if (prev !== undefined) this.#emit('delete', strip(obj), { relist: false });
+        if (prev !== undefined) this.#emit('delete', this.#transform(strip(obj)), { relist: false });
         return;
       }
       case 'BOOKMARK':

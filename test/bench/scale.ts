@@ -25,7 +25,9 @@
 //            reconciled and GCE quiet.
 // Printed per N and phase: wall time, GCE reads and writes (the emulator's counters), reconcile
 // duration p50/p99 (the controller's `fleetilb_reconcile_duration_seconds` histogram, interpolated
-// within buckets as Prometheus' histogram_quantile does), controller peak RSS (VmHWM) and the largest V8 heap in use scraped. Then the same
+// within buckets as Prometheus' histogram_quantile does), controller peak RSS (VmHWM), the largest V8
+// heap in use scraped, and the live heap after a full GC at the end of the phase. The controller runs
+// with the Node flags the image ships (the Dockerfile's NODE_OPTIONS: heap limits). Then the same
 // at 50 ms per GCE operation for N = 100 (`slow`). Each run is capped by --timeout-minutes: what was
 // reached by then is reported and the run's later phases are skipped.
 // --quick = --n 100 --skip restart,slow. JSON to .cache/bench/scale.json; progress on stderr.
@@ -208,7 +210,37 @@ interface ControllerProc {
   pid: number;
   healthUrl: string;
   exited: Promise<void>;
+  /** The live heap after a full GC (SIGUSR2, scale-controller.ts); undefined if no answer within 60 s. */
+  heap: () => Promise<HeapReading | undefined>;
 }
+
+/** scale-controller.ts's answer to SIGUSR2, MiB. */
+interface HeapReading {
+  /** V8 heap in use right after a full GC: the live set. */
+  liveMiB: number;
+  /** V8 heap committed (in use + free space V8 keeps). */
+  committedMiB: number;
+  /** V8 heap limit (--max-old-space-size plus the young generation). */
+  limitMiB: number;
+  /** RSS, and its parts: mapped files (node's code), malloc's main arena, other anonymous memory (V8 heap pages, malloc thread arenas, stacks). */
+  rssMiB: number;
+  fileMiB: number;
+  brkMiB: number;
+  anonMiB: number;
+  /** Held outside the V8 heap (Buffers, ArrayBuffers). */
+  externalMiB: number;
+}
+
+/**
+ * The Node flags the image runs the controller with: the Dockerfile's `ENV NODE_OPTIONS="..."` (one
+ * place; deploy/README.md "Memory"), so the bench measures the heap limits that ship.
+ */
+function shippedNodeFlags(): string[] {
+  const m = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+  if (m === null) throw new Error('Dockerfile: no ENV NODE_OPTIONS="..." line');
+  return m[1]!.split(/\s+/).filter((f) => f !== '');
+}
+const NODE_FLAGS = shippedNodeFlags();
 
 async function spawnController(s: Scenario, logPath: string): Promise<ControllerProc> {
   const opts: ControllerOptions = {
@@ -232,12 +264,14 @@ async function spawnController(s: Scenario, logPath: string): Promise<Controller
     ...(values['gce-ratelimit'] === undefined ? {} : { gceRateLimit: values['gce-ratelimit'] }),
   };
   const fd = openSync(logPath, 'a');
-  const proc = spawn(process.execPath, [fileURLToPath(new URL('./scale-controller.ts', import.meta.url))], {
+  // The image's flags, plus --expose-gc for the live-heap reading (it changes no GC behaviour).
+  const proc = spawn(process.execPath, [...NODE_FLAGS, '--expose-gc', fileURLToPath(new URL('./scale-controller.ts', import.meta.url))], {
     env: { ...process.env, FLEET_ILB_BENCH_OPTIONS: JSON.stringify(opts) },
     stdio: ['pipe', 'pipe', fd],
   });
   closeSync(fd);
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  let onHeap: ((h: HeapReading) => void) | undefined;
   const started = await new Promise<{ healthUrl: string; pid: number }>((resolve, reject) => {
     let buf = '';
     proc.stdout?.on('data', (d: Buffer) => {
@@ -247,8 +281,12 @@ async function spawnController(s: Scenario, logPath: string): Promise<Controller
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         try {
-          const ev = JSON.parse(line) as { ev?: string; healthUrl?: string; pid?: number };
+          const ev = JSON.parse(line) as { ev?: string; healthUrl?: string; pid?: number } & Partial<HeapReading>;
           if (ev.ev === 'started' && ev.healthUrl !== undefined && ev.pid !== undefined) resolve({ healthUrl: ev.healthUrl, pid: ev.pid });
+          if (ev.ev === 'heap') {
+            const { ev: _ev, ...reading } = ev;
+            onHeap?.(reading as HeapReading);
+          }
         } catch {
           // not ours
         }
@@ -256,7 +294,20 @@ async function spawnController(s: Scenario, logPath: string): Promise<Controller
     });
     void exited.then(() => reject(new Error(`controller exited before it started; see ${logPath}`)));
   });
-  return { proc, pid: started.pid, healthUrl: started.healthUrl, exited };
+  const heap = (): Promise<HeapReading | undefined> =>
+    new Promise((resolve) => {
+      const t = setTimeout(() => {
+        onHeap = undefined;
+        resolve(undefined);
+      }, 60_000);
+      onHeap = (h) => {
+        clearTimeout(t);
+        onHeap = undefined;
+        resolve(h);
+      };
+      proc.kill('SIGUSR2');
+    });
+  return { proc, pid: started.pid, healthUrl: started.healthUrl, exited, heap };
 }
 
 async function stopController(c: ControllerProc): Promise<void> {
@@ -399,6 +450,8 @@ interface PhaseResult {
   peakRssMiB: number;
   /** Largest V8 heap-in-use seen by the phase's scrapes (RSS also holds the heap's free headroom and the libraries). */
   peakHeapMiB: number;
+  /** At the end of the phase, after a full GC: the live heap, the heap V8 keeps committed, its limit, RSS. */
+  endHeap?: HeapReading;
 }
 
 interface PhaseInput {
@@ -460,10 +513,17 @@ async function runPhase(p: PhaseInput, label: string): Promise<PhaseResult> {
     if (now > p.deadline) {
       const r = finish(p, c, begin, doneAt, lastCallAt, first, sc, peakHeap, cpu0);
       r.timedOut = doneAt === undefined ? 'not done' : 'not quiet';
-      return r;
+      return withEndHeap(r, c);
     }
   }
-  return finish(p, c, begin, doneAt, lastCallAt, first, await scrape(c), peakHeap, cpu0);
+  return withEndHeap(finish(p, c, begin, doneAt, lastCallAt, first, await scrape(c), peakHeap, cpu0), c);
+}
+
+/** Adds the live heap after the phase (taken after the phase's figures: its full GC costs time). */
+async function withEndHeap(r: PhaseResult, c: ControllerProc): Promise<PhaseResult> {
+  const h = await c.heap();
+  if (h !== undefined) r.endHeap = h;
+  return r;
 }
 
 function finish(p: PhaseInput, c: ControllerProc, begin: number, doneAt: number | undefined, lastCallAt: number | undefined, first: Scrape, sc: Scrape, peakHeap: number, cpu0: number): PhaseResult {
@@ -647,7 +707,9 @@ function fmtPhase(r: PhaseResult): string {
   const what = r.phase === 'create' ? 'all Programmed' : 'all reconciled';
   return (
     `${what} ${secs(r.doneMs)}, quiet ${secs(r.quietMs)}${r.timedOut === undefined ? '' : ` (TIMED OUT: ${r.timedOut})`}; ` +
-    `GCE ${r.gce.reads} reads, ${r.gce.writes} writes, ${r.gce.healthReads} getHealth; ${r.reconciles} reconciles p50 ${dur(r.reconcileP50s)} p99 ${dur(r.reconcileP99s)} mean ${dur(r.reconcileMeanS)}; CPU ${secs(r.cpuMs)}; peak RSS ${r.peakRssMiB} MiB, heap in use ≤ ${r.peakHeapMiB} MiB`
+    `GCE ${r.gce.reads} reads, ${r.gce.writes} writes, ${r.gce.healthReads} getHealth; ${r.reconciles} reconciles p50 ${dur(r.reconcileP50s)} p99 ${dur(r.reconcileP99s)} mean ${dur(r.reconcileMeanS)}; CPU ${secs(r.cpuMs)}; peak RSS ${r.peakRssMiB} MiB, heap in use ≤ ${r.peakHeapMiB} MiB` +
+    (r.endHeap === undefined ? '' : `; after a full GC: live heap ${r.endHeap.liveMiB} MiB (committed ${r.endHeap.committedMiB}, limit ${r.endHeap.limitMiB}), ` +
+        `RSS ${r.endHeap.rssMiB} MiB = files ${r.endHeap.fileMiB} + malloc main arena ${r.endHeap.brkMiB} + other anonymous ${r.endHeap.anonMiB} (external ${r.endHeap.externalMiB})`)
   );
 }
 
@@ -678,14 +740,15 @@ process.stdout.write(
   `\nscale: config + ${MEMBERS} members × ${ZONE_SUFFIXES.length} zones × ${NODES_PER_ZONE} nodes, ${SERVICES} exported services, N Gateways × 2 TCP listeners (one TCPRoute each)\n` +
     `(GCE reads exclude the backend-health reader's getHealth, counted apart; quiet = no other GCE call for ${QUIET_MS / 1000} s)\n\n`,
 );
-process.stdout.write('N      op     phase         done        quiet       GCE reads  writes  getHealth  reconciles  p50       p99       mean      CPU       peak RSS\n');
+process.stdout.write(`controller Node flags (Dockerfile NODE_OPTIONS): ${NODE_FLAGS.join(' ')}\n\n`);
+process.stdout.write('N      op     phase         done        quiet       GCE reads  writes  getHealth  reconciles  p50       p99       mean      CPU       peak RSS  live heap\n');
 for (const r of results) {
   for (const p of r.phases) {
     const phase = p.rep === undefined ? p.phase : `${p.phase} ${p.rep}`;
     process.stdout.write(
       `${String(r.n).padEnd(6)} ${`${r.latencyMs}ms`.padEnd(6)} ${phase.padEnd(13)} ${secs(p.doneMs).padEnd(11)} ${secs(p.quietMs).padEnd(11)} ` +
         `${String(p.gce.reads).padStart(9)} ${String(p.gce.writes).padStart(7)} ${String(p.gce.healthReads).padStart(10)} ${String(p.reconciles).padStart(11)}  ` +
-        `${dur(p.reconcileP50s).padEnd(9)} ${dur(p.reconcileP99s).padEnd(9)} ${dur(p.reconcileMeanS).padEnd(9)} ${secs(p.cpuMs).padEnd(9)} ${p.peakRssMiB} MiB` +
+        `${dur(p.reconcileP50s).padEnd(9)} ${dur(p.reconcileP99s).padEnd(9)} ${dur(p.reconcileMeanS).padEnd(9)} ${secs(p.cpuMs).padEnd(9)} ${`${p.peakRssMiB} MiB`.padEnd(9)} ${p.endHeap === undefined ? '—' : `${p.endHeap.liveMiB} MiB`}` +
         `${p.timedOut === undefined ? '' : `  TIMED OUT (${p.timedOut})`}\n`,
     );
   }
@@ -717,7 +780,7 @@ for (const r of results) {
 }
 const dir = join(repoRoot, '.cache', 'bench');
 await mkdir(dir, { recursive: true });
-await writeFile(join(dir, 'scale.json'), `${JSON.stringify({ at: new Date().toISOString(), quietMs: QUIET_MS, services: SERVICES, results }, null, 2)}\n`);
+await writeFile(join(dir, 'scale.json'), `${JSON.stringify({ at: new Date().toISOString(), nodeFlags: NODE_FLAGS, quietMs: QUIET_MS, services: SERVICES, results }, null, 2)}\n`);
 process.stdout.write(`\n\n(JSON: ${join(dir, 'scale.json')})\n`);
 // Open keep-alive sockets (Kubernetes clients, the emulator) must not keep the benchmark alive.
 process.exit(process.exitCode ?? 0);

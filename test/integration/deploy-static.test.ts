@@ -183,6 +183,23 @@ describe('image recipe (Dockerfile)', () => {
     expect(final.some((l) => l.startsWith('RUN '))).toBe(false); // no shell in distroless
   });
 
+  it('caps the V8 heap (NODE_OPTIONS), below the Deployment memory limit, which does not override it', () => {
+    // deploy/README.md "Memory": without the caps Node sizes the heap from the machine's memory.
+    const env = final.find((l) => l.startsWith('ENV NODE_OPTIONS='));
+    expect(env).toBeDefined();
+    const oldSpace = Number(/--max-old-space-size=(\d+)/.exec(env!)?.[1]);
+    const semiSpace = Number(/--max-semi-space-size=(\d+)/.exec(env!)?.[1]);
+    expect(oldSpace).toBeGreaterThan(0);
+    expect(semiSpace).toBeGreaterThan(0);
+    const config = render('deploy/config');
+    const c = one(config, 'Deployment', 'fleet-ilb-controller').spec.template.spec.containers[0];
+    expect((c.env as Array<{ name: string }>).map((e) => e.name)).not.toContain('NODE_OPTIONS');
+    const mib = (q: string): number => Number(/^(\d+)Mi$/.exec(q)?.[1] ?? /^(\d+)Gi$/.exec(q)?.[1]) * (q.endsWith('Gi') ? 1024 : 1);
+    // Old space + the young generation (3 semi-spaces) + ~256 MiB outside the V8 heap (node's code,
+    // malloc, stacks; measured by bench:scale) must fit under the limit: a heap error, not an OOM kill.
+    expect(mib(c.resources.limits.memory as string)).toBeGreaterThanOrEqual(oldSpace + 3 * semiSpace + 256);
+  });
+
   it('copies only package files, controller/ and crds/ into the runtime image', () => {
     const copies = final.filter((l) => l.startsWith('COPY ')).map((l) => l.replace(/\s+/g, ' '));
     expect(copies).toEqual([

@@ -20,20 +20,23 @@
 //     operation, re-observed by the next reconcile (a worker is never held for long).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID, createHash } from 'node:crypto';
-import {
-  AddressesClient,
-  FirewallsClient,
-  ForwardingRulesClient,
-  GlobalOperationsClient,
-  InstancesClient,
-  NetworkEndpointGroupsClient,
-  NetworksClient,
-  RegionBackendServicesClient,
-  RegionHealthChecksClient,
-  RegionOperationsClient,
-  SubnetworksClient,
-  ZoneOperationsClient,
-} from '@google-cloud/compute';
+// The 12 clients fleet-ilb uses, each from its own module: the package's entry point
+// (build/src/index.js) also loads build/protos/protos.js (31 MB of generated code for all of Compute)
+// and the v1beta/v1small clients, ~70 MB of heap the controller never uses (deploy/README.md
+// "Memory"). The package has no "exports" map, so these paths are public to Node's resolver; the
+// types still come from the package root (`import type` is erased).
+import { AddressesClient } from '@google-cloud/compute/build/src/v1/addresses_client.js';
+import { FirewallsClient } from '@google-cloud/compute/build/src/v1/firewalls_client.js';
+import { ForwardingRulesClient } from '@google-cloud/compute/build/src/v1/forwarding_rules_client.js';
+import { GlobalOperationsClient } from '@google-cloud/compute/build/src/v1/global_operations_client.js';
+import { InstancesClient } from '@google-cloud/compute/build/src/v1/instances_client.js';
+import { NetworkEndpointGroupsClient } from '@google-cloud/compute/build/src/v1/network_endpoint_groups_client.js';
+import { NetworksClient } from '@google-cloud/compute/build/src/v1/networks_client.js';
+import { RegionBackendServicesClient } from '@google-cloud/compute/build/src/v1/region_backend_services_client.js';
+import { RegionHealthChecksClient } from '@google-cloud/compute/build/src/v1/region_health_checks_client.js';
+import { RegionOperationsClient } from '@google-cloud/compute/build/src/v1/region_operations_client.js';
+import { SubnetworksClient } from '@google-cloud/compute/build/src/v1/subnetworks_client.js';
+import { ZoneOperationsClient } from '@google-cloud/compute/build/src/v1/zone_operations_client.js';
 import type { protos } from '@google-cloud/compute';
 import {
   FencedError,
