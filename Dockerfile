@@ -27,11 +27,11 @@ RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 FROM ${RUNTIME_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
-# V8 heap limits (deploy/README.md "Memory"; `npm run bench:scale` starts its controller with this
-# line's flags). Without them Node 24 sizes the heap from the machine's memory (old space up to ~4 GB,
-# semi-spaces of 64 MB) and lets a controller whose live heap is ~150-250 MB grow to 1.5 GB RSS
-# before it collects. The old-space cap is ~1.3x the live heap measured at 1000 Gateways; the
-# Deployment's memory limit sits above both. Override with NODE_OPTIONS in the Pod spec.
+# V8 heap limits (deploy/README.md "Memory" has the figures; `npm run bench:scale` starts its
+# controller with this line's flags). Without them Node 24 sizes the heap from the machine's memory
+# (old space up to ~4 GB, semi-spaces of 64 MB) and lets a controller whose live heap is 135-250 MB
+# grow to 1.5 GB RSS before it collects. The Deployment's memory limit sits above the caps; to
+# raise them, set NODE_OPTIONS in the Pod spec.
 ENV NODE_OPTIONS="--max-old-space-size=320 --max-semi-space-size=16"
 # Files stay owned by root and read-only for the runtime user: the process cannot modify its code.
 COPY --from=deps /app/node_modules ./node_modules
