@@ -1,16 +1,26 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Battery A1/A2 (test/battery/README.md): seeded random GCE faults while Gateways are created,
-// changed and deleted. Per seed: the emulator fails each Compute call with p = BATTERY_FAULT_RATE
-// (default 0.2) with a seeded fault of the A1 mix (5xx, 429, 403 rate/quota, timeouts with and without
-// the change applied, operation errors, 409 on an applied insert, 404 on an applied delete, 400
-// in-use, latency: test/emulator/README.md); G Gateways (each a TCP listener to the store
-// ServiceImport) are created, half get a port change, then all are deleted; the faults stop.
-// Checked after each seed, as a user would: no stamped GCE resource of those Gateways is left, no
-// GCE name was created twice (request-id replays aside), no VIP Service is left in the members, the
-// Gateways are gone within 60 s of the faults ending, the sibling `store` Gateway (not touched by the
-// test) got no GCE write at all, and there was no unhandled promise rejection. A2 (an insert applied
-// but unanswered is adopted, never duplicated) is the `timeout-applied` / `409-applied` part of the mix.
+// changed and deleted. Per seed: G Gateways (each a TCP listener to the store ServiceImport) are
+// created, half get a port change, then all are deleted, while the emulator fails each Compute call
+// about the seed's resources with p = BATTERY_FAULT_RATE (default 0.2) with a fault of the A1 mix
+// (5xx, 429, 403 rate/quota, timeouts with and without the change applied, operation errors, 409 on
+// an applied insert, 404 on an applied delete, 400 in-use, latency: test/emulator/README.md) drawn
+// from the seed's own stream; then the faults stop.
+// Seeds run in batches of BATTERY_A1_CONCURRENCY on the one fleet: most of a seed is the controller
+// waiting out its per-Gateway backoff after faults (a seed alone makes ~7 GCE calls/s), so seeds
+// side by side cost little more than one. Each seed's chaos rule matches only its own resources (the
+// emulator's `resource` matcher: names carry the Gateway's namespace and name; an operation poll
+// counts as its target), and one more rule, seeded from the batch, takes every other call (lists,
+// the shared NEGs, the sibling's reads) at the same rate, so every call still meets p. Within a
+// batch each seed goes through its phases at its own pace; all rules stop together when the last
+// seed has deleted its Gateways, and convergence is measured from then.
+// Checked after each batch, per seed, as a user would: no stamped GCE resource of its Gateways is
+// left, no GCE name was created twice (request-id replays aside), no VIP Service is left in the
+// members, its Gateways are gone within 60 s of the faults ending; for the batch: the sibling
+// `store` Gateway (never touched) got no GCE write at all, and no unhandled promise rejection. A2
+// (an insert applied but unanswered is adopted, never duplicated) is the `timeout-applied` /
+// `409-applied` part of the mix.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATEWAY_API, gatewayCondition, getGateway, waitGatewayCondition } from '../fixtures/conditions.ts';
 import { waitFor, type KObject } from '../fixtures/kube.ts';
@@ -19,12 +29,29 @@ import { firewallsOf, itemFleet, releaseFleet, auditMark, duplicateInserts, medi
 
 const RATE = Number(process.env['BATTERY_FAULT_RATE'] ?? '0.2');
 const GATEWAYS = Number(process.env['BATTERY_GATEWAYS'] ?? (quick() ? '3' : '8'));
+/** Seeds run side by side (see the header). */
+const CONCURRENCY = Math.max(1, Number(process.env['BATTERY_A1_CONCURRENCY'] ?? '4'));
+/**
+ * The controller's GCE budget in A1 (requests per minute, reads and writes each; 0 = the controller's
+ * defaults, 1500 with half of it for fleet-ilb, 5 qps per method). A seed makes ~300 calls in ~40 s
+ * (8 Gateways, faults, retries), so a few seeds side by side reach the default budget of 12.5 reads
+ * and 12.5 writes per second. The budget and its limits are A3's item; here the controller gets
+ * enough that faults and backoff, not the quota, set the pace.
+ */
+const GCE_PER_MINUTE = Number(process.env['BATTERY_A1_GCE_PER_MINUTE'] ?? '12000');
 const PROGRAMMED_BUDGET_MS = 180_000;
 const CONVERGE_LIMIT_MS = 60_000;
+/** How long the deletes proceed under faults before the faults stop. */
+const DELETE_UNDER_FAULTS_MS = 5_000;
 const NS = 'store';
 
 const gateway = (name: string, port: number): KObject => tcpGateway(NS, name, port);
 const route = (name: string): KObject => storeRoute(NS, name);
+const gatewayNames = (seed: number): string[] => Array.from({ length: GATEWAYS }, (_, i) => `soak-s${seed}-g${i}`);
+/** A regex on resource names (controller/naming/names.ts `fl-{f}-{ns}-{name}-{h}…`) for the Gateways of these seeds. */
+const resourcesOf = (seeds: readonly number[]): string => `-${NS}-soak-s(${seeds.join('|')})-g\\d+-`;
+const chunks = <T>(xs: readonly T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, i * n + n));
+const secs = (ms: number | undefined): string => (ms === undefined ? '-' : (ms / 1000).toFixed(1));
 
 describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
   let s: Scenario;
@@ -32,13 +59,18 @@ describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
   const onUnhandled = (): void => {
     unhandled++;
   };
-  const row = newRow('A1', `seeded GCE faults p=${RATE}: ${GATEWAYS} Gateways create/change/delete`);
+  const row = newRow('A1', `seeded GCE faults p=${RATE}: ${GATEWAYS} Gateways create/change/delete, ${CONCURRENCY} seeds at once`);
   const programmedMs: number[] = [];
   let stuckUnderFaults = 0;
+  /** Wall time of each batch and of its phases (the profile the notes print). */
+  const phases: Record<'create' | 'change' | 'delete' | 'faults' | 'converge' | 'batch', number[]> = { create: [], change: [], delete: [], faults: [], converge: [], batch: [] };
+  let seedsRun = 0;
 
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
-    s = await itemFleet();
+    s = await itemFleet(
+      GCE_PER_MINUTE > 0 ? { controller: { gceReadsPerMinute: GCE_PER_MINUTE, gceWritesPerMinute: GCE_PER_MINUTE, gceRateLimit: `*,qps,${Math.ceil(GCE_PER_MINUTE / 600)},${Math.ceil(GCE_PER_MINUTE / 300)}` } } : {},
+    );
     await waitGatewayCondition(s.kube('config'), NS, 'store', 'Programmed', 120_000);
     await waitFor(() => firewallsOf(s.emulator, 'store', 'store') >= 2, 60_000, 'store firewalls');
   });
@@ -46,103 +78,148 @@ describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
   afterAll(async () => {
     process.off('unhandledRejection', onUnhandled);
     const pm = medianMax(programmedMs);
-    row.notes = `Programmed under faults: median ${pm.median === undefined ? '-' : (pm.median / 1000).toFixed(1)} s, worst ${pm.max === undefined ? '-' : (pm.max / 1000).toFixed(1)} s, ${stuckUnderFaults} not within ${PROGRAMMED_BUDGET_MS / 1000} s; unhandled rejections ${unhandled}`;
+    const med = (k: keyof typeof phases): string => secs(medianMax(phases[k]).median);
+    const total = phases.batch.reduce((a, b) => a + b, 0);
+    row.notes =
+      `Programmed under faults: median ${secs(pm.median)} s, worst ${secs(pm.max)} s, ${stuckUnderFaults} not within ${PROGRAMMED_BUDGET_MS / 1000} s; ` +
+      `median s: seed create ${med('create')}, change ${med('change')}, delete ${med('delete')}; batch faults ${med('faults')}, converge ${med('converge')}; ` +
+      `${seedsRun > 0 ? (total / 1000 / seedsRun).toFixed(1) : '-'} s per seed; unhandled rejections ${unhandled}`;
     if (unhandled > 0) row.failures.push(`${unhandled} unhandled promise rejections`);
     recordRow(row);
     await releaseFleet(s);
   });
 
-  for (const seed of seeds(1, 200)) {
-    it(`seed ${seed}: no leak, no duplicate, no write to the sibling, converged ≤ 60 s after the faults`, async () => {
+  const programmed = async (name: string): Promise<boolean> => {
+    const gw = await getGateway(s.kube('config'), NS, name);
+    const c = gatewayCondition(gw, 'Programmed');
+    return c?.status === 'True' && c.observedGeneration === gw?.metadata.generation;
+  };
+  /** Waits until every name is Programmed (or the budget ends); returns those that are not. */
+  const waitProgrammed = async (names: readonly string[], onProgrammed?: (name: string) => void): Promise<Set<string>> => {
+    const pending = new Set(names);
+    await waitFor(
+      async () => {
+        for (const n of [...pending]) {
+          if (await programmed(n)) {
+            pending.delete(n);
+            onProgrammed?.(n);
+          }
+        }
+        return pending.size === 0;
+      },
+      PROGRAMMED_BUDGET_MS,
+      'Gateways Programmed under faults',
+    ).catch(() => undefined);
+    return pending;
+  };
+
+  for (const batch of chunks(seeds(1, 200), CONCURRENCY)) {
+    it(`seed${batch.length > 1 ? 's' : ''} ${batch.join(', ')}: no leak, no duplicate, no write to the sibling, converged ≤ 60 s after the faults`, async () => {
       const kube = s.kube('config');
       const emu = s.emulator;
-      const names = Array.from({ length: GATEWAYS }, (_, i) => `soak-s${seed}-g${i}`);
-      const mark = auditMark(emu);
-      const fault = emu.faults.inject({ action: { kind: 'chaos', rate: RATE, seed, hangMs: 1500, latencyMs: 1000 } });
+      const namesOf = new Map(batch.map((seed) => [seed, gatewayNames(seed)]));
       const failures: string[] = [];
-      try {
-        // Create under faults.
-        const t0 = Date.now();
+      const fail = (seed: number, what: string): void => void failures.push(`seed ${seed}: ${what}`);
+      const mark = auditMark(emu);
+      // Each seed's own stream for its own resources; the batch's stream for every other call.
+      const rules = batch.map((seed) => emu.faults.inject({ resource: resourcesOf([seed]), action: { kind: 'chaos', rate: RATE, seed, hangMs: 1500, latencyMs: 1000 } }));
+      rules.push(emu.faults.inject({ resource: `^(?!.*${resourcesOf(batch)})`, action: { kind: 'chaos', rate: RATE, seed: 1_000_000 + batch[0]!, hangMs: 1500, latencyMs: 1000 } }));
+      const t0 = Date.now();
+      /** One seed's fault phase: its Gateways created, half changed, all deleted, at its own pace. */
+      const runSeed = async (seed: number): Promise<void> => {
+        const names = namesOf.get(seed)!;
+        const ts = Date.now();
         for (const n of names) {
           await kube.apply(gateway(n, 8080));
           await kube.apply(route(n));
         }
-        const pending = new Set(names);
-        await waitFor(
-          async () => {
-            for (const n of [...pending]) {
-              const gw = await getGateway(kube, NS, n);
-              const c = gatewayCondition(gw, 'Programmed');
-              if (c?.status === 'True' && c.observedGeneration === gw?.metadata.generation) {
-                pending.delete(n);
-                programmedMs.push(Date.now() - t0);
-              }
-            }
-            return pending.size === 0;
-          },
-          PROGRAMMED_BUDGET_MS,
-          'every Gateway Programmed under faults',
-        ).catch(() => undefined);
-        stuckUnderFaults += pending.size;
-        if (pending.size > 0) failures.push(`not Programmed within ${PROGRAMMED_BUDGET_MS / 1000} s under faults: ${[...pending].join(', ')}`);
+        const notProgrammed = await waitProgrammed(names, () => programmedMs.push(Date.now() - ts));
+        stuckUnderFaults += notProgrammed.size;
+        if (notProgrammed.size > 0) fail(seed, `not Programmed within ${PROGRAMMED_BUDGET_MS / 1000} s under faults: ${[...notProgrammed].join(', ')}`);
+        const t1 = Date.now();
         // Change half of them (a port change: forwarding rule re-created on the same VIP).
-        for (const n of names.filter((_, i) => i % 2 === 0)) await kube.apply(gateway(n, 8081));
-        await waitFor(
-          async () => {
-            for (const n of names.filter((_, i) => i % 2 === 0)) {
-              const gw = await getGateway(kube, NS, n);
-              const c = gatewayCondition(gw, 'Programmed');
-              if (!(c?.status === 'True' && c.observedGeneration === gw?.metadata.generation)) return false;
-            }
-            return true;
-          },
-          PROGRAMMED_BUDGET_MS,
-          'changed Gateways Programmed',
-        ).catch(() => failures.push('changed Gateways not Programmed under faults'));
-        // Delete everything, still under faults, then end the faults.
+        const changed = names.filter((_, i) => i % 2 === 0);
+        for (const n of changed) await kube.apply(gateway(n, 8081));
+        if ((await waitProgrammed(changed)).size > 0) fail(seed, 'changed Gateways not Programmed under faults');
+        const t2 = Date.now();
+        // Delete everything, still under faults.
         for (const n of names) {
           await kube.delete(GATEWAY_API, 'TCPRoute', n, NS);
           await kube.delete(GATEWAY_API, 'Gateway', n, NS);
         }
-        await new Promise((r) => setTimeout(r, 5_000)); // deletes proceed under faults for a while
+        await new Promise((r) => setTimeout(r, DELETE_UNDER_FAULTS_MS)); // the deletes proceed under faults for a while
+        phases.create.push(t1 - ts);
+        phases.change.push(t2 - t1);
+        phases.delete.push(Date.now() - t2);
+      };
+      try {
+        // The seeds run side by side; the faults end for all of them at once, when the last is done
+        // (until then the others' deletes proceed under faults too).
+        await Promise.all(batch.map((seed) => runSeed(seed)));
       } finally {
-        emu.faults.clear(fault);
+        for (const r of rules) emu.faults.clear(r);
       }
       const faultsEnded = Date.now();
-      const mine = (x: { gateway: string }): boolean => names.some((n) => x.gateway === `${NS}/${n}`);
-      let converged: number | undefined;
+      const gatewayOf = (x: { gateway: string }): string | undefined => (x.gateway.startsWith(`${NS}/`) ? x.gateway.slice(NS.length + 1) : undefined);
+      const convergedMs = new Map<number, number>();
       await waitFor(
         async () => {
-          const left = await Promise.all(names.map((n) => getGateway(kube, NS, n)));
-          if (left.some((g) => g !== undefined)) return false;
-          if (stamped(emu.inventory()).some(mine)) return false;
-          converged = Date.now() - faultsEnded;
-          return true;
+          const inv = stamped(emu.inventory());
+          for (const seed of batch) {
+            if (convergedMs.has(seed)) continue;
+            const names = namesOf.get(seed)!;
+            if ((await Promise.all(names.map((n) => getGateway(kube, NS, n)))).some((g) => g !== undefined)) continue;
+            if (inv.some((x) => names.includes(gatewayOf(x) ?? ''))) continue;
+            convergedMs.set(seed, Date.now() - faultsEnded);
+          }
+          return convergedMs.size === batch.length;
         },
         CONVERGE_LIMIT_MS * 2,
         'Gateways and their GCE resources gone after the faults',
       ).catch(() => undefined);
-      row.convergeMs = Math.max(row.convergeMs ?? 0, converged ?? Date.now() - faultsEnded);
-      if (converged === undefined || converged > CONVERGE_LIMIT_MS) failures.push(`not converged ${CONVERGE_LIMIT_MS / 1000} s after the faults ended (${converged ?? 'never'} ms)`);
-      const leaks = stamped(emu.inventory()).filter(mine);
+      const t3 = Date.now();
+      const inv = emu.inventory();
       const audit = emu.audit().filter((a) => a.seq > mark);
-      const dups = duplicateInserts(audit.filter((a) => names.some((n) => a.resource?.includes(`-${NS}-${n}-`))), emu.inventory());
-      const sibling = audit.filter((a) => a.access === 'write' && a.resource !== undefined && /-store-store-/.test(a.resource));
-      let vipLeft = 0;
-      for (const m of s.fleet.members) {
-        const svcs = await s.kube(m.name).list('v1', 'Service', { labelSelector: 'fleetilb.io/managed-by=fleet-ilb' });
-        vipLeft += svcs.filter((x) => names.some((n) => x.metadata.labels?.['fleetilb.io/gateway-name'] === n)).length;
+      for (const seed of batch) {
+        const names = namesOf.get(seed)!;
+        const converged = convergedMs.get(seed);
+        row.convergeMs = Math.max(row.convergeMs ?? 0, converged ?? t3 - faultsEnded);
+        if (converged === undefined || converged > CONVERGE_LIMIT_MS) fail(seed, `not converged ${CONVERGE_LIMIT_MS / 1000} s after the faults ended (${converged ?? 'never'} ms)`);
+        const leaks = stamped(inv).filter((x) => names.includes(gatewayOf(x) ?? ''));
+        const dups = duplicateInserts(
+          audit.filter((a) => names.some((n) => a.resource?.includes(`-${NS}-${n}-`))),
+          inv,
+        );
+        let vipLeft = 0;
+        for (const m of s.fleet.members) {
+          const svcs = await s.kube(m.name).list('v1', 'Service', { labelSelector: 'fleetilb.io/managed-by=fleet-ilb' });
+          vipLeft += svcs.filter((x) => names.includes(x.metadata.labels?.['fleetilb.io/gateway-name'] ?? '')).length;
+        }
+        row.gceLeaks += leaks.length;
+        row.duplicates += dups.length;
+        row.kubeLeaks += vipLeft;
+        if (leaks.length > 0) fail(seed, `${leaks.length} GCE resources leaked: ${leaks.map((l) => `${l.kind}/${l.name}`).slice(0, 5).join(', ')}`);
+        if (dups.length > 0) fail(seed, `duplicate inserts: ${dups.slice(0, 5).join(', ')}`);
+        if (vipLeft > 0) fail(seed, `${vipLeft} VIP Services left in members`);
       }
-      row.runs++;
-      row.gceLeaks += leaks.length;
-      row.duplicates += dups.length;
-      row.kubeLeaks += vipLeft;
+      const sibling = audit.filter((a) => a.access === 'write' && a.resource !== undefined && /-store-store-/.test(a.resource));
       row.forbiddenWrites += sibling.length;
-      if (leaks.length > 0) failures.push(`seed ${seed}: ${leaks.length} GCE resources leaked: ${leaks.map((l) => `${l.kind}/${l.name}`).slice(0, 5).join(', ')}`);
-      if (dups.length > 0) failures.push(`seed ${seed}: duplicate inserts: ${dups.slice(0, 5).join(', ')}`);
-      if (vipLeft > 0) failures.push(`seed ${seed}: ${vipLeft} VIP Services left in members`);
-      if (sibling.length > 0) failures.push(`seed ${seed}: ${sibling.length} writes to the untouched store Gateway: ${sibling.slice(0, 5).map((a) => `${a.method} ${a.resource?.split('/').pop()}`).join(', ')}`);
-      row.failures.push(...failures.map((f) => (f.startsWith('seed') ? f : `seed ${seed}: ${f}`)));
+      if (sibling.length > 0) failures.push(`seeds ${batch.join(', ')}: ${sibling.length} writes to the untouched store Gateway: ${sibling.slice(0, 5).map((a) => `${a.method} ${a.resource?.split('/').pop()}`).join(', ')}`);
+      row.runs += batch.length;
+      seedsRun += batch.length;
+      phases.faults.push(faultsEnded - t0);
+      phases.converge.push(t3 - faultsEnded);
+      phases.batch.push(t3 - t0);
+      if (process.env['BATTERY_PROFILE'] === '1') {
+        const faulted = audit.filter((a) => a.chaos !== undefined).length;
+        const writes = audit.filter((a) => a.access === 'write').length;
+        const perS = (n: number): string => (n / ((t3 - t0) / 1000)).toFixed(1);
+        console.log(
+          `A1 seeds ${batch.join(',')}: faults ${secs(faultsEnded - t0)} s, converge ${secs(t3 - faultsEnded)} s (${[...convergedMs.values()].map(secs).join('/')}); ` +
+            `${audit.length} GCE calls (${perS(audit.length - writes)} reads/s, ${perS(writes)} writes/s), ${faulted} faulted`,
+        );
+      }
+      row.failures.push(...failures);
       expect(failures).toEqual([]);
     });
   }
