@@ -36,26 +36,6 @@ export function clusterUrl(kc: KubeConfig, path: string, query: Query = {}): URL
   return url;
 }
 
-type Dispatcher = ReturnType<RequestContext['getDispatcher']>;
-const dispatchers = new WeakMap<KubeConfig, Dispatcher>();
-
-/**
- * The undici dispatcher of every request to `kc`'s cluster: the first one
- * `applySecurityAuthentication` built for it (call that first, for the headers), then always that
- * one. client-node builds a new Agent for its TLS options (CA, client certificate) on every request,
- * so each request would open its own TLS connection and keep it, with its buffers, until the idle
- * socket closes: at 1000 Gateways, thousands of status writes, a handshake each and ~100 MB of
- * native memory (deploy/README.md "Memory"). One Agent per KubeConfig keeps its connections alive
- * and reuses them. A ClusterClient's KubeConfig is never switched or mutated (docs/architecture.md
- * "Kubernetes clients") and bearer tokens go in the headers, so its TLS options do not change.
- */
-export function clusterDispatcher(kc: KubeConfig, ctx: RequestContext): Dispatcher {
-  if (dispatchers.has(kc)) return dispatchers.get(kc);
-  const d = ctx.getDispatcher();
-  dispatchers.set(kc, d);
-  return d;
-}
-
 /** GET `path` and parse the JSON body; non-2xx throws {@link KubeHttpError}. */
 export async function getJson(kc: KubeConfig, path: string, opts: GetJsonOptions = {}): Promise<unknown> {
   const url = clusterUrl(kc, path, opts.query);
@@ -63,7 +43,7 @@ export async function getJson(kc: KubeConfig, path: string, opts: GetJsonOptions
   await kc.applySecurityAuthentication(ctx);
   const timeout = AbortSignal.timeout(opts.timeoutMs ?? 60_000);
   const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
-  const dispatcher = clusterDispatcher(kc, ctx);
+  const dispatcher = ctx.getDispatcher();
   const res = await fetch(url, {
     method: 'GET',
     headers: { ...ctx.getHeaders(), Accept: 'application/json' },

@@ -15,7 +15,7 @@
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 import { KubeHttpError, type KubeStatus, statusCodeOf } from '../clusters/errors.ts';
-import { type Query, clusterDispatcher, clusterUrl } from '../clusters/http.ts';
+import { type Query, clusterUrl } from '../clusters/http.ts';
 import { type Fence, fenced } from '../runtime/fence.ts';
 
 /** What a request hook sees. */
@@ -202,7 +202,7 @@ export class KubeApi {
       await kc.applySecurityAuthentication(ctx);
       const timeout = AbortSignal.timeout(this.#o.timeoutMs ?? 15_000);
       const signal = r.signal ? AbortSignal.any([timeout, r.signal]) : timeout;
-      const dispatcher = clusterDispatcher(kc, ctx);
+      const dispatcher = ctx.getDispatcher();
       const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: 'application/json' };
       if (r.contentType !== undefined) headers['Content-Type'] = r.contentType;
       const res = await fetch(url, {
