@@ -157,6 +157,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     namespace: o.namespace,
     fleetId,
     settings: { mcsImporter: o.mcsImporter },
+    reflectorDefaults: { idleTimeoutMs: o.watchIdleTimeoutMs, relistIntervalMs: o.relistIntervalMs },
     log: logger,
     metrics,
     onReflector: (r, change) => {
@@ -187,6 +188,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
       },
       ...(o.memberFrozenTtlMs > 0 ? { frozenTtlMs: o.memberFrozenTtlMs } : {}),
       emptyListConfirmMs: o.memberEmptyListConfirmMs,
+      unreachablePublishDelayMs: o.memberUnreachablePublishDelayMs,
     },
   });
 

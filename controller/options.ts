@@ -96,6 +96,20 @@ export const ControllerOptionsSchema = z.object({
    * battery D2: never detach a whole serving member on one answer). 0 = apply every list at once.
    */
   memberEmptyListConfirmMs: z.number().int().min(0).default(60_000),
+  /**
+   * Watch inactivity watchdog of every reflector, config cluster and members (runtime/reflector.ts
+   * `idleTimeoutMs`: no event or bookmark this long → abort and reconnect; half-open TCP otherwise
+   * holds a dead watch for ~15 min). No flag: tests shorten it (battery E1).
+   */
+  watchIdleTimeoutMs: z.number().int().positive().default(75_000),
+  /** Periodic full relist of every reflector (runtime/reflector.ts `relistIntervalMs`; 0: off). No flag: tests shorten it (battery D1). */
+  relistIntervalMs: z.number().int().min(0).default(600_000),
+  /**
+   * A serving member that stops answering is published unreachable (FleetMember Ready=False, the
+   * Gateways' MembersReachable) only after this long (clusters/memberset.ts hysteresis). No flag:
+   * tests shorten it (battery D1).
+   */
+  memberUnreachablePublishDelayMs: z.number().int().min(0).default(30_000),
   /** Maintain multicluster.x-k8s.io ServiceImports from the members' ServiceExports. */
   mcsImporter: z.boolean().default(true),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -114,13 +114,14 @@ export interface ProviderOptions {
   onChange: (c: Change) => void;
   log?: Log;
   metrics?: ControllerMetrics;
+  /** Reflector options of every member reflector; the idle watchdog and relist period also apply to the config cluster's. */
   reflectorDefaults?: MemberReflectorDefaults;
   /** Registers each reflector with readiness (`/readyz`). */
   onReflector?: (r: Reflector, change: 'added' | 'removed') => void;
   /** Builds member clients (tests may pass their own). */
   makeMemberClient?: (clusterID: string, kubeconfig: string) => ClusterClient;
   /** Passed to the MemberSet: drain a deleted member, expire one frozen too long (main.ts wires them). */
-  memberHooks?: Pick<MemberSetOptions, 'drain' | 'drainTimeoutMs' | 'onExpired' | 'frozenTtlMs' | 'emptyListConfirmMs'>;
+  memberHooks?: Pick<MemberSetOptions, 'drain' | 'drainTimeoutMs' | 'onExpired' | 'frozenTtlMs' | 'emptyListConfirmMs' | 'unreachablePublishDelayMs'>;
 }
 
 /** Watches the config cluster and every member; builds Snapshots. */
@@ -177,7 +178,10 @@ export class FleetProvider {
 
   /** Starts the config reflectors (optional groups only when served). */
   async start(): Promise<void> {
-    const transport = kubeTransport(this.#o.config.kubeConfig);
+    const idleTimeoutMs = this.#o.reflectorDefaults?.idleTimeoutMs;
+    const relistIntervalMs = this.#o.reflectorDefaults?.relistIntervalMs;
+    // client-node's own inactivity abort stays 5 s behind the reflector's watchdog (runtime/reflector.ts).
+    const transport = kubeTransport(this.#o.config.kubeConfig, idleTimeoutMs === undefined ? {} : { clientTimeoutMs: idleTimeoutMs + 5_000 });
     for (const r of CONFIG_RESOURCES) {
       if (r.optional && !(await this.#served(r))) {
         this.#log.info({ group: r.group, version: r.version, plural: r.plural }, 'optional resource not served; not watched');
@@ -188,6 +192,8 @@ export class FleetProvider {
         path: collectionPath(r, this.#o.namespace),
         cluster: 'config',
         resource: r.key,
+        ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+        ...(relistIntervalMs === undefined ? {} : { relistIntervalMs }),
         ...(r.fieldSelector === undefined ? {} : { fieldSelector: r.fieldSelector }),
         log: this.#log,
         ...(this.#o.metrics === undefined ? {} : { metrics: reflectorMetrics(this.#o.metrics, 'config', r.key) }),

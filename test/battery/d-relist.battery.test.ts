@@ -13,15 +13,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitGatewayCondition } from '../fixtures/conditions.ts';
 import { actualNegs } from '../fixtures/expect.ts';
-import { waitFor, type KObject } from '../fixtures/kube.ts';
-import { memberSecretName, CONTROLLER_NAMESPACE } from '../fixtures/members.ts';
+import { waitFor } from '../fixtures/kube.ts';
 import type { Scenario } from '../fixtures/scenario.ts';
-import { KubeFaultProxy } from './kubeproxy.ts';
-import { firewallsOf, itemFleet, releaseFleet, quick, auditMark, recordRow, writesSince, newRow } from './lib.ts';
+import type { KubeFaultProxy } from './kubeproxy.ts';
+import { firewallsOf, itemFleet, releaseFleet, quick, auditMark, recordRow, writesSince, newRow, proxyMember, MEMBER_SLICES, MEMBER_NODES, MEMBER_COLLECTIONS } from './lib.ts';
 
-const SLICES = /\/apis\/discovery\.k8s\.io\/v1\/endpointslices$/;
-const NODES = /\/api\/v1\/nodes$/;
-const MEMBER_WATCHES = /^\/(api|apis)\//;
+const SLICES = MEMBER_SLICES;
+const NODES = MEMBER_NODES;
+const MEMBER_WATCHES = MEMBER_COLLECTIONS;
 /** Time for writes a relist might (wrongly) cause. */
 const WINDOW_MS = quick() ? 5_000 : 10_000;
 
@@ -29,7 +28,7 @@ describe('D2/E2: empty relist and 410 relist of a member through a fault proxy',
   let s: Scenario;
   let proxy: KubeFaultProxy;
   let members: string[];
-  let secret: KObject | undefined;
+  let restore: (() => Promise<void>) | undefined;
   const d2 = newRow('D2', 'one EMPTY relist of a serving member (slices + nodes)', /^D2:/);
   const e2 = newRow('E2', '410 Gone on every member watch, data unchanged', /^E2:/);
 
@@ -38,19 +37,8 @@ describe('D2/E2: empty relist and 410 relist of a member through a fault proxy',
     members = s.fleet.members.map((m) => m.name);
     await waitGatewayCondition(s.kube('config'), 'store', 'store', 'Programmed', 120_000);
     await waitFor(() => firewallsOf(s.emulator, 'store', 'store') >= 2, 60_000, 'store firewalls');
-    // Route member-a through the proxy: its Secret now points at it (a credential rotation for the
-    // controller: new client, the old data served until the new lists succeed).
-    const m = s.fleet.members[0]!;
-    proxy = new KubeFaultProxy(m.kubeConfig());
-    await proxy.start();
-    secret = await s.kube('config').get('v1', 'Secret', memberSecretName(m.name), CONTROLLER_NAMESPACE);
-    await s.kube('config').apply({
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: memberSecretName(m.name), namespace: CONTROLLER_NAMESPACE },
-      data: { kubeconfig: Buffer.from(proxy.kubeconfig()).toString('base64') },
-    });
-    await waitFor(() => proxy.count(SLICES).watches > 0 && proxy.count(NODES).watches > 0, 60_000, 'the controller watching member-a through the proxy');
+    // Route member-a through the proxy (a credential rotation for the controller).
+    ({ proxy, restore } = await proxyMember(s, 0));
     // Let the reconciles the rotation may cause finish.
     await new Promise((r) => setTimeout(r, WINDOW_MS));
   });
@@ -58,11 +46,7 @@ describe('D2/E2: empty relist and 410 relist of a member through a fault proxy',
   afterAll(async () => {
     recordRow(d2);
     recordRow(e2);
-    // The member's own kubeconfig back (the fleet may be shared with the next item).
-    if (secret !== undefined) {
-      await s.kube('config').apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: secret.metadata.name, namespace: CONTROLLER_NAMESPACE }, data: secret['data'] });
-    }
-    await proxy?.stop();
+    await restore?.();
     await releaseFleet(s);
   });
 

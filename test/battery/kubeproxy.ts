@@ -6,7 +6,11 @@
 // credentials. It can answer the next LIST of a collection with a successful EMPTY list (the real
 // list's resourceVersion, no items: what a restored etcd, a proxy or an apiserver mid-restart can
 // answer — battery D2), and end open watches with a 410 Gone event so the controller relists
-// (battery E2). Only loopback: every connection starts and ends on 127.0.0.1.
+// (battery E2). It can also go DOWN (every connection reset: an apiserver that is unreachable —
+// battery D1), SILENCE open watches (half-open TCP: the connection stays open and nothing more
+// arrives, no RST — battery E1), and FAIL open watches (an ERROR event or a reset connection —
+// battery E3); it counts the watches open right now per path. Only loopback: every connection
+// starts and ends on 127.0.0.1.
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +23,16 @@ export interface ProxyCounts {
   watches: number;
 }
 
+/** One open watch through the proxy. */
+interface Watch {
+  path: string;
+  res: http.ServerResponse;
+  upstream: http.ClientRequest;
+  up: http.IncomingMessage;
+  /** Silenced: kept open, nothing forwarded ({@link KubeFaultProxy.silence}). */
+  silent: boolean;
+}
+
 /** The running proxy. */
 export class KubeFaultProxy {
   readonly #kc: KubeConfig;
@@ -26,7 +40,8 @@ export class KubeFaultProxy {
   readonly #target: URL;
   #tls: https.RequestOptions = {};
   readonly #emptyNext = new Set<RegExp>();
-  readonly #watches = new Set<{ path: string; res: http.ServerResponse; upstream: http.ClientRequest }>();
+  readonly #watches = new Set<Watch>();
+  #down = false;
   readonly #log: Array<{ path: string; watch: boolean; empty: boolean }> = [];
   port = 0;
 
@@ -70,13 +85,72 @@ export class KubeFaultProxy {
     for (const w of [...this.#watches]) {
       if (!re.test(w.path)) continue;
       n++;
-      this.#watches.delete(w);
-      const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'too old resource version: injected by the battery proxy', reason: 'Expired', code: 410 };
-      w.res.write(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
-      w.res.end();
-      w.upstream.destroy();
+      this.#endWithError(w, 410, 'Expired', 'too old resource version: injected by the battery proxy');
     }
     return n;
+  }
+
+  /** From now on every request is answered by a reset connection, and every open watch is reset too. */
+  down(): void {
+    this.#down = true;
+    for (const w of [...this.#watches]) this.#drop(w);
+  }
+
+  /** Requests are forwarded again. */
+  up(): void {
+    this.#down = false;
+  }
+
+  /**
+   * Open watches whose path matches `re` go silent: nothing more from the apiserver reaches the
+   * controller, and the connection stays open (no FIN, no RST) — what a dropped NAT/conntrack entry
+   * or a dead peer looks like. New requests are forwarded as usual. Returns how many.
+   */
+  silence(re: RegExp): number {
+    let n = 0;
+    for (const w of this.#watches) {
+      if (!re.test(w.path) || w.silent) continue;
+      n++;
+      w.silent = true;
+      w.up.unpipe(w.res);
+      w.up.resume(); // what the apiserver still sends is lost
+    }
+    return n;
+  }
+
+  /** Ends every open watch whose path matches `re` with an error: an ERROR event (HTTP 500 Status) or, with `reset`, a reset connection. */
+  fail(re: RegExp, how: 'error-event' | 'reset'): number {
+    let n = 0;
+    for (const w of [...this.#watches]) {
+      if (!re.test(w.path) || w.silent) continue;
+      n++;
+      if (how === 'reset') this.#drop(w);
+      else this.#endWithError(w, 500, 'InternalError', 'internal error: injected by the battery proxy');
+    }
+    return n;
+  }
+
+  /** Watches open right now (not silenced) per path, for paths matching `re`. */
+  openWatches(re: RegExp): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const w of this.#watches) if (re.test(w.path) && !w.silent) out.set(w.path, (out.get(w.path) ?? 0) + 1);
+    return out;
+  }
+
+  #endWithError(w: Watch, code: number, reason: string, message: string): void {
+    this.#watches.delete(w);
+    w.up.unpipe(w.res);
+    const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+    w.res.write(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
+    w.res.end();
+    w.upstream.destroy();
+  }
+
+  #drop(w: Watch): void {
+    this.#watches.delete(w);
+    w.upstream.destroy();
+    w.res.socket?.destroy();
+    w.res.destroy();
   }
 
   /** What went through for paths matching `re`. */
@@ -96,6 +170,10 @@ export class KubeFaultProxy {
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.#down) {
+      req.socket.destroy();
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://x');
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     const isList = req.method === 'GET' && !watch;
@@ -137,7 +215,7 @@ export class KubeFaultProxy {
       this.#log.push({ path: url.pathname, watch, empty: false });
       res.writeHead(up.statusCode ?? 502, up.headers);
       if (watch) {
-        const w = { path: url.pathname, res, upstream };
+        const w: Watch = { path: url.pathname, res, upstream, up, silent: false };
         this.#watches.add(w);
         const drop = (): void => {
           this.#watches.delete(w);

@@ -10,8 +10,10 @@ import type { ControllerOptions } from '../../controller/main.ts';
 import { decodeStamp } from '../../controller/naming/stamp.ts';
 import type { AuditEntry, Emulator, Inventory } from '../emulator/index.ts';
 import { GATEWAY_API } from '../fixtures/conditions.ts';
-import type { KObject } from '../fixtures/kube.ts';
+import { waitFor, type KObject } from '../fixtures/kube.ts';
+import { CONTROLLER_NAMESPACE, memberSecretName } from '../fixtures/members.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
+import { KubeFaultProxy } from './kubeproxy.ts';
 
 /** One row of the battery table. */
 export interface BatteryRow {
@@ -59,10 +61,7 @@ export function seeds(quickN: number, fullN: number): number[] {
  * controller as a child process); the shared controller is restarted only when that changes.
  */
 export async function itemFleet(opts: { controller?: Partial<ControllerOptions> | false } = {}): Promise<Scenario> {
-  // Quick mode holds an empty member list back 5 s instead of 60 (--member-empty-list-confirm): D2
-  // proves the same hold-back sooner, and one set of options lets the items share one controller.
-  const base: Partial<ControllerOptions> = quick() ? { memberEmptyListConfirmMs: 5_000 } : {};
-  const want = opts.controller === false ? false : { ...base, ...opts.controller };
+  const want = opts.controller === false ? false : { ...baseOptions(), ...opts.controller };
   if (process.env['BATTERY_SHARED'] !== '1') return startScenario({ controller: want });
   const st = (shared ??= { scenario: startScenario({ controller: false }), controller: false, released: 0 });
   const s = await st.scenario;
@@ -76,6 +75,13 @@ export async function itemFleet(opts: { controller?: Partial<ControllerOptions> 
     }
   }
   return s;
+}
+
+/** The options every item's in-process controller starts from. */
+function baseOptions(): Partial<ControllerOptions> {
+  // Quick mode holds an empty member list back 5 s instead of 60 (--member-empty-list-confirm): D2
+  // proves the same hold-back sooner, and one set of options lets the items share one controller.
+  return quick() ? { memberEmptyListConfirmMs: 5_000 } : {};
 }
 
 /** Ends an item's use of {@link itemFleet}: stops its own scenario, or the shared one after the last item (`BATTERY_SHARED_FILES`). */
@@ -96,6 +102,68 @@ export async function releaseFleet(s: Scenario | undefined): Promise<void> {
 }
 
 let shared: { scenario: Promise<Scenario>; controller: string | false; released: number } | undefined;
+
+/**
+ * Timers shortened to seconds for the items that watch them fire many times (A6, B3, D1, E1/E3):
+ * resync and orphan sweep every 2 s (no minimum age), a full relist of every reflector every 5 s,
+ * the watch inactivity watchdog at 10 s (75 s by default), an unreachable serving member published
+ * after 3 s (30 s). One set, so these items share one controller (test/battery/vitest.config.ts order).
+ */
+export const SHORT_TIMERS: Partial<ControllerOptions> = {
+  resyncPeriodMs: 2_000,
+  sweepPeriodMs: 2_000,
+  sweepMinAgeMs: 0,
+  relistIntervalMs: 5_000,
+  watchIdleTimeoutMs: 10_000,
+  memberUnreachablePublishDelayMs: 3_000,
+};
+
+/**
+ * Restarts the fleet's in-process controller with other options (over the quick-mode base, as
+ * {@link itemFleet}), alone or on the shared fleet, e.g. for the second half of an item.
+ */
+export async function restartController(s: Scenario, opts: Partial<ControllerOptions>): Promise<void> {
+  const want = { ...baseOptions(), ...opts };
+  await s.stopController();
+  if (shared !== undefined) shared.controller = false;
+  await s.startController(want);
+  if (shared !== undefined) shared.controller = JSON.stringify(want);
+}
+
+/**
+ * Routes member `index`'s traffic from the controller through a {@link KubeFaultProxy}: its
+ * kubeconfig Secret now points at the proxy (for the controller a credential rotation: a new
+ * client, the old data served until the new lists succeed). Resolves once the controller watches
+ * its EndpointSlices and Nodes through it. `restore()` puts the member's own kubeconfig back and
+ * stops the proxy (the fleet may be shared with the next item).
+ */
+export async function proxyMember(s: Scenario, index: number): Promise<{ proxy: KubeFaultProxy; member: string; restore: () => Promise<void> }> {
+  const m = s.fleet.members[index]!;
+  const proxy = new KubeFaultProxy(m.kubeConfig());
+  await proxy.start();
+  const secret = await s.kube('config').get('v1', 'Secret', memberSecretName(m.name), CONTROLLER_NAMESPACE);
+  const put = (data: unknown): Promise<unknown> =>
+    s.kube('config').apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: memberSecretName(m.name), namespace: CONTROLLER_NAMESPACE }, data });
+  const restore = async (): Promise<void> => {
+    proxy.up();
+    if (secret !== undefined) await put(secret['data']);
+    await proxy.stop();
+  };
+  try {
+    await put({ kubeconfig: Buffer.from(proxy.kubeconfig()).toString('base64') });
+    await waitFor(() => proxy.count(MEMBER_SLICES).watches > 0 && proxy.count(MEMBER_NODES).watches > 0, 60_000, `the controller watching ${m.name} through the proxy`);
+  } catch (err) {
+    await restore();
+    throw err;
+  }
+  return { proxy, member: m.name, restore };
+}
+
+/** Collection paths of a member's EndpointSlices and Nodes as the controller watches them. */
+export const MEMBER_SLICES = /\/apis\/discovery\.k8s\.io\/v1\/endpointslices$/;
+export const MEMBER_NODES = /\/api\/v1\/nodes$/;
+/** Every collection the controller lists and watches in a member. */
+export const MEMBER_COLLECTIONS = /^\/(api|apis)\//;
 
 /** Appends the row to `BATTERY_OUT` (the runner's table) and returns it. */
 export function recordRow(row: BatteryRow): BatteryRow {

@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
  * controller first, then A6 (its own sweep/resync periods), then the items that run the controller
  * as child processes — each change of controller is a restart (test/battery/lib.ts itemFleet).
  */
-const ORDER = ['a1-', 'd-relist', 'd5-', 'g-', 'a3-', 'a6-', 'b-', 'c-'];
+const ORDER = ['a1-', 'd-relist', 'd5-', 'g-', 'a3-', 'a6-', 'b3-', 'e-', 'd1-', 'b-', 'c-'];
 const rank = (f: string): number => {
   const base = f.slice(f.lastIndexOf('/') + 1);
   const i = ORDER.findIndex((p) => base.startsWith(p));
