@@ -12,7 +12,7 @@
 // are written when the VIP is known and before GCE can send traffic to it (apply's beforeTraffic).
 // Deletion: GCE teardown in reverse order in every scope the Gateway may own something, VIP
 // Services deleted, then the finalizer removed last.
-import type { FleetMember, Gateway, ILBConfig } from './api/index.ts';
+import type { FleetMember, Gateway, GatewayClass, ILBConfig, Service } from './api/index.ts';
 import { errorMessage, isCloudResourceError, isFencedError, isUserError, retryPolicy } from './errors/index.ts';
 import type { GceCloud } from './infra/gcp/cloud/client.ts';
 import { gatewayReasonFor, gceCategory } from './infra/gcp/cloud/errors.ts';
@@ -40,6 +40,9 @@ import { ILBConfigVerifier, INVALID_RECHECK_MS, cloudVpcReader } from './config/
 import { parseILBConfigSpec } from './config/ilbconfig.ts';
 import { nameMappedVms } from './translate/checks/nodes.ts';
 import type { Snapshot } from './snapshot/types.ts';
+import { LABEL_FLEET, LABEL_GATEWAY_UID, LABEL_MANAGED_BY, MANAGED_BY_VALUE } from './naming/labels.ts';
+import { labelValue } from './naming/names.ts';
+import { CONTROLLER_NAME } from './naming/stamp.ts';
 
 export const GLOBAL_KEY = 'global';
 const GATEWAY_PREFIX = 'gateway:';
@@ -228,8 +231,19 @@ export class Reconciler {
     const gw = this.#gateway(gwKey);
     if (gw === undefined) {
       // Gone without our finalizer (never programmed, or removed by force): the sweep removes any
-      // GCE leftovers by ownership stamp. Routes that named it lose our parent entries.
+      // GCE leftovers by ownership stamp, and its VIP Services (battery B3). Routes that named it
+      // lose our parent entries. If it owned something, the user is told where it went.
       this.#forget(gwKey);
+      for (const uid of this.inventory.previousIncarnations(gwKey, '')) {
+        const [namespace = '', name = ''] = [gwKey.slice(0, gwKey.indexOf('/')), gwKey.slice(gwKey.indexOf('/') + 1)];
+        this.#o.events?.record(
+          { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', namespace, name, uid },
+          'Warning',
+          'FinalizerRemoved',
+          'Teardown',
+          `deleted without the ${FINALIZER} finalizer, so its teardown did not run: the orphan sweep (--sweep-period) deletes its GCE resources and VIP Services by their ownership stamp and labels`,
+        );
+      }
       await this.#o.writers.gatewayStatus(result, gwKey);
       return undefined;
     }
@@ -238,7 +252,21 @@ export class Reconciler {
     const ir = result.gateways.find((g) => g.key === gwKey);
     if (gw.metadata.deletionTimestamp !== undefined || (ir === undefined && invalid === undefined)) {
       // Being deleted, or no longer of our class: tear down what we own, then let go.
-      if (!hasFinalizer) return undefined;
+      if (!hasFinalizer) {
+        // Our finalizer stripped, then the class changed (or the deletion waits on someone else's
+        // finalizer): what it still owns goes now, with a warning (issue 12: this leaked, the
+        // sweep counted every existing Gateway as wanted).
+        const uid = gw.metadata.uid ?? '';
+        // (Its VIP Services alone, without GCE resources, are left to the sweep.)
+        if (this.inventory.scopesOf(uid).length === 0) return undefined;
+        this.#o.events?.record(
+          objectRef(gw),
+          'Warning',
+          'FinalizerRemoved',
+          'Teardown',
+          `the ${FINALIZER} finalizer was removed while fleet-ilb still owned resources of this Gateway: they are deleted now`,
+        );
+      }
       return this.#teardown(gwKey, gw);
     }
     if (ir === undefined) {
@@ -536,7 +564,70 @@ export class Reconciler {
       deleted += result.writes.length;
       for (const e of result.errors) this.#log.info({ project, error: errorMessage(e) }, 'sweep: will retry');
     }
-    return deleted;
+    return deleted + (await this.#sweepVip());
+  }
+
+  /**
+   * The member side of the sweep: VIP Services (and mirrored slices) of this fleet whose Gateway no
+   * longer wants them (deleted with its finalizer stripped: battery B3) are deleted, in every member
+   * that answers, once older than the sweep's minimum age. Read from the members' caches.
+   */
+  async #sweepVip(): Promise<number> {
+    const wanted = new Set([...this.#wantedUids()].map(labelValue));
+    const minAge = this.#o.sweepMinAgeMs ?? 10 * 60_000;
+    const now = Date.now();
+    const orphans = [...this.#vipHolders()].filter(([uid, created]) => !wanted.has(uid) && now - created >= minAge).map(([uid]) => uid);
+    let writes = 0;
+    for (const uid of orphans) {
+      try {
+        const r = await this.#o.writers.vipDelete({ namespace: '', name: '', uid });
+        writes += r.writes;
+        if (r.writes > 0) this.#log.info({ gatewayUid: uid, deleted: r.writes, pending: r.pending }, 'sweep deleted VIP Services no Gateway wants');
+      } catch (err) {
+        if (isFencedError(err)) throw asError(err);
+        this.#log.info({ gatewayUid: uid, error: errorMessage(err) }, 'sweep: VIP Services not deleted; will retry');
+      }
+    }
+    return writes;
+  }
+
+  /**
+   * Gateway uids (label values) that this fleet's VIP Services in reachable members carry, with the
+   * creation time of the newest such Service.
+   */
+  #vipHolders(): Map<string, number> {
+    const fleet = labelValue(this.#o.fleetId);
+    const out = new Map<string, number>();
+    const members = this.#o.provider.members;
+    for (const m of members.members()) {
+      if (m.frozen) continue;
+      for (const svc of members.list<Service>(m.clusterID, 'services')) {
+        const l = svc.metadata?.labels ?? {};
+        const uid = l[LABEL_GATEWAY_UID];
+        if (l[LABEL_MANAGED_BY] !== MANAGED_BY_VALUE || l[LABEL_FLEET] !== fleet || uid === undefined) continue;
+        const created = Date.parse(svc.metadata?.creationTimestamp ?? '') || 0;
+        out.set(uid, Math.max(out.get(uid) ?? 0, created));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Gateways whose resources the sweep keeps: those that carry our finalizer, and those of one of
+   * our classes that are not being deleted (a new one before its first reconcile). A Gateway that
+   * lost our finalizer and left our classes owns nothing any more (issue 12: "a stripped finalizer
+   * plus a class change leaks").
+   */
+  #wantedUids(): Set<string> {
+    const p = this.#o.provider;
+    const ours = new Set(p.list<GatewayClass>('gatewayClasses').filter((c) => c.spec.controllerName === CONTROLLER_NAME).map((c) => c.metadata.name));
+    return new Set(
+      p
+        .list<Gateway>('gateways')
+        .filter((g) => (g.metadata.finalizers ?? []).includes(FINALIZER) || (g.metadata.deletionTimestamp === undefined && ours.has(g.spec.gatewayClassName)))
+        .map((g) => g.metadata.uid ?? '')
+        .filter((u) => u !== ''),
+    );
   }
 
   /** What {@link sweep} would delete now, per project, without deleting (`fleet-ilb plan`). */
@@ -546,15 +637,7 @@ export class Reconciler {
 
   async #sweep(dryRun: boolean): Promise<Array<{ project: string; result: SweepResult }>> {
     const p = this.#o.provider;
-    // Wanted = Gateways that still carry our finalizer or are ours to program now; a Gateway that
-    // lost our finalizer and left our class owns nothing any more.
-    const wanted = new Set(
-      p
-        .list<Gateway>('gateways')
-        .filter((g) => (g.metadata.finalizers ?? []).includes(FINALIZER) || g.metadata.deletionTimestamp === undefined)
-        .map((g) => g.metadata.uid ?? '')
-        .filter((u) => u !== ''),
-    );
+    const wanted = this.#wantedUids();
     const byProject = new Map<string, Set<string>>();
     const add = (project: string | undefined, region: string | undefined): void => {
       if (project === undefined || region === undefined) return;
