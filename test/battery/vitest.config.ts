@@ -4,8 +4,9 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Item files in this order (others after them, by name): the items on the shared fleet's default
- * controller first, then A6 (its own sweep/resync periods), then the items that run the controller
- * as child processes — each change of controller is a restart (test/battery/lib.ts itemFleet).
+ * controller first, then A6 (its own sweep/resync periods), then B3, E1/E3 and D1 (lib.ts
+ * SHORT_TIMERS; D1's second half restarts it with a frozen-member TTL), then the items that run the
+ * controller as child processes — each change of controller is a restart (test/battery/lib.ts itemFleet).
  */
 const ORDER = ['a1-', 'd-relist', 'd5-', 'g-', 'a3-', 'a6-', 'b3-', 'e-', 'd1-', 'b-', 'c-'];
 const rank = (f: string): number => {
