@@ -174,6 +174,12 @@ export class KubeFaultProxy {
       req.socket.destroy();
       return;
     }
+    // The controller may give up on a request before the apiserver answered: a watch whose client
+    // is already gone must not be counted as open.
+    let clientGone = false;
+    res.on('close', () => {
+      clientGone = true;
+    });
     const url = new URL(req.url ?? '/', 'http://x');
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     const isList = req.method === 'GET' && !watch;
@@ -214,6 +220,10 @@ export class KubeFaultProxy {
       }
       this.#log.push({ path: url.pathname, watch, empty: false });
       res.writeHead(up.statusCode ?? 502, up.headers);
+      if (watch && clientGone) {
+        upstream.destroy();
+        return;
+      }
       if (watch) {
         const w: Watch = { path: url.pathname, res, upstream, up, silent: false };
         this.#watches.add(w);
