@@ -34,13 +34,20 @@ function fakeCloud(calls: string[], holds: () => INetworkEndpoint[]): { cloud: G
 
 const ep = (instance: string): INetworkEndpoint => ({ instance, ipAddress: '10.0.0.1' });
 
+/**
+ * Resolves once every promise chain started so far has run to a wait that needs the test (the fake
+ * cloud's gate, the NEG's lock): the fake cloud answers without I/O, so nothing is left but those.
+ * A macrotask runs only after the microtask queue is empty.
+ */
+const settled = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 describe('GceInventory NEG endpoints', () => {
   it('reconciles asking at once share one list', async () => {
     const calls: string[] = [];
     const { cloud, release } = fakeCloud(calls, () => [ep('vm-1')]);
     const inv = new GceInventory({ cloud, fleetId: 'f' });
     const asks = Array.from({ length: 8 }, () => inv.negInstances('p', [{ zone: 'z-a', name: NEG }]));
-    await new Promise((r) => setTimeout(r, 10));
+    await settled();
     release();
     for (const r of await Promise.all(asks)) expect(r.get(`p/z-a/${NEG}`)).toEqual(['vm-1']);
     expect(calls).toEqual([`list z-a/${NEG}`]);
@@ -64,7 +71,7 @@ describe('GceInventory NEG endpoints', () => {
       inv.setEndpoints('p', 'z-a', NEG, [ep('vm-new')]);
     });
     const asked = inv.negInstances('p', [{ zone: 'z-a', name: NEG }]);
-    await new Promise((r) => setTimeout(r, 10));
+    await settled();
     finishSync();
     await sync;
     expect((await asked).get(`p/z-a/${NEG}`)).toEqual(['vm-new']);
@@ -76,7 +83,7 @@ describe('GceInventory NEG endpoints', () => {
     const { cloud, release } = fakeCloud(calls, () => [ep('vm-old')]);
     const inv = new GceInventory({ cloud, fleetId: 'f' });
     const asked = inv.negInstances('p', [{ zone: 'z-a', name: NEG }]);
-    await new Promise((r) => setTimeout(r, 10));
+    await settled();
     inv.setEndpoints('p', 'z-a', NEG, [ep('vm-new')]);
     release();
     await asked;
