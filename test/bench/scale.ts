@@ -31,6 +31,7 @@
 // at 50 ms per GCE operation for N = 100 (`slow`). Each run is capped by --timeout-minutes: what was
 // reached by then is reported and the run's later phases are skipped.
 // --quick = --n 100 --skip restart,slow. JSON to .cache/bench/scale.json; progress on stderr.
+import { createInterface } from 'node:readline';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -273,23 +274,17 @@ async function spawnController(s: Scenario, logPath: string): Promise<Controller
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   let onHeap: ((h: HeapReading) => void) | undefined;
   const started = await new Promise<{ healthUrl: string; pid: number }>((resolve, reject) => {
-    let buf = '';
-    proc.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const ev = JSON.parse(line) as { ev?: string; healthUrl?: string; pid?: number } & Partial<HeapReading>;
-          if (ev.ev === 'started' && ev.healthUrl !== undefined && ev.pid !== undefined) resolve({ healthUrl: ev.healthUrl, pid: ev.pid });
-          if (ev.ev === 'heap') {
-            const { ev: _ev, ...reading } = ev;
-            onHeap?.(reading as HeapReading);
-          }
-        } catch {
-          // not ours
+    if (proc.stdout === null) throw new Error('controller stdout is not a pipe');
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      try {
+        const ev = JSON.parse(line) as { ev?: string; healthUrl?: string; pid?: number } & Partial<HeapReading>;
+        if (ev.ev === 'started' && ev.healthUrl !== undefined && ev.pid !== undefined) resolve({ healthUrl: ev.healthUrl, pid: ev.pid });
+        if (ev.ev === 'heap') {
+          const { ev: _ev, ...reading } = ev;
+          onHeap?.(reading as HeapReading);
         }
+      } catch {
+        // not ours
       }
     });
     void exited.then(() => reject(new Error(`controller exited before it started; see ${logPath}`)));
