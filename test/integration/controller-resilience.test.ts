@@ -365,12 +365,19 @@ describe('controller resilience (store scenario)', () => {
       spec: { gatewayClassName: 'fleet-ilb-moving', listeners: [{ name: 'tcp', port: 9200, protocol: 'TCP' }] },
     });
     const uid = gw.metadata.uid ?? '';
-    /** `kind region/name` of every regional resource stamped for the Gateway. */
+    /**
+     * `kind region` of every regional resource stamped for the Gateway, and of its health check: a
+     * shared one (docs/architecture.md "Shared NEGs and health checks"), stamped with no Gateway;
+     * no other Gateway of the file has a listener on 9200, so the TCP check of 9200 is its alone.
+     */
     const regional = (): string[] => {
       const inv = s.emulator.inventory();
-      return (['addresses', 'healthChecks', 'backendServices', 'forwardingRules'] as const)
-        .flatMap((kind) => inv[kind].filter((r) => JSON.stringify(r['description'] ?? '').includes(uid)).map((r) => `${kind} ${/\/regions\/([^/]+)\//.exec(String(r['selfLink']))?.[1] ?? '?'}`))
-        .sort();
+      const regionOf = (r: Record<string, unknown>): string => /\/regions\/([^/]+)\//.exec(String(r['selfLink']))?.[1] ?? '?';
+      const stamped = (['addresses', 'backendServices', 'forwardingRules'] as const).flatMap((kind) =>
+        inv[kind].filter((r) => JSON.stringify(r['description'] ?? '').includes(uid)).map((r) => `${kind} ${regionOf(r)}`),
+      );
+      const checks = inv.healthChecks.filter((r) => (r['tcpHealthCheck'] as { port?: number } | undefined)?.port === 9200).map((r) => `healthChecks ${regionOf(r)}`);
+      return [...stamped, ...checks].sort();
     };
     const vipOf = async (): Promise<string | undefined> => {
       const g = await getGateway(config(), 'store', 'moving');
