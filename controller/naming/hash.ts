@@ -18,3 +18,20 @@ export function contentHash(s: string, n: number): string {
 export function hash32(s: string): number {
   return createHash('sha256').update(s).digest().readUInt32BE(0);
 }
+
+/**
+ * Deep copy with object keys sorted and `undefined` members dropped (arrays keep their order): equal
+ * JSON values give equal `JSON.stringify` output (names hashed from content, compare-before-write).
+ */
+export function canonical(x: unknown): unknown {
+  if (Array.isArray(x)) return x.map((v) => (v === undefined ? null : canonical(v)));
+  if (x !== null && typeof x === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(x).sort()) {
+      const v = (x as Record<string, unknown>)[k];
+      if (v !== undefined) out[k] = canonical(v);
+    }
+    return out;
+  }
+  return x;
+}

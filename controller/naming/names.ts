@@ -11,7 +11,7 @@
 // * `hash8` covers the fleet id, the full namespace, name and suffix identity, so the name stays
 //   unique when the readable parts are trimmed (namespace and name trimmed evenly, the suffix to 24);
 // * deterministic: the same inputs give the same name in every process and release.
-import { contentHash } from './hash.ts';
+import { canonical, contentHash } from './hash.ts';
 
 export const MAX_NAME = 63;
 const PREFIX = 'fl';
@@ -150,18 +150,6 @@ export function sharedHealthCheckName(id: SharedHealthCheckIdentity): string {
     suffix: [type, ...(typeof probe?.port === 'number' ? [String(probe.port)] : [])],
     identity: JSON.stringify([id.scope, canonical(id.spec)]),
   });
-}
-
-/** JSON-able value with object keys sorted, so equal specs give equal names. */
-function canonical(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canonical);
-  if (typeof v !== 'object' || v === null) return v;
-  return Object.fromEntries(
-    Object.entries(v)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([k, x]) => [k, canonical(x)]),
-  );
 }
 
 /** Forwarding rule `index` (0-based) of a backend group: `fl-{f}-{ns}-{gw}-{h}-fr-{group}-{index}`. */

@@ -11,20 +11,7 @@
 // canonical JSON. List order is kept: every list we write is either atomic or ordered by translate.
 import type { GatewayStatus, ParentReference, RouteParentStatus } from '../api/index.ts';
 import { GATEWAY_GROUP } from '../api/index.ts';
-
-/** Deep copy with object keys sorted and `undefined` members dropped (arrays keep their order). */
-export function canonical(x: unknown): unknown {
-  if (Array.isArray(x)) return x.map((v) => (v === undefined ? null : canonical(v)));
-  if (x !== null && typeof x === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(x).sort()) {
-      const v = (x as Record<string, unknown>)[k];
-      if (v !== undefined) out[k] = canonical(v);
-    }
-    return out;
-  }
-  return x;
-}
+import { canonical } from '../naming/hash.ts';
 
 /** Semantic equality of two JSON values (see {@link canonical}). */
 export function jsonEqual(a: unknown, b: unknown): boolean {

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { RouteParentStatus } from '../api/index.ts';
 import { CONTROLLER_NAME } from '../naming/stamp.ts';
-import { canonical, jsonEqual, normalizeGatewayStatus } from './normalize.ts';
+import { jsonEqual, normalizeGatewayStatus } from './normalize.ts';
+import { canonical } from '../naming/hash.ts';
 import { mergeRouteParents } from './parents.ts';
 
 const c = (reason: string) => [{ type: 'Accepted', status: 'True' as const, reason, message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }];

@@ -163,11 +163,6 @@ export async function releaseShared(
   return inventory === undefined ? release() : inventory.withShared(key, release);
 }
 
-/** True for a step on a resource shared between Gateways: never indexed under one Gateway's uid. */
-function sharedStep(s: PlanStep): boolean {
-  return s.kind === 'networkEndpointGroup' || (s.kind === 'healthCheck' && (s.action !== 'delete' || s.reason === 'release'));
-}
-
 /** Executes one step; 'kept' when a shared NEG was left to the Gateways that still use it. */
 async function execStep(step: PlanStep, env: Env): Promise<'kept' | undefined> {
   const { ctx, desired, observed } = env;
@@ -403,7 +398,7 @@ export async function applyGce(desired: DesiredGce, deps: GceApplyDeps): Promise
     await deps.beforeTraffic(env.vip);
   };
   const run = async (s: PlanStep): Promise<void> => {
-    const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, ...(sharedStep(s) ? {} : { uid: owner.gatewayUid }), ...(s.scope === undefined ? {} : { scope: s.scope }) };
+    const ref = { project: s.project ?? desired.project, kind: s.kind, name: s.name, uid: owner.gatewayUid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
     // The inventory forgets what a step may change (re-read before next use); a delete that
     // succeeded is known absent; an endpoint sync keeps the NEG's endpoint set itself (execStep).
     const marks = inv !== undefined && !(s.kind === 'networkEndpointGroup' && s.action === 'endpoints');
@@ -582,13 +577,12 @@ export async function teardownGce(gw: GatewayIdentity, deps: GceApplyDeps): Prom
         note: (w) => writes.push(w),
       };
       const live = lives.get(s);
-      const shared = s.kind === 'networkEndpointGroup' || (s.kind === 'healthCheck' && isShared(decodeStamp(live?.description)));
-      const ref = { project, kind: s.kind, name: s.name, ...(shared ? {} : { uid: gw.uid }), ...(s.scope === undefined ? {} : { scope: s.scope }) };
+      const ref = { project, kind: s.kind, name: s.name, uid: gw.uid, ...(s.scope === undefined ? {} : { scope: s.scope }) };
       deps.inventory?.beginWrite(ref);
       let kept = false;
       try {
         if (s.kind === 'networkEndpointGroup' || s.kind === 'healthCheck') kept = (await releaseShared(ctx, s.kind, s.scope ?? '', s.name, live, deps.inventory)) === 'kept';
-        else await deleteOwned(ctx, s.kind, s.scope, s.name, lives.get(s));
+        else await deleteOwned(ctx, s.kind, s.scope, s.name, live);
       } finally {
         deps.inventory?.endWrite(ref);
       }

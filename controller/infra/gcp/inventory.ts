@@ -32,7 +32,7 @@ import { mapLimit } from './cloud/pool.ts';
 import { lastSegment, regionOfZone } from './cloud/urls.ts';
 import { decodeStamp, isShared } from '../../naming/stamp.ts';
 import { fleetPrefix } from '../../naming/names.ts';
-import { fleetResource, negKey, negKeyOfUrl, type LiveNeg, type Observed, type WantedNames, type FleetResource } from './observe.ts';
+import { fleetResource, negKey, negKeyOfUrl, usedByBackendServices, type LiveNeg, type Observed, type WantedNames, type FleetResource } from './observe.ts';
 import { errorMessage } from '../../errors/index.ts';
 import { type Log, silentLog } from '../../telemetry/logger.ts';
 
@@ -266,32 +266,17 @@ export class GceInventory {
       return out;
     };
     const backendService = await pick('backendService', region.backendService, q.region, wanted?.backendService, main);
-    // The health checks its backend services use now: shared ones are not indexed by uid, and
-    // plan (release of a check no longer used) and teardown need them.
-    const hcNames = new Set(wanted?.healthCheck ?? []);
-    for (const bs of backendService.values()) {
-      if (ownership(bs.description, q.owner) !== 'ours') continue;
-      for (const u of bs.healthChecks ?? []) hcNames.add(lastSegment(u));
-    }
+    const used = usedByBackendServices(backendService.values(), q.owner);
     const observed: Observed = {
       address: await pick('address', region.address, q.region, wanted?.address, main),
-      healthCheck: await pick('healthCheck', region.healthCheck, q.region, hcNames, main),
+      healthCheck: await pick('healthCheck', region.healthCheck, q.region, new Set([...(wanted?.healthCheck ?? []), ...used.healthChecks]), main),
       backendService,
       forwardingRule: await pick('forwardingRule', region.forwardingRule, q.region, wanted?.forwardingRule, main),
       firewall: await pick('firewall', main.firewall, undefined, wanted?.firewall, main),
       networkEndpointGroup: new Map(),
       endpoints: new Map(),
     };
-    // The NEGs the Gateway's backend services use now: shared NEGs are not indexed by uid, and
-    // plan (release of a NEG no longer used), keep.ts (frozen members) and teardown need them.
-    const negKeys = new Set(wanted?.networkEndpointGroup ?? []);
-    for (const bs of observed.backendService.values()) {
-      if (ownership(bs.description, q.owner) !== 'ours') continue;
-      for (const b of bs.backends ?? []) {
-        const k = negKeyOfUrl(b.group);
-        if (k !== undefined) negKeys.add(k);
-      }
-    }
+    const negKeys = new Set([...(wanted?.networkEndpointGroup ?? []), ...used.negs]);
     for (const p of projects) {
       const ps = this.#project(p);
       const wantedHere = new Set<string>();
@@ -394,9 +379,9 @@ export class GceInventory {
     const c = this.#collection(ref);
     // NEGs and health checks are shared by Gateways (docs/architecture.md "Shared NEGs and health
     // checks"): never pending for one uid, or that Gateway's teardown would find (and try to
-    // release) every NEG it ever wrote. A write to a shared health check comes without a uid
-    // (apply); a NEG write never has one here, even from older callers.
-    c?.markUnknown(this.#itemKey(ref), seq, ref.kind === 'networkEndpointGroup' ? undefined : ref.uid);
+    // release) every one it ever wrote. Render makes every check shared; an older per-Gateway one
+    // is only deleted, and its stamp indexes it by uid until then.
+    c?.markUnknown(this.#itemKey(ref), seq, SHARED_KINDS.has(ref.kind) ? undefined : ref.uid);
   }
 
   /** The endpoints of this NEG are about to change: list them again before next use. */
@@ -854,9 +839,10 @@ export class GceInventory {
 
 const HC_KEY = 'hc:';
 
+/** Kinds whose resources several Gateways share (never pending for one Gateway's uid). */
+const SHARED_KINDS: ReadonlySet<Kind> = new Set(['networkEndpointGroup', 'healthCheck']);
+
 /** The claim key of a shared health check (negKey is the NEGs'). */
 export function hcKey(project: string, region: string, name: string): string {
   return `${HC_KEY}${project}/${region}/${name}`;
 }
-
-export { negKeyOfUrl };

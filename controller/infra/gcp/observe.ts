@@ -25,6 +25,25 @@ export function negKeyOfUrl(url: string | null | undefined): string | undefined 
   return m === null ? undefined : negKey(m[1]!, m[2]!, m[3]!);
 }
 
+/**
+ * The NEGs (negKey) and health checks (name) that `owner`'s backend services use now. Shared ones
+ * (docs/architecture.md "Shared NEGs and health checks") are indexed by no Gateway: this is how a
+ * Gateway finds the ones it must release (plan) or tear down, and keep.ts the NEGs of frozen members.
+ */
+export function usedByBackendServices(backendServices: Iterable<IBackendService>, owner: Owner): { negs: Set<string>; healthChecks: Set<string> } {
+  const negs = new Set<string>();
+  const healthChecks = new Set<string>();
+  for (const bs of backendServices) {
+    if (ownership(bs.description, owner) !== 'ours') continue;
+    for (const b of bs.backends ?? []) {
+      const k = negKeyOfUrl(b.group);
+      if (k !== undefined) negs.add(k);
+    }
+    for (const u of bs.healthChecks ?? []) healthChecks.add(lastSegment(u));
+  }
+  return { negs, healthChecks };
+}
+
 /** A listed NEG with where it lives. */
 export interface LiveNeg {
   project: string;
@@ -151,13 +170,9 @@ export async function observeGateway(
   const raw = await listAll(cloud, [opts.region], opts.negProjects);
   const backendService = byName(raw.backendService, opts.owner, wanted.backendService);
   // Shared NEGs and health checks: the wanted ones and those its backend services use.
-  const usedNegs = new Set(wanted.networkEndpointGroup);
-  const usedHcs = new Set(wanted.healthCheck);
-  for (const bs of backendService.values()) {
-    if (ownership(bs.description, opts.owner) !== 'ours') continue;
-    for (const b of bs.backends ?? []) usedNegs.add(negKeyOfUrl(b.group) ?? '');
-    for (const u of bs.healthChecks ?? []) usedHcs.add(lastSegment(u));
-  }
+  const used = usedByBackendServices(backendService.values(), opts.owner);
+  const usedNegs = new Set([...wanted.networkEndpointGroup, ...used.negs]);
+  const usedHcs = new Set([...wanted.healthCheck, ...used.healthChecks]);
   const negs = new Map<string, LiveNeg>();
   for (const x of raw.networkEndpointGroup) {
     const key = negKey(x.project, x.zone, x.neg.name ?? '');

@@ -207,15 +207,15 @@ function inPool(pool: 'primary' | 'failover' | 'none' | undefined, n: { failover
   return (n.failover === true) === (pool === 'failover');
 }
 
-function renderBackendServices(ir: GatewayIR, u: Urls): BackendService[] {
-  return ir.groups.map((g) => ({
+function renderBackendServices(ir: GatewayIR, u: Urls, checks: readonly HealthCheck[]): BackendService[] {
+  return ir.groups.map((g, i) => ({
     name: g.backendService,
     description: stamp(ir, { listener: g.id }),
     loadBalancingScheme: 'INTERNAL',
     protocol: g.protocol,
     network: u.network,
     backends: g.negs.filter((n) => inPool(g.failover?.pool, n)).map((n) => ({ group: u.neg(n.project, n.zone, n.name), balancingMode: 'CONNECTION' })),
-    healthChecks: [u.healthCheck(renderHealthCheck(ir, g.healthCheck).name)],
+    healthChecks: [u.healthCheck(checks[i]?.name ?? '')],
     sessionAffinity: ir.config.sessionAffinity,
     connectionDraining: { drainingTimeoutSec: drainingFor(ir, g.protocol) },
   }));
@@ -289,14 +289,16 @@ function uniqueByName<T extends { name: string }>(xs: readonly T[]): T[] {
 export function renderGce(ir: GatewayIR, facts: GceFacts = {}, ctx: RenderContext = {}): DesiredGce {
   const u = urls(ir, ctx);
   const targets = firewallTargets(ir, facts);
+  // One per group, in group order; groups that need the same check share it.
+  const checks = ir.groups.map((g) => renderHealthCheck(ir, g.healthCheck));
   const d: DesiredGce = {
     project: ir.config.project,
     region: ir.config.region,
     gateway: { namespace: ir.gateway.namespace, name: ir.gateway.name, uid: ir.gateway.uid },
     address: renderAddress(ir, u),
-    healthChecks: uniqueByName(ir.groups.map((g) => renderHealthCheck(ir, g.healthCheck))),
+    healthChecks: uniqueByName(checks),
     negs: renderNegs(ir, u, facts),
-    backendServices: renderBackendServices(ir, u),
+    backendServices: renderBackendServices(ir, u, checks),
     forwardingRules: renderForwardingRules(ir, u),
     firewalls: renderFirewalls(ir, u, targets),
   };

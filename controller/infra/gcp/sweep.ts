@@ -17,9 +17,9 @@ import type { KindContext, WriteNote } from './context.ts';
 import { observeFleet, type FleetResource } from './observe.ts';
 import { deleteOwned } from './resource.ts';
 import { releaseShared } from './apply.ts';
-import { hcKey, negKeyOfUrl, type GceInventory } from './inventory.ts';
+import { hcKey, type GceInventory } from './inventory.ts';
 import { lastSegment } from './cloud/urls.ts';
-import { negKey } from './observe.ts';
+import { negKey, negKeyOfUrl } from './observe.ts';
 import { isShared } from '../../naming/stamp.ts';
 
 export interface SweepDeps {
