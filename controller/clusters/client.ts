@@ -28,7 +28,7 @@ import {
 } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { InvalidKubeconfigError } from './errors.ts';
-import { type GetJsonOptions, getJson } from './http.ts';
+import { type GetJsonOptions, getJson, pooledConnections, watchConfig } from './http.ts';
 
 /** Where a client's kubeconfig came from (logged; never contains secrets). */
 export type ClusterSource = 'file' | 'secret' | 'in-cluster' | 'kubeconfig';
@@ -104,7 +104,7 @@ export class ClusterClient {
 
   /** A new client-node `Watch` on this cluster. */
   watch(): Watch {
-    return new Watch(this.#kc);
+    return new Watch(watchConfig(this.#kc));
   }
 
   /** Path-based JSON GET (clusters/http.ts). */
@@ -228,5 +228,7 @@ function isolate(name: string, src: KubeConfig, context: string | undefined): Ku
     contexts: [{ name: clusterName, cluster: clusterName, user: userName, ...(ctx.namespace ? { namespace: ctx.namespace } : {}) }],
     currentContext: clusterName,
   });
+  // One keep-alive connection pool per cluster instead of a TLS connection per request (clusters/http.ts).
+  pooledConnections(kc);
   return kc;
 }

@@ -6,8 +6,12 @@
 // reflector is per *path* (`/api/v1/nodes`, `/apis/gateway.networking.k8s.io/v1/gateways`, CRDs
 // included) and must page with `limit`/`continue`. Every request has a timeout: undici's own header
 // timeout is 300 s, far too long to notice a dead member.
+//
+// Connections: `pooledConnections` gives each cluster's KubeConfig one keep-alive HTTP/1.1 pool for
+// requests and one for watches, in place of the new undici Agent (a new TLS connection) client-node
+// builds for every request (docs/architecture.md "Kubernetes clients", deploy/README.md "Memory").
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import { Agent, type Dispatcher, fetch } from 'undici';
 import { InvalidKubeconfigError, KubeHttpError, type KubeStatus } from './errors.ts';
 
 /** Query parameters; `undefined` values are dropped. */
@@ -34,6 +38,105 @@ export function clusterUrl(kc: KubeConfig, path: string, query: Query = {}): URL
   }
   for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
   return url;
+}
+
+/**
+ * Connections per cluster for requests (lists, GETs, writes, Events, Leases), at most. Enough for
+ * every worker's status write and every reflector's list at once; more wait in undici's queue
+ * (within their own timeouts) instead of opening a connection each.
+ */
+export const REQUEST_CONNECTIONS = 32;
+
+/** undici's Agent options of a pool, from client-node's TLS options (`createDispatcherOptions`). */
+export function poolOptions(connect: object, connections: number | null): Agent.Options {
+  return {
+    connect,
+    connections,
+    // HTTP/1.1 only. undici 8 offers h2 by ALPN and the apiserver (Go) picks it: a shared Agent then
+    // multiplexes every request of a cluster as streams of one TCP connection, which is what ran
+    // away at N = 1000 (deploy/README.md "Memory"). One request per connection, no pipelining:
+    // an aborted request (timeout) closes its own connection only.
+    allowH2: false,
+    pipelining: 1,
+  };
+}
+
+interface Pools {
+  /** Fingerprint of the TLS options the pools were built with. */
+  tls: string;
+  requests: Agent;
+  watches: Agent;
+}
+
+/** What client-node's private `createDispatcher(cluster, agentOptions)` looks like at runtime. */
+type CreateDispatcher = (cluster: unknown, agentOptions: unknown) => Dispatcher | undefined;
+type DispatcherOptions = ReturnType<KubeConfig['createDispatcherOptions']>;
+
+const pools = new WeakMap<KubeConfig, Pools>();
+const pooled = new WeakSet<KubeConfig>();
+
+/**
+ * From now on, every request client-node authenticates for `kc` (`applySecurityAuthentication`: our
+ * getJson and KubeApi, the generated APIs, `Watch`) goes through one keep-alive pool of at most
+ * {@link REQUEST_CONNECTIONS} HTTP/1.1 connections; watches use {@link watchConfig}. client-node
+ * 2.0 builds a new undici Agent for the cluster's TLS options on every request, so every request
+ * opened its own TLS connection (a handshake and OpenSSL state each, kept until the idle socket
+ * closed: ~130 MiB of malloc at 1000 Gateways). The pools are rebuilt when the TLS options change
+ * (an exec plugin's rotated client certificate); proxies and plain http keep client-node's own
+ * dispatcher. Returns false (nothing changed) when client-node does not have the methods this
+ * relies on. Only for a KubeConfig that is never switched to another context (ClusterClient's).
+ */
+export function pooledConnections(kc: KubeConfig): boolean {
+  const target = kc as unknown as { createDispatcher?: CreateDispatcher };
+  const original = target.createDispatcher;
+  if (typeof original !== 'function' || typeof kc.createDispatcherOptions !== 'function') return false;
+  target.createDispatcher = (cluster, agentOptions) => {
+    const o: DispatcherOptions = kc.createDispatcherOptions(cluster as Parameters<KubeConfig['createDispatcherOptions']>[0], agentOptions as object);
+    if (o.type !== 'agent') return original.call(kc, cluster, agentOptions);
+    return poolsOf(kc, o.connect).requests;
+  };
+  pooled.add(kc);
+  return true;
+}
+
+function poolsOf(kc: KubeConfig, connect: object): Pools {
+  const tls = fingerprint(connect);
+  const p = pools.get(kc);
+  if (p !== undefined && p.tls === tls) return p;
+  if (p !== undefined) {
+    // New credentials: requests in flight finish on the old connections, which then close.
+    void p.requests.close().catch(() => {});
+    void p.watches.close().catch(() => {});
+  }
+  const next: Pools = {
+    tls,
+    requests: new Agent(poolOptions(connect, REQUEST_CONNECTIONS)),
+    // A watch holds its connection for minutes: unbounded, so reflectors never wait for one
+    // another nor for requests (one connection per watch, as many as the cluster has reflectors).
+    watches: new Agent(poolOptions(connect, null)),
+  };
+  pools.set(kc, next);
+  return next;
+}
+
+function fingerprint(connect: object): string {
+  return JSON.stringify(connect, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('base64') : v));
+}
+
+/**
+ * A KubeConfig for client-node's `Watch` on `kc`: the same cluster and credentials, with the
+ * request on `kc`'s watch pool instead of its request pool (a watch must not take one of the
+ * bounded request connections for its whole life). `kc` itself when it is not pooled.
+ */
+export function watchConfig(kc: KubeConfig): KubeConfig {
+  if (!pooled.has(kc)) return kc;
+  const w = Object.create(kc) as KubeConfig;
+  w.applySecurityAuthentication = async (ctx: RequestContext): Promise<void> => {
+    await kc.applySecurityAuthentication(ctx);
+    const p = pools.get(kc);
+    if (p !== undefined && ctx.getDispatcher() === p.requests) ctx.setDispatcher(p.watches);
+  };
+  return w;
 }
 
 /** GET `path` and parse the JSON body; non-2xx throws {@link KubeHttpError}. */

@@ -43,7 +43,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Watch } from '@kubernetes/client-node';
 import { type ClassifiedClusterError, KubeHttpError, classifyClusterError, isGone } from '../clusters/errors.ts';
-import { type Query, getJson } from '../clusters/http.ts';
+import { type Query, getJson, watchConfig } from '../clusters/http.ts';
 import { type Log, silentLog } from '../telemetry/logger.ts';
 import { type Clock, jitter, monotonicClock, wallClock } from './clock.ts';
 
@@ -79,7 +79,7 @@ export function kubeTransport(kc: KubeConfig, opts: { clientTimeoutMs?: number }
   return {
     list: (path, query, o) => getJson(kc, path, { query, signal: o.signal, timeoutMs: o.timeoutMs }),
     watch: async (path, query, onEvent, onDone) => {
-      const w = new Watch(kc);
+      const w = new Watch(watchConfig(kc));
       // client-node 2.0.1 keeps its timeout in a private field; feature-detect, never assume.
       const internal = w as unknown as { requestTimeoutMs?: unknown };
       if (typeof internal.requestTimeoutMs === 'number') internal.requestTimeoutMs = clientTimeoutMs;
