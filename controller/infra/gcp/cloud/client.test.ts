@@ -3,6 +3,8 @@
 // GceCloud against the Compute API emulator: requestId reuse, in-call retries, bounded operation
 // waits, the write fence, and how IP-in-use and quota errors are classified (issue 9 defects 6 and 8,
 // issue 12). Every test asserts what the emulator's audit log and inventory show.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isFencedError, isTransientError, isUserError, retryPolicy } from '../../../errors/index.ts';
 import { type Emulator, startEmulator } from '../../../../test/emulator/index.ts';
@@ -157,6 +159,46 @@ describe('in-call retries', () => {
     const body = address();
     await expect(cloud().insert('address', REGION, body)).rejects.toSatisfy(isUserError);
     expect(inserts(body.name)).toHaveLength(1);
+  });
+});
+
+describe('call deadline (ours, not google-gax’s: gax keeps every finished call until its own deadline)', () => {
+  it('a read the server never answers fails as a timeout at callTimeoutMs, and a timed-out insert is retried with the same requestId', async () => {
+    const c = cloud();
+    const body = address();
+    await c.insert('address', REGION, body);
+    const events: GceCallEvent[] = [];
+    const c2 = cloud({ callTimeoutMs: 300, ambiguousRetries: 0, onCall: (e) => events.push(e) });
+    emu.faults.inject({ method: 'addresses.get', action: { kind: 'timeout', applied: false, mode: 'hang', ms: 10_000 }, times: 1 });
+    const t0 = Date.now();
+    const err = await c2.get('address', REGION, body.name).catch((e: unknown) => e);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(gceInfo(err)?.category).toBe('timeout');
+    expect((err as Error).message).toMatch(/Deadline exceeded: Addresses\.get did not respond within 300 milliseconds/);
+    expect(events.map((e) => e.outcome)).toEqual(['timeout']);
+    // The next call on the same client is not affected by the cancelled one.
+    expect((await c2.get('address', REGION, body.name))?.name).toBe(body.name);
+
+    const body2 = address();
+    const c3 = cloud({ callTimeoutMs: 300, ambiguousRetries: 1 });
+    emu.faults.inject({ method: 'addresses.insert', action: { kind: 'timeout', applied: true, mode: 'hang', ms: 10_000 }, times: 1 });
+    await c3.insert('address', REGION, body2);
+    const calls = inserts(body2.name);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.requestId).toBe(calls[0]!.requestId);
+    expect(exists(body2.name)).toBe(true);
+  });
+
+  it('nothing keeps a finished call’s response once the caller drops it (gax’s own deadline kept it for 60 s)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const c = cloud();
+    const refs: Array<WeakRef<object>> = [];
+    for (let i = 0; i < 5; i++) refs.push(new WeakRef((await c.getNetwork('vpc1'))!));
+    // Let the calls' promise jobs and timers settle, then collect.
+    await new Promise((r) => setImmediate(r));
+    gc();
+    expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
   });
 });
 

@@ -221,11 +221,42 @@ export interface GceCloudOptions {
 interface GaxCallOptions {
   timeout?: number;
   autoPaginate?: boolean;
+  /** google-gax cancels the call when it aborts, and drops its listener when the call ends. */
+  signal?: AbortSignal;
 }
 type AnyCall = (req: Record<string, unknown>, opts?: GaxCallOptions) => Promise<unknown[]>;
 type AnyClient = Record<string, unknown> & { close(): Promise<void> };
 
 const GOOGLE_HOST = /(^|\.)googleapis\.com$/;
+
+/**
+ * Runs one gax call under our own deadline. google-gax (6.17, REST fallback) arms each call's
+ * deadline with an `AbortSignal.timeout` whose listener it never removes, so Node keeps the call's
+ * closure — its request, its callback and the decoded response — until the deadline passes, 60 s
+ * (operation waits ~2 min) after the call returned: at ~40 calls/s that is thousands of finished
+ * calls on the heap (deploy/README.md "Memory"). With `timeout: Infinity` gax arms none (its
+ * deadline is then an invalid Date, which it skips) and its own retries of idempotent methods have
+ * no total timeout; the deadline here bounds the whole call instead, cancels it through gax's
+ * `signal` option (whose listener gax removes when the call ends), and clears its timer. It fails
+ * the way gax's own deadline does (code 4 DEADLINE_EXCEEDED, "Deadline exceeded"), which
+ * `classifyCallError` reads as a timeout.
+ */
+async function withDeadline<T>(method: string, timeoutMs: number, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ac.abort();
+  }, timeoutMs);
+  try {
+    return await call(ac.signal);
+  } catch (e) {
+    if (!timedOut) throw e;
+    throw Object.assign(new Error(`Deadline exceeded: ${method} did not respond within ${timeoutMs} milliseconds.`, { cause: e }), { code: 4 });
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Extracts `{zone}` / `{region}` scope from an operation's URLs (google-cloud-node#3654). */
 function opScope(op: IOperation): { kind: ScopeKind; name?: string } {
@@ -680,7 +711,7 @@ export class GceCloud {
     // renew deadline).
     const timeout = Math.max(1, Math.floor(Math.min(extraOpts.timeout ?? o.callTimeoutMs, remaining)));
     try {
-      const res = await fn(req, { ...extraOpts, timeout });
+      const res = await withDeadline(method, timeout, (signal) => fn(req, { ...extraOpts, timeout: Number.POSITIVE_INFINITY, signal }));
       this.#emit({ method, write, outcome: 'ok', latencyMs: o.clock.now() - start, throttledMs, priority, attempt, ...(requestId ? { requestId } : {}) });
       return res;
     } catch (e) {
