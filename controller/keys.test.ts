@@ -125,6 +125,12 @@ describe('keysForChange: member services', () => {
     const s = slice('ns-a', 'fl-vip', 'fl-vip-ep');
     (s.metadata as { labels: Record<string, string> }).labels = { ...labels, 'kubernetes.io/service-name': 'fl-vip' };
     expect(keys({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: s })).toEqual([G('gw4')]);
+    // The echo of our own write (the version it produced) is not drift; another version is.
+    const own: KeySource = { ...fleet(), isOwnWrite: (c, r, k, rv) => c === 'm1' && r === 'services' && k === 'ns-a/fl-vip' && rv === '1' };
+    expect(keys({ scope: 'member', clusterID: 'm1', resource: 'services', object: service('ns-a', 'fl-vip', {}, labels) }, own)).toEqual([]);
+    const edited = service('ns-a', 'fl-vip', {}, labels);
+    (edited.metadata as { resourceVersion: string }).resourceVersion = '2';
+    expect(keys({ scope: 'member', clusterID: 'm1', resource: 'services', object: edited }, own)).toEqual([G('gw4')]);
   });
   it('maps an EndpointSlice to the Gateways naming its service (old and new), a slice of no service to none', () => {
     expect(keys({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: slice('ns-a', 'app', 'app-x') })).toEqual([G('gw1')]);
@@ -170,8 +176,29 @@ describe('keysForChange: reachability and config', () => {
     const before = { ...gateway('gw4'), metadata: { namespace: 'ns-a', name: 'gw4', resourceVersion: '5' } } as StoredObject;
     const after = { ...before, metadata: { ...before.metadata, resourceVersion: '6', managedFields: [{ manager: 'fleet-ilb' }] }, status: { conditions: [{ type: 'Programmed', message: 'retrying in 40 s' }] } } as StoredObject;
     expect(keys({ scope: 'config', resource: 'gateways', object: after, oldObject: before })).toEqual([]);
-    const annotated = { ...after, metadata: { ...after.metadata, annotations: { 'fleetilb.io/gce-project': 'p' } } } as StoredObject;
+    // Someone else's annotation is news.
+    const annotated = { ...after, metadata: { ...after.metadata, annotations: { 'example.com/owner': 'team-a' } } } as StoredObject;
     expect(keys({ scope: 'config', resource: 'gateways', object: annotated, oldObject: after })).toEqual([G('gw4')]);
+  });
+  it('maps the echo of our own Gateway metadata writes (GCE annotations, our finalizer added) to nothing; a finalizer removed or another change to the Gateway', () => {
+    const before = { ...gateway('gw4'), metadata: { namespace: 'ns-a', name: 'gw4', resourceVersion: '5', annotations: { 'example.com/owner': 'team-a' } } } as StoredObject;
+    const meta = (o: StoredObject, m: Record<string, unknown>): StoredObject => ({ ...o, metadata: { ...o.metadata, ...m } }) as StoredObject;
+    const ours = meta(before, {
+      resourceVersion: '6',
+      finalizers: ['fleetilb.io/cleanup'],
+      annotations: { 'example.com/owner': 'team-a', 'fleetilb.io/gce-project': 'p', 'fleetilb.io/gce-region': 'r', 'fleetilb.io/address': 'fl-x' },
+    });
+    expect(keys({ scope: 'config', resource: 'gateways', object: ours, oldObject: before })).toEqual([]);
+    expect(keys({ scope: 'config', resource: 'gateways', object: meta(ours, { annotations: { ...(ours.metadata as { annotations: object }).annotations, 'example.com/owner': 'team-b' } }), oldObject: before })).toEqual([G('gw4')]);
+    expect(keys({ scope: 'config', resource: 'gateways', object: meta(ours, { finalizers: [] }), oldObject: ours })).toEqual([G('gw4')]);
+    expect(keys({ scope: 'config', resource: 'gateways', object: meta(ours, { labels: { a: 'b' } }), oldObject: before })).toEqual([G('gw4')]);
+    expect(keys({ scope: 'config', resource: 'gateways', object: meta(ours, { deletionTimestamp: '2026-01-01T00:00:00Z' }), oldObject: ours })).toEqual([G('gw4')]);
+  });
+  it('maps a route update that changed only its status (our parent entries) to nothing', () => {
+    const r = route('TCPRoute', 'ns-a', 'r1', ['gw1'], { name: 'app' });
+    const written = { ...r, metadata: { ...r.metadata, resourceVersion: '2' }, status: { parents: [{ controllerName: 'fleetilb.io/gateway-controller' }] } } as StoredObject;
+    expect(keys({ scope: 'config', resource: 'tcpRoutes', object: written, oldObject: r })).toEqual([]);
+    expect(keys({ scope: 'config', resource: 'tcpRoutes', object: r })).toEqual([G('gw1')]);
   });
   it('follows the index: a route deleted no longer maps its backend to its Gateway', () => {
     const src = fleet();

@@ -29,6 +29,7 @@
 // can fix converge within seconds of the fix"): their keys run at once, backoff reset
 // (queue.requeueNow), instead of after a backoff of up to a minute.
 import type { Node } from './api/index.ts';
+import { FINALIZER, GCE_ANNOTATIONS } from './gateway/index.ts';
 import { LABEL_GATEWAY_NAME, LABEL_GATEWAY_NAMESPACE } from './naming/labels.ts';
 import type { FleetIndex } from './provider/indexes.ts';
 import { sliceService, specParents } from './provider/indexes.ts';
@@ -44,6 +45,11 @@ export interface KeySource {
   /** Every Gateway as `namespace/name` (work-queue keys are made with reconciler.ts gatewayKey). */
   gatewayKeys(): string[];
   readonly index: Pick<FleetIndex, 'gatewaysForBackend' | 'gatewaysForGrantNamespace' | 'gatewaysUsingMember' | 'udpGateways'>;
+  /**
+   * Whether this version of a member object is the echo of the controller's own write
+   * (runtime/ownwrites.ts). Absent = never.
+   */
+  isOwnWrite?(clusterID: string, resource: string, key: string, resourceVersion: string | undefined): boolean;
 }
 
 function labelsOf(o: StoredObject | undefined): Record<string, string> {
@@ -83,6 +89,29 @@ export function statusOnlyUpdate(oldObject: StoredObject | undefined, object: St
   if (oldObject === undefined) return false;
   const status = (o: StoredObject): unknown => (o as { status?: unknown }).status;
   return !same(status(oldObject), status(object)) && same(withoutStatus(oldObject), withoutStatus(object));
+}
+
+/** The Gateway annotations the reconciler writes (gateway/annotations.ts), and our finalizer. */
+const OWN_ANNOTATIONS: ReadonlySet<string> = new Set(Object.values(GCE_ANNOTATIONS));
+
+/**
+ * True when a Gateway update changed only what the reconciler itself writes on it: the
+ * `fleetilb.io/*` GCE annotations and the addition of our finalizer (its status aside). The
+ * reconcile that wrote them knew that state: re-running on their echo only re-read GCE. A removal
+ * of our finalizer, a deletion, or any other change (spec, labels, other annotations) is news.
+ */
+export function ownMetadataUpdate(oldObject: StoredObject | undefined, object: StoredObject): boolean {
+  if (oldObject === undefined) return false;
+  type Meta = { annotations?: Record<string, string>; finalizers?: string[] };
+  const strip = (o: StoredObject): unknown => {
+    const { annotations, finalizers, ...meta } = ((withoutStatus(o) as { metadata: Meta }).metadata ?? {}) as Meta & Record<string, unknown>;
+    const rest = withoutStatus(o) as Record<string, unknown>;
+    const others = Object.fromEntries(Object.entries(annotations ?? {}).filter(([k]) => !OWN_ANNOTATIONS.has(k)));
+    return { ...rest, metadata: { ...meta, annotations: others, finalizers: (finalizers ?? []).filter((f) => f !== FINALIZER) } };
+  };
+  const fin = (o: StoredObject): boolean => ((o.metadata as Meta | undefined)?.finalizers ?? []).includes(FINALIZER);
+  if (fin(oldObject) && !fin(object)) return false;
+  return same(strip(oldObject), strip(object)) && !same(withoutStatus(oldObject), withoutStatus(object));
 }
 
 /**
@@ -176,7 +205,7 @@ export function keysForChange(c: Change, src: KeySource): string[] {
   if (c.scope === 'config') {
     switch (c.resource) {
       case 'gateways':
-        if (statusOnlyUpdate(c.oldObject, c.object)) break;
+        if (statusOnlyUpdate(c.oldObject, c.object) || ownMetadataUpdate(c.oldObject, c.object)) break;
         add([nsName(c.object)]);
         // Created, deleted or moved to another class: the GatewayClass finalizer may change (the
         // global pass keeps it while a Gateway names the class).
@@ -184,6 +213,8 @@ export function keysForChange(c: Change, src: KeySource): string[] {
         break;
       case 'tcpRoutes':
       case 'udpRoutes':
+        // Our parent entries in its status (the Gateways' own writes) change no input of theirs.
+        if (statusOnlyUpdate(c.oldObject, c.object)) break;
         add(specParents(c.object));
         add(specParents(c.oldObject));
         break;
@@ -237,8 +268,12 @@ export function keysForChange(c: Change, src: KeySource): string[] {
   const labels = labelsOf(c.object);
   const ownerNs = labels[LABEL_GATEWAY_NAMESPACE];
   const ownerName = labels[LABEL_GATEWAY_NAME];
-  // Our own VIP Services and mirrored slices: their Gateway repairs drift.
-  if (ownerNs !== undefined && ownerName !== undefined) return [gatewayKey(ownerNs, ownerName)];
+  // Our own VIP Services and mirrored slices: their Gateway repairs drift; the echo of our own
+  // write is not drift.
+  if (ownerNs !== undefined && ownerName !== undefined) {
+    if (src.isOwnWrite?.(c.clusterID, c.resource, nsName(c.object), c.object.metadata?.resourceVersion) === true) return [];
+    return [gatewayKey(ownerNs, ownerName)];
+  }
   for (const svc of new Set([serviceOf(c.resource, c.object), serviceOf(c.resource, c.oldObject)])) {
     if (svc !== undefined) add(src.index.gatewaysForBackend(svc));
   }

@@ -50,7 +50,8 @@ import { createMetrics, gceCallObserver, queueMetrics, reconcileObserver, type C
 import { HealthServer } from './telemetry/server.ts';
 import { CONTROLLER_NAME } from './naming/stamp.ts';
 import { makeWriters } from './writers.ts';
-import { enqueueChange } from './keys.ts';
+import { enqueueChange, type KeySource } from './keys.ts';
+import { OwnWrites } from './runtime/ownwrites.ts';
 import { ControllerOptionsSchema, controllerFlagsMarkdown, controllerUsage, parseControllerArgs, splitRateLimits, UsageRequested, type ControllerOptions } from './options.ts';
 import { DEFAULT_RATE_LIMITS, parseRateLimitFlags, RateLimiter } from './infra/gcp/cloud/ratelimit.ts';
 
@@ -147,6 +148,8 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
   }
 
   const queue = new WorkQueue<string>({ metrics: queueMetrics(metrics, 'gateways') });
+  // Versions of member objects our own writes produced: their watch echo queues nothing (keys.ts).
+  const ownWrites = new OwnWrites();
   // Keys the resync queued whose reconcile has not started: that reconcile runs in the resync
   // context (low lane, its writes counted). An event for the key takes it out.
   const resyncKeys = new Set<string>();
@@ -166,7 +169,7 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     onChange: (c: Change) => {
       // A change that can fix a failing Gateway also resets its backoff (keys.ts enqueueChange); an
       // event's reconcile is not the resync's.
-      for (const k of enqueueChange(queue, c, provider)) resyncKeys.delete(k);
+      for (const k of enqueueChange(queue, c, keySource)) resyncKeys.delete(k);
     },
     memberHooks: {
       // A deleted FleetMember: its VIP Services go before its client does (a standby writes nothing
@@ -192,6 +195,11 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
     },
   });
 
+  const keySource: KeySource = {
+    gatewayKeys: () => provider.gatewayKeys(),
+    index: provider.index,
+    isOwnWrite: (cluster, resource, key, rv) => ownWrites.isOwn(cluster, resource, key, rv),
+  };
   const observeGce = gceCallObserver(metrics);
   const cloud = new GceCloud(
     gceCloudOptions(o, fence, (e) => {
@@ -243,7 +251,15 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
         })
       : undefined;
   const events = new EventRecorder({ sink: kubeEventSink(config), controller: CONTROLLER_NAME, instance: identity, fence, log: logger });
-  const writers = makeWriters({ config, provider, fleetId, fence, log: logger, mcsImporter: o.mcsImporter });
+  const writers = makeWriters({
+    config,
+    provider,
+    fleetId,
+    fence,
+    log: logger,
+    mcsImporter: o.mcsImporter,
+    onVipWritten: (cluster, kind, key, rv) => ownWrites.record(cluster, kind === 'services' ? 'services' : 'endpointslices', key, rv),
+  });
   const reconciler = new Reconciler({
     provider,
     cloud,

@@ -28,6 +28,8 @@ export interface WritersOptions {
   log: Log;
   /** False when another MCS implementation owns ServiceImports: never prune ours then either. */
   mcsImporter: boolean;
+  /** After each VIP Service / mirrored EndpointSlice write: the version it produced (runtime/ownwrites.ts). */
+  onVipWritten?: VipDeps['onWritten'];
 }
 
 /** A StoreReader over a plain list (member caches expose lists). */
@@ -74,6 +76,7 @@ export function makeWriters(o: WritersOptions): Writers {
     members: vipMembers(),
     lister: (cluster, kind) => provider.members.list(cluster, kind === 'services' ? 'services' : 'endpointslices'),
     log,
+    ...(o.onVipWritten === undefined ? {} : { onWritten: o.onVipWritten }),
   });
   const report = (what: string, r: StatusWriteResult): number => {
     for (const e of r.errors) log.warn({ target: e.target, err: errorMessage(e.error) }, `${what}: write failed`);

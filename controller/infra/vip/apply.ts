@@ -69,6 +69,11 @@ export interface VipDeps {
    */
   lister?: (cluster: string, kind: VipKind) => readonly unknown[] | undefined;
   onRequest?: RequestHook;
+  /**
+   * After each write of a member object: its key (`namespace/name`) and the resourceVersion the
+   * write produced, so the watch event that echoes it queues nothing (keys.ts, runtime/ownwrites.ts).
+   */
+  onWritten?: (cluster: string, kind: VipKind, key: string, resourceVersion: string | undefined) => void;
   /** Per-request timeout (default 15 s). */
   timeoutMs?: number;
   log?: Log;
@@ -244,12 +249,12 @@ async function applyMember(
 
   for (const s of services) {
     const key = keyOf(s.metadata);
-    const ok = await step(`Service ${key}`, () => ensureService(api, cluster, s, labels, svc.owned, svc.all, res));
+    const ok = await step(`Service ${key}`, () => ensureService(api, cluster, s, labels, svc.owned, svc.all, res, (rv) => deps.onWritten?.(cluster, 'services', key, rv)));
     if (!ok) return;
   }
   for (const s of slices) {
     const key = keyOf(s.metadata);
-    const ok = await step(`EndpointSlice ${key}`, () => ensureSlice(api, cluster, s, labels, eps.owned, eps.all, res));
+    const ok = await step(`EndpointSlice ${key}`, () => ensureSlice(api, cluster, s, labels, eps.owned, eps.all, res, (rv) => deps.onWritten?.(cluster, 'endpointSlices', key, rv)));
     if (!ok) return;
   }
   // Prune: slices first (they point at the Services by label), then Services.
@@ -300,6 +305,7 @@ async function ensureService(
   ownedList: readonly Service[],
   all: readonly Service[] | undefined,
   res: VipMemberResult,
+  written: (resourceVersion: string | undefined) => void,
 ): Promise<void> {
   const ns = s.metadata.namespace ?? '';
   const key = keyOf(s.metadata);
@@ -317,12 +323,14 @@ async function ensureService(
       await api.delete(path, live.metadata.uid ? { uid: live.metadata.uid } : {});
       live = await api.apply<Service>(path, body, FIELD_MANAGER, true);
     }
+    written(live.metadata.resourceVersion);
     res.applied.push(`Service ${key}`);
   }
   if (s.status?.loadBalancer?.ingress !== undefined && !ingressMatches(live, s)) {
-    await api.mergePatch(objectPath(RT.services, ns, s.metadata.name, 'status'), {
+    const patched = await api.mergePatch<Service>(objectPath(RT.services, ns, s.metadata.name, 'status'), {
       status: { loadBalancer: { ingress: s.status.loadBalancer.ingress } },
     });
+    written(patched?.metadata?.resourceVersion);
     res.applied.push(`Service ${key} status`);
   }
 }
@@ -335,6 +343,7 @@ async function ensureSlice(
   ownedList: readonly EndpointSlice[],
   all: readonly EndpointSlice[] | undefined,
   res: VipMemberResult,
+  written: (resourceVersion: string | undefined) => void,
 ): Promise<void> {
   const key = keyOf(s.metadata);
   const path = objectPath(RT.endpointSlices, s.metadata.namespace ?? '', s.metadata.name);
@@ -342,7 +351,8 @@ async function ensureSlice(
   const live = await lookup(api, path, key, ownedList, all);
   if (live !== undefined && !hasLabels(live, labels)) throw foreign(`EndpointSlice ${key}`, cluster);
   if (live !== undefined && sliceMatches(live, body)) return;
-  await api.apply<EndpointSlice>(path, body, FIELD_MANAGER, true);
+  const applied = await api.apply<EndpointSlice>(path, body, FIELD_MANAGER, true);
+  written(applied?.metadata?.resourceVersion);
   res.applied.push(`EndpointSlice ${key}`);
 }
 
