@@ -5,14 +5,16 @@
 // (provider/indexes.ts), never by walking the fleet. Missing a key is a bug (reconciles are
 // level-triggered, but nothing else would bring the Gateway up to date); an extra key costs a
 // reconcile that writes nothing. The narrow rules (docs/architecture.md "Data flow: one way"):
-//   * a Gateway -> itself; a route -> the Gateways its old and new spec.parentRefs name;
+//   * a Gateway -> itself; a route -> the Gateways its old and new spec.parentRefs name (not a
+//     route update that changed only its status: our parent entries);
 //   * a ServiceImport or a member ServiceExport -> the Gateways whose routes' backendRefs name that
 //     `namespace/name` (+ the global pass: imports and export conditions are its outputs);
 //   * a member Service / EndpointSlice -> the Gateways whose backends name its service (a Service
 //     also -> the global pass: it defines its ServiceExport, KEP-1645; a Service whose node ports
 //     changed also -> every Gateway with a UDP listener, whose pinned health-check port depends on
 //     every member's node ports, translate/hcports.ts); fleet-ilb's own VIP Services and mirrored
-//     slices -> their Gateway (drift repair);
+//     slices -> their Gateway (drift repair), except the echo of our own write (the version it
+//     produced: runtime/ownwrites.ts);
 //   * a ReferenceGrant -> the Gateways whose routes reach into its namespace from another one;
 //   * a Node -> the Gateways that use its member, and only when a field translate reads changed
 //     (labels, taints, providerID, addresses, Ready, unschedulable, deletion) — never heartbeat
@@ -22,6 +24,8 @@
 //     has no synced data, because a never-synced member is named in every Gateway's condition;
 //   * GatewayClasses, ILBConfigs, FleetMembers, Namespaces, Secrets (rare) -> every Gateway + global;
 //     a status-only update of the first three (the global pass's own write) -> global only;
+//   * a Gateway update that only added our finalizer or changed our fleetilb.io GCE annotations
+//     (ownMetadataUpdate: the reconcile that wrote them knew that state) -> nothing;
 //   * a Gateway update that changed only its status (our own status write, mostly) -> nothing: it
 //     changes no input of its reconcile, and re-running on it would turn a failing Gateway's changing
 //     "retrying in N s" message into a loop. A status edited by someone else is repaired by the resync.
