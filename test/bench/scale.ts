@@ -5,6 +5,7 @@
 //                          [--timeout-minutes 20] [--quiet-seconds 5] [--services 20]
 //                          [--workers N] [--gce-writes-per-minute N] [--gce-reads-per-minute N] [--gce-ratelimit L]
 //                          [--health-period SECONDS]  (default: the controller's, 60 s; 0 = the backend-health reader off)
+//                          [--cpu-prof]  (a CPU profile of each controller process in .cache/bench/cpuprof-N-Lms/)
 //
 // Per N: a local fleet (config + 3 members × 3 zones × 100 Nodes, written to the member apiservers;
 // the Compute API emulator seeded with one VM per Node), S Services (default 20) exported by every
@@ -61,6 +62,9 @@ const { values } = parseArgs({
     'gce-reads-per-minute': { type: 'string' },
     'gce-ratelimit': { type: 'string' },
     'health-period': { type: 'string' },
+    // Node's --cpu-prof for every controller process: one .cpuprofile per process, written when it
+    // stops, in .cache/bench/cpuprof-N-Lms/ (open in Chrome DevTools or speedscope).
+    'cpu-prof': { type: 'boolean', default: false },
   },
 });
 const NS = values.n ?? (values.quick ? '100' : '100,300,1000');
@@ -243,7 +247,7 @@ function shippedNodeFlags(): string[] {
 }
 const NODE_FLAGS = shippedNodeFlags();
 
-async function spawnController(s: Scenario, logPath: string): Promise<ControllerProc> {
+async function spawnController(s: Scenario, logPath: string, profDir?: string): Promise<ControllerProc> {
   const opts: ControllerOptions = {
     kubeconfig: s.fleet.config.kubeconfigPath,
     computeEndpoint: s.emulator.url,
@@ -266,7 +270,8 @@ async function spawnController(s: Scenario, logPath: string): Promise<Controller
   };
   const fd = openSync(logPath, 'a');
   // The image's flags, plus --expose-gc for the live-heap reading (it changes no GC behaviour).
-  const proc = spawn(process.execPath, [...NODE_FLAGS, '--expose-gc', fileURLToPath(new URL('./scale-controller.ts', import.meta.url))], {
+  const prof = profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
+  const proc = spawn(process.execPath, [...NODE_FLAGS, '--expose-gc', ...prof, fileURLToPath(new URL('./scale-controller.ts', import.meta.url))], {
     env: { ...process.env, FLEET_ILB_BENCH_OPTIONS: JSON.stringify(opts) },
     stdio: ['pipe', 'pipe', fd],
   });
@@ -578,6 +583,7 @@ async function run(n: number, latencyMs: number): Promise<RunResult> {
   const dir = join(repoRoot, '.cache', 'bench');
   await mkdir(dir, { recursive: true });
   const logPath = join(dir, `scale-controller-${n}-${latencyMs}ms.log`);
+  const profDir = values['cpu-prof'] ? join(dir, `cpuprof-${n}-${latencyMs}ms`) : undefined;
   try {
     const members = s.fleet.members.map((m) => m.name);
     await Promise.all(members.map((m, mi) => applyConcurrently(s.kube(m), memberObjects(m, mi, s.gcp.project, s.gcp.region))));
@@ -603,7 +609,7 @@ async function run(n: number, latencyMs: number): Promise<RunResult> {
         phase: 'create',
         deadline,
         start: async () => {
-          ctl = await spawnController(s, logPath);
+          ctl = await spawnController(s, logPath, profDir);
         },
         done: async () => {
           const k = await programmedCount(config);
@@ -680,7 +686,7 @@ async function run(n: number, latencyMs: number): Promise<RunResult> {
             phase: 'restart',
             deadline,
             start: async () => {
-              ctl = await spawnController(s, logPath);
+              ctl = await spawnController(s, logPath, profDir);
             },
             done: reconciledAll,
           },
