@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Node } from './api/index.ts';
 import { changeCanFix, enqueueChange, keysForChange, type KeySource } from './keys.ts';
+import { OwnWrites } from './runtime/ownwrites.ts';
 import { WorkQueue } from './runtime/workqueue.ts';
 import type { Change } from './provider/index.ts';
 import { FleetIndex } from './provider/indexes.ts';
@@ -131,6 +132,27 @@ describe('keysForChange: member services', () => {
     const edited = service('ns-a', 'fl-vip', {}, labels);
     (edited.metadata as { resourceVersion: string }).resourceVersion = '2';
     expect(keys({ scope: 'member', clusterID: 'm1', resource: 'services', object: edited }, own)).toEqual([G('gw4')]);
+  });
+  it('queues a user edit that lands between our two writes of a VIP Service and their echoes; the echoes queue nothing', () => {
+    const labels = { 'fleetilb.io/gateway-namespace': 'ns-a', 'fleetilb.io/gateway-name': 'gw4', 'fleetilb.io/managed-by': 'fleet-ilb' };
+    const w = new OwnWrites();
+    const src: KeySource = { ...fleet(), isOwnWrite: (c, r, k, rv) => w.isOwn(c, r, k, rv) };
+    const at = (rv: string, selector: Record<string, string>): StoredObject => {
+      const o = service('ns-a', 'fl-vip', { selector }, labels);
+      (o.metadata as { resourceVersion: string }).resourceVersion = rv;
+      return o;
+    };
+    // Our apply (rv 10), a user's edit of the selector (rv 11), our status write (rv 12): the three
+    // watch events arrive in resourceVersion order after both our writes returned.
+    w.record('m1', 'services', 'ns-a/fl-vip', '10');
+    w.record('m1', 'services', 'ns-a/fl-vip', '12');
+    const queue = new WorkQueue<string>();
+    expect(enqueueChange(queue, { scope: 'member', clusterID: 'm1', resource: 'services', object: at('10', { app: 'a' }) }, src)).toEqual([]);
+    expect(enqueueChange(queue, { scope: 'member', clusterID: 'm1', resource: 'services', object: at('11', { app: 'x' }), oldObject: at('10', { app: 'a' }) }, src)).toEqual([G('gw4')]);
+    expect(enqueueChange(queue, { scope: 'member', clusterID: 'm1', resource: 'services', object: at('12', { app: 'x' }), oldObject: at('11', { app: 'x' }) }, src)).toEqual([]);
+    expect(queue.has(G('gw4'))).toBe(true);
+    // A later delete by someone else carries a new version: queued.
+    expect(keys({ scope: 'member', clusterID: 'm1', resource: 'services', object: at('13', { app: 'x' }) }, src)).toEqual([G('gw4')]);
   });
   it('maps an EndpointSlice to the Gateways naming its service (old and new), a slice of no service to none', () => {
     expect(keys({ scope: 'member', clusterID: 'm1', resource: 'endpointslices', object: slice('ns-a', 'app', 'app-x') })).toEqual([G('gw1')]);

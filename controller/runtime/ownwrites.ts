@@ -11,19 +11,48 @@
 // own writes, re-reading each GCE resource the first one had written (bench:scale: ~8 GETs per
 // Gateway, most of the create phase's reads).
 
-/** One entry per object written (the latest version), so its size is bounded by the objects we own. */
+/** How many versions of one object are remembered: our writes of it within one reconcile (apply, status). */
+const VERSIONS = 4;
+
+/**
+ * One entry per object written whose echo has not arrived yet: the versions its recent writes
+ * produced, oldest first. A reconcile writes a VIP Service twice in a row (apply, then the status
+ * subresource), so the echo of the first write arrives after the second write's version was
+ * recorded: both must be known. A resourceVersion is unique across the cluster's objects and writes
+ * (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions), so no other
+ * writer's change can carry one of ours. The entry goes when the echo of the latest version arrives,
+ * so the map holds only writes in flight.
+ */
 export class OwnWrites {
-  readonly #rv = new Map<string, string>();
+  readonly #rv = new Map<string, string[]>();
 
   /** A write of `key` (`namespace/name`) in `cluster` left it at `resourceVersion`. */
   record(cluster: string, resource: string, key: string, resourceVersion: string | undefined): void {
     const k = `${cluster}|${resource}|${key}`;
-    if (resourceVersion === undefined || resourceVersion === '') this.#rv.delete(k);
-    else this.#rv.set(k, resourceVersion);
+    // A write whose version we did not learn: its echo is not recognised (one extra reconcile).
+    if (resourceVersion === undefined || resourceVersion === '') {
+      this.#rv.delete(k);
+      return;
+    }
+    const vs = this.#rv.get(k) ?? [];
+    vs.push(resourceVersion);
+    if (vs.length > VERSIONS) vs.shift();
+    this.#rv.set(k, vs);
   }
 
-  /** True when this version of the object is the one our last write of it produced. */
+  /** True when this version of the object is one our recent writes of it produced. */
   isOwn(cluster: string, resource: string, key: string, resourceVersion: string | undefined): boolean {
-    return resourceVersion !== undefined && resourceVersion !== '' && this.#rv.get(`${cluster}|${resource}|${key}`) === resourceVersion;
+    if (resourceVersion === undefined || resourceVersion === '') return false;
+    const k = `${cluster}|${resource}|${key}`;
+    const vs = this.#rv.get(k);
+    if (vs === undefined || !vs.includes(resourceVersion)) return false;
+    // Watch events come in resourceVersion order: after the latest write's echo nothing older follows.
+    if (vs[vs.length - 1] === resourceVersion) this.#rv.delete(k);
+    return true;
+  }
+
+  /** Objects with an echo outstanding (tests, metrics). */
+  get size(): number {
+    return this.#rv.size;
   }
 }
