@@ -10,7 +10,7 @@ import { errorMessage } from './errors/index.ts';
 import { ensureFinalizer, removeFinalizer, setGceAnnotations, setGceScope, syncClassFinalizer } from './gateway/index.ts';
 import { CONTROLLER_NAME } from './naming/stamp.ts';
 import type { DesiredGce } from './infra/gcp/desired.ts';
-import { applyVip, deleteVip, vipOwnerLabels, type VipDeps, type VipMember } from './infra/vip/apply.ts';
+import { applyVip, deleteVip, vipOwnerLabels, type VipCache, type VipDeps, type VipMember } from './infra/vip/apply.ts';
 import type { DesiredVip } from './infra/vip/render.ts';
 import type { FleetProvider } from './provider/index.ts';
 import type { GatewayRef, Writers } from './reconciler.ts';
@@ -74,7 +74,12 @@ export function makeWriters(o: WritersOptions): Writers {
   const vipDeps = (): VipDeps => ({
     fence,
     members: vipMembers(),
-    lister: (cluster, kind) => provider.members.list(cluster, kind === 'services' ? 'services' : 'endpointslices'),
+    // The member index (provider/indexes.ts): this Gateway's objects by its uid label, others by key.
+    lister: (cluster, kind): VipCache => {
+      const m = provider.index.member(cluster);
+      if (kind === 'services') return { owned: (uid) => m?.ownedServices(uid) ?? [], get: (key) => m?.services.get(key) };
+      return { owned: (uid) => m?.ownedSlices(uid) ?? [], get: (key) => m?.slice(key) };
+    },
     log,
     ...(o.onVipWritten === undefined ? {} : { onWritten: o.onVipWritten }),
   });

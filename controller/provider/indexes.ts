@@ -7,9 +7,12 @@
 //     name (`namespace/name` of any backendRef kind) and by cross-namespace backend namespace;
 //   * ReferenceGrants by namespace; Gateways with a UDP listener;
 //   * per member: Services, ServiceExports and EndpointSlices by service `namespace/name`, Nodes,
-//     and the node ports its Services hold (pinned UDP health-check ports, translate/hcports.ts).
+//     and the node ports its Services hold (pinned UDP health-check ports, translate/hcports.ts);
+//     fleet-ilb's own VIP Services and mirrored EndpointSlices by their Gateway uid label (the VIP
+//     apply of one Gateway reads its own objects, not every Service of the member).
 // The provider answers scoped snapshots and the event -> key mapping (keys.ts) from these.
 import type { EndpointSlice, Gateway, Node, ReferenceGrant, Service, ServiceExport, TCPRoute, UDPRoute } from '../api/index.ts';
+import { LABEL_GATEWAY_UID } from '../naming/labels.ts';
 import { CONTROLLER_NAME } from '../naming/stamp.ts';
 import type { StoredObject } from '../runtime/reflector.ts';
 import type { MemberNodePorts } from '../snapshot/types.ts';
@@ -120,6 +123,20 @@ export function sliceService(o: StoredObject): string | undefined {
   return svc === undefined ? undefined : `${m.namespace}/${svc}`;
 }
 
+/** Adds (`object` set) or removes the entry of `o` under its Gateway uid label, if it has one. */
+function owned<T>(m: Map<string, Map<string, T>>, o: StoredObject, k: string, object: T | undefined): void {
+  const uid = meta(o).labels[LABEL_GATEWAY_UID];
+  if (uid === undefined) return;
+  let byKey = m.get(uid);
+  if (object !== undefined) {
+    if (byKey === undefined) m.set(uid, (byKey = new Map<string, T>()));
+    byKey.set(k, object);
+    return;
+  }
+  byKey?.delete(k);
+  if (byKey?.size === 0) m.delete(uid);
+}
+
 /** One member's objects, indexed. */
 export class MemberIndex {
   readonly services = new Map<string, Service>();
@@ -131,6 +148,11 @@ export class MemberIndex {
   /** Slice key -> the service it was indexed under (the label may change). */
   readonly #sliceOwner = new Map<string, string>();
   readonly nodes = new Map<string, Node>();
+  /** Slice key -> slice. */
+  readonly #slicesByKey = new Map<string, EndpointSlice>();
+  /** Gateway uid label value -> key -> object: fleet-ilb's VIP Services and mirrored slices. */
+  readonly #ownedServices = new Map<string, Map<string, Service>>();
+  readonly #ownedSlices = new Map<string, Map<string, EndpointSlice>>();
   /** port -> holder ('' or a VIP Service name) -> how many Services hold it so. */
   readonly #ports = new Map<number, Map<string, number>>();
   #portsView: MemberNodePorts | undefined;
@@ -142,10 +164,12 @@ export class MemberIndex {
       case 'services': {
         const prev = this.services.get(k) ?? (oldObject as Service | undefined);
         if (prev !== undefined) this.#portHolders(prev, -1);
+        if (prev !== undefined) owned(this.#ownedServices, prev, k, undefined);
         if (del) this.services.delete(k);
         else {
           this.services.set(k, object as Service);
           this.#portHolders(object as Service, +1);
+          owned(this.#ownedServices, object, k, object as Service);
         }
         return;
       }
@@ -157,6 +181,13 @@ export class MemberIndex {
         return;
       }
       case 'endpointslices': {
+        const before = this.#slicesByKey.get(k);
+        if (before !== undefined) owned(this.#ownedSlices, before, k, undefined);
+        if (del) this.#slicesByKey.delete(k);
+        else {
+          this.#slicesByKey.set(k, object as EndpointSlice);
+          owned(this.#ownedSlices, object, k, object as EndpointSlice);
+        }
         const was = this.#sliceOwner.get(k);
         if (was !== undefined) {
           const m = this.slices.get(was);
@@ -210,6 +241,20 @@ export class MemberIndex {
     vip.sort(([a], [b]) => a - b);
     this.#portsView = { other, vip: Object.fromEntries(vip.map(([p, n]) => [String(p), n])) };
     return this.#portsView;
+  }
+
+  /** One EndpointSlice by `namespace/name`. */
+  slice(k: string): EndpointSlice | undefined {
+    return this.#slicesByKey.get(k);
+  }
+
+  /** The Services / EndpointSlices whose `fleetilb.io/gateway-uid` label has this value (fleet-ilb's own). */
+  ownedServices(gatewayUid: string): Service[] {
+    return [...(this.#ownedServices.get(gatewayUid)?.values() ?? [])];
+  }
+
+  ownedSlices(gatewayUid: string): EndpointSlice[] {
+    return [...(this.#ownedSlices.get(gatewayUid)?.values() ?? [])];
   }
 
   /** True when the member has a Service or ServiceExport (any API) of that `namespace/name`. */

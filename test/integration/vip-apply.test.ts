@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointSlice, Service } from '../../controller/api/index.ts';
 import { ClusterClient } from '../../controller/clusters/client.ts';
 import { isFencedError, isUserError } from '../../controller/errors/index.ts';
-import { applyVip, deleteVip, vipOwnerLabels, type VipDeps, type VipMember } from '../../controller/infra/vip/apply.ts';
+import { applyVip, deleteVip, vipCacheOf, vipOwnerLabels, type VipDeps, type VipMember } from '../../controller/infra/vip/apply.ts';
 import { type DesiredVip, ownerLabels, renderVip } from '../../controller/infra/vip/render.ts';
 import type { GatewayIR, VipServiceIR } from '../../controller/ir/types.ts';
 import { ENDPOINTSLICE_MANAGED_BY, LABEL_ENDPOINTSLICE_MANAGED_BY, VIP_LOAD_BALANCER_CLASS } from '../../controller/naming/labels.ts';
@@ -249,7 +249,10 @@ describe('applyVip', () => {
     const cs = await caches();
     await caughtUp(cs, desired.ownerLabels);
     reqs.length = 0;
-    const cached = await applyVip(desired, deps(reqs, { lister: (cluster, kind) => cs.get(`${cluster}/${kind}`)?.list() }));
+    const cached = await applyVip(desired, deps(reqs, { lister: (cluster, kind) => {
+      const l = cs.get(`${cluster}/${kind}`)?.list();
+      return l === undefined ? undefined : vipCacheOf(l);
+    } }));
     expect(cached.errors).toEqual([]);
     expect(reqs).toEqual([]);
 

@@ -54,6 +54,26 @@ export interface VipMember {
 /** The kinds a lister serves. */
 export type VipKind = 'services' | 'endpointSlices';
 
+/**
+ * A member's cached objects of one kind, looked up, never scanned: the cost of one Gateway's VIP
+ * apply does not grow with the other Gateways' objects in the member (docs/architecture.md).
+ */
+export interface VipCache {
+  /** The objects whose `fleetilb.io/gateway-uid` label has this value (every owner label is still checked). */
+  owned(gatewayUidLabel: string): readonly unknown[];
+  /** One object by `namespace/name`. */
+  get(key: string): unknown;
+}
+
+/** A {@link VipCache} over a plain list (tests; a member without an index). */
+export function vipCacheOf(objects: readonly unknown[]): VipCache {
+  const all = objects as ReadonlyArray<KubeObject>;
+  return {
+    owned: (uid) => all.filter((o) => o.metadata.labels?.[LABEL_GATEWAY_UID] === uid),
+    get: (key) => all.find((o) => keyOf(o.metadata) === key),
+  };
+}
+
 /** Options of {@link applyVip} and {@link deleteVip}. */
 export interface VipDeps {
   fence: Fence;
@@ -63,11 +83,11 @@ export interface VipDeps {
    */
   members: readonly VipMember[];
   /**
-   * The runtime's cache of a member's Services / EndpointSlices (all of them, e.g. the reflector
-   * store's `list()`); undefined = not cached, LIST with the owner labels instead. Only
-   * {@link applyVip} uses it; teardown always lists from the server.
+   * The runtime's cache of a member's Services / EndpointSlices (the provider's member index);
+   * undefined = not cached, LIST with the owner labels instead. Only {@link applyVip} uses it;
+   * teardown always lists from the server.
    */
-  lister?: (cluster: string, kind: VipKind) => readonly unknown[] | undefined;
+  lister?: (cluster: string, kind: VipKind) => VipCache | undefined;
   onRequest?: RequestHook;
   /**
    * After each write of a member object: its key (`namespace/name`) and the resourceVersion the
@@ -176,9 +196,9 @@ async function owned<T extends KubeObject>(
   kind: VipKind,
   labels: Record<string, string>,
   useLister: boolean,
-): Promise<{ owned: T[]; all: readonly T[] | undefined }> {
-  const cached = useLister ? (deps.lister?.(cluster, kind) as readonly T[] | undefined) : undefined;
-  if (cached !== undefined) return { owned: cached.filter((o) => hasLabels(o, labels)), all: cached };
+): Promise<{ owned: T[]; all: VipCache | undefined }> {
+  const cached = useLister ? deps.lister?.(cluster, kind) : undefined;
+  if (cached !== undefined) return { owned: (cached.owned(labels[LABEL_GATEWAY_UID] ?? '') as readonly T[]).filter((o) => hasLabels(o, labels)), all: cached };
   const rt = kind === 'services' ? RT.services : RT.endpointSlices;
   return { owned: await api.list<T>(collectionPath(rt), { labelSelector: labelSelector(labels) }), all: undefined };
 }
@@ -280,13 +300,13 @@ async function lookup<T extends KubeObject>(
   path: string,
   key: string,
   ownedList: readonly T[],
-  all: readonly T[] | undefined,
+  all: VipCache | undefined,
 ): Promise<T | undefined> {
   const mine = ownedList.find((o) => keyOf(o.metadata) === key);
   if (mine !== undefined) return mine;
   // Not among ours: the name may be free, or held by an object that is not ours. The cache may be
   // behind (an object we created a moment ago), so ask the server when the cache does not know it.
-  const cached = all?.find((o) => keyOf(o.metadata) === key);
+  const cached = all?.get(key) as T | undefined;
   return cached ?? (await api.get<T>(path));
 }
 
@@ -303,7 +323,7 @@ async function ensureService(
   s: Service,
   labels: Record<string, string>,
   ownedList: readonly Service[],
-  all: readonly Service[] | undefined,
+  all: VipCache | undefined,
   res: VipMemberResult,
   written: (resourceVersion: string | undefined) => void,
 ): Promise<void> {
@@ -341,7 +361,7 @@ async function ensureSlice(
   s: EndpointSlice,
   labels: Record<string, string>,
   ownedList: readonly EndpointSlice[],
-  all: readonly EndpointSlice[] | undefined,
+  all: VipCache | undefined,
   res: VipMemberResult,
   written: (resourceVersion: string | undefined) => void,
 ): Promise<void> {
