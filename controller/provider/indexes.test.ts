@@ -48,3 +48,22 @@ describe('MemberIndex owned VIP objects', () => {
     expect(m.ownedSlices('uid-b')).toEqual([]);
   });
 });
+
+describe('MemberIndex nodeList', () => {
+  it('is the same frozen array until a Node is added, changed or deleted', () => {
+    const m = new MemberIndex();
+    const n = (name: string, rv: string): StoredObject => ({ metadata: { name, resourceVersion: rv } });
+    m.apply('nodes', 'add', n('a', '1'));
+    const l1 = m.nodeList();
+    expect(Object.isFrozen(l1)).toBe(true);
+    expect(m.nodeList()).toBe(l1);
+    m.apply('services', 'add', obj('svc')); // not a Node: same array
+    expect(m.nodeList()).toBe(l1);
+    m.apply('nodes', 'update', n('a', '2'), n('a', '1'));
+    const l2 = m.nodeList();
+    expect(l2).not.toBe(l1);
+    expect(l2.map((x) => x.metadata.resourceVersion)).toEqual(['2']);
+    m.apply('nodes', 'delete', n('a', '2'));
+    expect(m.nodeList()).toEqual([]);
+  });
+});

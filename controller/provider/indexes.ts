@@ -153,6 +153,8 @@ export class MemberIndex {
   /** Gateway uid label value -> key -> object: fleet-ilb's VIP Services and mirrored slices. */
   readonly #ownedServices = new Map<string, Map<string, Service>>();
   readonly #ownedSlices = new Map<string, Map<string, EndpointSlice>>();
+  /** The Nodes as one array, the same array until a Node changes (translate memoizes on it). */
+  #nodeList: readonly Node[] | undefined;
   /** port -> holder ('' or a VIP Service name) -> how many Services hold it so. */
   readonly #ports = new Map<number, Map<string, number>>();
   #portsView: MemberNodePorts | undefined;
@@ -205,6 +207,7 @@ export class MemberIndex {
         return;
       }
       case 'nodes':
+        this.#nodeList = undefined;
         if (del) this.nodes.delete(k);
         else this.nodes.set(k, object as Node);
         return;
@@ -241,6 +244,15 @@ export class MemberIndex {
     vip.sort(([a], [b]) => a - b);
     this.#portsView = { other, vip: Object.fromEntries(vip.map(([p, n]) => [String(p), n])) };
     return this.#portsView;
+  }
+
+  /**
+   * Every Node of the member: the same (frozen) array until a Node is added, changed or deleted, so
+   * what translate derives from a member's Nodes alone (which can back a NEG) is computed once per
+   * change of them, not once per Gateway reconcile (translate/context.ts, translate/checks/nodes.ts).
+   */
+  nodeList(): readonly Node[] {
+    return (this.#nodeList ??= Object.freeze([...this.nodes.values()]));
   }
 
   /** One EndpointSlice by `namespace/name`. */

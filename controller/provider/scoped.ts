@@ -131,7 +131,7 @@ export function scopedSnapshot(src: ScopeSource, gatewayKey: string): Snapshot {
       if (svc !== undefined) services.push(svc);
       for (const sl of ix?.slices.get(b)?.values() ?? []) endpointSlices.push(sl);
     }
-    members[h.clusterId] = { ...h, serviceExports: ix?.exportsOf(backends) ?? [], services, endpointSlices, nodes: [...(ix?.nodes.values() ?? [])] };
+    members[h.clusterId] = { ...h, serviceExports: ix?.exportsOf(backends) ?? [], services, endpointSlices, nodes: ix?.nodeList() ?? [] };
     if (udp) nodePorts[h.clusterId] = ix?.nodePorts() ?? { other: [], vip: {} };
   }
   return {
@@ -191,7 +191,7 @@ export function globalSnapshot(src: ScopeSource): Snapshot {
       const svc = ix?.services.get(k);
       if (svc !== undefined) services.push(svc);
     }
-    members[h.clusterId] = { ...h, serviceExports: exports, services, endpointSlices: [], nodes: [...(ix?.nodes.values() ?? [])] };
+    members[h.clusterId] = { ...h, serviceExports: exports, services, endpointSlices: [], nodes: ix?.nodeList() ?? [] };
   }
   return {
     fleetId: src.fleetId,

@@ -81,7 +81,7 @@ export interface MemberSnapshot {
   serviceExports: ServiceExport[];
   services: Service[];
   endpointSlices: EndpointSlice[];
-  nodes: Node[];
+  nodes: readonly Node[];
 }
 
 /** The node ports held in one member (see `Snapshot.nodePorts`). */

@@ -80,10 +80,39 @@ export function byAge<T extends KubeObject>(a: T, b: T): number {
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
+/**
+ * A member's Nodes by name, sorted, per Node array: the provider hands every scoped snapshot the
+ * same array until a Node changes (provider/indexes.ts `nodeList`), so this and what is derived from
+ * it alone (checks/nodes.ts `eligibleNodes`) is built once per change, not once per reconcile.
+ * Only a frozen array is memoized (the provider's, whose Node objects are never mutated either); a
+ * snapshot built by hand (tests, `fleet-ilb plan` from files) gets a fresh Map every time.
+ */
+const nodeMaps = new WeakMap<readonly Node[], Map<string, Node>>();
+function nodesByName(nodes: readonly Node[] | undefined): Map<string, Node> {
+  if (nodes === undefined) return new Map();
+  let m = nodeMaps.get(nodes);
+  if (m !== undefined) return m;
+  m = new Map(byKey(nodes).map((n) => [n.metadata.name, n]));
+  if (Object.isFrozen(nodes)) {
+    nodeMaps.set(nodes, m);
+    stableNodeMaps.add(m);
+  }
+  return m;
+}
+const stableNodeMaps = new WeakSet<ReadonlyMap<string, Node>>();
+
+/**
+ * True when `nodes` (a MemberView's) stays the same Map with the same Node objects for as long as
+ * the member's Nodes do not change: what depends on it alone may be memoized on its identity.
+ */
+export function stableNodes(nodes: ReadonlyMap<string, Node>): boolean {
+  return stableNodeMaps.has(nodes);
+}
+
 function memberView(fm: FleetMember, data: MemberSnapshot | undefined): MemberView {
   const services = new Map<string, Service>();
   const slicesByService = new Map<string, EndpointSlice[]>();
-  const nodes = new Map<string, Node>();
+  const nodes = nodesByName(data?.nodes);
   const exports = new Map<string, ServiceExport>();
   for (const s of byKey(data?.services)) services.set(keyOf(s.metadata), s);
   for (const sl of byKey(data?.endpointSlices)) {
@@ -94,7 +123,6 @@ function memberView(fm: FleetMember, data: MemberSnapshot | undefined): MemberVi
     list.push(sl);
     slicesByService.set(k, list);
   }
-  for (const n of byKey(data?.nodes)) nodes.set(n.metadata.name, n);
   for (const e of byKey(data?.serviceExports)) exports.set(keyOf(e.metadata), e);
   return {
     clusterId: fm.spec.clusterID,

@@ -130,6 +130,7 @@ export function translate(snapshot: Snapshot, opts: TranslateOptions = {}): Tran
     }
   }
   for (const w of work) if (w.ir !== undefined) w.serving = gatewayServing(ctx, w.ir);
+  let fleetMembers: ReturnType<typeof fleetMemberStatuses> | undefined;
   policyStatuses.push(...stalePolicyStatuses(ctx, new Set(work.map((w) => w.key))));
 
   return {
@@ -139,7 +140,11 @@ export function translate(snapshot: Snapshot, opts: TranslateOptions = {}): Tran
       gatewayClasses: [...classes.values()].map((c) => ({ name: c.name, status: gatewayClassStatus(ctx, c) })),
       gateways: work.map((w) => ({ namespace: w.gateway.metadata.namespace ?? '', name: w.gateway.metadata.name, status: gatewayStatus(ctx, w) })),
       routes: [...routeStatuses(ctx, routes, work), ...staleRouteStatuses(ctx, routeMap)],
-      fleetMembers: fleetMemberStatuses(ctx, ilb),
+      // Evaluated when read: only the global pass writes them, and a Gateway's reconcile (a scoped
+      // snapshot) would otherwise judge every Node of every member for nothing.
+      get fleetMembers() {
+        return (fleetMembers ??= fleetMemberStatuses(ctx, ilb));
+      },
       ilbConfigs: ilbConfigStatuses(ctx, ilb),
       serviceImports: mcs.desiredImports,
       serviceExports: mcs.exportStatuses,

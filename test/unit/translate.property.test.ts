@@ -245,7 +245,7 @@ function shuffled(s: Snapshot, seed: number): Snapshot {
     x = (x * 1103515245 + 12345) & 0x7fffffff;
     return x / 0x7fffffff;
   };
-  const sh = <T>(a: T[]): T[] => {
+  const sh = <T>(a: readonly T[]): T[] => {
     const c = [...a];
     for (let i = c.length - 1; i > 0; i--) {
       const j = Math.floor(rnd() * (i + 1));

@@ -10,7 +10,7 @@ import type { GatewayIR } from '../../controller/ir/types.ts';
 import { IRErrorCode, validate } from '../../controller/ir/validate.ts';
 import * as names from '../../controller/naming/names.ts';
 import { cond, stampConditions } from '../../controller/status/conditions.ts';
-import { nameMappedVms, nodeExclusion, nodeTarget } from '../../controller/translate/checks/nodes.ts';
+import { eligibleNodes, nameMappedVms, nodeExclusion, nodeTarget } from '../../controller/translate/checks/nodes.ts';
 import { capEndpoints as capNodes } from '../../controller/infra/gcp/render.ts';
 import { buildContext } from '../../controller/translate/context.ts';
 import { vipServiceName } from '../../controller/naming/names.ts';
@@ -113,6 +113,26 @@ describe('conditions', () => {
 });
 
 describe('node eligibility', () => {
+  it('memoizes eligible nodes on the provider\'s frozen Node array only, and sees a changed Node in the next array', () => {
+    // The provider hands every scoped snapshot the same frozen array until a Node changes
+    // (provider/indexes.ts nodeList): what depends on the Nodes alone is computed once per array.
+    const snap = (nodes: readonly Node[]) => b.snapshot({ members: [b.member('a', { nodes: nodes })] });
+    const view = (nodes: readonly Node[]) => buildContext(snap(nodes), 'NOW').members[0]!;
+    const n1 = b.node('n1', 'europe-west1-b', '10.0.0.1');
+    const n2 = b.node('n2', 'europe-west1-c', '10.0.0.2');
+    const frozen = Object.freeze([n1, n2]);
+    const first = eligibleNodes(view(frozen), 'p');
+    expect([...first.byName.keys()]).toEqual(['n1', 'n2']);
+    expect(eligibleNodes(view(frozen), 'p')).toBe(first); // same array: shared
+    // n2 tainted by the autoscaler: a new array (the provider's next nodeList), a new answer.
+    const n2Draining = { ...n2, spec: { ...n2.spec, taints: [{ key: 'ToBeDeletedByClusterAutoscaler', effect: 'NoSchedule' }] } } as Node;
+    expect([...eligibleNodes(view(Object.freeze([n1, n2Draining])), 'p').byName.keys()]).toEqual(['n1']);
+    // A hand-built (unfrozen) array is never memoized: changing it in place is seen.
+    const loose = [n1, n2];
+    expect([...eligibleNodes(view(loose), 'p').byName.keys()]).toEqual(['n1', 'n2']);
+    loose.pop();
+    expect([...eligibleNodes(view(loose), 'p').byName.keys()]).toEqual(['n1']);
+  });
   const base = (): Node => b.node('n1', 'europe-west1-b', '10.0.0.1');
   it.each<[string, (n: Node) => void, string | undefined]>([
     ['eligible', () => undefined, undefined],

@@ -27,7 +27,7 @@
 import type { Node } from '../../api/index.ts';
 import type { BackendInMember } from '../../ir/types.ts';
 import type { MemberView } from '../context.ts';
-import { cmp } from '../context.ts';
+import { cmp, stableNodes } from '../context.ts';
 import type { Check, Failure } from './chain.ts';
 import { firstFailure } from './chain.ts';
 
@@ -156,13 +156,31 @@ export function nameMappedVms(members: ReadonlyArray<{ fleetMember: MemberView['
   for (const m of members) {
     const mapping = m.fleetMember.spec.gcp?.nodeMapping ?? 'Auto';
     const projects = m.fleetMember.spec.gcp?.project !== undefined ? [m.fleetMember.spec.gcp.project] : defaultProjects;
-    for (const n of m.nodes) {
-      const zone = zoneLabel(n);
-      if (!byName(n, mapping) || zone === undefined || firstFailure(BEFORE_VM, { node: n, mapping, projects }) !== undefined) continue;
-      for (const p of projects) out.add(`${p}/${zone}/${n.metadata.name}`);
-    }
+    for (const k of memberNameMappedVms(m.nodes, mapping, projects)) out.add(k);
   }
   return [...out].sort(cmp);
+}
+
+/** Per frozen Node array (the provider's, provider/indexes.ts `nodeList`): its VMs to look up, by mapping and projects. */
+const vmsMemo = new WeakMap<object, Map<string, readonly string[]>>();
+
+function memberNameMappedVms(nodes: Iterable<Node>, mapping: NodeMapping, projects: readonly string[]): readonly string[] {
+  const stable = Array.isArray(nodes) && Object.isFrozen(nodes);
+  const key = `${mapping}|${projects.join(',')}`;
+  const known = stable ? vmsMemo.get(nodes)?.get(key) : undefined;
+  if (known !== undefined) return known;
+  const out: string[] = [];
+  for (const n of nodes) {
+    const zone = zoneLabel(n);
+    if (!byName(n, mapping) || zone === undefined || firstFailure(BEFORE_VM, { node: n, mapping, projects }) !== undefined) continue;
+    for (const p of projects) out.push(`${p}/${zone}/${n.metadata.name}`);
+  }
+  if (stable) {
+    const m = vmsMemo.get(nodes) ?? new Map<string, readonly string[]>();
+    m.set(key, out);
+    vmsMemo.set(nodes, m);
+  }
+  return out;
 }
 
 /** A member's eligible nodes, indexed for NEG building. */
@@ -187,6 +205,16 @@ export function eligibleNodes(m: MemberView, project: string, vms?: ReadonlyMap<
   const cached = perProject.get(project);
   if (cached !== undefined) return cached;
   const mc: MappingCtx = { mapping: memberMapping(m), projects: [m.fleetMember.spec.gcp?.project ?? project], vms };
+  // The provider's Node map of a member stays the same object until a Node changes: when no Node is
+  // found by name (GCE's answer, `vms`, then plays no part) the result depends on it, the mapping and
+  // the project alone, and is shared by every reconcile until then (translate/context.ts).
+  const memoKey = `${mc.mapping}|${mc.projects[0] ?? ''}`;
+  const stable = stableNodes(m.nodes) && !anyByName(m.nodes, mc.mapping);
+  const memo = stable ? eligibleMemo.get(m.nodes)?.get(memoKey) : undefined;
+  if (memo !== undefined) {
+    perProject.set(project, memo);
+    return memo;
+  }
   const byNameMap = new Map<string, NodeTarget>();
   const projectOfZone = new Map<string, string>();
   for (const [name, node] of m.nodes) {
@@ -198,7 +226,28 @@ export function eligibleNodes(m: MemberView, project: string, vms?: ReadonlyMap<
   const zones = [...new Set([...byNameMap.values()].map((t) => t.zone))].sort(cmp);
   const out = { byName: byNameMap, zones, projectOfZone };
   perProject.set(project, out);
+  if (stable) {
+    const byKey = eligibleMemo.get(m.nodes) ?? new Map<string, EligibleNodes>();
+    byKey.set(memoKey, out);
+    eligibleMemo.set(m.nodes, byKey);
+  }
   return out;
+}
+
+/** eligibleNodes per stable Node map (translate/context.ts `stableNodes`), by mapping and project. Never mutate an entry. */
+const eligibleMemo = new WeakMap<ReadonlyMap<string, Node>, Map<string, EligibleNodes>>();
+const byNameMemo = new WeakMap<ReadonlyMap<string, Node>, Map<NodeMapping, boolean>>();
+
+/** Whether any Node of the map is found by name under `mapping` (memoized for stable maps). */
+function anyByName(nodes: ReadonlyMap<string, Node>, mapping: NodeMapping): boolean {
+  const known = byNameMemo.get(nodes)?.get(mapping);
+  if (known !== undefined) return known;
+  let any = false;
+  for (const n of nodes.values()) if ((any = byName(n, mapping))) break;
+  const m = byNameMemo.get(nodes) ?? new Map<NodeMapping, boolean>();
+  m.set(mapping, any);
+  byNameMemo.set(nodes, m);
+  return any;
 }
 
 /**
