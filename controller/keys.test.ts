@@ -204,7 +204,7 @@ describe('keysForChange: reachability and config', () => {
   });
   it('maps the echo of our own Gateway metadata writes (GCE annotations, our finalizer added) to nothing; a finalizer removed or another change to the Gateway', () => {
     const before = { ...gateway('gw4'), metadata: { namespace: 'ns-a', name: 'gw4', resourceVersion: '5', annotations: { 'example.com/owner': 'team-a' } } } as StoredObject;
-    const meta = (o: StoredObject, m: Record<string, unknown>): StoredObject => ({ ...o, metadata: { ...o.metadata, ...m } }) as StoredObject;
+    const meta = (o: StoredObject, m: Record<string, unknown>): StoredObject => ({ ...o, metadata: { ...o.metadata, ...m } });
     const ours = meta(before, {
       resourceVersion: '6',
       finalizers: ['fleetilb.io/cleanup'],
