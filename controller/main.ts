@@ -35,6 +35,8 @@ import { drainMemberVip } from './clusters/drain.ts';
 import { errorMessage } from './errors/index.ts';
 import { GceCloud, withCallPriority, type ComputeClientOptions, type GceCallEvent, type GceCloudOptions } from './infra/gcp/cloud/client.ts';
 import { FleetProvider, type Change } from './provider/index.ts';
+import { registryData, registryTouched, VipRegistry, VIPS_COALESCE_MS, VIPS_KEY } from './infra/vip/registry.ts';
+import type { Gateway, GatewayClass, Service } from './api/index.ts';
 import { GLOBAL_KEY, gatewayKey, parseGatewayKey, Reconciler } from './reconciler.ts';
 import type { RefreshStats } from './infra/gcp/inventory.ts';
 import { BackendHealthMonitor, memberCounts } from './infra/gcp/health.ts';
@@ -170,6 +172,8 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
       // A change that can fix a failing Gateway also resets its backoff (keys.ts enqueueChange); an
       // event's reconcile is not the resync's.
       for (const k of enqueueChange(queue, c, keySource)) resyncKeys.delete(k);
+      // The fleet's VIPs as every member's admission policy sees them (infra/vip/registry.ts).
+      if (registryTouched(c)) queue.addAfter(VIPS_KEY, VIPS_COALESCE_MS);
     },
     memberHooks: {
       // A deleted FleetMember: its VIP Services go before its client does (a standby writes nothing
@@ -277,8 +281,30 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
       return r === undefined ? undefined : queue.planRetry(key, r);
     },
   });
+  // The VIP registry (infra/vip/registry.ts): the fleet's VIPs in every member, for the member
+  // admission policy fleet-ilb-vip-registry. Published under the work-queue key VIPS_KEY: leader
+  // only, one at a time, retried with backoff.
+  const vipRegistry = new VipRegistry({ fence, log: logger });
+  const publishVips = async (): Promise<undefined> => {
+    const members = provider.members.members();
+    const data = registryData({
+      gateways: provider.list<Gateway>('gateways'),
+      classes: provider.list<GatewayClass>('gatewayClasses'),
+      memberServices: members.flatMap((m) => provider.members.list<Service & { metadata: { name: string } }>(m.clusterID, 'services')),
+      fleetId,
+    });
+    const r = await vipRegistry.publish(
+      members.map((m) => ({ cluster: m.clusterID, client: provider.members.client(m.clusterID), frozen: m.frozen })),
+      data,
+    );
+    if (r.writes > 0) logger.info({ members: r.current, vips: Object.keys(data).length }, 'VIP registry published');
+    for (const e of r.errors) logger.warn({ cluster: e.cluster, err: errorMessage(e.error) }, 'VIP registry not published');
+    if (r.errors.length > 0) throw r.errors[0]!.error;
+    return undefined;
+  };
   /** A reconcile; one the resync queued runs in the low lane with its writes counted. */
   const reconcile = async (key: string): Promise<Awaited<ReturnType<Reconciler['reconcile']>>> => {
+    if (key === VIPS_KEY) return publishVips();
     if (!resyncKeys.delete(key)) return reconciler.reconcile(key);
     const gw = parseGatewayKey(key);
     const before = gw === undefined ? undefined : reconciler.outcomes.get(gw);
@@ -307,12 +333,16 @@ export async function startController(input: ControllerOptions, log?: Log): Prom
   /** Every key at once, low priority: the first reconciles of a new leader (not counted as resync). */
   const enqueueAll = (): void => {
     for (const k of allKeys()) queue.add(k, { priority: 'low' });
+    queue.add(VIPS_KEY, { priority: 'low' });
   };
   const defaultSpreadMs = o.resyncSpreadMs ?? Math.min(o.resyncPeriodMs / 2, 300_000);
   let cancelSpread = (): void => {};
   const resync = async (opts: { spreadMs?: number } = {}): Promise<RefreshStats> => {
     const stats = await withCallPriority('low', () => reconciler.refreshInventory());
     logger.debug({ ...stats }, 'inventory refreshed');
+    // Each member's copy of the VIP registry is read again (drift repair: one GET per member).
+    vipRegistry.invalidate();
+    queue.add(VIPS_KEY, { priority: 'low' });
     cancelSpread();
     cancelSpread = spreadKeys({
       queue,

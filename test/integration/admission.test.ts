@@ -4,8 +4,10 @@
 // Service is the CVE-2020-8554 pattern (kubernetes/kubernetes#97076): whoever writes its
 // status.loadBalancer.ingress makes every node capture that IP. `alice` holds full Service rights
 // (spec, status, delete) and EndpointSlice rights in every namespace, like a broad app-team or CI
-// role; fleet-ilb's identity holds only deploy/member's ClusterRole. Every request goes through the
-// real kubectl, the way a person would try it.
+// role; fleet-ilb's identity holds only deploy/member's roles. Every request goes through the
+// real kubectl, the way a person would try it. The VIP registry (fleet-ilb-system/fleet-ilb-vips) is
+// written here as fleet-ilb would (server-side apply as its member identity);
+// controller-least-privilege.test.ts shows the controller keeping it current.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -59,6 +61,16 @@ function expectDenied(r: KubectlResult, policy: string, text: RegExp): void {
 function expectAllowed(r: KubectlResult): void {
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
+}
+/** Policies read their params from the apiserver's informer: retry until the request is allowed. */
+async function waitAllowed(request: () => Promise<KubectlResult>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await request();
+    if (r.code === 0) return;
+    if (Date.now() > deadline) throw new Error(`still refused after 30s: ${r.stderr || r.stdout}`);
+    await new Promise((res) => setTimeout(res, 250));
+  }
 }
 
 beforeAll(async () => {
@@ -234,20 +246,102 @@ describe('fleet-ilb-vip-neighbours: the default install (no vipCIDRs) guards the
     const esc = await fleet.mintIdentity(member, 'system:serviceaccount:kube-system:endpointslice-controller', ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated']);
     const labels = { 'fleetilb.io/managed-by': 'fleet-ilb', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' };
     expectAllowed(await create(esc, slice('store-vip-esc', 'store-vip', labels)));
-    expectDenied(await create(alice, slice('store-vip-esc-2', 'store-vip', labels)), 'fleet-ilb-vip-guard', /only fleet-ilb may create or change an EndpointSlice labelled/);
+    // Two policies refuse it (its labels, and the VIP Service it names); the apiserver reports
+    // whichever it evaluated first, in no fixed order.
+    const r = await create(alice, slice('store-vip-esc-2', 'store-vip', labels));
+    expect(r.code, r.stdout).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /ValidatingAdmissionPolicy 'fleet-ilb-vip-guard' with binding 'fleet-ilb-vip-guard' denied request: only fleet-ilb may create or change an EndpointSlice labelled|ValidatingAdmissionPolicy 'fleet-ilb-vip-neighbours' with binding 'fleet-ilb-vip-neighbours' denied request: only fleet-ilb may create or change EndpointSlices of the VIP Service store-vip/,
+    );
   });
 
   it('lets fleet-ilb write its mirrored slices of the VIP Service', async () => {
     expectAllowed(await create(fleetIlb, slice('store-vip-ep', 'store-vip', { 'endpointslice.kubernetes.io/managed-by': 'gateway-controller.fleetilb.io' })));
   });
+});
 
-  it('scope: a namespace without fleet-ilb VIP Services is not covered without vipCIDRs (documented in deploy/README.md)', async () => {
-    await kubectlOk(member.kubeconfigPath, ['create', 'namespace', 'elsewhere']);
-    const r = await kubectl(alice.kubeconfigPath, ['-n', 'elsewhere', 'create', '--dry-run=server', '-f', '-'],
-      JSON.stringify({ ...JSON.parse(service('x', { externalIPs: [VIP2] })), metadata: { name: 'x', namespace: 'elsewhere' } }));
+describe('fleet-ilb-vip-registry: the default install guards every VIP of the fleet in every namespace', () => {
+  // store-vip's VIP (the describe above): another namespace holds no fleet-ilb VIP Service, so
+  // fleet-ilb-vip-neighbours has no param there; only the registry can refuse it.
+  const VIP2 = '10.0.5.5';
+  const OTHER = 'elsewhere';
+  const inOther = (name: string, spec: object): string =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: OTHER },
+      spec: { type: 'LoadBalancer', selector: { app: 'x' }, ports: [{ name: 'tcp', port: 9090, protocol: 'TCP' }], ...spec },
+    });
+  const registry = (data: Record<string, string>): string =>
+    JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fleet-ilb-vips', namespace: 'fleet-ilb-system' }, data });
+  /** What fleet-ilb does (infra/vip/registry.ts): server-side apply of the data, as its member identity. */
+  const publish = (who: Identity, data: Record<string, string>): Promise<KubectlResult> =>
+    kubectl(who.kubeconfigPath, ['apply', '--server-side', '--force-conflicts', '--field-manager=fleet-ilb', '-f', '-'], registry(data));
+  const registryData = async (): Promise<Record<string, string>> =>
+    (JSON.parse((await kubectlOk(member.kubeconfigPath, ['-n', 'fleet-ilb-system', 'get', 'configmap', 'fleet-ilb-vips', '-o', 'json'])).stdout) as { data?: Record<string, string> }).data ?? {};
+
+  beforeAll(async () => {
+    await kubectlOk(member.kubeconfigPath, ['create', 'namespace', OTHER]);
+    // alice may also write ConfigMaps in fleet-ilb-system (say, a namespace admin there).
+    await kubectlOk(member.kubeconfigPath, ['-n', 'fleet-ilb-system', 'create', 'role', 'cm-admin', '--verb=get,list,create,update,patch', '--resource=configmaps']);
+    await kubectlOk(member.kubeconfigPath, ['-n', 'fleet-ilb-system', 'create', 'rolebinding', 'alice-cm-admin', '--role=cm-admin', '--user=alice']);
+  });
+
+  it('the install ships the registry empty; until fleet-ilb publishes a VIP, another namespace may claim it (what the registry closes)', async () => {
+    expect(await registryData()).toEqual({});
+    const r = await kubectl(alice.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], inOther('x', { externalIPs: [VIP2] }));
     // Allowed (the apiserver only warns that externalIPs is deprecated).
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toContain('denied');
+  });
+
+  it('fleet-ilb publishes the VIP with its member identity (get + patch of that one ConfigMap)', async () => {
+    expectAllowed(await publish(fleetIlb, { [VIP2]: 'shop/store' }));
+    expect(await registryData()).toEqual({ [VIP2]: 'shop/store' });
+    // The policy reads its param from the apiserver's informer: wait until it is in force.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const r = await kubectl(alice.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], inOther('probe', { externalIPs: [VIP2] }));
+      if (r.code !== 0 && r.stderr.includes('fleet-ilb-vip-registry')) break;
+      if (Date.now() > deadline) throw new Error(`fleet-ilb-vip-registry not in force after 30s: ${r.stderr || r.stdout}`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  });
+
+  it('denies alice the VIP in another namespace: externalIPs, loadBalancerIP, status.loadBalancer.ingress', async () => {
+    const text = /only fleet-ilb may put the fleet VIP 10\.0\.5\.5 \(Gateway shop\/store\) into spec\.externalIPs, spec\.loadBalancerIP or status\.loadBalancer\.ingress of a Service/;
+    expectDenied(await create(alice, inOther('hijack-ext', { externalIPs: [VIP2] })), 'fleet-ilb-vip-registry', text);
+    expectDenied(await create(alice, inOther('hijack-lbip', { loadBalancerIP: VIP2 })), 'fleet-ilb-vip-registry', text);
+    const own = await create(alice, inOther('own-lb', {}));
+    expect(own.code, own.stderr).toBe(0);
+    const status = await kubectl(alice.kubeconfigPath, [
+      '-n', OTHER, 'patch', 'service', 'own-lb', '--subresource=status', '--type=merge',
+      '-p', JSON.stringify({ status: { loadBalancer: { ingress: [{ ip: VIP2, ipMode: 'VIP' }] } } }),
+    ]);
+    expectDenied(status, 'fleet-ilb-vip-registry', text);
+    const spec = await kubectl(alice.kubeconfigPath, ['-n', OTHER, 'patch', 'service', 'own-lb', '--type=merge', '-p', JSON.stringify({ spec: { externalIPs: ['10.0.5.6', VIP2] } })]);
+    expectDenied(spec, 'fleet-ilb-vip-registry', text);
+    // Nothing was stored; any other address is still hers.
+    for (const name of ['hijack-ext', 'hijack-lbip']) expect((await kubectl(member.kubeconfigPath, ['-n', OTHER, 'get', 'service', name])).stderr).toMatch(/not found/);
+    const ext = await kubectlOk(member.kubeconfigPath, ['-n', OTHER, 'get', 'service', 'own-lb', '-o', 'jsonpath={.spec.externalIPs}']);
+    expect(ext.stdout).toBe('');
+    const other = await kubectl(alice.kubeconfigPath, ['-n', OTHER, 'patch', 'service', 'own-lb', '--type=merge', '-p', JSON.stringify({ spec: { externalIPs: ['10.0.5.6'] } })]);
+    expect(other.code, other.stderr).toBe(0);
+  });
+
+  it('denies alice writing the registry; the install may be applied again', async () => {
+    expectDenied(await publish(alice, { [VIP2]: 'shop/store', '10.0.5.6': 'evil/x' }), 'fleet-ilb-vip-guard',
+      /only fleet-ilb may write the data of the VIP registry fleet-ilb-system\/fleet-ilb-vips/);
+    expectDenied(await publish(alice, {}), 'fleet-ilb-vip-guard', /only fleet-ilb may write the data of the VIP registry/);
+    const again = await applyBase(member, 'deploy/member');
+    expect(again.code, again.stderr).toBe(0);
+    expect(await registryData()).toEqual({ [VIP2]: 'shop/store' });
+  });
+
+  it('a VIP fleet-ilb no longer publishes is free again', async () => {
+    expectAllowed(await publish(fleetIlb, {}));
+    expect(await registryData()).toEqual({});
+    await waitAllowed(() => kubectl(alice.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], inOther('y', { externalIPs: [VIP2] })));
   });
 });
 

@@ -11,8 +11,9 @@
 //   kube-system namespace, as a fresh install does).
 // It must converge with no authorization failure anywhere in the controller's log: every object a
 // user looks at is written (Gateway/route/class status, finalizer, FleetMember status, ServiceImport
-// and its status, ServiceExport conditions, VIP Services and their status, Events, the Lease), and
-// deleting the Gateway tears everything down.
+// and its status, ServiceExport conditions, VIP Services and their status, the members' VIP
+// registry, Events, the Lease), and deleting the Gateway tears everything down (the VIP leaves the
+// registries).
 //
 // The same run checks the Compute side of least privilege: every method in the emulator's audit log
 // (create, resync, sweep, delete) is listed in deploy/gcp/methods.yaml, from which the custom IAM
@@ -29,7 +30,7 @@ import { waitFor, type KObject } from '../fixtures/kube.ts';
 import { waitMembersReady } from '../fixtures/members.ts';
 import { startScenario, type Scenario } from '../fixtures/scenario.ts';
 import type { Identity } from '../harness/fleet.ts';
-import { applyBase, CONTROLLER_NAMESPACE, CONTROLLER_USER, mintControllerIdentity, repoRoot } from './deploy-identity.ts';
+import { applyBase, CONTROLLER_NAMESPACE, CONTROLLER_USER, kubectl, kubectlOk, mintControllerIdentity, repoRoot } from './deploy-identity.ts';
 import { LogCapture, startControllerAs } from './least-privilege.fixture.ts';
 
 const CONVERGE_MS = 90_000;
@@ -133,6 +134,42 @@ describe('the store scenario under exactly the deploy/ roles (no admin anywhere 
     }
   });
 
+  it('the VIP registry of every member lists the VIP (its admission policy refuses it to anybody else, in any namespace)', async () => {
+    for (const m of members) {
+      const data = await waitFor(
+        async () => {
+          const cm = await s.kube(m).get<KObject & { data?: Record<string, string> }>('v1', 'ConfigMap', 'fleet-ilb-vips', CONTROLLER_NAMESPACE);
+          return cm?.data?.[vip] === 'store/store' ? cm.data : undefined;
+        },
+        30_000,
+        `the VIP in ${m}'s fleet-ilb-system/fleet-ilb-vips`,
+      );
+      expect(data, m).toEqual({ [vip]: 'store/store' });
+    }
+    // A workload identity of another team, with every Service right in every namespace, tries.
+    const member = s.fleet.members[0]!;
+    await kubectlOk(member.kubeconfigPath, ['create', 'clusterrole', 'lp-service-admin', '--verb=get,list,create,update,patch', '--resource=services,services/status']);
+    await kubectlOk(member.kubeconfigPath, ['create', 'clusterrolebinding', 'lp-mallory', '--clusterrole=lp-service-admin', '--user=system:serviceaccount:other:mallory']);
+    await kubectlOk(member.kubeconfigPath, ['create', 'namespace', 'other']);
+    const mallory = await s.fleet.mintIdentity(member, 'system:serviceaccount:other:mallory', ['system:serviceaccounts', 'system:serviceaccounts:other', 'system:authenticated']);
+    const hijack = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'hijack', namespace: 'other' },
+      spec: { type: 'LoadBalancer', selector: { app: 'evil' }, ports: [{ port: 8080 }], externalIPs: [vip] },
+    });
+    const r = await waitFor(
+      async () => {
+        const x = await kubectl(mallory.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], hijack);
+        return x.code !== 0 ? x : undefined;
+      },
+      30_000,
+      'the hijack refused',
+    );
+    expect(r.stderr).toContain("ValidatingAdmissionPolicy 'fleet-ilb-vip-registry' with binding 'fleet-ilb-vip-registry' denied request");
+    expect(r.stderr).toContain(`only fleet-ilb may put the fleet VIP ${vip} (Gateway store/store)`);
+  });
+
   it('ServiceImport store/store created by fleet-ilb with status.clusters; ServiceExport conditions written in the members', async () => {
     const si = await waitFor(
       async () => {
@@ -182,6 +219,15 @@ describe('the store scenario under exactly the deploy/ roles (no admin anywhere 
     for (const m of members) {
       const svcs = await s.kube(m).list<ServiceObj>('v1', 'Service', { namespace: 'store' });
       expect(svcs.filter((x) => x.spec?.loadBalancerClass === 'fleetilb.io/vip'), m).toEqual([]);
+      // The VIP went back to GCE: no member guards it any more.
+      await waitFor(
+        async () => {
+          const cm = await s.kube(m).get<KObject & { data?: Record<string, string> }>('v1', 'ConfigMap', 'fleet-ilb-vips', CONTROLLER_NAMESPACE);
+          return cm !== undefined && Object.keys(cm.data ?? {}).length === 0;
+        },
+        30_000,
+        `${m}'s VIP registry empty`,
+      );
     }
   });
 

@@ -64,7 +64,7 @@ describe('kubectl apply -k', () => {
     const applied = await applyBase(member, 'deploy/member');
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);
-    for (const p of ['fleet-ilb-vip-guard', 'fleet-ilb-member-scope-services', 'fleet-ilb-member-scope-endpointslices']) {
+    for (const p of ['fleet-ilb-vip-guard', 'fleet-ilb-vip-neighbours', 'fleet-ilb-vip-registry', 'fleet-ilb-member-scope-services', 'fleet-ilb-member-scope-endpointslices']) {
       expect(applied.stdout).toContain(`validatingadmissionpolicy.admissionregistration.k8s.io/${p} serverside-applied`);
       expect(applied.stdout).toContain(`validatingadmissionpolicybinding.admissionregistration.k8s.io/${p} serverside-applied`);
     }
@@ -196,12 +196,17 @@ describe('RBAC as the controller identity', () => {
       q('watch', 'serviceexports.multicluster.x-k8s.io'),
       q('patch', 'serviceexports.multicluster.x-k8s.io', { subresource: 'status', namespace: 'shop' }),
       q('watch', 'serviceexports.net.gke.io'), // M7: GKE MCS exports are read
+      q('get', 'configmaps', { namespace: NS, name: 'fleet-ilb-vips' }), // M8: the VIP registry
+      q('patch', 'configmaps', { namespace: NS, name: 'fleet-ilb-vips' }),
     ];
     for (const a of allowed) expect(await canI(memId, a), JSON.stringify(a)).toBe(true);
     const denied: AccessQuery[] = [
       q('get', 'secrets', { namespace: NS }),
       q('list', 'secrets'),
       q('list', 'configmaps'),
+      q('get', 'configmaps', { namespace: NS, name: 'other' }), // M8 is that one name only
+      q('create', 'configmaps', { namespace: NS }), // the install creates the registry
+      q('delete', 'configmaps', { namespace: NS, name: 'fleet-ilb-vips' }),
       q('create', 'pods', { subresource: 'exec', namespace: 'kube-system' }),
       q('list', 'pods'),
       q('delete', 'nodes'),

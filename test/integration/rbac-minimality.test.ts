@@ -176,6 +176,16 @@ const VIP_STATUS: Behaviour = {
   reset: ({ mem }) => deleteVipServices(mem),
   done: async ({ mem }) => (await vipServices(mem)).some((v) => (v.status?.loadBalancer?.ingress?.length ?? 0) > 0),
 };
+const VIP_REGISTRY: Behaviour = {
+  name: 'the member’s VIP registry (fleet-ilb-system/fleet-ilb-vips) lists the VIP (admission guards it in every namespace)',
+  // As the install leaves it: present, no data (nobody but fleet-ilb may change its data, admin
+  // included; deleting and creating it empty is allowed).
+  reset: async ({ mem }) => {
+    await mem.delete('v1', 'ConfigMap', 'fleet-ilb-vips', CONTROLLER_NAMESPACE);
+    await mem.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fleet-ilb-vips', namespace: CONTROLLER_NAMESPACE } }, FIELD_MANAGER);
+  },
+  done: async ({ mem }) => Object.keys((await mem.get<KObject & { data?: Record<string, string> }>('v1', 'ConfigMap', 'fleet-ilb-vips', CONTROLLER_NAMESPACE))?.data ?? {}).length > 0,
+};
 interface EventObj extends KObject {
   regarding?: { kind?: string; name?: string };
   reportingController?: string;
@@ -236,6 +246,7 @@ const TABLE: Record<string, { behaviour: Behaviour; forbidden: { resource: strin
   M5: { behaviour: MEMBER_READY, forbidden: { resource: 'serviceexports', group: 'multicluster.x-k8s.io' }, memberFrozen: true },
   M6: { behaviour: EXPORT_CONDITIONS, forbidden: { resource: 'serviceexports/status', group: 'multicluster.x-k8s.io' } },
   M7: { behaviour: MEMBER_READY, forbidden: { resource: 'serviceexports', group: 'net.gke.io' }, memberFrozen: true },
+  M8: { behaviour: VIP_REGISTRY, forbidden: { resource: 'configmaps' } },
 };
 
 describe('RBAC minimality: without any one rule of deploy/, a named behaviour fails', () => {
