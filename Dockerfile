@@ -33,6 +33,11 @@ ENV NODE_ENV=production
 # grow to 1.5 GB RSS before it collects. The Deployment's memory limit sits above the caps; to
 # raise them, set NODE_OPTIONS in the Pod spec.
 ENV NODE_OPTIONS="--max-old-space-size=320 --max-semi-space-size=16"
+# glibc malloc: at most 2 arenas. By default every thread that mallocs (V8's compiler and GC
+# helpers, libuv's pool) may get an arena of its own, up to 8 per core, each holding freed memory
+# for reuse; 2 cut the controller's RSS by ~20 MiB at 100 Gateways in bench:scale (which reads this
+# line too). https://man7.org/linux/man-pages/man3/mallopt.3.html (M_ARENA_MAX)
+ENV MALLOC_ARENA_MAX=2
 # Files stay owned by root and read-only for the runtime user: the process cannot modify its code.
 COPY --from=deps /app/node_modules ./node_modules
 # package.json gives Node "type": "module"; the lockfile lets image scanners see exact versions.

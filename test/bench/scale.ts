@@ -247,6 +247,16 @@ function shippedNodeFlags(): string[] {
 }
 const NODE_FLAGS = shippedNodeFlags();
 
+/**
+ * The image's malloc setting: the Dockerfile's `ENV MALLOC_ARENA_MAX=N` (glibc reads it when the
+ * process starts), so the controller's native memory is measured as it ships.
+ */
+function shippedMallocEnv(): Record<string, string> {
+  const m = /^ENV MALLOC_ARENA_MAX=(\d+)$/m.exec(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+  return m === null ? {} : { MALLOC_ARENA_MAX: m[1]! };
+}
+const MALLOC_ENV = shippedMallocEnv();
+
 async function spawnController(s: Scenario, logPath: string, profDir?: string): Promise<ControllerProc> {
   const opts: ControllerOptions = {
     kubeconfig: s.fleet.config.kubeconfigPath,
@@ -272,7 +282,7 @@ async function spawnController(s: Scenario, logPath: string, profDir?: string): 
   // The image's flags, plus --expose-gc for the live-heap reading (it changes no GC behaviour).
   const prof = profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
   const proc = spawn(process.execPath, [...NODE_FLAGS, '--expose-gc', ...prof, fileURLToPath(new URL('./scale-controller.ts', import.meta.url))], {
-    env: { ...process.env, FLEET_ILB_BENCH_OPTIONS: JSON.stringify(opts) },
+    env: { ...process.env, ...MALLOC_ENV, FLEET_ILB_BENCH_OPTIONS: JSON.stringify(opts) },
     stdio: ['pipe', 'pipe', fd],
   });
   closeSync(fd);
@@ -741,7 +751,7 @@ process.stdout.write(
   `\nscale: config + ${MEMBERS} members × ${ZONE_SUFFIXES.length} zones × ${NODES_PER_ZONE} nodes, ${SERVICES} exported services, N Gateways × 2 TCP listeners (one TCPRoute each)\n` +
     `(GCE reads exclude the backend-health reader's getHealth, counted apart; quiet = no other GCE call for ${QUIET_MS / 1000} s)\n\n`,
 );
-process.stdout.write(`controller Node flags (Dockerfile NODE_OPTIONS): ${NODE_FLAGS.join(' ')}\n\n`);
+process.stdout.write(`controller Node flags (Dockerfile NODE_OPTIONS): ${NODE_FLAGS.join(' ')}${MALLOC_ENV.MALLOC_ARENA_MAX === undefined ? '' : `; MALLOC_ARENA_MAX=${MALLOC_ENV.MALLOC_ARENA_MAX}`}\n\n`);
 process.stdout.write('N      op     phase         done        quiet       GCE reads  writes  getHealth  reconciles  p50       p99       mean      CPU       peak RSS  live heap\n');
 for (const r of results) {
   for (const p of r.phases) {
@@ -781,7 +791,7 @@ for (const r of results) {
 }
 const dir = join(repoRoot, '.cache', 'bench');
 await mkdir(dir, { recursive: true });
-await writeFile(join(dir, 'scale.json'), `${JSON.stringify({ at: new Date().toISOString(), nodeFlags: NODE_FLAGS, quietMs: QUIET_MS, services: SERVICES, results }, null, 2)}\n`);
+await writeFile(join(dir, 'scale.json'), `${JSON.stringify({ at: new Date().toISOString(), nodeFlags: NODE_FLAGS, mallocEnv: MALLOC_ENV, quietMs: QUIET_MS, services: SERVICES, results }, null, 2)}\n`);
 process.stdout.write(`\n\n(JSON: ${join(dir, 'scale.json')})\n`);
 // Open keep-alive sockets (Kubernetes clients, the emulator) must not keep the benchmark alive.
 process.exit(process.exitCode ?? 0);

@@ -198,6 +198,10 @@ describe('image recipe (Dockerfile)', () => {
     // Old space + the young generation (3 semi-spaces) + ~256 MiB outside the V8 heap (node's code,
     // malloc, stacks; measured by bench:scale) must fit under the limit: a heap error, not an OOM kill.
     expect(mib(c.resources.limits.memory as string)).toBeGreaterThanOrEqual(oldSpace + 3 * semiSpace + 256);
+    // glibc's malloc arenas capped at 2 (~20 MiB less RSS in bench:scale, which reads this line), and
+    // the Pod spec does not override it.
+    expect(final).toContain('ENV MALLOC_ARENA_MAX=2');
+    expect((c.env as Array<{ name: string }>).map((e) => e.name)).not.toContain('MALLOC_ARENA_MAX');
   });
 
   it('copies only package files, controller/ and crds/ into the runtime image', () => {
