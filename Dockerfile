@@ -30,9 +30,10 @@ ENV NODE_ENV=production
 # V8 heap limits (deploy/README.md "Memory" has the figures; `npm run bench:scale` starts its
 # controller with this line's flags). Without them Node 24 sizes the heap from the machine's memory
 # (old space up to ~4 GB, semi-spaces of 64 MB) and lets a controller whose live heap is 135-250 MB
-# grow to 1.5 GB RSS before it collects. The Deployment's memory limit sits above the caps; to
-# raise them, set NODE_OPTIONS in the Pod spec.
-ENV NODE_OPTIONS="--max-old-space-size=320 --max-semi-space-size=16"
+# grow to 1.5 GB RSS before it collects. Semi-spaces of 8 MB (young generation 24 MB) instead of
+# 16: ~30 MiB less peak RSS at 300 Gateways for ~7 % more CPU (more scavenges). The Deployment's
+# memory limit sits above the caps; to raise them, set NODE_OPTIONS in the Pod spec.
+ENV NODE_OPTIONS="--max-old-space-size=320 --max-semi-space-size=8"
 # glibc malloc: at most 2 arenas. By default every thread that mallocs (V8's compiler and GC
 # helpers, libuv's pool) may get an arena of its own, up to 8 per core, each holding freed memory
 # for reuse; 2 cut the controller's RSS by ~20 MiB at 100 Gateways in bench:scale (which reads this
