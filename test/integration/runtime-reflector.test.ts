@@ -149,6 +149,8 @@ describe('Reflector on a real apiserver', () => {
     for (const l of log) counts.set(l.replace(' (relist)', ''), (counts.get(l.replace(' (relist)', '')) ?? 0) + 1);
     expect(Object.fromEntries(counts)).toEqual({ 'add after-restart': 1, 'delete w-1': 1 });
     expect(phases).toContain('failing');
+    // `connected` comes with the relist, before the watch's 200: wait for it (seen at 0 under load), then exactly one.
+    await until('the watch open', () => r.openWatches() > 0, 10_000);
     expect(r.openWatches()).toBe(1);
     console.log(`reflector: failing ${tDown} ms after stop; converged ${tUp} ms after start`);
     r.stop();
