@@ -194,6 +194,20 @@ describe('keysForChange: reachability and config', () => {
       expect(keys({ scope: 'config', resource, object: { ...written, spec: { a: 2 } } as StoredObject, oldObject: old }), resource).toEqual(ALL);
     }
   });
+  it('maps a GatewayClass update that only added or removed the gateway-exists finalizer (the global pass\'s write) to global only', () => {
+    const old = { metadata: { name: 'fleet-ilb', resourceVersion: '1' }, spec: { controllerName: 'fleetilb.io/gateway-controller' } } as StoredObject;
+    const fin = { ...old, metadata: { name: 'fleet-ilb', resourceVersion: '2', finalizers: ['gateway-exists-finalizer.gateway.networking.k8s.io'] } } as StoredObject;
+    expect(keys({ scope: 'config', resource: 'gatewayClasses', object: fin, oldObject: old })).toEqual([GLOBAL_KEY]);
+    expect(keys({ scope: 'config', resource: 'gatewayClasses', object: old, oldObject: fin })).toEqual([GLOBAL_KEY]);
+    // Someone else's finalizer, a deletion, or a spec change with it: every Gateway.
+    const other = { ...old, metadata: { name: 'fleet-ilb', resourceVersion: '2', finalizers: ['example.com/keep'] } } as StoredObject;
+    expect(keys({ scope: 'config', resource: 'gatewayClasses', object: other, oldObject: old })).toEqual(ALL);
+    const deleting = { ...fin, metadata: { ...(fin.metadata as object), deletionTimestamp: '2026-01-01T00:00:00Z' } } as StoredObject;
+    expect(keys({ scope: 'config', resource: 'gatewayClasses', object: deleting, oldObject: fin })).toEqual(ALL);
+    expect(keys({ scope: 'config', resource: 'gatewayClasses', object: { ...fin, spec: { controllerName: 'x' } } as StoredObject, oldObject: old })).toEqual(ALL);
+    // Not for another kind.
+    expect(keys({ scope: 'config', resource: 'ilbConfigs', object: fin, oldObject: old })).toEqual(ALL);
+  });
   it("maps a Gateway update that changed only its status (our own status write) to nothing", () => {
     const before = { ...gateway('gw4'), metadata: { namespace: 'ns-a', name: 'gw4', resourceVersion: '5' } } as StoredObject;
     const after = { ...before, metadata: { ...before.metadata, resourceVersion: '6', managedFields: [{ manager: 'fleet-ilb' }] }, status: { conditions: [{ type: 'Programmed', message: 'retrying in 40 s' }] } } as StoredObject;

@@ -23,7 +23,8 @@
 //   * a member's reachability -> the Gateways that use it (+ global); all Gateways when it had or
 //     has no synced data, because a never-synced member is named in every Gateway's condition;
 //   * GatewayClasses, ILBConfigs, FleetMembers, Namespaces, Secrets (rare) -> every Gateway + global;
-//     a status-only update of the first three (the global pass's own write) -> global only;
+//     a status-only update of the first three, or a GatewayClass update that only added or removed
+//     the gateway-exists finalizer (the global pass's own writes) -> global only;
 //   * a Gateway update that only added our finalizer or changed our fleetilb.io GCE annotations
 //     (ownMetadataUpdate: the reconcile that wrote them knew that state) -> nothing;
 //   * a Gateway update that changed only its status (our own status write, mostly) -> nothing: it
@@ -33,7 +34,7 @@
 // can fix converge within seconds of the fix"): their keys run at once, backoff reset
 // (queue.requeueNow), instead of after a backoff of up to a minute.
 import type { Node } from './api/index.ts';
-import { FINALIZER, GCE_ANNOTATIONS } from './gateway/index.ts';
+import { CLASS_FINALIZER, FINALIZER, GCE_ANNOTATIONS } from './gateway/index.ts';
 import { LABEL_GATEWAY_NAME, LABEL_GATEWAY_NAMESPACE } from './naming/labels.ts';
 import type { FleetIndex } from './provider/indexes.ts';
 import { sliceService, specParents } from './provider/indexes.ts';
@@ -115,6 +116,20 @@ export function ownMetadataUpdate(oldObject: StoredObject | undefined, object: S
   };
   const fin = (o: StoredObject): boolean => ((o.metadata as Meta | undefined)?.finalizers ?? []).includes(FINALIZER);
   if (fin(oldObject) && !fin(object)) return false;
+  return same(strip(oldObject), strip(object)) && !same(withoutStatus(oldObject), withoutStatus(object));
+}
+
+/**
+ * True when a GatewayClass update added or removed only the spec's `gateway-exists` finalizer
+ * (the global pass's own write, gateway/finalizer.ts); its status aside. A deletion is not.
+ */
+export function classFinalizerUpdate(oldObject: StoredObject | undefined, object: StoredObject): boolean {
+  if (oldObject === undefined) return false;
+  type Meta = { finalizers?: string[] };
+  const strip = (o: StoredObject): unknown => {
+    const { metadata, ...rest } = withoutStatus(o) as { metadata: Meta & Record<string, unknown> };
+    return { ...rest, metadata: { ...metadata, finalizers: (metadata.finalizers ?? []).filter((f) => f !== CLASS_FINALIZER) } };
+  };
   return same(strip(oldObject), strip(object)) && !same(withoutStatus(oldObject), withoutStatus(object));
 }
 
@@ -247,8 +262,10 @@ export function keysForChange(c: Change, src: KeySource): string[] {
       case 'ilbConfigs':
       case 'fleetMembers':
         // Their status is the global pass's output (a Gateway reads only its transition times): a
-        // status write reaches the global pass alone, not every Gateway of the fleet.
-        if (statusOnlyUpdate(c.oldObject, c.object)) out.add(GLOBAL_KEY);
+        // status write reaches the global pass alone, not every Gateway of the fleet. So does the
+        // global pass's other write, the GatewayClass finalizer it keeps while a Gateway names the
+        // class: no Gateway's translate reads a class's finalizers.
+        if (statusOnlyUpdate(c.oldObject, c.object) || (c.resource === 'gatewayClasses' && classFinalizerUpdate(c.oldObject, c.object))) out.add(GLOBAL_KEY);
         else all();
         break;
       default:
