@@ -143,6 +143,8 @@ export class Reconciler {
   /** Last outcome per Gateway (tests, demo). Written, never read back into a reconcile. */
   readonly outcomes = new Map<string, GatewayOutcome>();
   readonly #inFlight = new Set<string>();
+  /** Gateways whose running reconcile already recorded a Warning Event about an error: its message. */
+  readonly #warned = new Map<string, string>();
 
   constructor(opts: ReconcilerOptions) {
     this.#o = opts;
@@ -213,11 +215,33 @@ export class Reconciler {
       return { requeueAfterMs: 100 };
     }
     this.#inFlight.add(gwKey);
+    this.#warned.delete(gwKey);
     try {
       return await this.#reconcileGateway(gwKey);
+    } catch (err) {
+      this.#reportFailure(gwKey, err);
+      throw err;
     } finally {
       this.#inFlight.delete(gwKey);
+      this.#warned.delete(gwKey);
     }
+  }
+
+  /**
+   * Every failed reconcile leaves a Warning Event on its Gateway (issue 12, A1: "every failed sync
+   * left a condition or an Event"): a GCE apply error has its `SyncFailed` already (`#report`, next
+   * to the Programmed=False condition); anything else that fails a reconcile — a teardown, the
+   * finalizer or scope patch, a VIP Service write, the status write itself, a facts read — gets
+   * `ReconcileFailed` with the error, since no condition says it (a Gateway being deleted has no
+   * condition that could). A deposed leader records nothing (the recorder is fenced).
+   */
+  #reportFailure(gwKey: string, err: unknown): void {
+    if (isFencedError(err) || this.#warned.get(gwKey) === errorMessage(err)) return;
+    const gw = this.#gateway(gwKey);
+    const i = gwKey.indexOf('/');
+    const ref = gw !== undefined ? objectRef(gw) : { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', namespace: gwKey.slice(0, i), name: gwKey.slice(i + 1) };
+    const what = gw?.metadata.deletionTimestamp !== undefined ? 'teardown' : 'reconcile';
+    this.#o.events?.record(ref, 'Warning', 'ReconcileFailed', what === 'teardown' ? 'Teardown' : 'Sync', `${what} failed (retried with backoff): ${errorMessage(err)}`);
   }
 
   /**
@@ -723,6 +747,7 @@ export class Reconciler {
     if (ev === undefined) return;
     if (res.error !== undefined) {
       ev.record(objectRef(gw), 'Warning', 'SyncFailed', 'Sync', errorMessage(res.error));
+      this.#warned.set(`${gw.metadata.namespace ?? ''}/${gw.metadata.name}`, errorMessage(res.error));
     } else if (res.changes > 0) {
       ev.record(objectRef(gw), 'Normal', 'Synced', 'Sync', `applied ${res.changes} GCE changes`);
     }

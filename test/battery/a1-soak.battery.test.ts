@@ -19,7 +19,9 @@
 // seed has deleted its Gateways, and convergence is measured from then.
 // Checked after each batch, per seed, as a user would: no stamped GCE resource of its Gateways is
 // left, no GCE name was created twice (request-id replays aside), no VIP Service is left in the
-// members, its Gateways are gone within 60 s of the faults ending; for the batch: the sibling
+// members, its Gateways are gone within 60 s of the faults ending, every failed reconcile of its
+// Gateways (the controller's "reconcile failed" log lines) left a Warning Event with that error on
+// the Gateway (issue 12: "every failed sync left a condition or an Event"); for the batch: the sibling
 // `store` Gateway (never touched) got no GCE write at all, and no unhandled promise rejection. A2
 // (an insert applied but unanswered is adopted, never duplicated) is the `timeout-applied` /
 // `409-applied` part of the mix.
@@ -59,6 +61,8 @@ describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
   /** Wall time of each batch and of its phases (the profile the notes print). */
   const phases: Record<'create' | 'change' | 'delete' | 'faults' | 'converge' | 'batch', number[]> = { create: [], change: [], delete: [], faults: [], converge: [], batch: [] };
   let seedsRun = 0;
+  /** Failed reconciles of the seeds' Gateways (each checked for its Warning Event). */
+  let failedSyncsSeen = 0;
 
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
@@ -75,7 +79,7 @@ describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
     row.notes =
       `Programmed under faults: median ${secs(pm.median)} s, worst ${secs(pm.max)} s, ${stuckUnderFaults} not within ${PROGRAMMED_BUDGET_MS / 1000} s; ` +
       `median s: seed create ${med('create')}, change ${med('change')}, delete ${med('delete')}; batch faults ${med('faults')}, converge ${med('converge')}; ` +
-      `${seedsRun > 0 ? (total / 1000 / seedsRun).toFixed(1) : '-'} s per seed; unhandled rejections ${unhandled}`;
+      `${seedsRun > 0 ? (total / 1000 / seedsRun).toFixed(1) : '-'} s per seed; ${failedSyncsSeen} failed syncs checked for their Warning Event; unhandled rejections ${unhandled}`;
     if (unhandled > 0) row.failures.push(`${unhandled} unhandled promise rejections`);
     recordRow(row);
     await releaseFleet(s);
@@ -113,6 +117,20 @@ describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
       const failures: string[] = [];
       const fail = (seed: number, what: string): void => void failures.push(`seed ${seed}: ${what}`);
       const mark = auditMark(emu);
+      // Every reconcile of these Gateways that failed, as the controller logs it ("reconcile
+      // failed", main.ts): each must have left a Warning Event with its error on its Gateway.
+      const failedSyncs: Array<{ name: string; err: string }> = [];
+      const seedOf = new Map(batch.flatMap((seed) => namesOf.get(seed)!.map((n) => [n, seed] as const)));
+      const stopLog = s.onControllerLog((line) => {
+        let l: { msg?: string; key?: string; err?: string; outcome?: string };
+        try {
+          l = JSON.parse(line) as typeof l;
+        } catch {
+          return;
+        }
+        const name = l.key?.startsWith(`gateway:${NS}/`) === true ? l.key.slice(`gateway:${NS}/`.length) : undefined;
+        if (l.msg === 'reconcile failed' && name !== undefined && seedOf.has(name)) failedSyncs.push({ name, err: l.err ?? '' });
+      });
       // Each seed's own stream for its own resources; the batch's stream for every other call.
       const rules = batch.map((seed) => emu.faults.inject({ resource: resourcesOf([seed]), action: { kind: 'chaos', rate: RATE, seed, hangMs: 1500, latencyMs: 1000 } }));
       rules.push(emu.faults.inject({ resource: `^(?!.*${resourcesOf(batch)})`, action: { kind: 'chaos', rate: RATE, seed: 1_000_000 + batch[0]!, hangMs: 1500, latencyMs: 1000 } }));
@@ -194,6 +212,23 @@ describe(`A1 seeded GCE fault soak (p = ${RATE})`, () => {
         if (dups.length > 0) fail(seed, `duplicate inserts: ${dups.slice(0, 5).join(', ')}`);
         if (vipLeft > 0) fail(seed, `${vipLeft} VIP Services left in members`);
       }
+      stopLog();
+      // A failed sync the user cannot see is a lost one: a Warning Event about the Gateway (the
+      // Events outlive it) whose note carries the error.
+      let unreported: Array<{ name: string; err: string }> = [];
+      await waitFor(
+        async () => {
+          const events = (await kube.list<KObject & { type?: string; note?: string; regarding?: { kind?: string; name?: string } }>('events.k8s.io/v1', 'Event', { namespace: NS })).filter(
+            (e) => e.type === 'Warning' && e.regarding?.kind === 'Gateway',
+          );
+          unreported = failedSyncs.filter((f) => !events.some((e) => e.regarding?.name === f.name && (e.note ?? '').includes(f.err.slice(0, 300))));
+          return unreported.length === 0;
+        },
+        10_000,
+        'a Warning Event for every failed sync',
+      ).catch(() => undefined);
+      failedSyncsSeen += failedSyncs.length;
+      for (const f of unreported) fail(seedOf.get(f.name)!, `a failed sync of ${f.name} left no Warning Event: ${f.err.slice(0, 200)}`);
       const sibling = audit.filter((a) => a.access === 'write' && a.resource !== undefined && /-store-store-/.test(a.resource));
       row.forbiddenWrites += sibling.length;
       if (sibling.length > 0) failures.push(`seeds ${batch.join(', ')}: ${sibling.length} writes to the untouched store Gateway: ${sibling.slice(0, 5).map((a) => `${a.method} ${a.resource?.split('/').pop()}`).join(', ')}`);
