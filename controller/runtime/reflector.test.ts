@@ -22,6 +22,8 @@ const obj = (name: string, rv: string, data?: string): Obj => ({
 class FakeWatch {
   aborted = false;
   done = false;
+  /** The request's signal (the reflector aborts it, also before the response). */
+  signal: AbortSignal | undefined;
   readonly query: Query;
   readonly #onEvent: (type: string, obj: unknown) => void;
   readonly #onDone: (err: unknown) => void;
@@ -62,13 +64,20 @@ class FakeTransport implements ReflectorTransport {
     this.lists.push(query);
     return new Promise((resolve) => resolve(this.listFn(query)));
   }
-  watch(_path: string, query: Query, onEvent: (t: string, o: unknown) => void, onDone: (e: unknown) => void): Promise<{ abort(): void }> {
+  watch(
+    _path: string,
+    query: Query,
+    onEvent: (t: string, o: unknown) => void,
+    onDone: (e: unknown) => void,
+    opts?: { signal?: AbortSignal },
+  ): Promise<{ abort(): void }> {
     if (this.watchError !== undefined) {
       const err = this.watchError;
       onDone(err);
       return Promise.resolve({ abort: () => {} });
     }
     const w = new FakeWatch(query, onEvent, onDone);
+    w.signal = opts?.signal;
     this.watches.push(w);
     if (this.holdWatch) {
       const hold = this.holdWatch;
@@ -394,6 +403,28 @@ describe('Reflector', () => {
     r2.stop();
     await vi.advanceTimersByTimeAsync(120_000);
     expect(t2.lists).toHaveLength(1);
+  });
+
+  it('stop() and the watchdog abort a watch request the server has not answered yet (battery E3)', async () => {
+    // A watch whose response has not started (headers held back: some proxies send them with the
+    // first event) has no handle yet; its request must still end when the reflector gives up on it.
+    const t = new FakeTransport(() => listOf('100', []));
+    t.holdWatch = [];
+    const r = make(t, { idleTimeoutMs: 10_000 });
+    r.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.watches).toHaveLength(1);
+    expect(t.watches[0]!.signal?.aborted).toBe(false);
+    // The watchdog gives up on it: aborted now, and the next attempt has a signal of its own.
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(t.watches[0]!.signal?.aborted).toBe(true);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(t.watches.length).toBeGreaterThanOrEqual(2);
+    const second = t.watches.at(-1)!;
+    expect(second.signal?.aborted).toBe(false);
+    r.stop();
+    expect(second.signal?.aborted).toBe(true);
+    expect(r.openWatches()).toBe(0);
   });
 
   it('100 start/stop cycles against one transport leave 0 open watches and never 2 at once per reflector', async () => {

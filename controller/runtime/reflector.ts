@@ -40,10 +40,10 @@
 // * `managedFields` is stripped from stored objects (it is often the larger half of an object), and
 //   an optional `transform` keeps only the fields the controller reads (e.g. a Node without its
 //   `status.images`): applied to every listed and watched object before it is stored or emitted.
-import type { KubeConfig } from '@kubernetes/client-node';
-import { Watch } from '@kubernetes/client-node';
-import { type ClassifiedClusterError, KubeHttpError, classifyClusterError, isGone } from '../clusters/errors.ts';
-import { type Query, getJson, watchConfig } from '../clusters/http.ts';
+import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+import { type ClassifiedClusterError, KubeHttpError, type KubeStatus, classifyClusterError, isGone } from '../clusters/errors.ts';
+import { type Query, clusterUrl, getJson, watchConfig } from '../clusters/http.ts';
 import { type Log, silentLog } from '../telemetry/logger.ts';
 import { type Clock, jitter, monotonicClock, wallClock } from './clock.ts';
 
@@ -59,12 +59,16 @@ export interface ReflectorTransport {
   /**
    * Open a watch (client-node `Watch.watch` contract): `onEvent` per line, `onDone` exactly once
    * when it ends (error or clean close). Resolves once the response started (or failed).
+   * `opts.signal` aborts it at any time, also before the server answered: the promise may resolve
+   * long after the request was sent (headers come with the first event through some proxies), and
+   * a watch given up meanwhile must not stay open until then (battery E3).
    */
   watch(
     path: string,
     query: Query,
     onEvent: (type: string, obj: unknown) => void,
     onDone: (err: unknown) => void,
+    opts?: { signal?: AbortSignal },
   ): Promise<{ abort(): void }>;
 }
 
@@ -78,14 +82,104 @@ export function kubeTransport(kc: KubeConfig, opts: { clientTimeoutMs?: number }
   const clientTimeoutMs = opts.clientTimeoutMs ?? 80_000;
   return {
     list: (path, query, o) => getJson(kc, path, { query, signal: o.signal, timeoutMs: o.timeoutMs }),
-    watch: async (path, query, onEvent, onDone) => {
-      const w = new Watch(watchConfig(kc));
-      // client-node 2.0.1 keeps its timeout in a private field; feature-detect, never assume.
-      const internal = w as unknown as { requestTimeoutMs?: unknown };
-      if (typeof internal.requestTimeoutMs === 'number') internal.requestTimeoutMs = clientTimeoutMs;
-      return w.watch(path, query, (type: string, obj: unknown) => onEvent(type, obj), onDone);
-    },
+    watch: (path, query, onEvent, onDone, o) => watchJson(kc, path, query, onEvent, onDone, { clientTimeoutMs, ...(o?.signal === undefined ? {} : { signal: o.signal }) }),
   };
+}
+
+/**
+ * client-node's `Watch.watch` (2.0.1) with an outer AbortSignal: the same request (the kubeconfig's
+ * watch connection pool, `watchConfig`), line-delimited JSON events, a timeout that is the connect
+ * timeout until the response starts and an inactivity timeout after (`clientTimeoutMs`; it ends the
+ * watch with a `TimeoutError`), `onDone` exactly once. client-node's own cannot be aborted before
+ * its response headers arrive: a reflector that stopped (a credential rotation) or gave up on a
+ * watch meanwhile left the request open until the server's first event (battery E3).
+ */
+async function watchJson(
+  kc: KubeConfig,
+  path: string,
+  query: Query,
+  onEvent: (type: string, obj: unknown) => void,
+  onDone: (err: unknown) => void,
+  opts: { clientTimeoutMs: number; signal?: AbortSignal },
+): Promise<{ abort(): void }> {
+  const controller = new AbortController();
+  const handle = { abort: (): void => controller.abort() };
+  let timedOut = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const resetTimer = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+    }, opts.clientTimeoutMs);
+    timer.unref?.();
+  };
+  const onOuterAbort = (): void => controller.abort();
+  let doneCalled = false;
+  const doneOnce = (err: unknown): void => {
+    if (doneCalled) return;
+    doneCalled = true;
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onOuterAbort);
+    controller.abort();
+    onDone(err !== null && err !== undefined && timedOut ? new DOMException('The operation was aborted due to timeout', 'TimeoutError') : err);
+  };
+  if (opts.signal?.aborted === true) {
+    doneOnce(null);
+    return handle;
+  }
+  opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  try {
+    const url = clusterUrl(kc, path, { ...query, watch: true });
+    const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+    await watchConfig(kc).applySecurityAuthentication(ctx);
+    resetTimer();
+    const dispatcher = ctx.getDispatcher();
+    const res = await fetch(url, { method: 'GET', headers: ctx.getHeaders(), signal: controller.signal, ...(dispatcher ? { dispatcher } : {}) });
+    if (res.status !== 200 || res.body === null) {
+      const text = await res.text().catch(() => '');
+      let status: KubeStatus | undefined;
+      try {
+        status = JSON.parse(text) as KubeStatus;
+      } catch {
+        status = undefined;
+      }
+      throw new KubeHttpError(res.status, status, `WATCH ${url.pathname}`);
+    }
+    // The connect timeout is over; from here on it is an inactivity timeout.
+    resetTimer();
+    const body = res.body;
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buf = '';
+      try {
+        for await (const chunk of body) {
+          resetTimer();
+          buf += decoder.decode(chunk as Uint8Array, { stream: true });
+          for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+            const line = buf.slice(0, i);
+            buf = buf.slice(i + 1);
+            if (line.trim() === '') continue;
+            let data: { type?: unknown; object?: unknown };
+            try {
+              data = JSON.parse(line) as typeof data;
+            } catch {
+              continue; // as client-node: a line that is not JSON is skipped
+            }
+            if (doneCalled) return;
+            onEvent(String(data.type), data.object);
+          }
+        }
+        doneOnce(null);
+      } catch (err) {
+        // Our own abort (stop, the reflector's watchdog) ends the watch like a close.
+        doneOnce(controller.signal.aborted && !timedOut ? null : err);
+      }
+    })();
+  } catch (err) {
+    doneOnce(controller.signal.aborted && !timedOut ? null : err);
+  }
+  return handle;
 }
 
 /** What a reflector's connection looks like (the runtime maps it to member reachability). */
@@ -566,6 +660,9 @@ export class Reflector<T extends StoredObject = StoredObject> {
       let watchdog: ReturnType<typeof setTimeout> | undefined;
       let relistTimer: ReturnType<typeof setTimeout> | undefined;
       let counted = false;
+      // Ends this attempt's request even before the server answered (stop, watchdog, relist timer):
+      // the handle below exists only once it did (battery E3).
+      const attempt = new AbortController();
 
       const healthy = (): boolean => events > 0 || this.#clock.now() - openedAt >= 1000;
       const finish = (end: WatchEnd): void => {
@@ -575,6 +672,7 @@ export class Reflector<T extends StoredObject = StoredObject> {
         clearTimeout(relistTimer);
         this.#abort.signal.removeEventListener('abort', onStop);
         if (counted) this.#watchesOpen--;
+        attempt.abort();
         handle?.abort();
         if (this.#currentWatch === handle) this.#currentWatch = undefined;
         resolve(end);
@@ -614,7 +712,7 @@ export class Reflector<T extends StoredObject = StoredObject> {
         if (name === 'TimeoutError') return finish({ kind: 'timeout', healthy: healthy() });
         finish({ kind: 'error', err, healthy: healthy() });
       };
-      this.#transport.watch(this.path, query, onEvent, onDone).then(
+      this.#transport.watch(this.path, query, onEvent, onDone, { signal: attempt.signal }).then(
         (h) => {
           if (settled || !this.#live(gen)) {
             h.abort(); // a late handle of a finished/stale attempt: close it, never keep it

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Battery E1 (docs/failure-rules.md, test/battery/README.md): watch failures between the
+// Battery E1 and E3 (docs/failure-rules.md, test/battery/README.md): watch failures between the
 // controller and one member, at controller level, through a fault proxy (test/battery/kubeproxy.ts;
 // the member's kubeconfig Secret points at it). The watchdog runs at 10 s here (lib.ts SHORT_TIMERS;
 // 75 s by default), the periodic relist at 45 s.
@@ -10,25 +10,37 @@
 //   45-s relist may end a few first, a broken watchdog would miss the bound), and a
 //   ServiceExport created in the member during the fault is observed after it: its ServiceImport
 //   appears in the config cluster within the same bound. 0 GCE writes.
-// E3 (error/restart cycles counted at the proxy) is not an item yet: test/battery/README.md.
+// * E3 reflector error/restart cycles: the member's watches are ended again and again — an ERROR
+//   event (HTTP 500 Status), a reset connection, a 410 Gone (relist), and a credential rotation
+//   (new client, every reflector stopped and started again: kubernetes-client/javascript#3052) —
+//   while the open watches are counted at the proxy: never two on one collection, exactly one each
+//   at the end, and 0 GCE writes. (It failed with 2 per collection after each rotation: a stopped
+//   reflector could not abort a watch request the proxy had not answered yet, since client-node's
+//   Watch returns its abort handle only with the response; runtime/reflector.ts now passes each
+//   attempt an AbortSignal.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitGatewayCondition } from '../fixtures/conditions.ts';
 import { waitFor } from '../fixtures/kube.ts';
+import { CONTROLLER_NAMESPACE, memberSecretName } from '../fixtures/members.ts';
 import type { Scenario } from '../fixtures/scenario.ts';
 import type { KubeFaultProxy } from './kubeproxy.ts';
-import { MEMBER_COLLECTIONS, SHORT_TIMERS, auditMark, itemFleet, newRow, proxyMember, recordRow, releaseFleet, writesSince } from './lib.ts';
+import { MEMBER_COLLECTIONS, SHORT_TIMERS, auditMark, itemFleet, newRow, proxyMember, quick, recordRow, releaseFleet, writesSince } from './lib.ts';
 
 const NS = 'store';
 const PROBE = 'e1-probe';
 const MCS = 'multicluster.x-k8s.io/v1beta1';
 const BOUND_MS = (SHORT_TIMERS.watchIdleTimeoutMs ?? 75_000) + 5_000;
+const CYCLES = quick() ? 8 : 40;
+/** What each cycle does, in turn. */
+const KINDS = ['ERROR event', 'reset', '410 Gone', 'credential rotation'] as const;
 
-describe('E1: watch failures between the controller and a member', () => {
+describe('E1/E3: watch failures between the controller and a member', () => {
   let s: Scenario;
   let proxy: KubeFaultProxy;
   let member = '';
   let restore: (() => Promise<void>) | undefined;
   const e1 = newRow('E1', 'half-open TCP: every member watch silent, an export written meanwhile', /^E1/);
+  const e3 = newRow('E3', `member watch error/restart cycles (${CYCLES}): duplicates at the proxy`, /^E3/);
 
   /** Watch restarts of the member by the watchdog (`idle`) or the periodic relist. */
   const restarts = async (reason: 'idle' | 'relist'): Promise<number> =>
@@ -42,6 +54,7 @@ describe('E1: watch failures between the controller and a member', () => {
 
   afterAll(async () => {
     recordRow(e1);
+    recordRow(e3);
     await s?.kube(member).delete(MCS, 'ServiceExport', PROBE, NS).catch(() => undefined);
     await s?.kube(member).delete('v1', 'Service', PROBE, NS).catch(() => undefined);
     await restore?.();
@@ -104,6 +117,78 @@ describe('E1: watch failures between the controller and a member', () => {
       failures.push(`ServiceImport ${NS}/${PROBE} left after its export was deleted`);
     });
     e1.failures.push(...failures);
+    expect(failures).toEqual([]);
+  });
+
+  it('E3: error/restart cycles never leave two watches on one collection, and write nothing to GCE', async () => {
+    const failures: string[] = [];
+    await waitFor(() => proxy.openWatches(MEMBER_COLLECTIONS).size >= 4, 60_000, `four ${member} watches open`);
+    const paths = [...proxy.openWatches(MEMBER_COLLECTIONS).keys()];
+    const allOpen = (): boolean => {
+      const open = proxy.openWatches(MEMBER_COLLECTIONS);
+      return paths.every((p) => (open.get(p) ?? 0) >= 1);
+    };
+    // Two watches on one collection seen in 3 samples in a row (150 ms: longer than an old watch's
+    // close and its successor's request can cross on two connections).
+    const seen = new Map<string, number>();
+    const dups = new Set<string>();
+    const sampler = setInterval(() => {
+      for (const [p, n] of proxy.openWatches(MEMBER_COLLECTIONS)) {
+        const k = n > 1 ? (seen.get(p) ?? 0) + 1 : 0;
+        seen.set(p, k);
+        if (k >= 3) dups.add(`${p} (${n})`);
+      }
+    }, 50);
+    const after = new Set<string>();
+    const mark = auditMark(s.emulator);
+    const secret = await s.kube('config').get('v1', 'Secret', memberSecretName(member), CONTROLLER_NAMESPACE);
+    const t0 = Date.now();
+    try {
+      for (let i = 0; i < CYCLES; i++) {
+        await waitFor(allOpen, 60_000, `every ${member} watch open before cycle ${i}`);
+        const twice = [...proxy.openWatches(MEMBER_COLLECTIONS)].filter(([, n]) => n > 1);
+        if (i > 0 && twice.length > 0) after.add(KINDS[(i - 1) % 4]!);
+        switch (i % 4) {
+          case 0:
+            proxy.fail(MEMBER_COLLECTIONS, 'error-event');
+            break;
+          case 1:
+            proxy.fail(MEMBER_COLLECTIONS, 'reset');
+            break;
+          case 2:
+            proxy.gone(MEMBER_COLLECTIONS); // relist: also resets the reflectors' error backoff
+            break;
+          case 3: {
+            // A credential rotation to the same proxy: a new client, every reflector stopped and started.
+            const kc = JSON.parse(proxy.kubeconfig()) as { contexts: Array<{ name: string }> };
+            kc.contexts[0]!.name = `proxy-${i}`;
+            const text = JSON.stringify({ ...kc, 'current-context': `proxy-${i}` });
+            await s.kube('config').apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: memberSecretName(member), namespace: CONTROLLER_NAMESPACE }, data: { ...(secret?.['data'] as object), kubeconfig: Buffer.from(text).toString('base64') } });
+            break;
+          }
+        }
+        e3.runs++;
+      }
+      await waitFor(allOpen, 90_000, `every ${member} watch open after the cycles`).catch(() => failures.push(`not every watch re-established after the cycles: ${JSON.stringify([...proxy.openWatches(MEMBER_COLLECTIONS)])}`));
+      e3.convergeMs = Date.now() - t0;
+      await new Promise((r) => setTimeout(r, 3_000)); // a late duplicate would show up here
+    } finally {
+      clearInterval(sampler);
+    }
+    const open = proxy.openWatches(MEMBER_COLLECTIONS);
+    const extra = [...open].filter(([, n]) => n > 1).map(([p, n]) => `${p} (${n})`);
+    e3.duplicates += dups.size + extra.length;
+    if (dups.size > 0) failures.push(`two or more watches on one collection during the cycles: ${[...dups].join(', ')} (seen after: ${[...after].join(', ') || '-'})`);
+    if (extra.length > 0) {
+      // The controller's own account: its current reflectors of the member and the watches each holds.
+      const own = s.controller!.provider.members.reflectors(member).map((r) => `${r.resource}:${r.openWatches()}/${r.watchesOpened()} ${JSON.stringify(r.state())}`);
+      failures.push(`more than one watch per collection at the end: ${extra.join(', ')}; the controller's reflectors: ${own.join(', ')}; at the proxy: ${JSON.stringify(proxy.describeWatches(MEMBER_COLLECTIONS))}`);
+    }
+    const writes = writesSince(s.emulator, mark);
+    e3.forbiddenWrites += writes.length;
+    if (writes.length > 0) failures.push(`${writes.length} GCE writes: ${writes.slice(0, 4).map((w) => w.method).join(', ')}`);
+    e3.notes = `${CYCLES} cycles over ${paths.length} watches in ${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    e3.failures.push(...failures);
     expect(failures).toEqual([]);
   });
 });

@@ -9,8 +9,11 @@
 // (battery E2). It can also go DOWN (every connection reset: an apiserver that is unreachable —
 // battery D1), SILENCE open watches (half-open TCP: the connection stays open and nothing more
 // arrives, no RST — battery E1), and FAIL open watches (an ERROR event or a reset connection —
-// battery E3); it counts the watches open right now per path. Only loopback: every connection
-// starts and ends on 127.0.0.1.
+// battery E3); it counts the watches open right now per path. A watch's response headers reach the
+// controller with its first event (node's http server sends them with the first body write; the
+// apiserver flushes them at once), as through an intermediary that buffers: the controller's watch
+// requests often stay unanswered for a while, which is how E3 found stopped reflectors leaving
+// theirs open. Only loopback: every connection starts and ends on 127.0.0.1.
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +34,8 @@ interface Watch {
   up: http.IncomingMessage;
   /** Silenced: kept open, nothing forwarded ({@link KubeFaultProxy.silence}). */
   silent: boolean;
+  /** When the apiserver answered (ms since epoch). */
+  since: number;
 }
 
 /** The running proxy. */
@@ -130,6 +135,20 @@ export class KubeFaultProxy {
     return n;
   }
 
+  /** Every watch the proxy holds for paths matching `re`: path, age, the client's port and whether its side is still open (diagnostics). */
+  describeWatches(re: RegExp): Array<{ path: string; ageMs: number; clientPort: number | undefined; clientOpen: boolean; upstreamOpen: boolean; silent: boolean }> {
+    return [...this.#watches]
+      .filter((w) => re.test(w.path))
+      .map((w) => ({
+        path: w.path,
+        ageMs: Date.now() - w.since,
+        clientPort: w.res.socket?.remotePort,
+        clientOpen: !w.res.destroyed && w.res.socket?.destroyed === false,
+        upstreamOpen: !w.up.destroyed && !w.up.complete,
+        silent: w.silent,
+      }));
+  }
+
   /** Watches open right now (not silenced) per path, for paths matching `re`. */
   openWatches(re: RegExp): Map<string, number> {
     const out = new Map<string, number>();
@@ -225,7 +244,7 @@ export class KubeFaultProxy {
         return;
       }
       if (watch) {
-        const w: Watch = { path: url.pathname, res, upstream, up, silent: false };
+        const w: Watch = { path: url.pathname, res, upstream, up, silent: false, since: Date.now() };
         this.#watches.add(w);
         const drop = (): void => {
           this.#watches.delete(w);
