@@ -155,14 +155,15 @@ export async function getJson(kc: KubeConfig, path: string, opts: GetJsonOptions
     ...(dispatcher ? { dispatcher } : {}),
   });
   const text = await res.text();
-  if (res.status < 200 || res.status >= 300) {
-    let status: KubeStatus | undefined;
-    try {
-      status = JSON.parse(text) as KubeStatus;
-    } catch {
-      status = undefined;
-    }
-    throw new KubeHttpError(res.status, status, `GET ${url.pathname}`);
-  }
+  if (res.status < 200 || res.status >= 300) throw new KubeHttpError(res.status, statusOfBody(text), `GET ${url.pathname}`);
   return JSON.parse(text) as unknown;
+}
+
+/** The apiserver's Status in an error response body, if it is one. */
+export function statusOfBody(text: string): KubeStatus | undefined {
+  try {
+    return JSON.parse(text) as KubeStatus;
+  } catch {
+    return undefined;
+  }
 }

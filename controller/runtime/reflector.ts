@@ -42,8 +42,8 @@
 //   `status.images`): applied to every listed and watched object before it is stored or emitted.
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { fetch } from 'undici';
-import { type ClassifiedClusterError, KubeHttpError, type KubeStatus, classifyClusterError, isGone } from '../clusters/errors.ts';
-import { type Query, clusterUrl, getJson, watchConfig } from '../clusters/http.ts';
+import { type ClassifiedClusterError, KubeHttpError, classifyClusterError, isGone } from '../clusters/errors.ts';
+import { type Query, clusterUrl, getJson, statusOfBody, watchConfig } from '../clusters/http.ts';
 import { type Log, silentLog } from '../telemetry/logger.ts';
 import { type Clock, jitter, monotonicClock, wallClock } from './clock.ts';
 
@@ -137,14 +137,7 @@ async function watchJson(
     const dispatcher = ctx.getDispatcher();
     const res = await fetch(url, { method: 'GET', headers: ctx.getHeaders(), signal: controller.signal, ...(dispatcher ? { dispatcher } : {}) });
     if (res.status !== 200 || res.body === null) {
-      const text = await res.text().catch(() => '');
-      let status: KubeStatus | undefined;
-      try {
-        status = JSON.parse(text) as KubeStatus;
-      } catch {
-        status = undefined;
-      }
-      throw new KubeHttpError(res.status, status, `WATCH ${url.pathname}`);
+      throw new KubeHttpError(res.status, statusOfBody(await res.text().catch(() => '')), `WATCH ${url.pathname}`);
     }
     // The connect timeout is over; from here on it is an inactivity timeout.
     resetTimer();

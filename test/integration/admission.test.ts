@@ -62,16 +62,22 @@ function expectAllowed(r: KubectlResult): void {
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
 }
-/** Policies read their params from the apiserver's informer: retry until the request is allowed. */
-async function waitAllowed(request: () => Promise<KubectlResult>): Promise<void> {
+/**
+ * Policies (and their params) take effect once the apiserver's informers have them: retry `request`
+ * (a dry run: nothing stored) until `done` says it is answered as expected, at most 30 s.
+ */
+async function waitUntil(what: string, request: () => Promise<KubectlResult>, done: (r: KubectlResult) => boolean): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const r = await request();
-    if (r.code === 0) return;
-    if (Date.now() > deadline) throw new Error(`still refused after 30s: ${r.stderr || r.stdout}`);
+    if (done(r)) return;
+    if (Date.now() > deadline) throw new Error(`${what} after 30s: ${r.stderr || r.stdout}`);
     await new Promise((res) => setTimeout(res, 250));
   }
 }
+const dryRun = (who: Identity, doc: string) => (): Promise<KubectlResult> => kubectl(who.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], doc);
+const deniedBy = (text: string) => (r: KubectlResult): boolean => r.code !== 0 && r.stderr.includes(text);
+const waitAllowed = (request: () => Promise<KubectlResult>): Promise<void> => waitUntil('still refused', request, (r) => r.code === 0);
 
 beforeAll(async () => {
   fleet = await startFleet({ members: 1 });
@@ -88,13 +94,7 @@ beforeAll(async () => {
   fleetIlb = await mintControllerIdentity(fleet, member);
   // Policies take effect once the apiserver's policy informer has them: wait until a request that
   // must be denied is denied (dry-run, nothing stored).
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const r = await kubectl(alice.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], service('probe', { vip: true }));
-    if (r.code !== 0 && r.stderr.includes('fleet-ilb-vip-guard')) break;
-    if (Date.now() > deadline) throw new Error(`admission policy not active after 30s: ${r.stderr || r.stdout}`);
-    await new Promise((res) => setTimeout(res, 250));
-  }
+  await waitUntil('admission policy not active', dryRun(alice, service('probe', { vip: true })), deniedBy('fleet-ilb-vip-guard'));
 });
 
 afterAll(async () => {
@@ -203,13 +203,7 @@ describe('fleet-ilb-vip-neighbours: the default install (no vipCIDRs) guards the
     expectAllowed(await patchStatusIngress(fleetIlb, 'store-vip', VIP2));
     // The policy reads its params (the VIP Services) from the apiserver's informer: wait until a
     // request that must be denied is denied (dry-run, nothing stored).
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const r = await kubectl(alice.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], service('probe3', { externalIPs: [VIP2] }));
-      if (r.code !== 0 && r.stderr.includes('fleet-ilb-vip-neighbours')) break;
-      if (Date.now() > deadline) throw new Error(`fleet-ilb-vip-neighbours not in force after 30s: ${r.stderr || r.stdout}`);
-      await new Promise((res) => setTimeout(res, 250));
-    }
+    await waitUntil('fleet-ilb-vip-neighbours not in force', dryRun(alice, service('probe3', { externalIPs: [VIP2] })), deniedBy('fleet-ilb-vip-neighbours'));
   });
 
   it('denies alice claiming the VIP in another Service of the namespace (externalIPs or status)', async () => {
@@ -299,13 +293,7 @@ describe('fleet-ilb-vip-registry: the default install guards every VIP of the fl
     expectAllowed(await publish(fleetIlb, { [VIP2]: 'shop/store' }));
     expect(await registryData()).toEqual({ [VIP2]: 'shop/store' });
     // The policy reads its param from the apiserver's informer: wait until it is in force.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const r = await kubectl(alice.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], inOther('probe', { externalIPs: [VIP2] }));
-      if (r.code !== 0 && r.stderr.includes('fleet-ilb-vip-registry')) break;
-      if (Date.now() > deadline) throw new Error(`fleet-ilb-vip-registry not in force after 30s: ${r.stderr || r.stdout}`);
-      await new Promise((res) => setTimeout(res, 250));
-    }
+    await waitUntil('fleet-ilb-vip-registry not in force', dryRun(alice, inOther('probe', { externalIPs: [VIP2] })), deniedBy('fleet-ilb-vip-registry'));
   });
 
   it('denies alice the VIP in another namespace: externalIPs, loadBalancerIP, status.loadBalancer.ingress', async () => {
@@ -360,13 +348,7 @@ describe('vipCIDRs: no Service may claim an address from the VIP range', () => {
     v.expression = "['10.20.0.0/24']";
     await kubectlOk(member.kubeconfigPath, ['apply', '--server-side', '--field-manager=fleet-ilb-install', '-f', '-'], stringify(guard));
     // Wait until the new version is in force.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const r = await kubectl(alice.kubeconfigPath, ['create', '--dry-run=server', '-f', '-'], service('probe2', { externalIPs: ['10.20.0.200'] }));
-      if (r.code !== 0 && r.stderr.includes('fleet-ilb VIP addresses')) break;
-      if (Date.now() > deadline) throw new Error(`vipCIDRs not in force after 30s: ${r.stderr || r.stdout}`);
-      await new Promise((res) => setTimeout(res, 250));
-    }
+    await waitUntil('vipCIDRs not in force', dryRun(alice, service('probe2', { externalIPs: ['10.20.0.200'] })), deniedBy('fleet-ilb VIP addresses'));
   });
 
   it('denies alice putting a VIP-range address in her Service status or externalIPs', async () => {
