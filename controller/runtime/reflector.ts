@@ -110,7 +110,7 @@ async function watchJson(
     clearTimeout(timer);
     timer = setTimeout(() => {
       timedOut = true;
-      controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+      controller.abort(timeoutError());
     }, opts.clientTimeoutMs);
     timer.unref?.();
   };
@@ -122,7 +122,7 @@ async function watchJson(
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onOuterAbort);
     controller.abort();
-    onDone(err !== null && err !== undefined && timedOut ? new DOMException('The operation was aborted due to timeout', 'TimeoutError') : err);
+    onDone(err !== null && err !== undefined && timedOut ? timeoutError() : err);
   };
   if (opts.signal?.aborted === true) {
     doneOnce(null);
@@ -149,9 +149,11 @@ async function watchJson(
         for await (const chunk of body) {
           resetTimer();
           buf += decoder.decode(chunk as Uint8Array, { stream: true });
-          for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-            const line = buf.slice(0, i);
-            buf = buf.slice(i + 1);
+          // Every complete line of the buffer, then keep the rest once (not a copy per line).
+          let start = 0;
+          for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n', start)) {
+            const line = buf.slice(start, i);
+            start = i + 1;
             if (line.trim() === '') continue;
             let data: { type?: unknown; object?: unknown };
             try {
@@ -162,6 +164,7 @@ async function watchJson(
             if (doneCalled) return;
             onEvent(String(data.type), data.object);
           }
+          buf = buf.slice(start);
         }
         doneOnce(null);
       } catch (err) {
@@ -173,6 +176,11 @@ async function watchJson(
     doneOnce(controller.signal.aborted && !timedOut ? null : err);
   }
   return handle;
+}
+
+/** The error a fetch aborted by AbortSignal.timeout() rejects with, which the reflector maps to `timeout`. */
+function timeoutError(): DOMException {
+  return new DOMException('The operation was aborted due to timeout', 'TimeoutError');
 }
 
 /** What a reflector's connection looks like (the runtime maps it to member reachability). */
